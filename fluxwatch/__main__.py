@@ -1,0 +1,3 @@
+from fluxwatch.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""One Kubernetes API client for the whole daemon, built on kubernetes_asyncio.
+
+kubernetes_asyncio does what we should not write ourselves: kubeconfig and
+in-cluster loading, TLS, exec plugins and token refresh. Its generated models
+and its ``Watch`` decoder are slow on hot paths (deserialising every object
+into model classes), so requests go through its REST layer with
+``_preload_content=False`` and bodies are parsed with orjson.
+
+Errors from the API become :class:`KubeApiError` carrying the HTTP code, the
+Status ``reason`` and ``message``, and ``Retry-After`` when the server sent
+one; connection failures become :class:`KubeConnectionError`. Both derive
+from :class:`KubeError`, the one exception the rest of the package catches::
+
+    KubeError
+    +-- KubeApiError          the server answered with a non-2xx Status
+    +-- KubeConnectionError   no answer: refused, reset, timed out
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+class KubeError(Exception):
+    """Any failure talking to the Kubernetes API."""
+
+
+class KubeConnectionError(KubeError):
+    """The API server could not be reached or the connection broke."""
+
+
+class KubeApiError(KubeError):
+    """The API server answered with an error Status."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        method: str = "",
+        path: str = "",
+    ) -> None:
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.retry_after = retry_after
+        self.method = method
+        self.path = path
+        where = f"{method} {path}: " if method else ""
+        super().__init__(f"{where}{code} {reason}: {message}")
+
+    @classmethod
+    def from_response(
+        cls, status: int, body: bytes, headers: Mapping[str, str], method: str, path: str
+    ) -> KubeApiError:
+        reason, message = "", body[:500].decode("utf-8", "replace")
+        try:
+            doc = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            doc = {}
+        if isinstance(doc, dict) and doc.get("kind") == "Status":
+            reason = str(doc.get("reason") or "")
+            message = str(doc.get("message") or "")
+        retry_after = _parse_retry_after(headers.get("Retry-After"))
+        return cls(status, reason, message, retry_after=retry_after, method=method, path=path)
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.code == 409
+
+    @property
+    def gone(self) -> bool:
+        return self.code == 410
+
+    @property
+    def forbidden(self) -> bool:
+        return self.code == 403
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """Where a resource lives in the API: enough to build its URLs."""
+
+    group: str
+    version: str
+    plural: str
+    namespaced: bool = True
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{quote(namespace, safe='')}"
+        base += f"/{self.plural}"
+        if name is not None:
+            base += f"/{quote(name, safe='')}"
+        return base
+
+
+HELMRELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+SECRETS = Resource("", "v1", "secrets")
+EVENTS = Resource("", "v1", "events")
+
+
+class KubeClient:
+    """A thin async client: auth and TLS from kubernetes_asyncio, bytes through orjson."""
+
+    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+        self._api = api_client
+        self._config = api_client.configuration
+        self.host: str = str(self._config.host or "").rstrip("/")
+
+    @classmethod
+    async def from_config(
+        cls, kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
+    ) -> KubeClient:
+        """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig."""
+        configuration = k8s_client.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG")
+        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        else:
+            cfg_file = str(path) if path else str(Path.home() / ".kube" / "config")
+            await k8s_config.load_kube_config(
+                config_file=cfg_file, context=context, client_configuration=configuration
+            )
+        return cls(k8s_client.ApiClient(configuration))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": "fluxwatch"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # auth_settings() runs the library's token refresh hooks (in-cluster, exec).
+        for setting in (await self._config.auth_settings()).values():
+            headers[setting["key"]] = setting["value"]
+        return headers
+
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = JSON,
+        timeout: aiohttp.ClientTimeout | float | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request; return the open 2xx response, which the caller reads and releases."""
+        if method in ("POST", "PUT", "PATCH", "DELETE") and content_type is None:
+            # The library's REST layer reads Content-Type for every method with a body slot.
+            content_type = JSON
+        headers = await self._headers(accept, content_type)
+        url = self.host + path
+        params = dict(query) if query else None
+        try:
+            response: aiohttp.ClientResponse = await self._api.rest_client.request(
+                method,
+                url,
+                query_params=params,
+                headers=headers,
+                body=body,
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
+        if response.status >= 300:
+            try:
+                data = await response.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
+            finally:
+                response.release()
+            raise KubeApiError.from_response(response.status, data, response.headers, method, path)
+        return response
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = JSON,
+        timeout: float | None = 30.0,
+    ) -> Any:
+        """Send a request and return the decoded JSON body."""
+        response = await self.open(
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            timeout=timeout,
+        )
+        try:
+            data = await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
+        finally:
+            response.release()
+        return orjson.loads(data) if data else None
+
+    async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request("GET", res.path(namespace, name))
+        return result
+
+    async def list_metadata(
+        self, res: Resource, namespace: str | None, label_selector: str
+    ) -> list[dict[str, Any]]:
+        """Metadata-only list: the server sends no data, so Helm release payloads stay unread."""
+        items: list[dict[str, Any]] = []
+        query: dict[str, str | int] = {"labelSelector": label_selector, "limit": 500}
+        while True:
+            doc = await self.request("GET", res.path(namespace), query=query, accept=METADATA_LIST)
+            items.extend(doc.get("items") or ())
+            token = (doc.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+            query["continue"] = token
+
+    async def patch(
+        self,
+        res: Resource,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        *,
+        patch_type: str = MERGE_PATCH,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
+        result: dict[str, Any] = await self.request(
+            "PATCH", path, body=patch, content_type=patch_type
+        )
+        return result
+
+    async def create(
+        self, res: Resource, namespace: str | None, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "POST", res.path(namespace), body=dict(body), content_type=JSON
+        )
+        return result
+
+    async def replace(
+        self, res: Resource, namespace: str | None, name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self.request(
+            "PUT", res.path(namespace, name), body=dict(body), content_type=JSON
+        )
+        return result

@@ -1,0 +1,342 @@
+"""List-then-watch that never misses a change, whatever the API server does.
+
+Three levels, each with one job (the shape kopf's watching module taught us):
+
+* :meth:`Informer.run` is the endless outer loop. It survives every failure:
+  connection errors and 5xx back off with jitter, 429 waits for Retry-After,
+  410 Gone and ERROR events send it back to a fresh list.
+* :meth:`Informer._relist` lists page by page and replaces the cache. After
+  the first list it emits the difference against the old cache: new objects
+  as ADDED, changed ones (by resourceVersion) as MODIFIED, vanished ones as
+  DELETED, so a change made while disconnected is never lost.
+* :meth:`Informer._watch` streams one watch from the last resourceVersion with
+  bookmarks, a server ``timeoutSeconds`` and a client inactivity timeout (the
+  library sets none: a half-dead TCP connection would hang forever). Lines are
+  split from raw chunks and parsed with orjson; objects become small views at
+  once and the raw dicts are dropped.
+
+The handler is a plain function ``handler(type, view, old)`` called in order
+for every change; it must not block (the tracker's upsert is O(log n)).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import aiohttp
+import orjson
+
+from fluxwatch.kube.client import JSON, KubeApiError, KubeClient, KubeConnectionError, Resource
+
+log = logging.getLogger("fluxwatch.kube.informer")
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+
+class View(Protocol):
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def resource_version(self) -> str: ...
+
+
+V = TypeVar("V", bound=View)
+Handler = Callable[[str, V, "V | None"], None]
+
+
+class InformerObserver(Protocol):
+    """What the informer reports for metrics; telemetry implements it."""
+
+    def on_event(self, resource: str, event_type: str) -> None: ...
+    def on_restart(self, resource: str, reason: str) -> None: ...
+    def on_synced(self, resource: str, count: int, seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def on_event(self, resource: str, event_type: str) -> None:
+        pass
+
+    def on_restart(self, resource: str, reason: str) -> None:
+        pass
+
+    def on_synced(self, resource: str, count: int, seconds: float) -> None:
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Jittered exponential backoff: ``base * factor**n`` capped at ``cap``, +-``jitter``."""
+
+    base: float = 0.5
+    factor: float = 2.0
+    cap: float = 30.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int) -> float:
+        raw = min(self.cap, self.base * self.factor ** max(0, attempt))
+        return raw * (1.0 + random.uniform(-self.jitter, self.jitter))
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old: only a fresh list helps."""
+
+
+class _WatchError(Exception):
+    """The server sent an ERROR event other than 410."""
+
+
+class Informer(Generic[V]):
+    """A cache of views for one resource (in one namespace or all), kept by list+watch."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: Resource,
+        transform: Callable[[Mapping[str, Any]], V],
+        handler: Handler[V] | None = None,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        accept: str = JSON,
+        page_size: int = 500,
+        watch_timeout: int = 300,
+        inactivity_timeout: float = 120.0,
+        backoff: Backoff | None = None,
+        observer: InformerObserver | None = None,
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.transform = transform
+        self.handler: Handler[V] = handler or (lambda _t, _v, _o: None)
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.accept = accept
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.inactivity_timeout = inactivity_timeout
+        self.backoff = backoff or Backoff()
+        self.observer: InformerObserver = observer or _NoObserver()
+        self.cache: dict[tuple[str, str], V] = {}
+        self.synced = asyncio.Event()
+        self.resource_version: str | None = None
+        self.name = resource.plural if namespace is None else f"{resource.plural}@{namespace}"
+
+    # -- level 1: forever ---------------------------------------------------------------
+
+    async def run(self) -> None:
+        """List, then watch from the list's version, forever; never returns on its own."""
+        failures = 0
+        need_list = True
+        while True:
+            try:
+                if need_list:
+                    await self._relist()
+                    need_list = False
+                started = asyncio.get_running_loop().time()
+                delivered = await self._watch()
+                # A watch that ended by timeoutSeconds is normal: resume from the last version.
+                # One that ends at once with nothing in it is a broken server or proxy: back off.
+                if delivered or asyncio.get_running_loop().time() - started >= 1.0:
+                    failures = 0
+                    continue
+                reason, delay = "empty-watch", self.backoff.delay(failures)
+            except _Gone:
+                self.observer.on_restart(self.resource.plural, "expired")
+                log.info("watch expired; relisting", extra={"informer": self.name})
+                need_list = True
+                failures = 0
+                continue
+            except KubeApiError as exc:
+                if exc.gone:
+                    self.observer.on_restart(self.resource.plural, "expired")
+                    need_list = True
+                    continue
+                reason = "throttled" if exc.code == 429 else f"http-{exc.code}"
+                delay = (
+                    exc.retry_after
+                    if exc.code == 429 and exc.retry_after is not None
+                    else self.backoff.delay(failures)
+                )
+                log.warning(
+                    "API error %s %s; retrying in %.2fs",
+                    exc.code,
+                    exc.reason,
+                    delay,
+                    extra={"informer": self.name, "error": exc.message},
+                )
+            except _WatchError as exc:
+                reason, need_list = "watch-error", True
+                delay = self.backoff.delay(failures)
+                log.warning("watch error: %s; relisting", exc, extra={"informer": self.name})
+            except (TimeoutError, KubeConnectionError, aiohttp.ClientError, OSError) as exc:
+                reason = "inactivity" if isinstance(exc, asyncio.TimeoutError) else "connection"
+                delay = self.backoff.delay(failures)
+                log.warning(
+                    "watch connection lost (%s); reconnecting in %.2fs",
+                    exc.__class__.__name__,
+                    delay,
+                    extra={"informer": self.name},
+                )
+            self.observer.on_restart(self.resource.plural, reason)
+            failures += 1
+            await asyncio.sleep(delay)
+
+    # -- level 2: list ------------------------------------------------------------------
+
+    def _query(self) -> dict[str, str | int]:
+        query: dict[str, str | int] = {}
+        if self.label_selector:
+            query["labelSelector"] = self.label_selector
+        if self.field_selector:
+            query["fieldSelector"] = self.field_selector
+        return query
+
+    async def _relist(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        fresh: dict[tuple[str, str], V] = {}
+        query = self._query()
+        query["limit"] = self.page_size
+        path = self.resource.path(self.namespace)
+        while True:
+            doc = await self.client.request("GET", path, query=query, accept=self.accept)
+            for raw in doc.get("items") or ():
+                view = self._view(raw)
+                if view is not None:
+                    fresh[(view.namespace, view.name)] = view
+            meta = doc.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                self.resource_version = str(meta.get("resourceVersion") or "") or None
+                break
+            query["continue"] = token
+        self._replace(fresh)
+        if not self.synced.is_set():
+            self.observer.on_synced(self.resource.plural, len(fresh), loop.time() - started)
+            self.synced.set()
+            log.info("synced %d objects", len(fresh), extra={"informer": self.name})
+
+    def _replace(self, fresh: dict[tuple[str, str], V]) -> None:
+        old = self.cache
+        self.cache = fresh
+        emit = self._emit
+        for key, view in fresh.items():
+            before = old.get(key)
+            if before is None:
+                emit(ADDED, view, None)
+            elif before.resource_version != view.resource_version:
+                emit(MODIFIED, view, before)
+        for key, before in old.items():
+            if key not in fresh:
+                emit(DELETED, before, before)
+
+    # -- level 3: one watch stream ----------------------------------------------------------
+
+    async def _watch(self) -> int:
+        """Stream one watch; return how many events it delivered."""
+        query = self._query()
+        query.update(
+            watch="true",
+            allowWatchBookmarks="true",
+            # Jitter spreads reconnects of many informers after an API server restart.
+            timeoutSeconds=int(self.watch_timeout * random.uniform(1.0, 1.2)),
+        )
+        if self.resource_version:
+            query["resourceVersion"] = self.resource_version
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=30.0, sock_connect=30.0, sock_read=self.inactivity_timeout
+        )
+        response = await self.client.open(
+            "GET",
+            self.resource.path(self.namespace),
+            query=query,
+            accept=self.accept,
+            timeout=timeout,
+        )
+        delivered = 0
+        try:
+            pending = b""
+            async for chunk in response.content.iter_any():
+                if pending:
+                    chunk = pending + chunk
+                lines = chunk.split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line:
+                        self._on_line(line)
+                        delivered += 1
+            if pending.strip():
+                self._on_line(pending)
+                delivered += 1
+        finally:
+            response.release()
+        return delivered
+
+    def _on_line(self, line: bytes) -> None:
+        try:
+            doc = orjson.loads(line)
+            etype = doc["type"]
+            raw = doc["object"]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise _WatchError(f"undecodable watch line ({exc}): {line[:200]!r}") from exc
+        if etype == "BOOKMARK":
+            rv = (raw.get("metadata") or {}).get("resourceVersion")
+            if rv:
+                self.resource_version = rv
+            self.observer.on_event(self.resource.plural, etype)
+            return
+        if etype == "ERROR":
+            if raw.get("code") == 410:
+                raise _Gone(raw.get("message", ""))
+            raise _WatchError(f"{raw.get('code')} {raw.get('reason')}: {raw.get('message')}")
+        rv = (raw.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.resource_version = rv
+        view = self._view(raw)
+        if view is None:
+            return
+        key = (view.namespace, view.name)
+        self.observer.on_event(self.resource.plural, etype)
+        if etype == DELETED:
+            before = self.cache.pop(key, None)
+            self._emit(DELETED, view, before)
+        elif etype in (ADDED, MODIFIED):
+            before = self.cache.get(key)
+            self.cache[key] = view
+            self._emit(MODIFIED if before is not None else ADDED, view, before)
+        else:
+            log.warning("unknown watch event type %r", etype, extra={"informer": self.name})
+
+    def _view(self, raw: Mapping[str, Any]) -> V | None:
+        try:
+            return self.transform(raw)
+        except Exception:
+            # A transform bug on one object must not stop the informer for all others.
+            meta = raw.get("metadata") or {}
+            log.exception(
+                "cannot read object",
+                extra={
+                    "informer": self.name,
+                    "namespace": meta.get("namespace"),
+                    "name": meta.get("name"),
+                },
+            )
+            return None
+
+    def _emit(self, etype: str, view: V, old: V | None) -> None:
+        try:
+            self.handler(etype, view, old)
+        except Exception:
+            log.exception(
+                "event handler failed",
+                extra={"informer": self.name, "namespace": view.namespace, "name": view.name},
+            )

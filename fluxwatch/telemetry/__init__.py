@@ -1,0 +1,1 @@
+"""fluxwatch.telemetry."""

@@ -1,0 +1,108 @@
+"""Prometheus metrics, on one registry per daemon so tests can run several side by side.
+
+Names follow Prometheus conventions: ``fluxwatch_`` prefix, ``_total`` for
+counters, ``_seconds`` for durations, and no per-release labels on counters
+(a label per HelmRelease would grow without bound on a 10,000-release
+cluster); releases are counted by verdict in a gauge instead.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_RECOVERY_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200)
+
+
+class Metrics:
+    """Every metric fluxwatch exports, registered on ``registry``."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.releases = Gauge(
+            "fluxwatch_helmreleases", "HelmReleases tracked, by verdict.", ["verdict"], registry=r
+        )
+        self.stuck = Gauge(
+            "fluxwatch_helmreleases_stuck", "HelmReleases stuck right now.", registry=r
+        )
+        self.recoveries = Counter(
+            "fluxwatch_recoveries_total",
+            "Recovery steps run, by strategy and result.",
+            ["strategy", "result"],
+            registry=r,
+        )
+        self.guardrail_trips = Counter(
+            "fluxwatch_guardrail_trips_total",
+            "Times the guardrail refused to act, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.detection_delay = Histogram(
+            "fluxwatch_detection_delay_seconds",
+            "From the stuck threshold crossing to the first recovery write.",
+            buckets=_DELAY_BUCKETS,
+            registry=r,
+        )
+        self.recovery_duration = Histogram(
+            "fluxwatch_recovery_duration_seconds",
+            "From the first recovery write to a verified Ready=True or giving up.",
+            ["result"],
+            buckets=_RECOVERY_BUCKETS,
+            registry=r,
+        )
+        self.watch_events = Counter(
+            "fluxwatch_watch_events_total",
+            "Watch events received, by resource and type.",
+            ["resource", "type"],
+            registry=r,
+        )
+        self.watch_restarts = Counter(
+            "fluxwatch_watch_restarts_total",
+            "Watch restarts, by resource and reason.",
+            ["resource", "reason"],
+            registry=r,
+        )
+        self.cache_synced = Gauge(
+            "fluxwatch_cache_synced",
+            "1 when the informer for a resource has listed once.",
+            ["resource"],
+            registry=r,
+        )
+        self.initial_sync = Gauge(
+            "fluxwatch_initial_sync_seconds",
+            "How long the first list took, by resource.",
+            ["resource"],
+            registry=r,
+        )
+        self.lease_transitions = Counter(
+            "fluxwatch_lease_transitions_total",
+            "Leader changes seen on the Flux controllers' Leases.",
+            ["lease"],
+            registry=r,
+        )
+        self.leaderless = Gauge(
+            "fluxwatch_lease_leaderless",
+            "1 while a Flux controller's Lease has no live holder.",
+            ["lease"],
+            registry=r,
+        )
+        self.leader = Gauge(
+            "fluxwatch_leader", "1 while this replica leads and may write.", registry=r
+        )
+        self._event_children: dict[tuple[str, str], Counter] = {}
+
+    # InformerObserver: the informer calls these on its hot path, so children are cached.
+    def on_event(self, resource: str, event_type: str) -> None:
+        key = (resource, event_type)
+        child = self._event_children.get(key)
+        if child is None:
+            child = self._event_children[key] = self.watch_events.labels(resource, event_type)
+        child.inc()
+
+    def on_restart(self, resource: str, reason: str) -> None:
+        self.watch_restarts.labels(resource, reason).inc()
+
+    def on_synced(self, resource: str, count: int, seconds: float) -> None:
+        self.cache_synced.labels(resource).set(1)
+        self.initial_sync.labels(resource).set(seconds)
