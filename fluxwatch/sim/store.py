@@ -1,0 +1,1155 @@
+"""The emulator's storage: one global resourceVersion and, per resource, objects
+kept as immutable dicts plus a bounded history of changes that watches and
+paginated lists replay from, as etcd and the API server's watch cache do.
+
+Every write stores a new dict and never mutates a stored one, so watch events,
+history entries and list pages can hand out references without copying; the
+public methods return copies, the ``_``-prefixed ones used by the HTTP layer
+return the stored (read-only) dicts.
+
+Errors are ``ApiError`` carrying the metav1 Status the real server would send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import bisect
+import heapq
+import random
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import orjson
+
+from fluxwatch.sim.patching import PatchError, deep_copy, json_patch, merge_patch
+from fluxwatch.sim.resources import BY_KEY, RESOURCES, ResourceType
+from fluxwatch.sim.selectors import (
+    LabelPredicate,
+    ObjectPredicate,
+    SelectorError,
+    label_key_error,
+    label_value_error,
+    parse_field_selector,
+    parse_label_selector,
+)
+
+ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+
+_DNS_LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+_DNS_SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+# Server-owned metadata: clients cannot set it on create, and updates keep the old values.
+_SYSTEM_FIELDS = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+)
+# Groups served by kube-apiserver itself; any other group is a CRD, which behaves
+# differently (no strategic merge patch, no unconditional update).
+_BUILTIN_GROUPS = frozenset({"", "apps", "batch", "policy", "autoscaling"})
+
+
+def is_custom_resource(res: ResourceType) -> bool:
+    return not (res.group in _BUILTIN_GROUPS or res.group.endswith(".k8s.io"))
+
+
+class ApiError(Exception):
+    """An API failure with the Status body the real server would send."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+        self.retry_after = retry_after
+
+    def status(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
+        if self.details is not None:
+            body["details"] = self.details
+        body["code"] = self.code
+        return body
+
+    def __repr__(self) -> str:
+        return f"ApiError({self.code}, {self.reason!r}, {self.message!r})"
+
+
+def _details(res: ResourceType, name: str, **extra: Any) -> dict[str, Any]:
+    details: dict[str, Any] = {"name": name}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.plural
+    details.update(extra)
+    return details
+
+
+def qualified(res: ResourceType) -> str:
+    """``helmreleases.helm.toolkit.fluxcd.io`` or ``secrets``: how errors name a resource."""
+    return res.key
+
+
+def not_found(res: ResourceType, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{qualified(res)} "{name}" not found', _details(res, name))
+
+
+def already_exists(res: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        409, "AlreadyExists", f'{qualified(res)} "{name}" already exists', _details(res, name)
+    )
+
+
+def conflict(res: ResourceType, name: str, why: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified(res)} "{name}": {why}',
+        _details(res, name),
+    )
+
+
+def stale(res: ResourceType, name: str) -> ApiError:
+    return conflict(
+        res,
+        name,
+        "the object has been modified; please apply your changes to the latest version "
+        "and try again",
+    )
+
+
+def invalid(res: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 Invalid; ``causes`` are (field, message) pairs."""
+    kind = f"{res.kind}.{res.group}" if res.group else res.kind
+    text = ", ".join(f"{field}: {msg}" for field, msg in causes)
+    details: dict[str, Any] = {"name": name}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.kind
+    details["causes"] = [
+        {"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes
+    ]
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def expired(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def unknown_resource() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource")
+
+
+class WatchEvent(NamedTuple):
+    type: str
+    object: dict[str, Any]
+
+
+class _Event:
+    """One change in a resource's history; ``prev`` is the object before it (None for ADDED)."""
+
+    __slots__ = ("key", "namespace", "obj", "prev", "raw", "rv", "type")
+
+    def __init__(
+        self,
+        rv: int,
+        type_: str,
+        key: str,
+        namespace: str,
+        obj: dict[str, Any],
+        prev: dict[str, Any] | None,
+    ) -> None:
+        self.rv = rv
+        self.type = type_
+        self.key = key
+        self.namespace = namespace
+        self.obj = obj
+        self.prev = prev
+        self.raw: bytes | None = None  # encoded `{"type":..,"object":..}\n`, built once
+
+    def encoded(self) -> bytes:
+        if self.raw is None:
+            self.raw = orjson.dumps({"type": self.type, "object": self.obj}) + b"\n"
+        return self.raw
+
+
+# What a watcher queues: the event type as this watcher sees it, the object, and
+# the history event when the type is unchanged (so its cached encoding can be reused).
+Delivery = tuple[str, dict[str, Any], _Event | None]
+
+
+class _Table:
+    """One resource: its objects by key, their keys in etcd order, its history."""
+
+    __slots__ = (
+        "_keys",
+        "_unsorted",
+        "events",
+        "horizon",
+        "hstart",
+        "objs",
+        "raw",
+        "res",
+        "watchers",
+    )
+
+    def __init__(self, res: ResourceType) -> None:
+        self.res = res
+        self.objs: dict[str, dict[str, Any]] = {}
+        self.raw: dict[str, bytes] = {}  # cached JSON of objs, dropped on every write
+        self._keys: list[str] = []  # sorted, like etcd's key order
+        self._unsorted: dict[str, None] = {}  # keys created out of order, merged in lazily
+        self.events: list[_Event] = []  # history is events[hstart:], ascending rv
+        self.hstart = 0
+        self.horizon = 0  # every event with rv > horizon is still in the history
+        self.watchers: set[Watcher] = set()
+
+    @property
+    def keys(self) -> list[str]:
+        """Every key in order. Keys created out of order are merged in here, at read time,
+        so that creating 50,000 objects does not shift a large list 50,000 times."""
+        if self._unsorted:
+            if len(self._unsorted) <= 16:
+                for key in self._unsorted:
+                    bisect.insort(self._keys, key)
+            else:
+                self._keys.extend(self._unsorted)
+                self._keys.sort()  # Timsort: a sorted run plus a short tail is cheap
+            self._unsorted.clear()
+        return self._keys
+
+    def add_key(self, key: str) -> None:
+        if not self._keys or key > self._keys[-1]:
+            self._keys.append(key)
+        else:
+            self._unsorted[key] = None
+
+    def remove_key(self, key: str) -> None:
+        if key in self._unsorted:
+            del self._unsorted[key]
+        else:
+            self._keys.pop(bisect.bisect_left(self._keys, key))
+
+    def history_len(self) -> int:
+        return len(self.events) - self.hstart
+
+    def events_after(self, rv: int) -> list[_Event]:
+        i = bisect.bisect_right(self.events, rv, lo=self.hstart, key=lambda e: e.rv)
+        return self.events[i:]
+
+    def encoded(self, key: str) -> bytes:
+        raw = self.raw.get(key)
+        if raw is None:
+            raw = self.raw[key] = orjson.dumps(self.objs[key])
+        return raw
+
+
+def object_key(namespace: str | None, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
+
+
+def _key_range(keys: list[str], namespace: str | None) -> tuple[int, int]:
+    if not namespace:
+        return 0, len(keys)
+    # "0" is the character after "/", so [ns/, ns0) holds exactly the namespace's keys.
+    return bisect.bisect_left(keys, namespace + "/"), bisect.bisect_left(keys, namespace + "0")
+
+
+class Watcher:
+    """An open watch: an async iterator of ``WatchEvent``; ``close()`` ends it."""
+
+    def __init__(
+        self,
+        table: _Table,
+        namespace: str | None,
+        labels: LabelPredicate | None,
+        fields: ObjectPredicate | None,
+    ) -> None:
+        self.res = table.res
+        self._table = table
+        self._namespace = namespace or None
+        self._labels = labels
+        self._fields = fields
+        self._items: deque[Delivery] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.closed = False
+
+    def matches(self, obj: Mapping[str, Any]) -> bool:
+        if self._labels is not None and not self._labels(obj["metadata"].get("labels") or {}):
+            return False
+        return self._fields is None or self._fields(obj)
+
+    def _put(self, item: Delivery) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _offer(self, ev: _Event) -> None:
+        if self._namespace is not None and ev.namespace != self._namespace:
+            return
+        if self._labels is None and self._fields is None:
+            self._put((ev.type, ev.obj, ev))
+            return
+        # Like the watch cache: an object moving into the selection is ADDED for this
+        # watcher, one moving out of it is DELETED.
+        now = self.matches(ev.obj)
+        if ev.type == MODIFIED:
+            before = ev.prev is not None and self.matches(ev.prev)
+            if now and before:
+                self._put((MODIFIED, ev.obj, ev))
+            elif now:
+                self._put((ADDED, ev.obj, None))
+            elif before:
+                # As the watch cache does: the object as this watcher last saw it, at the
+                # version of the change that took it out of the selection.
+                assert ev.prev is not None
+                gone = {
+                    **ev.prev,
+                    "metadata": {**ev.prev["metadata"], "resourceVersion": str(ev.rv)},
+                }
+                self._put((DELETED, gone, None))
+        elif now:
+            self._put((ev.type, ev.obj, ev))
+
+    def pop(self) -> Delivery | None:
+        """The next queued delivery without waiting, or None."""
+        return self._items.popleft() if self._items else None
+
+    def pending(self) -> int:
+        return len(self._items)
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Return when a delivery is queued, the watcher is closed, or ``timeout`` passed."""
+        if self._items or self.closed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = fut
+        try:
+            async with asyncio.timeout(timeout):
+                await fut
+        except TimeoutError:
+            pass
+        finally:
+            self._waiter = None
+
+    def close(self) -> None:
+        self.closed = True
+        self._table.watchers.discard(self)
+        self._items.clear()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def __aiter__(self) -> Watcher:
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        while True:
+            item = self.pop()
+            if item is not None:
+                return WatchEvent(item[0], item[1])
+            if self.closed:
+                raise StopAsyncIteration
+            await self.wait()
+
+
+class ListPage(NamedTuple):
+    items: list[dict[str, Any]]  # stored dicts, read-only
+    keys: list[str]  # their keys, for cached encodings (empty when items are a snapshot)
+    resource_version: int
+    continue_token: str | None
+    remaining: int | None
+    table: _Table
+
+
+def encode_continue(rv: int, last_key: str) -> str:
+    body = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": last_key + "\x00"})
+    return base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+
+
+def decode_continue(token: str) -> tuple[int, str]:
+    try:
+        body = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        rv, start = body["rv"], body["start"]
+        if body.get("v") != "meta.k8s.io/v1" or not isinstance(rv, int) or rv < 1:
+            raise ValueError("bad version or resourceVersion")
+        if not isinstance(start, str):
+            raise ValueError("bad start")
+    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise bad_request(f"continue key is not valid: {exc}") from None
+    return rv, start
+
+
+def parse_resource_version(value: str, what: str = "resourceVersion") -> int:
+    try:
+        rv = int(value)
+    except ValueError:
+        rv = -1
+    if rv < 0:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{what}: Invalid value: "{value}": must be a non-negative integer',
+        )
+    return rv
+
+
+_GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+class Store:
+    """All objects of the emulated cluster; see the module docstring."""
+
+    def __init__(self, history_limit: int = 10_000, *, clock: Callable[[], float] = time.time):
+        self.history_limit = history_limit
+        self.resource_version = 0
+        self._clock = clock
+        self._now_cache = (-1, "")
+        self._tables: dict[str, _Table] = {r.key: _Table(r) for r in RESOURCES}
+        for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self._ensure_namespace(ns)
+
+    # ---- lookup -------------------------------------------------------------------------
+
+    def table(self, res: ResourceType | str) -> _Table:
+        key = res.key if isinstance(res, ResourceType) else res
+        table = self._tables.get(key)
+        if table is None:
+            rt = BY_KEY.get(key)
+            if rt is None:
+                raise unknown_resource()
+            table = self._tables[key] = _Table(rt)
+        return table
+
+    def now(self) -> str:
+        """The current time as the API writes timestamps (RFC 3339, whole seconds)."""
+        second = int(self._clock())
+        if second != self._now_cache[0]:
+            text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            self._now_cache = (second, text)
+        return self._now_cache[1]
+
+    def count(self, res: ResourceType | str, namespace: str | None = None) -> int:
+        t = self.table(res)
+        if not namespace:
+            return len(t.objs)
+        lo, hi = _key_range(t.keys, namespace)
+        return hi - lo
+
+    # ---- public API: copies in, copies out ---------------------------------------------------
+
+    def create(
+        self,
+        res: ResourceType | str,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        keep_status: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Create an object; ``keep_status=False`` drops ``status`` as the real server does
+        for resources with a status subresource (in-process callers may seed status)."""
+        return deep_copy(
+            self._create(self.table(res), obj, namespace, keep_status=keep_status, dry_run=dry_run)
+        )
+
+    def get(self, res: ResourceType | str, namespace: str | None, name: str) -> dict[str, Any]:
+        return deep_copy(self._get(self.table(res), namespace, name))
+
+    def list(
+        self,
+        res: ResourceType | str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        page = self._list(self.table(res), namespace, label_selector, field_selector)
+        return deep_copy(page.items), str(page.resource_version)
+
+    def update(
+        self,
+        res: ResourceType | str,
+        obj: dict[str, Any],
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        return deep_copy(self._update(self.table(res), obj, subresource, dry_run=dry_run))
+
+    def patch(
+        self,
+        res: ResourceType | str,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        stored = self._patch(
+            self.table(res), namespace, name, patch, patch_type, subresource, dry_run=dry_run
+        )
+        return deep_copy(stored)
+
+    def delete(
+        self,
+        res: ResourceType | str,
+        namespace: str | None,
+        name: str,
+        *,
+        preconditions: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        stored = self._delete(
+            self.table(res), namespace, name, preconditions=preconditions, dry_run=dry_run
+        )
+        return deep_copy(stored)
+
+    def watch(
+        self,
+        res: ResourceType | str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Watcher:
+        """Open a watch. Without a resourceVersion (or with "0"), every matching object
+        first arrives as a synthetic ADDED; with one, the history after it is replayed
+        (410 Expired when it is older than the history holds)."""
+        t = self.table(res)
+        labels, fields = self._selectors(t.res, label_selector, field_selector)
+        w = Watcher(t, namespace, labels, fields)
+        if resource_version in (None, "", "0"):
+            lo, hi = _key_range(t.keys, namespace)
+            for i in range(lo, hi):
+                obj = t.objs[t.keys[i]]
+                if w.matches(obj):
+                    w._put((ADDED, obj, None))
+        else:
+            rv = parse_resource_version(resource_version)
+            if rv < t.horizon:
+                raise expired(f"too old resource version: {rv} ({t.horizon + 1})")
+            for ev in t.events_after(rv):
+                w._offer(ev)
+        t.watchers.add(w)
+        return w
+
+    def compact(self) -> None:
+        """Forget all history: a watch or continue from any older version now gets 410."""
+        for t in self._tables.values():
+            t.events = []
+            t.hstart = 0
+            t.horizon = self.resource_version
+
+    # ---- internals shared with the HTTP layer (stored dicts, read-only) ------------------
+
+    def _selectors(
+        self, res: ResourceType, label_selector: str | None, field_selector: str | None
+    ) -> tuple[LabelPredicate | None, ObjectPredicate | None]:
+        try:
+            return (
+                parse_label_selector(label_selector),
+                parse_field_selector(field_selector, res.key),
+            )
+        except SelectorError as exc:
+            raise bad_request(str(exc)) from None
+
+    def _get(self, t: _Table, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = t.objs.get(object_key(namespace if t.res.namespaced else None, name))
+        if obj is None:
+            raise not_found(t.res, name)
+        return obj
+
+    def _list(
+        self,
+        t: _Table,
+        namespace: str | None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        *,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+    ) -> ListPage:
+        """One page of a list, consistent at one resourceVersion.
+
+        A continued (or ``resourceVersionMatch=Exact``) list is served at the version
+        of its first page: objects written since are shown as they were then,
+        reconstructed from the history, so a paginated list is a true snapshot.
+        """
+        labels, fields = self._selectors(t.res, label_selector, field_selector)
+        namespace = namespace if t.res.namespaced else None
+        snapshot_rv: int | None = None
+        start = ""
+        if continue_token:
+            if resource_version not in (None, "", "0"):
+                raise bad_request("specifying resource version is not allowed when using continue")
+            snapshot_rv, start = decode_continue(continue_token)
+        elif resource_version not in (None, "", "0"):
+            rv = parse_resource_version(resource_version)
+            if rv > self.resource_version:
+                raise ApiError(
+                    504,
+                    "Timeout",
+                    f"Too large resource version: {rv}, current: {self.resource_version}",
+                    {
+                        "causes": [
+                            {
+                                "reason": "ResourceVersionTooLarge",
+                                "message": "Too large resource version",
+                            }
+                        ],
+                        "retryAfterSeconds": 1,
+                    },
+                )
+            if resource_version_match == "Exact":
+                snapshot_rv = rv
+        elif resource_version_match == "Exact":
+            raise bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden "
+                "unless resourceVersion is provided"
+            )
+
+        overrides: dict[str, dict[str, Any] | None] = {}
+        list_rv = self.resource_version
+        if snapshot_rv is not None and snapshot_rv < self.resource_version:
+            if snapshot_rv < t.horizon:
+                if continue_token:
+                    raise expired(
+                        "The provided continue parameter is too old to display a consistent "
+                        "list result. You can start a new list without the continue parameter, "
+                        "or use the continue token in this response to retrieve the remainder "
+                        "of the results. Continuing with the provided token results in an "
+                        "inconsistent list - objects that were created, modified, or deleted "
+                        "between the time the first chunk was returned and now may show up in "
+                        "the list."
+                    )
+                raise expired(f"too old resource version: {snapshot_rv} ({t.horizon + 1})")
+            for ev in t.events_after(snapshot_rv):
+                overrides.setdefault(ev.key, ev.prev)
+            list_rv = snapshot_rv
+        elif snapshot_rv is not None:
+            list_rv = snapshot_rv
+
+        keys = t.keys
+        lo, hi = _key_range(keys, namespace)
+        if start:
+            lo = max(lo, bisect.bisect_left(keys, start, lo, hi))
+        candidates: Iterator[str] = (keys[i] for i in range(lo, hi))
+        if overrides:
+            # Objects deleted since the snapshot are no longer in `keys`; merge them back in.
+            gone = sorted(
+                k
+                for k in overrides
+                if k not in t.objs
+                and k >= start
+                and (namespace is None or k.startswith(namespace + "/"))
+            )
+            candidates = heapq.merge(candidates, gone)
+
+        items: list[dict[str, Any]] = []
+        item_keys: list[str] = []
+        more = False
+        plain = labels is None and fields is None
+        for key in candidates:
+            if limit is not None and len(items) >= limit:
+                more = True
+                break
+            if overrides and key in overrides:
+                obj = overrides[key]
+                if obj is None:
+                    continue
+            else:
+                obj = t.objs[key]
+            if not plain:
+                if labels is not None and not labels(obj["metadata"].get("labels") or {}):
+                    continue
+                if fields is not None and not fields(obj):
+                    continue
+            items.append(obj)
+            item_keys.append(key)
+
+        token = encode_continue(list_rv, item_keys[-1]) if more and item_keys else None
+        remaining: int | None = None
+        if token and plain and not overrides:
+            remaining = hi - bisect.bisect_right(keys, item_keys[-1], lo, hi)
+        return ListPage(items, [] if overrides else item_keys, list_rv, token, remaining, t)
+
+    def _check_type(self, res: ResourceType, obj: dict[str, Any]) -> None:
+        api_version = obj.get("apiVersion")
+        if api_version is not None and api_version != res.api_version:
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({res.api_version})"
+            )
+        kind = obj.get("kind")
+        if kind is not None and kind != res.kind:
+            raise bad_request(
+                f"the kind in the data ({kind}) does not match the expected kind ({res.kind})"
+            )
+
+    def _validate_meta(self, res: ResourceType, name: str, md: dict[str, Any]) -> None:
+        causes: list[tuple[str, str]] = []
+        for field in ("labels", "annotations"):
+            value = md.get(field)
+            if value is None:
+                continue
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                causes.append((f"metadata.{field}", "Invalid value: must be a map of strings"))
+                continue
+            for k, v in value.items():
+                err = label_key_error(k)
+                if err:
+                    causes.append((f"metadata.{field}", f'Invalid value: "{k}": {err}'))
+                if field == "labels":
+                    err = label_value_error(v)
+                    if err:
+                        causes.append(("metadata.labels", f'Invalid value: "{v}": {err}'))
+        finalizers = md.get("finalizers")
+        if finalizers is not None and (
+            not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
+        ):
+            causes.append(("metadata.finalizers", "Invalid value: must be a list of strings"))
+        if causes:
+            raise invalid(res, name, causes)
+
+    def _validate_name(self, res: ResourceType, name: Any) -> str:
+        if not name:
+            raise invalid(
+                res, "", [("metadata.name", "Required value: name or generateName is required")]
+            )
+        if not isinstance(name, str):
+            raise bad_request("metadata.name must be a string")
+        if res.plural == "namespaces":
+            ok = _is_dns_label(name)
+            msg = _DNS_LABEL_MSG
+        else:
+            ok = _is_dns_subdomain(name) and all(len(p) <= 63 for p in name.split("."))
+            msg = _DNS_SUBDOMAIN_MSG
+        if not ok:
+            raise invalid(res, name, [("metadata.name", f'Invalid value: "{name}": {msg}')])
+        return name
+
+    def _resolve_namespace(
+        self, res: ResourceType, md: dict[str, Any], namespace: str | None
+    ) -> str | None:
+        if not res.namespaced:
+            md.pop("namespace", None)
+            return None
+        body_ns = md.get("namespace")
+        if namespace and body_ns and body_ns != namespace:
+            raise bad_request(
+                "the namespace of the provided object does not match the namespace sent "
+                "on the request"
+            )
+        ns = namespace or body_ns or "default"
+        if not isinstance(ns, str) or not _is_dns_label(ns):
+            raise invalid(res, md.get("name") or "", [("metadata.namespace", "Invalid value")])
+        md["namespace"] = ns
+        return ns
+
+    def _next_rv(self) -> int:
+        self.resource_version += 1
+        return self.resource_version
+
+    def _commit(
+        self,
+        t: _Table,
+        key: str,
+        type_: str,
+        obj: dict[str, Any],
+        prev: dict[str, Any] | None,
+    ) -> None:
+        rv = int(obj["metadata"]["resourceVersion"])
+        if type_ == DELETED:
+            del t.objs[key]
+            t.remove_key(key)
+        else:
+            if type_ == ADDED:
+                t.add_key(key)
+            t.objs[key] = obj
+        t.raw.pop(key, None)
+        ev = _Event(rv, type_, key, obj["metadata"].get("namespace") or "", obj, prev)
+        t.events.append(ev)
+        if t.history_len() > self.history_limit:
+            t.horizon = t.events[t.hstart].rv
+            t.hstart += 1
+            if t.hstart > 1024 and t.hstart * 2 > len(t.events):
+                del t.events[: t.hstart]
+                t.hstart = 0
+        for w in tuple(t.watchers):
+            w._offer(ev)
+
+    def _ensure_namespace(self, namespace: str) -> None:
+        t = self.table("namespaces")
+        if namespace in t.objs:
+            return
+        obj: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": self.now(),
+                "labels": {"kubernetes.io/metadata.name": namespace},
+                "resourceVersion": str(self._next_rv()),
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        }
+        self._commit(t, namespace, ADDED, obj, None)
+
+    def _create(
+        self,
+        t: _Table,
+        obj: Any,
+        namespace: str | None = None,
+        *,
+        keep_status: bool = True,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        res = t.res
+        if not isinstance(obj, dict):
+            raise bad_request("the body of the request must be a JSON object")
+        new = deep_copy(obj)
+        self._check_type(res, new)
+        md = new.get("metadata")
+        if md is None:
+            md = new["metadata"] = {}
+        if not isinstance(md, dict):
+            raise bad_request("metadata must be an object")
+        if md.get("resourceVersion"):
+            raise ApiError(
+                500, "InternalError", "resourceVersion should not be set on objects to be created"
+            )
+        name = md.get("name")
+        if not name and isinstance(md.get("generateName"), str):
+            name = md["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
+            md["name"] = name
+        name = self._validate_name(res, name)
+        ns = self._resolve_namespace(res, md, namespace)
+        self._validate_meta(res, name, md)
+        key = object_key(ns, name)
+        if key in t.objs:
+            raise already_exists(res, name)
+        if res.plural == "namespaces":
+            new.setdefault("spec", {"finalizers": ["kubernetes"]})
+            new["status"] = {"phase": "Active"}
+            md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        elif not keep_status and res.status_subresource:
+            new.pop("status", None)
+        new["apiVersion"] = res.api_version
+        new["kind"] = res.kind
+        _default(res, new)
+        for field in _SYSTEM_FIELDS:
+            md.pop(field, None)
+        md["uid"] = str(uuid.uuid4())
+        md["creationTimestamp"] = self.now()
+        md["generation"] = 1
+        if dry_run:
+            md["resourceVersion"] = ""
+            return new
+        if ns is not None:
+            self._ensure_namespace(ns)
+        md["resourceVersion"] = str(self._next_rv())
+        self._commit(t, key, ADDED, new, None)
+        return new
+
+    def _update(
+        self,
+        t: _Table,
+        obj: Any,
+        subresource: str | None = None,
+        *,
+        namespace: str | None = None,
+        name: str | None = None,
+        require_resource_version: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """PUT: ``namespace``/``name`` come from the URL when called over HTTP."""
+        res = t.res
+        if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
+            raise bad_request("the body of the request must be a JSON object with metadata")
+        new = deep_copy(obj)
+        self._check_type(res, new)
+        md = new.setdefault("metadata", {})
+        body_name = md.get("name")
+        if name is not None and body_name != name:
+            raise bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        name = self._validate_name(res, body_name)
+        ns = self._resolve_namespace(res, md, namespace)
+        old = self._get(t, ns, name)
+        rv = md.get("resourceVersion")
+        if not rv and require_resource_version:
+            raise invalid(
+                res,
+                name,
+                [("metadata.resourceVersion", "Invalid value: 0: must be specified for an update")],
+            )
+        return self._apply(t, old, new, subresource, dry_run=dry_run)
+
+    def _patch(
+        self,
+        t: _Table,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        res = t.res
+        old = self._get(t, namespace, name)
+        if isinstance(patch, bytes | str):
+            try:
+                patch = orjson.loads(patch)
+            except orjson.JSONDecodeError as exc:
+                raise bad_request(f"error decoding patch: {exc}") from None
+        if patch_type == "strategic" and is_custom_resource(res):
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            )
+        if patch_type in ("merge", "strategic"):
+            if not isinstance(patch, dict):
+                raise bad_request(
+                    "error decoding patch: json: cannot unmarshal into Go value of type "
+                    "map[string]interface {}"
+                )
+            new = merge_patch(old, patch)
+        elif patch_type == "json":
+            try:
+                new = json_patch(old, patch)
+            except PatchError as exc:
+                if exc.bad_request:
+                    raise bad_request(str(exc)) from None
+                raise ApiError(422, "Invalid", str(exc)) from None
+        else:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                f"the body of the request was in an unknown format ({patch_type}) - accepted "
+                "media types include: application/json-patch+json, "
+                "application/merge-patch+json, application/apply-patch+yaml",
+            )
+        if not isinstance(new, dict) or not isinstance(new.get("metadata"), dict):
+            raise ApiError(422, "Invalid", "the patched object must be an object with metadata")
+        new = dict(new)
+        md = new["metadata"] = dict(new["metadata"])
+        if md.get("name") != name or (res.namespaced and md.get("namespace") != namespace):
+            raise bad_request(
+                f"the name of the object ({md.get('name')}) does not match the name on the "
+                f"URL ({name})"
+            )
+        self._check_type(res, new)
+        return self._apply(t, old, new, subresource, dry_run=dry_run)
+
+    def _apply(
+        self,
+        t: _Table,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None,
+        *,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        """The common end of update and patch: preconditions, the subresource rules,
+        generation, a no-op check, and finalizer-driven deletion. ``new`` is owned."""
+        res = t.res
+        if subresource is not None and not (subresource == "status" and res.status_subresource):
+            raise unknown_resource()
+        old_md = old["metadata"]
+        name = old_md["name"]
+        new_md = new["metadata"]
+        rv = new_md.get("resourceVersion")
+        if rv and rv != old_md["resourceVersion"]:
+            raise stale(res, name)
+        uid = new_md.get("uid")
+        if uid and uid != old_md["uid"]:
+            raise conflict(
+                res,
+                name,
+                f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                f"{old_md['uid']}",
+            )
+        if subresource == "status":
+            result = dict(old)
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+            md = dict(old_md)
+        else:
+            result = new
+            if res.status_subresource:
+                if "status" in old:
+                    result["status"] = old["status"]
+                else:
+                    result.pop("status", None)
+            md = new_md
+            for field in _SYSTEM_FIELDS:
+                if field in old_md:
+                    md[field] = old_md[field]
+                else:
+                    md.pop(field, None)
+            if old_md.get("deletionTimestamp"):
+                added = set(md.get("finalizers") or ()) - set(old_md.get("finalizers") or ())
+                if added:
+                    raise invalid(
+                        res,
+                        name,
+                        [
+                            (
+                                "metadata.finalizers",
+                                f"Forbidden: no new finalizers can be added if the object is being "
+                                f"deleted, found new finalizers {sorted(added)}",
+                            )
+                        ],
+                    )
+            self._validate_meta(res, name, md)
+            _default(res, result)
+        result["apiVersion"] = res.api_version
+        result["kind"] = res.kind
+        result["metadata"] = md
+        md["resourceVersion"] = old_md["resourceVersion"]
+        if subresource is None and _spec_changed(old, result, res):
+            md["generation"] = int(old_md.get("generation") or 0) + 1
+        if result == old:
+            # Like etcd's GuaranteedUpdate: an update that changes nothing is not written,
+            # so the resourceVersion stays and no watch event is sent.
+            return old
+        if dry_run:
+            return result
+        key = object_key(md.get("namespace"), name)
+        if md.get("deletionTimestamp") and not md.get("finalizers"):
+            gone = dict(old)
+            gone["metadata"] = {**old_md, "resourceVersion": str(self._next_rv())}
+            self._commit(t, key, DELETED, gone, old)
+            return gone
+        md["resourceVersion"] = str(self._next_rv())
+        self._commit(t, key, MODIFIED, result, old)
+        return result
+
+    def _delete(
+        self,
+        t: _Table,
+        namespace: str | None,
+        name: str,
+        *,
+        preconditions: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        res = t.res
+        old = self._get(t, namespace, name)
+        old_md = old["metadata"]
+        if preconditions:
+            uid = preconditions.get("uid")
+            if uid and uid != old_md["uid"]:
+                raise conflict(
+                    res,
+                    name,
+                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    f"{old_md['uid']}",
+                )
+            rv = preconditions.get("resourceVersion")
+            if rv and rv != old_md["resourceVersion"]:
+                raise conflict(
+                    res,
+                    name,
+                    f"Precondition failed: ResourceVersion in precondition: {rv}, "
+                    f"ResourceVersion in object meta: {old_md['resourceVersion']}",
+                )
+        key = object_key(namespace if res.namespaced else None, name)
+        if old_md.get("finalizers"):
+            if old_md.get("deletionTimestamp"):
+                return old
+            # Graceful deletion: the object stays until its finalizers are removed.
+            md = dict(old_md)
+            md["deletionTimestamp"] = self.now()
+            md["deletionGracePeriodSeconds"] = 0
+            if md.get("generation"):
+                md["generation"] = int(md["generation"]) + 1
+            result = {**old, "metadata": md}
+            if dry_run:
+                return result
+            md["resourceVersion"] = str(self._next_rv())
+            self._commit(t, key, MODIFIED, result, old)
+            return result
+        gone = {**old, "metadata": dict(old_md)}
+        if dry_run:
+            return gone
+        gone["metadata"]["resourceVersion"] = str(self._next_rv())
+        self._commit(t, key, DELETED, gone, old)
+        return gone
+
+
+def _default(res: ResourceType, obj: dict[str, Any]) -> None:
+    """Per-type defaulting the real server does on create and update."""
+    if res.key == "secrets":
+        string_data = obj.pop("stringData", None)
+        if isinstance(string_data, dict):
+            data = dict(obj.get("data") or {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+            obj["data"] = data
+        obj.setdefault("type", "Opaque")
+
+
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _is_dns_label(text: str) -> bool:
+    return len(text) <= 63 and _DNS_LABEL_RE.fullmatch(text) is not None
+
+
+def _is_dns_subdomain(text: str) -> bool:
+    return len(text) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(text) is not None
+
+
+def _spec_changed(old: dict[str, Any], new: dict[str, Any], res: ResourceType) -> bool:
+    skip = {"metadata", "apiVersion", "kind"}
+    if res.status_subresource:
+        skip.add("status")
+    keys = (old.keys() | new.keys()) - skip
+    return any(old.get(k) != new.get(k) for k in keys)

@@ -1,0 +1,103 @@
+"""Shared fixtures: the Kubernetes API emulator over real HTTP, its kubeconfig, kubectl."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.kubectl import Kubectl, find_kubectl
+
+HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
+
+
+@pytest.fixture
+async def apiserver() -> AsyncIterator[ApiServer]:
+    """An emulator on a free loopback port (plain HTTP, admin token in ``.admin_token``)."""
+    async with ApiServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def http(apiserver: ApiServer) -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp session on ``apiserver`` with the admin token; paths like ``/api/v1/...``."""
+    async with aiohttp.ClientSession(
+        base_url=apiserver.url,
+        headers={"Authorization": f"Bearer {apiserver.admin_token}"},
+    ) as session:
+        yield session
+
+
+@pytest.fixture
+async def make_apiserver() -> AsyncIterator[Callable[..., Awaitable[ApiServer]]]:
+    """A factory for emulators with other settings (``rbac_files``, ``bookmark_interval``,
+    ``tls``, ...); each is stopped at teardown."""
+    started: list[ApiServer] = []
+
+    async def make(**kwargs: Any) -> ApiServer:
+        server = ApiServer(**kwargs)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in reversed(started):
+        await server.stop()
+
+
+@pytest.fixture
+def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
+    """The ``apiserver``'s kubeconfig (admin token) in ``tmp_path``."""
+    return apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+async def tls_apiserver() -> AsyncIterator[ApiServer]:
+    """An emulator serving HTTPS: kubectl sends its bearer token only over TLS."""
+    async with ApiServer(tls=True) as server:
+        yield server
+
+
+@pytest.fixture
+def kubectl(tls_apiserver: ApiServer, tmp_path: Path) -> Kubectl:
+    """The machine's kubectl pointed at ``tls_apiserver`` (admin token); skipped only
+    when no kubectl is installed."""
+    binary = find_kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    config = tls_apiserver.write_kubeconfig(tmp_path / "kubectl-kubeconfig")
+    return Kubectl(binary, config, tmp_path / "kube-cache")
+
+
+def helmrelease(
+    name: str,
+    namespace: str = "default",
+    labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A HelmRelease as Flux users write it."""
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {
+            "interval": "10m",
+            "chart": {
+                "spec": {
+                    "chart": "podinfo",
+                    "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+                }
+            },
+            **spec,
+        },
+    }
+
+
+@pytest.fixture
+def hr() -> Callable[..., dict[str, Any]]:
+    """Build a HelmRelease body: ``hr("podinfo", "apps", labels={...}, suspend=True)``."""
+    return helmrelease
