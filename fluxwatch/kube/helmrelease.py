@@ -1,0 +1,362 @@
+"""A HelmRelease (``helm.toolkit.fluxcd.io/v2``) read once into a small, frozen view.
+
+Raw watch JSON is read here and nowhere else: the engine works on
+:class:`HRView` only. Reading never raises. A field of the wrong type, a
+missing name or an unparsable time leaves a view whose ``malformed`` names
+the field path and the problem (``"status.history[0].version: expected an
+integer, got string"``; several problems are joined with ``"; "``); the other
+fields are filled as far as they could be read, so a person can find the
+object and the engine can refuse to act on it.
+
+One view is kept per tracked HelmRelease, so views are small (about 1 KB): no
+raw dict is kept, strings that repeat across releases (namespaces, condition
+types, reasons, statuses, chart names, short messages) are interned, equal
+label sets share one read-only mapping and objects without labels share one
+empty mapping.
+
+Which names and namespaces helm-controller v1.x uses (FLUX-FACTS §2):
+
+- release name: ``spec.releaseName``, else ``<targetNamespace>-<name>`` when
+  ``spec.targetNamespace`` is set, else ``<name>``; a result longer than 53
+  characters becomes its first 40 characters, ``-`` and the first 12 hex
+  digits of its SHA-256 (``release.ShortenName`` in helm-controller, applied
+  to every install and upgrade);
+- storage namespace: ``status.storageNamespace`` when set, else
+  ``spec.storageNamespace``, else the HelmRelease's namespace. The status
+  field wins because it records where the *current* release was stored: the
+  controller compares it with the spec to detect a moved release target and
+  uninstalls from the old place, so until the next release the Secrets of
+  ``history[0]`` live where the status says, not where the spec now points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from fluxwatch.kube.fields import EMPTY, FieldReader, json_type
+
+ANNOTATION_IGNORE = "fluxwatch.io/ignore"
+ANNOTATION_SUSPENDED_AT = "fluxwatch.io/suspended-at"
+ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+ANNOTATION_FORCE_AT = "reconcile.fluxcd.io/forceAt"
+
+FINALIZER = "finalizers.fluxcd.io"
+MAX_RELEASE_NAME = 53
+_SHORT_PREFIX = 40
+_SHORT_HASH = 12
+
+CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
+_KEPT_CONDITIONS = ("Ready", "Reconciling", "Released")
+
+_intern = sys.intern
+
+# Distinct label sets seen so far; bounded so that unique labels cannot grow it forever.
+_LABEL_SETS: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+_MAX_LABEL_SETS = 4096
+_INTERN_MESSAGE_MAX = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str  # "True" | "False" | "Unknown"
+    reason: str
+    message: str
+    observed_generation: int | None
+    last_transition: float | None  # epoch seconds (UTC), parsed from RFC 3339
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """``status.history[0]``: the newest Helm release the controller recorded."""
+
+    name: str
+    namespace: str
+    version: int
+    status: str
+    action: str
+    chart_name: str
+    chart_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class HRView:
+    namespace: str
+    name: str
+    uid: str
+    resource_version: str
+    generation: int
+    labels: Mapping[str, str]
+    suspend: bool
+    deleting: bool
+    ignored: bool
+    suspended_at: str | None
+    requested_at: str | None
+    force_at: str | None
+    ready: Condition | None
+    reconciling: Condition | None
+    released: Condition | None
+    last_release: Snapshot | None
+    release_name: str
+    target_namespace: str
+    storage_namespace: str
+    observed_generation: int
+    last_handled_reconcile_at: str | None
+    last_handled_force_at: str | None
+    last_attempted_release_action: str | None
+    malformed: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def shorten_release_name(full: str) -> str:
+    """helm-controller's ``ShortenName``: names over 53 bytes get a hash suffix.
+
+    Go measures and cuts bytes; names are DNS labels, so bytes are characters.
+    A non-ASCII name (never valid in Kubernetes) is cut at a byte boundary and
+    an incomplete character dropped rather than raising.
+    """
+    raw = full.encode("utf-8")
+    if len(raw) <= MAX_RELEASE_NAME:
+        return full
+    digest = hashlib.sha256(raw).hexdigest()[:_SHORT_HASH]
+    return raw[:_SHORT_PREFIX].decode("utf-8", "ignore") + "-" + digest
+
+
+def release_name(name: str, release_name_spec: str | None, target_namespace: str | None) -> str:
+    """The Helm release name helm-controller v2 uses for a HelmRelease (FLUX-FACTS §2)."""
+    if release_name_spec:
+        full = release_name_spec
+    elif target_namespace:
+        full = f"{target_namespace}-{name}"
+    else:
+        full = name
+    return shorten_release_name(full)
+
+
+def _interned(value: str | None) -> str | None:
+    return None if value is None else _intern(value)
+
+
+def _condition(
+    r: FieldReader, raw: Mapping[str, Any], path: str, ctype: str, seen: dict[str, str]
+) -> Condition:
+    status = r.string(raw, "status", path) or ""
+    if status not in CONDITION_STATUSES:
+        r.problems.append(f"{path}.status: expected True, False or Unknown, got {status!r}")
+    message = r.string(raw, "message", path) or ""
+    # Generic messages ("Running 'install' action ...") repeat across releases; long ones
+    # name the release and repeat only within it (Ready and Released say the same).
+    message = _intern(message) if len(message) <= _INTERN_MESSAGE_MAX else message
+    # parse_rfc3339 caches: Ready and Released share one float, not just equal ones.
+    ltt = r.timestamp(raw, "lastTransitionTime", path)
+    return Condition(
+        type=_intern(ctype),
+        status=_intern(status),
+        reason=_intern(r.string(raw, "reason", path) or ""),
+        message=seen.setdefault(message, message),
+        observed_generation=r.integer(raw, "observedGeneration", path),
+        last_transition=ltt,
+    )
+
+
+def _conditions(r: FieldReader, status: Mapping[str, Any]) -> dict[str, Condition]:
+    raw = status.get("conditions")
+    found: dict[str, Condition] = {}
+    seen: dict[str, str] = {}  # messages of this object, to share equal ones
+    if raw is None:
+        return found
+    if not isinstance(raw, list):
+        r.wrong("status.conditions", "an array", raw)
+        return found
+    for i, item in enumerate(raw):
+        path = f"status.conditions[{i}]"
+        if not isinstance(item, Mapping):
+            r.wrong(path, "an object", item)
+            continue
+        ctype = r.string(item, "type", path)
+        if not ctype:
+            if not isinstance(item.get("type"), str | None):
+                continue  # the wrong type was noted by the reader
+            r.problems.append(f"{path}.type: missing")
+            continue
+        # Conditions are a list-map keyed by type: the first of a type is the one.
+        if ctype in _KEPT_CONDITIONS and ctype not in found:
+            found[ctype] = _condition(r, item, path, ctype, seen)
+    return found
+
+
+def _snapshot(r: FieldReader, status: Mapping[str, Any], rel_name: str) -> Snapshot | None:
+    history = status.get("history")
+    if history is None:
+        return None
+    if not isinstance(history, list):
+        r.wrong("status.history", "an array", history)
+        return None
+    if not history:
+        return None
+    raw = history[0]
+    path = "status.history[0]"
+    if not isinstance(raw, Mapping):
+        r.wrong(path, "an object", raw)
+        return None
+    before = len(r.problems)
+    name = r.string(raw, "name", path)
+    version = r.integer(raw, "version", path)
+    helm_status = r.string(raw, "status", path)
+    namespace = r.string(raw, "namespace", path) or ""
+    action = r.string(raw, "action", path) or ""
+    chart_name = r.string(raw, "chartName", path) or ""
+    chart_version = r.string(raw, "chartVersion", path) or ""
+    for field in ("name", "version", "status"):
+        if raw.get(field) is None:
+            r.problems.append(f"{path}.{field}: missing")
+    if len(r.problems) > before or name is None or version is None or helm_status is None:
+        return None
+    return Snapshot(
+        # Usually equal to the computed release name: keep one string, not two.
+        name=rel_name if name == rel_name else name,
+        namespace=_intern(namespace),
+        version=version,
+        status=_intern(helm_status),
+        action=_intern(action),
+        chart_name=_intern(chart_name),
+        chart_version=_intern(chart_version),
+    )
+
+
+def _labels(r: FieldReader, meta: Mapping[str, Any]) -> Mapping[str, str]:
+    raw = r.mapping(meta, "labels", "metadata")
+    if not raw:
+        return EMPTY
+    pairs: list[tuple[str, str]] = []
+    for k, v in raw.items():
+        if not isinstance(v, str):
+            r.wrong(f"metadata.labels[{k!r}]", "a string", v)
+            continue
+        pairs.append((str(k), v))
+    if not pairs:
+        return EMPTY
+    # HelmReleases of one Kustomization carry the same labels: share one mapping.
+    key = tuple(sorted(pairs))
+    shared = _LABEL_SETS.get(key)
+    if shared is None:
+        shared = MappingProxyType({_intern(k): _intern(v) for k, v in pairs})
+        if len(_LABEL_SETS) < _MAX_LABEL_SETS:
+            _LABEL_SETS[key] = shared
+    return shared
+
+
+def _read(obj: Mapping[str, Any]) -> HRView:
+    r = FieldReader()
+    meta = r.mapping(obj, "metadata")
+    spec = r.mapping(obj, "spec")
+    status = r.mapping(obj, "status")
+    annotations = r.mapping(meta, "annotations", "metadata")
+
+    name = r.string(meta, "name", "metadata") or ""
+    if not name:
+        r.problems.append("metadata.name: missing")
+    namespace = _intern(r.string(meta, "namespace", "metadata") or "")
+    if not namespace:
+        r.problems.append("metadata.namespace: missing")
+
+    def annotation(key: str) -> str | None:
+        return r.string(annotations, key, "metadata.annotations")
+
+    ignore = annotation(ANNOTATION_IGNORE)
+    target_ns = r.string(spec, "targetNamespace", "spec")
+    rel_spec = r.string(spec, "releaseName", "spec")
+    storage_spec = r.string(spec, "storageNamespace", "spec")
+    storage_status = r.string(status, "storageNamespace", "status")
+    rel_name = release_name(name, rel_spec, target_ns) if name else (rel_spec or "")
+    if rel_name == name:
+        rel_name = name  # share the object: most HRs have no prefix and no releaseName
+    conditions = _conditions(r, status)
+    last_release = _snapshot(r, status, rel_name)
+
+    observed = r.integer(status, "observedGeneration", "status")
+    requested_at = annotation(ANNOTATION_REQUESTED_AT)
+    force_at = annotation(ANNOTATION_FORCE_AT)
+    handled_reconcile = r.string(status, "lastHandledReconcileAt", "status")
+    handled_force = r.string(status, "lastHandledForceAt", "status")
+    # After a handled request the token appears twice (annotation and status): keep one string.
+    if handled_reconcile is not None and handled_reconcile == requested_at:
+        handled_reconcile = requested_at
+    if handled_force is not None and handled_force == force_at:
+        handled_force = force_at
+    return HRView(
+        namespace=namespace,
+        name=name,
+        uid=r.string(meta, "uid", "metadata") or "",
+        resource_version=r.string(meta, "resourceVersion", "metadata") or "",
+        generation=r.integer(meta, "generation", "metadata") or 0,
+        labels=_labels(r, meta),
+        suspend=bool(r.boolean(spec, "suspend", "spec")),
+        deleting=meta.get("deletionTimestamp") is not None,
+        ignored=(ignore or "").strip().lower() == "true",
+        suspended_at=annotation(ANNOTATION_SUSPENDED_AT),
+        requested_at=requested_at,
+        force_at=force_at,
+        ready=conditions.get("Ready"),
+        reconciling=conditions.get("Reconciling"),
+        released=conditions.get("Released"),
+        last_release=last_release,
+        release_name=rel_name,
+        target_namespace=_intern(target_ns or namespace),
+        storage_namespace=_intern(storage_status or storage_spec or namespace),
+        # The CRD defaults status to {"observedGeneration": -1}.
+        observed_generation=-1 if observed is None else observed,
+        last_handled_reconcile_at=handled_reconcile,
+        last_handled_force_at=handled_force,
+        last_attempted_release_action=_interned(
+            r.string(status, "lastAttemptedReleaseAction", "status")
+        ),
+        malformed="; ".join(r.problems) if r.problems else None,
+    )
+
+
+def _unreadable(problem: str) -> HRView:
+    return HRView(
+        namespace="",
+        name="",
+        uid="",
+        resource_version="",
+        generation=0,
+        labels=EMPTY,
+        suspend=False,
+        deleting=False,
+        ignored=False,
+        suspended_at=None,
+        requested_at=None,
+        force_at=None,
+        ready=None,
+        reconciling=None,
+        released=None,
+        last_release=None,
+        release_name="",
+        target_namespace="",
+        storage_namespace="",
+        observed_generation=-1,
+        last_handled_reconcile_at=None,
+        last_handled_force_at=None,
+        last_attempted_release_action=None,
+        malformed=problem,
+    )
+
+
+def hr_view(obj: Mapping[str, Any]) -> HRView:
+    """Read a HelmRelease; never raises (see the module docstring)."""
+    if not isinstance(obj, Mapping):
+        return _unreadable(f"<object>: expected an object, got {json_type(obj)}")
+    try:
+        return _read(obj)
+    except Exception as exc:  # a view must come out of any input; say what broke
+        return _unreadable(f"<object>: unreadable: {type(exc).__name__}: {exc}")

@@ -1,0 +1,340 @@
+"""HRView: how a HelmRelease as helm-controller v1.x writes it is read (FLUX-FACTS §1, §2)."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import random
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fluxwatch.kube.fields import parse_rfc3339
+from fluxwatch.kube.helmrelease import (
+    ANNOTATION_FORCE_AT,
+    ANNOTATION_IGNORE,
+    ANNOTATION_REQUESTED_AT,
+    ANNOTATION_SUSPENDED_AT,
+    HRView,
+    hr_view,
+    release_name,
+    shorten_release_name,
+)
+
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
+
+
+@pytest.fixture
+def ready() -> dict[str, Any]:
+    return load("hr_ready.json")
+
+
+@pytest.fixture
+def stuck() -> dict[str, Any]:
+    return load("hr_stuck_upstream.json")
+
+
+def test_ready_release_is_read_field_by_field(ready: dict[str, Any]) -> None:
+    """FLUX-FACTS §2: spec, status.conditions, status.history[0] and the status fields."""
+    v = hr_view(ready)
+    assert v.malformed is None
+    assert v.key == ("flux-system", "bp-cert-manager")
+    assert v.uid == "3f0c7a52-93d1-4c1e-9a57-5b2f7f1d0c11"
+    assert v.resource_version == "1848213"
+    assert v.generation == 3
+    assert v.observed_generation == 3
+    assert dict(v.labels) == {
+        "kustomize.toolkit.fluxcd.io/name": "bootstrap-kit",
+        "kustomize.toolkit.fluxcd.io/namespace": "flux-system",
+    }
+    assert not v.suspend and not v.deleting and not v.ignored
+    assert v.release_name == "cert-manager"
+    assert v.target_namespace == "cert-manager"
+    assert v.storage_namespace == "cert-manager"
+    assert v.requested_at == "2026-05-05T11:58:02.493845+04:00"
+    assert v.last_handled_reconcile_at == v.requested_at
+    assert v.force_at is None and v.last_handled_force_at is None
+    assert v.last_attempted_release_action == "upgrade"
+    assert v.ready is not None and v.released is not None
+    assert (v.ready.status, v.ready.reason) == ("True", "UpgradeSucceeded")
+    assert v.ready.observed_generation == 3
+    assert v.ready.last_transition == parse_rfc3339("2026-05-05T07:52:40Z")
+    assert v.released.status == "True"
+    assert v.reconciling is None
+    assert v.last_release is not None
+    assert (v.last_release.name, v.last_release.namespace) == ("cert-manager", "cert-manager")
+    assert (v.last_release.version, v.last_release.status) == (2, "deployed")
+    assert v.last_release.action == "upgrade"
+    assert (v.last_release.chart_name, v.last_release.chart_version) == (
+        "cert-manager",
+        "v1.16.2",
+    )
+
+
+def test_upstream_stuck_shape(stuck: dict[str, Any]) -> None:
+    """FLUX-FACTS §1/§2: the stuck shape is a single Ready=Unknown/Progressing, no Reconciling,
+    no Released, history[0].status=deployed."""
+    v = hr_view(stuck)
+    assert v.malformed is None
+    assert v.ready is not None
+    assert (v.ready.status, v.ready.reason) == ("Unknown", "Progressing")
+    assert v.ready.message == "Running 'install' action with timeout of 5m0s"
+    assert v.ready.last_transition == parse_rfc3339("2026-05-05T07:44:58Z")
+    assert v.reconciling is None and v.released is None
+    assert v.last_release is not None
+    assert (v.last_release.status, v.last_release.version) == ("deployed", 1)
+    assert v.last_release.action == "install"
+    # No releaseName: the release is <targetNamespace>-<name>, stored in the HR namespace.
+    assert v.release_name == "vpa-bp-vpa" == v.last_release.name
+    assert v.storage_namespace == "flux-system"
+    assert v.observed_generation == -1
+
+
+@pytest.mark.parametrize(
+    ("name", "spec_name", "target", "expected"),
+    [
+        ("bp-vpa", None, None, "bp-vpa"),
+        ("bp-vpa", None, "", "bp-vpa"),
+        ("bp-vpa", None, "vpa", "vpa-bp-vpa"),
+        ("bp-vpa", "vpa", "vpa", "vpa"),
+        ("podinfo", "", "apps", "apps-podinfo"),
+    ],
+)
+def test_release_name_prefix_rules(
+    name: str, spec_name: str | None, target: str | None, expected: str
+) -> None:
+    """FLUX-FACTS §2 (and the seed's defect in §1): releaseName, else [<targetNamespace>-]<name>."""
+    assert release_name(name, spec_name, target) == expected
+
+
+@pytest.mark.parametrize(
+    ("full", "expected"),
+    [
+        # The vectors of helm-controller's own TestShortName.
+        ("release-name", "release-name"),
+        (
+            "release-name-with-very-long-name-which-is-longer-than-53-characters",
+            "release-name-with-very-long-name-which-i-788ca0d0d7b0",
+        ),
+        (
+            "another-release-name-with-very-long-name-which-is-longer-than-53-characters",
+            "another-release-name-with-very-long-name-7e72150d5a36",
+        ),
+        ("", ""),
+        ("a" * 53, "a" * 53),
+    ],
+)
+def test_release_name_shortening(full: str, expected: str) -> None:
+    """FLUX-FACTS §2: over 53 chars -> first 40 + '-' + 12 hex of sha256 of the full name."""
+    got = shorten_release_name(full)
+    assert got == expected
+    assert len(got) <= 53
+
+
+def test_long_prefixed_name_is_shortened_in_the_view(stuck: dict[str, Any]) -> None:
+    """FLUX-FACTS §2: the shortening applies to the composed <targetNamespace>-<name>."""
+    stuck["metadata"]["name"] = "observability-grafana-alloy-gateway-collector"
+    stuck["spec"]["targetNamespace"] = "sovereign-observability"
+    v = hr_view(stuck)
+    full = "sovereign-observability-observability-grafana-alloy-gateway-collector"
+    assert v.release_name == shorten_release_name(full)
+    assert len(v.release_name) == 53
+    assert v.release_name.startswith(full[:40] + "-")
+
+
+def test_storage_namespace_precedence(stuck: dict[str, Any]) -> None:
+    """FLUX-FACTS §2: storageNamespace defaults to the HR namespace; the status records where the
+    current release lives, and wins over a spec that now points elsewhere."""
+    stuck["spec"]["storageNamespace"] = "helm-storage"
+    assert hr_view(stuck).storage_namespace == "flux-system"
+    del stuck["status"]["storageNamespace"]
+    assert hr_view(stuck).storage_namespace == "helm-storage"
+    del stuck["spec"]["storageNamespace"]
+    assert hr_view(stuck).storage_namespace == "flux-system"
+
+
+def test_annotations_suspend_and_deletion(ready: dict[str, Any]) -> None:
+    """FLUX-FACTS §2/§3: spec.suspend, deletionTimestamp, requestedAt/forceAt annotations."""
+    meta = ready["metadata"]
+    meta["annotations"].update(
+        {
+            ANNOTATION_IGNORE: "True",
+            ANNOTATION_SUSPENDED_AT: "2026-05-05T08:00:00Z",
+            ANNOTATION_REQUESTED_AT: "fw-17",
+            ANNOTATION_FORCE_AT: "fw-17",
+        }
+    )
+    meta["deletionTimestamp"] = "2026-05-05T09:00:00Z"
+    ready["spec"]["suspend"] = True
+    ready["status"]["lastHandledForceAt"] = "fw-16"
+    v = hr_view(ready)
+    assert v.malformed is None
+    assert v.ignored and v.suspend and v.deleting
+    assert v.suspended_at == "2026-05-05T08:00:00Z"
+    assert v.requested_at == v.force_at == "fw-17"
+    assert v.last_handled_force_at == "fw-16"
+    meta["annotations"][ANNOTATION_IGNORE] = "false"
+    assert not hr_view(ready).ignored
+
+
+def test_first_condition_of_a_type_wins(ready: dict[str, Any]) -> None:
+    """FLUX-FACTS §2: conditions are keyed by type; a duplicate does not replace the first."""
+    dup = copy.deepcopy(ready["status"]["conditions"][0])
+    dup["status"] = "False"
+    ready["status"]["conditions"].append(dup)
+    v = hr_view(ready)
+    assert v.ready is not None and v.ready.status == "True"
+
+
+def test_no_status_yet() -> None:
+    """FLUX-FACTS §2: a new HelmRelease has no status; the CRD defaults observedGeneration to -1."""
+    v = hr_view(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "bp-keda", "namespace": "flux-system", "generation": 1},
+            "spec": {"chart": {"spec": {"chart": "keda"}}, "interval": "10m"},
+        }
+    )
+    assert v.malformed is None
+    assert v.ready is None and v.last_release is None
+    assert v.observed_generation == -1
+    assert v.release_name == "bp-keda"
+    assert v.target_namespace == v.storage_namespace == "flux-system"
+    assert dict(v.labels) == {}
+
+
+def _set(obj: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node: Any = obj
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "problem"),
+    [
+        ("metadata.name", None, "metadata.name: missing"),
+        ("metadata.name", 7, "metadata.name: expected a string, got integer"),
+        ("metadata.namespace", "", "metadata.namespace: missing"),
+        ("metadata", [], "metadata: expected an object, got array"),
+        ("metadata.generation", True, "metadata.generation: expected an integer, got boolean"),
+        ("metadata.labels", {"team": 3}, "metadata.labels['team']: expected a string"),
+        ("spec.suspend", "true", "spec.suspend: expected a boolean, got string"),
+        ("spec.targetNamespace", ["vpa"], "spec.targetNamespace: expected a string, got array"),
+        (
+            "status.conditions.0.lastTransitionTime",
+            "yesterday",
+            "status.conditions[0].lastTransitionTime: not an RFC 3339 time: 'yesterday'",
+        ),
+        (
+            "status.conditions.0.lastTransitionTime",
+            "2026-05-05T07:44:58",
+            "status.conditions[0].lastTransitionTime: not an RFC 3339 time",
+        ),
+        ("status.conditions.0.status", "Maybe", "status.conditions[0].status: expected True"),
+        ("status.conditions.0.type", None, "status.conditions[0].type: missing"),
+        ("status.conditions.0", "Ready", "status.conditions[0]: expected an object, got string"),
+        ("status.conditions", {"Ready": {}}, "status.conditions: expected an array, got object"),
+        ("status.history.0.version", "1", "status.history[0].version: expected an integer"),
+        ("status.history.0.version", None, "status.history[0].version: missing"),
+        ("status.history.0.name", None, "status.history[0].name: missing"),
+        ("status.history", {}, "status.history: expected an array, got object"),
+        ("status.observedGeneration", 1.5, "status.observedGeneration: expected an integer"),
+        ("metadata.annotations", "x", "metadata.annotations: expected an object, got string"),
+    ],
+)
+def test_malformed_fields_are_named(
+    stuck: dict[str, Any], path: str, value: Any, problem: str
+) -> None:
+    """FLUX-FACTS §2 field types: a wrong field gives .malformed naming it, never an exception."""
+    _set(stuck, path, value)
+    v = hr_view(stuck)
+    assert v.malformed is not None
+    assert problem in v.malformed, v.malformed
+
+
+def test_malformed_view_keeps_what_it_could_read(stuck: dict[str, Any]) -> None:
+    """FLUX-FACTS §2: a bad history entry still leaves the name and Ready readable."""
+    stuck["status"]["history"][0]["version"] = "one"
+    v = hr_view(stuck)
+    assert v.malformed is not None
+    assert v.key == ("flux-system", "bp-vpa")
+    assert v.ready is not None and v.ready.status == "Unknown"
+    assert v.last_release is None
+
+
+@pytest.mark.parametrize("obj", [None, [], "HelmRelease", 42])
+def test_not_an_object(obj: Any) -> None:
+    """hr_view never raises, even on something that is not a JSON object."""
+    v = hr_view(obj)
+    assert isinstance(v, HRView)
+    assert v.malformed is not None and v.malformed.startswith("<object>:")
+
+
+def _junk(rng: random.Random) -> Any:
+    return rng.choice([None, True, 0, -1, 1.5, "", "x", [], {}, [1, "a"], {"a": None}])
+
+
+def _mutate(node: Any, rng: random.Random) -> None:
+    items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+    for key, child in items:
+        roll = rng.random()
+        if roll < 0.08:
+            node[key] = _junk(rng)
+        elif roll < 0.1 and isinstance(node, dict):
+            del node[key]
+        elif isinstance(child, dict | list):
+            _mutate(child, rng)
+
+
+def test_random_damage_never_raises(ready: dict[str, Any], stuck: dict[str, Any]) -> None:
+    """hr_view never raises: 2,000 randomly damaged copies of realistic HelmReleases."""
+    rng = random.Random(925)
+    for i in range(2000):
+        obj = copy.deepcopy(ready if i % 2 else stuck)
+        _mutate(obj, rng)
+        v = hr_view(obj)
+        assert isinstance(v, HRView)
+
+
+def test_view_memory_is_under_one_kilobyte(ready: dict[str, Any]) -> None:
+    """DESIGN 'HA and scale': 10,000+ tracked releases; a view costs at most ~1 KB."""
+    raws = []
+    for i in range(2000):
+        obj = copy.deepcopy(ready)
+        obj["metadata"]["name"] = f"bp-component-{i:05d}"
+        obj["metadata"]["uid"] = f"3f0c7a52-93d1-4c1e-9a57-{i:012d}"
+        obj["metadata"]["resourceVersion"] = str(1848213 + i)
+        obj["spec"]["releaseName"] = f"component-{i:05d}"
+        for cond in obj["status"]["conditions"]:
+            cond["message"] = (
+                f"Helm upgrade succeeded for release cert-manager/component-{i:05d}.v2"
+                " with chart cert-manager@v1.16.2"
+            )
+        obj["status"]["history"][0]["name"] = f"component-{i:05d}"
+        raws.append(orjson.dumps(obj))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        views = [hr_view(orjson.loads(raw)) for raw in raws]
+        gc.collect()
+        per_view = (tracemalloc.get_traced_memory()[0] - before) / len(views)
+    finally:
+        tracemalloc.stop()
+    assert all(v.malformed is None for v in views)
+    assert per_view <= 1024, f"{per_view:.0f} bytes per view"
