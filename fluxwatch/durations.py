@@ -1,0 +1,62 @@
+"""Durations the way Flux and Go spell them: ``90s``, ``5m``, ``1h30m``, ``250ms``.
+
+Settings accept a Go-style string or a plain number of seconds; ``Duration``
+is the annotated float type that does that conversion wherever pydantic
+validates a field (the settings tree and the engine's dataclasses alike).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a Go-style duration string or a non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration like '90s' or '5m', got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            pos, total = 0, 0.0
+            for match in _PART.finditer(text):
+                if match.start() != pos:
+                    break
+                total += float(match.group(1)) * _UNIT[match.group(2)]
+                pos = match.end()
+            if not text or pos != len(text):
+                raise ValueError(
+                    f"expected a duration like '90s', '5m' or '1h30m', got {text!r}"
+                ) from None
+            return total
+    if value < 0:
+        raise ValueError(f"a duration cannot be negative, got {value!r}")
+    return float(value)
+
+
+def format_duration(seconds: float) -> str:
+    """Go's ``time.Duration`` spelling (``5m0s``, ``1h2m3s``, ``500ms``), as Flux users read it."""
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms" if seconds else "0s"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+__all__ = ["Duration", "format_duration", "parse_duration"]

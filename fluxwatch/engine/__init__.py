@@ -1,0 +1,1 @@
+"""Detection and recovery: tracker, pure policy and guardrail, recovery ladder, lease monitor."""

@@ -1,0 +1,244 @@
+"""Count first, then act: the limits on how many HelmReleases fluxwatch touches.
+
+A pure object: time comes in as numbers, nothing here sleeps, schedules or
+writes. :meth:`Guardrail.admit` takes every release that is due now and
+answers which of them may be acted on, what to tell people, and when to ask
+again. In that order:
+
+1. batch: the releases due plus those already being recovered are counted
+   first. More than ``max_batch`` means a cluster-wide incident, not ten
+   unlucky releases: act on none, report one :class:`Tripped` naming them
+   all, and stay tripped, holding back every release that joins, until the
+   count is ``max_batch`` or less (:class:`TripCleared`). The seed's CronJob
+   counted while it acted and touched ten before refusing the eleventh.
+2. per release: at most ``max_attempts`` attempts until the release is seen
+   Ready again (:meth:`Guardrail.forget`), with exponential backoff between
+   them; a release out of attempts is reported once (:class:`Exhausted`) and
+   no longer counted.
+3. budget: at most ``max_recoveries`` actions in any sliding ``window``.
+
+Resuming fluxwatch's own interrupted suspend (``urgent``) skips the batch
+count and the budget: holding it back would leave a release suspended, the
+very harm the limits exist to prevent. It still obeys attempts and backoff,
+so a resume that keeps failing does not spin.
+
+``dry_run`` changes nothing in the accounting, so a dry run reports exactly
+what a live run would have done; the flag travels on the :class:`Admission`
+for the recovery layer, which then writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from fluxwatch.engine.config import GuardrailSettings
+
+__all__ = ["Admission", "Exhausted", "GuardEvent", "Guardrail", "Key", "TripCleared", "Tripped"]
+
+Key = tuple[str, str]  # (namespace, name)
+
+# How many releases a message names before it says "and N more": alerts stay readable.
+_NAMED = 50
+
+
+def _names(keys: Iterable[Key]) -> str:
+    keys = list(keys)
+    shown = ", ".join(f"{ns}/{name}" for ns, name in keys[:_NAMED])
+    return shown + (f" and {len(keys) - _NAMED} more" if len(keys) > _NAMED else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Tripped:
+    """Too many releases stuck at once: none is touched until the count falls."""
+
+    keys: tuple[Key, ...]
+    max_batch: int
+    at: float
+    reason: ClassVar[str] = "GuardrailTripped"
+    severity: ClassVar[str] = "error"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{len(self.keys)} HelmReleases are stuck at the same time, more than "
+            f"max_batch={self.max_batch}: fluxwatch acts on none of them until at most "
+            f"{self.max_batch} remain. Stuck: {_names(self.keys)}"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TripCleared:
+    """The count fell to ``max_batch`` or below: recoveries resume."""
+
+    count: int
+    max_batch: int
+    since: float
+    at: float
+    reason: ClassVar[str] = "GuardrailCleared"
+    severity: ClassVar[str] = "info"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.count} HelmReleases stuck, at most max_batch={self.max_batch}: recoveries "
+            f"resume after {self.at - self.since:.0f}s on hold"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Exhausted:
+    """A release still stuck after ``max_attempts`` attempts: a person has to look."""
+
+    key: Key
+    attempts: int
+    at: float
+    reason: ClassVar[str] = "RecoveryExhausted"
+    severity: ClassVar[str] = "error"
+
+    @property
+    def message(self) -> str:
+        ns, name = self.key
+        return (
+            f"HelmRelease {ns}/{name} is still stuck after {self.attempts} recovery attempts; "
+            "fluxwatch gives up on it until it is Ready again"
+        )
+
+
+GuardEvent = Tripped | TripCleared | Exhausted
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """The answer to one :meth:`Guardrail.admit`."""
+
+    act: tuple[Key, ...] = ()  # act on these now, in this order
+    events: tuple[GuardEvent, ...] = ()  # to tell people, once each
+    # Why a key waits for backoff or budget. Not listed: all of them while tripped
+    # (see Guardrail.tripped), those out of attempts (see Guardrail.attempts).
+    held: Mapping[Key, str] = field(default_factory=dict)
+    next_check: float | None = None  # admit again then, even if nothing else changes
+    dry_run: bool = False
+
+
+class Guardrail:
+    """Batch limit, per-release attempts with backoff, and a sliding budget."""
+
+    def __init__(self, settings: GuardrailSettings) -> None:
+        self.settings = settings
+        self._spent: deque[float] = deque()  # when each action in the window was admitted
+        self._attempts: dict[Key, int] = {}
+        self._last_attempt: dict[Key, float] = {}  # when the last attempt started or ended
+        self._exhausted: set[Key] = set()  # reported already
+        self._tripped_since: float | None = None
+
+    @property
+    def tripped(self) -> bool:
+        return self._tripped_since is not None
+
+    def attempts(self, key: Key) -> int:
+        return self._attempts.get(key, 0)
+
+    def budget_left(self, now: float) -> int:
+        self._expire(now)
+        return self.settings.max_recoveries - len(self._spent)
+
+    def finished(self, key: Key, now: float) -> None:
+        """The attempt on ``key`` ended at ``now``: the backoff counts from here, so a
+        recovery that ran for minutes is not retried the moment it gives up."""
+        if key in self._last_attempt:
+            self._last_attempt[key] = now
+
+    def forget(self, key: Key) -> None:
+        """The release is Ready again or gone: its next stuck episode starts with no attempts."""
+        self._attempts.pop(key, None)
+        self._last_attempt.pop(key, None)
+        self._exhausted.discard(key)
+
+    def admit(
+        self,
+        due: Iterable[Key],
+        now: float,
+        *,
+        busy: Collection[Key] = (),
+        urgent: Iterable[Key] = (),
+    ) -> Admission:
+        """Decide which of the releases due at ``now`` may be acted on.
+
+        ``due``: stuck releases waiting for an action, oldest first. ``busy``:
+        releases being recovered right now; they count towards the batch.
+        ``urgent``: interrupted suspends to resume (see the module docstring).
+        Admitted keys are charged an attempt and, unless urgent, the budget.
+        """
+        s = self.settings
+        self._expire(now)
+        events: list[GuardEvent] = []
+        resumes = self._usable(urgent, now, events)
+        candidates = self._usable(due, now, events)
+
+        count = len(candidates) + len(busy)
+        if count > s.max_batch:
+            if self._tripped_since is None:
+                self._tripped_since = now
+                events.append(Tripped((*busy, *candidates), s.max_batch, now))
+            candidates = []
+        elif self._tripped_since is not None:
+            events.append(TripCleared(count, s.max_batch, self._tripped_since, now))
+            self._tripped_since = None
+
+        act: list[Key] = []
+        held: dict[Key, str] = {}
+        next_check: float | None = None
+        todo = [(key, False) for key in resumes] + [(key, True) for key in candidates]
+        for key, charged in todo:
+            wait = self._charge(key, now, budget=charged)
+            if wait is None:
+                act.append(key)
+                continue
+            held[key], until = wait
+            next_check = until if next_check is None else min(next_check, until)
+        return Admission(tuple(act), tuple(events), held, next_check, s.dry_run)
+
+    def _expire(self, now: float) -> None:
+        spent, start = self._spent, now - self.settings.window
+        while spent and spent[0] <= start:
+            spent.popleft()
+
+    def _usable(self, keys: Iterable[Key], now: float, events: list[GuardEvent]) -> list[Key]:
+        """The keys with attempts left; a key out of attempts is reported the first time only.
+
+        Runs over every due release on each admission, thousands during an incident:
+        kept to one dict lookup per key.
+        """
+        attempts = self._attempts
+        if not attempts:
+            return list(keys)
+        most = self.settings.max_attempts
+        usable: list[Key] = []
+        for key in keys:
+            n = attempts.get(key, 0)
+            if n < most:
+                usable.append(key)
+            elif key not in self._exhausted:
+                self._exhausted.add(key)
+                events.append(Exhausted(key, n, now))
+        return usable
+
+    def _charge(self, key: Key, now: float, *, budget: bool) -> tuple[str, float] | None:
+        """Charge ``key`` an attempt (and the budget), or say why it waits and until when."""
+        s = self.settings
+        n = self._attempts.get(key, 0)
+        if n:
+            until = self._last_attempt[key] + s.backoff(n)
+            if now < until:
+                return f"backoff after {n} attempt(s)", until
+        if budget:
+            if len(self._spent) >= s.max_recoveries:
+                why = f"budget: {s.max_recoveries} recoveries per {s.window:.0f}s used up"
+                return why, self._spent[0] + s.window
+            self._spent.append(now)
+        self._attempts[key] = n + 1
+        self._last_attempt[key] = now
+        return None

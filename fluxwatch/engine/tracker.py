@@ -1,0 +1,372 @@
+"""One record and at most one deadline per HelmRelease, moved by watch events.
+
+The informer calls :meth:`Tracker.handle` (or :meth:`upsert` /
+:meth:`delete`) for every change. Each call judges that one release with the
+pure policy at the current instant and sets, moves or cancels its deadline:
+``Ready.lastTransitionTime + threshold`` for a release that would be stuck if
+nothing changes, now for one whose clock ran out before fluxwatch started.
+No loop ever walks all releases; an event costs a dict lookup, the policy and
+at most one heap push (none when the deadline did not move).
+
+When deadlines fall due (:class:`~fluxwatch.engine.clock.Scheduler` hands
+over all that fall due in the same instant together), each release is judged
+again at that instant; the stuck ones join the set of due releases, and the
+guardrail is asked once about the whole set before anything acts (count
+first, then act). Each admitted release goes to ``on_due(view, verdict)``,
+sync or async; while that runs the release is *busy* and is not offered
+again. When it returns, the release is judged afresh: still stuck, it is due
+again and the guardrail's backoff decides when it is tried next; Ready, its
+attempts are forgotten. The outcome is read from the watch, never from the
+callback.
+
+A list is applied synchronously by the informer (or :meth:`resync`), and the
+deadlines it sets fire on a later turn of the loop, so everything already
+stuck at start-up is counted as one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from functools import partial
+from typing import Any
+
+from fluxwatch.engine.clock import Clock, Scheduler
+from fluxwatch.engine.config import EngineSettings
+from fluxwatch.engine.guardrail import GuardEvent, Guardrail, Key
+from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
+from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.informer import DELETED
+
+__all__ = ["OnDue", "OnGuard", "Record", "Tracker"]
+
+log = logging.getLogger(__name__)
+
+OnDue = Callable[[HRView, Verdict], Awaitable[Any] | None]
+OnGuard = Callable[[GuardEvent], object]
+
+_NOWHERE: dict[Key, None] = {}  # the queue of verdicts that never wait; stays empty
+
+
+class Record:
+    """What the tracker keeps per release: the latest view, its verdict, a suspicion."""
+
+    __slots__ = ("suspicion", "verdict", "view")
+
+    def __init__(self, view: HRView, verdict: Verdict) -> None:
+        self.view = view
+        self.verdict = verdict
+        self.suspicion: Suspicion | None = None
+
+    def __repr__(self) -> str:
+        ns, name = self.view.key
+        return f"Record({ns}/{name}, {self.verdict.label})"
+
+
+class Tracker:
+    """Per-release records and stuck deadlines; hands due releases to ``on_due``."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        clock: Clock,
+        on_due: OnDue,
+        *,
+        on_guard: OnGuard | None = None,
+        guardrail: Guardrail | None = None,
+        active: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.guardrail = guardrail if guardrail is not None else Guardrail(settings.guardrail)
+        self._on_due = on_due
+        self._on_guard = on_guard
+        self._records: dict[Key, Record] = {}
+        self._scheduler: Scheduler[Key] = Scheduler(clock, self._deadlines)
+        # Insertion-ordered sets, oldest first: stuck and resume-pending releases waiting
+        # for the guardrail, and releases handed to on_due that have not returned yet.
+        self._due: dict[Key, None] = {}
+        self._resume: dict[Key, None] = {}
+        self._busy: dict[Key, asyncio.Future[Any] | None] = {}
+        self._counts: dict[Kind | Skip, int] = {}
+        self._recheck_at: float | None = None
+        self._recheck: asyncio.TimerHandle | None = None
+        self._active = active
+
+    # -- fed by the informer ----------------------------------------------------------------
+
+    def handle(self, event_type: str, view: HRView, old: HRView | None) -> None:
+        """The HelmRelease informer's handler: ``(type, view, old)``."""
+        if event_type == DELETED:
+            self.delete(view.key)
+        else:
+            self.upsert(view)
+
+    def upsert(self, view: HRView) -> None:
+        """A release was added or changed."""
+        key = view.key
+        rec = self._records.get(key)
+        if rec is None:
+            verdict = decide(view, None, self.settings, self.clock.now())
+            rec = self._records[key] = Record(view, verdict)
+            self._count(verdict.label, 1)
+        else:
+            rec.view = view
+            self._judge(rec, self.clock.now())
+        self._place(key, rec)
+
+    def delete(self, key: Key) -> None:
+        """A release is gone. A recovery in flight is left to finish (its writes will 404)."""
+        rec = self._records.pop(key, None)
+        if rec is None:
+            return
+        self._count(rec.verdict.label, -1)
+        self._scheduler.cancel(key)
+        self.guardrail.forget(key)
+        self._leave_due(key)
+
+    def resync(self, views: Iterable[HRView]) -> None:
+        """Replace everything with a full list: upsert each view, delete the others."""
+        seen: set[Key] = set()
+        for view in views:
+            seen.add(view.key)
+            self.upsert(view)
+        for key in [key for key in self._records if key not in seen]:
+            self.delete(key)
+
+    # -- fed by leader election ----------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def set_active(self, active: bool) -> None:
+        """Only the leader acts. A follower keeps judging and queues due releases without
+        asking the guardrail (no attempts spent, no alerts); when it becomes leader the
+        whole queue is counted and dispatched at once."""
+        if active == self._active:
+            return
+        self._active = active
+        if active:
+            self._dispatch(self.clock.now())
+
+    # -- fed by the lease monitor -----------------------------------------------------------
+
+    def mark_suspects(self, reason: str, ttl: float | None = None) -> list[Key]:
+        """Mark the releases Ready=Unknown right now as suspects of a controller incident.
+
+        Their stuck verdicts (and so their alerts) name ``reason`` until ``ttl``
+        seconds (default ``leases.suspect_ttl``) have passed or they are Ready
+        again. Only releases with a deadline, due or busy can be Ready=Unknown
+        candidates, so only those are visited. Returns the releases marked.
+        """
+        now = self.clock.now()
+        ttl = self.settings.leases.suspect_ttl if ttl is None else ttl
+        suspicion = Suspicion(reason, now + ttl)
+        marked: list[Key] = []
+        for key in {*self._scheduler, *self._due, *self._resume, *self._busy}:
+            rec = self._records.get(key)
+            ready = rec.view.ready if rec is not None else None
+            if rec is not None and ready is not None and ready.status == "Unknown":
+                rec.suspicion = suspicion
+                marked.append(key)
+        return marked
+
+    # -- read by metrics, scan and tests ----------------------------------------------------
+
+    def get(self, key: Key) -> Record | None:
+        return self._records.get(key)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(list(self._records.values()))
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Releases by ``(verdict, skip reason or "")``, kept up to date per event."""
+        out: dict[tuple[str, str], int] = {}
+        for label, n in self._counts.items():
+            if n:
+                skipped = isinstance(label, Skip)
+                out[(Kind.SKIPPED.value, label.value) if skipped else (label.value, "")] = n
+        return out
+
+    @property
+    def due(self) -> tuple[Key, ...]:
+        """Releases due and held back by the guardrail (or about to be offered to it)."""
+        return (*self._resume, *self._due)
+
+    @property
+    def busy(self) -> tuple[Key, ...]:
+        """Releases handed to ``on_due`` that have not returned yet."""
+        return tuple(self._busy)
+
+    def deadline(self, key: Key) -> float | None:
+        return self._scheduler.deadline(key)
+
+    def suspicion(self, key: Key) -> str | None:
+        """Why the release is suspect right now, or None (the recovery layer's alert note)."""
+        rec = self._records.get(key)
+        held = rec.suspicion if rec is not None else None
+        return held.reason if held is not None and self.clock.now() < held.until else None
+
+    def suspects(self) -> dict[Key, str]:
+        """Releases currently suspect, with the reason (walks all records: for scans only)."""
+        found = ((key, self.suspicion(key)) for key in self._records)
+        return {key: reason for key, reason in found if reason is not None}
+
+    async def aclose(self) -> None:
+        """Cancel recoveries in flight (crash-safe by design), then stop all timers.
+
+        Call it after the informer has stopped feeding the tracker.
+        """
+        tasks = [task for task in self._busy.values() if task is not None]
+        for task in tasks:
+            task.cancel()
+        # Their done-callbacks run before gather returns and may set deadlines: close after.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._scheduler.close()
+        if self._recheck is not None:
+            self._recheck.cancel()
+        self._recheck = self._recheck_at = None
+
+    # -- inside ------------------------------------------------------------------------------
+
+    def _count(self, label: Kind | Skip, delta: int) -> None:
+        self._counts[label] = self._counts.get(label, 0) + delta
+
+    def _judge(self, rec: Record, now: float) -> Verdict:
+        old = rec.verdict
+        new = rec.verdict = decide(rec.view, rec, self.settings, now)
+        if new.label is not old.label:
+            self._count(old.label, -1)
+            self._count(new.label, 1)
+        return new
+
+    def _place(self, key: Key, rec: Record) -> None:
+        """Set, move or cancel the deadline that the record's verdict calls for."""
+        if key in self._busy:
+            return  # judged again when on_due returns
+        verdict = rec.verdict
+        if key in self._queue(verdict):
+            return  # already waiting for the guardrail, where it belongs
+        self._leave_due(key)
+        if verdict.due_at is None:
+            self._scheduler.cancel(key)
+            if verdict.verdict is Kind.READY:
+                self.guardrail.forget(key)
+                rec.suspicion = None
+        else:
+            # Also for a release already past due: it fires on the next turn of the loop,
+            # together with everything else that is due by then.
+            self._scheduler.schedule(key, verdict.due_at)
+
+    def _queue(self, verdict: Verdict) -> dict[Key, None]:
+        """Where a release with this verdict waits for the guardrail once due."""
+        if verdict.verdict is Kind.STUCK:
+            return self._due
+        if verdict.verdict is Kind.RESUME_PENDING:
+            return self._resume
+        return _NOWHERE
+
+    def _leave_due(self, key: Key) -> None:
+        if key in self._due:
+            del self._due[key]
+        elif key in self._resume:
+            del self._resume[key]
+        else:
+            return
+        if self.guardrail.tripped:  # the count fell: maybe below max_batch
+            self._request_recheck(self.clock.now())
+
+    def _deadlines(self, keys: list[Key], at: float) -> None:
+        """Scheduler callback: these releases' deadlines passed at the instant ``at``."""
+        for key in keys:
+            rec = self._records.get(key)
+            if rec is None or key in self._busy:
+                continue
+            queue = self._queue(self._judge(rec, at))
+            if queue is _NOWHERE:
+                self._place(key, rec)
+            else:
+                queue[key] = None
+        self._dispatch(at)
+
+    def _dispatch(self, now: float) -> None:
+        """Ask the guardrail about every due release at once, then start the admitted ones."""
+        if not self._active:
+            return
+        if not self._due and not self._resume and not self.guardrail.tripped:
+            return
+        admission = self.guardrail.admit(
+            self._due, now, busy=self._busy.keys(), urgent=self._resume
+        )
+        for event in admission.events:
+            log.log(
+                logging.ERROR if event.severity == "error" else logging.INFO,
+                event.message,
+                extra={"reason": event.reason},
+            )
+            if self._on_guard is not None:
+                try:
+                    self._on_guard(event)
+                except Exception:
+                    log.exception("guardrail event handler failed")
+        for key in admission.act:
+            self._due.pop(key, None)
+            self._resume.pop(key, None)
+            self._start(key, self._records[key])
+        if admission.next_check is not None:
+            self._request_recheck(admission.next_check)
+
+    def _request_recheck(self, when: float) -> None:
+        """Make sure the guardrail is asked again no later than ``when``."""
+        if self._recheck_at is not None and self._recheck_at <= when:
+            return
+        if self._recheck is not None:
+            self._recheck.cancel()
+        self._recheck_at = when
+        self._recheck = self.clock.call_at(when, partial(self._rechecked, when))
+
+    def _rechecked(self, when: float) -> None:
+        self._recheck = self._recheck_at = None
+        # asyncio may run a timer one clock tick early: judge at the instant it stands for.
+        self._dispatch(max(self.clock.now(), when))
+
+    def _start(self, key: Key, rec: Record) -> None:
+        self._busy[key] = None
+        try:
+            result = self._on_due(rec.view, rec.verdict)
+        except Exception:
+            log.exception("on_due failed", extra={"namespace": key[0], "hr": key[1]})
+            self._finish(key)
+            return
+        if not inspect.isawaitable(result):
+            self._finish(key)
+            return
+        task = asyncio.ensure_future(result)
+        self._busy[key] = task
+        task.add_done_callback(partial(self._finished, key))
+
+    def _finished(self, key: Key, task: asyncio.Future[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "on_due failed",
+                exc_info=task.exception(),
+                extra={"namespace": key[0], "hr": key[1]},
+            )
+        self._finish(key)
+
+    def _finish(self, key: Key) -> None:
+        self._busy.pop(key, None)
+        now = self.clock.now()
+        self.guardrail.finished(key, now)
+        rec = self._records.get(key)
+        if rec is not None:
+            self._judge(rec, now)
+            self._place(key, rec)
+        if self.guardrail.tripped:
+            self._request_recheck(self.clock.now())

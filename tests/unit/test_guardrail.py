@@ -1,0 +1,170 @@
+"""The guardrail counts first, then acts; pure, time passed in as numbers, no event loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from fluxwatch.engine.config import GuardrailSettings
+from fluxwatch.engine.guardrail import Exhausted, Guardrail, Key, TripCleared, Tripped
+
+T = 1_777_967_398.0
+
+
+def keys(n: int, prefix: str = "hr") -> list[Key]:
+    return [("apps", f"{prefix}-{i:02d}") for i in range(n)]
+
+
+def test_eleven_due_at_once_trips_and_touches_none() -> None:
+    """FLUX-FACTS §1 (seed defect): the CronJob patched ten and only then refused the
+    eleventh; counting comes first, and more than max_batch means acting on none."""
+    guard = Guardrail(GuardrailSettings())
+    due = keys(11)
+    admission = guard.admit(due, T)
+    assert admission.act == ()
+    assert guard.tripped
+    [trip] = admission.events
+    assert isinstance(trip, Tripped)
+    assert trip.keys == tuple(due)
+    assert "apps/hr-00" in trip.message and "apps/hr-10" in trip.message
+    assert admission.next_check is None  # only a change in the count can clear it
+    assert guard.budget_left(T) == 10  # nothing was charged
+
+
+def test_ten_due_at_once_are_all_acted_on() -> None:
+    guard = Guardrail(GuardrailSettings())
+    admission = guard.admit(keys(10), T)
+    assert admission.act == tuple(keys(10))
+    assert admission.events == ()
+    assert not guard.tripped
+    assert guard.budget_left(T) == 0
+
+
+def test_joining_while_tripped_counts_and_one_trip_per_episode() -> None:
+    guard = Guardrail(GuardrailSettings())
+    guard.admit(keys(11), T)
+    twelve = guard.admit(keys(12), T + 30)
+    assert twelve.act == ()
+    assert twelve.events == ()  # still the same episode
+    assert guard.tripped
+    ten = guard.admit(keys(10), T + 60)
+    [cleared] = ten.events
+    assert isinstance(cleared, TripCleared)
+    assert (cleared.count, cleared.since, cleared.at) == (10, T, T + 60)
+    assert ten.act == tuple(keys(10))
+    assert not guard.tripped
+
+
+def test_releases_being_recovered_count_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings())
+    busy = keys(8, "busy")
+    admission = guard.admit(keys(3), T, busy=busy)
+    assert admission.act == ()
+    [trip] = admission.events
+    assert isinstance(trip, Tripped)
+    assert trip.keys == (*busy, *keys(3))
+
+
+def test_trip_message_names_fifty_then_counts() -> None:
+    guard = Guardrail(GuardrailSettings())
+    [trip] = guard.admit(keys(60), T).events
+    assert isinstance(trip, Tripped)
+    assert "60 HelmReleases" in trip.message
+    assert trip.message.endswith("and 10 more")
+
+
+def test_budget_slides() -> None:
+    """DESIGN: at most max_recoveries per window, sliding."""
+    guard = Guardrail(GuardrailSettings(max_recoveries=10, window=600))
+    assert len(guard.admit(keys(5, "a"), T).act) == 5
+    assert len(guard.admit(keys(5, "b"), T + 300).act) == 5
+    late = guard.admit(keys(3, "c"), T + 400)
+    assert late.act == ()
+    assert late.next_check == T + 600  # when the first five leave the window
+    assert "budget" in late.held[("apps", "c-00")]
+    assert len(guard.admit(keys(3, "c"), T + 600).act) == 3
+    assert guard.budget_left(T + 600) == 2
+
+
+def test_attempts_back_off_exponentially_then_give_up_once() -> None:
+    """DESIGN: per release at most max_attempts, exponential backoff between them."""
+    guard = Guardrail(GuardrailSettings(backoff_base=60, backoff_factor=2, max_attempts=3))
+    key = ("apps", "web")
+    assert guard.admit([key], T).act == (key,)
+    held = guard.admit([key], T + 59)
+    assert held.act == ()
+    assert held.next_check == T + 60
+    assert "backoff after 1 attempt" in held.held[key]
+    assert guard.admit([key], T + 60).act == (key,)
+    assert guard.admit([key], T + 60 + 119).next_check == T + 60 + 120
+    assert guard.admit([key], T + 180).act == (key,)
+    assert guard.attempts(key) == 3
+    out = guard.admit([key], T + 10_000)
+    assert out.act == ()
+    [gave_up] = out.events
+    assert isinstance(gave_up, Exhausted)
+    assert (gave_up.key, gave_up.attempts) == (key, 3)
+    assert guard.admit([key], T + 20_000).events == ()  # reported once
+
+
+def test_backoff_counts_from_the_end_of_an_attempt() -> None:
+    guard = Guardrail(GuardrailSettings(backoff_base=60))
+    key = ("apps", "web")
+    guard.admit([key], T)
+    guard.finished(key, T + 200)  # a slow ladder: verify timeouts
+    assert guard.admit([key], T + 200).next_check == T + 260
+
+
+def test_backoff_is_capped() -> None:
+    settings = GuardrailSettings(backoff_base=60, backoff_factor=10, backoff_max=300)
+    assert [settings.backoff(n) for n in (1, 2, 3)] == [60, 300, 300]
+
+
+def test_exhausted_releases_do_not_count_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_recoveries=100))
+    old = keys(5, "old")
+    guard.admit(old, T)
+    admission = guard.admit([*old, *keys(10)], T + 10)
+    assert not guard.tripped
+    assert admission.act == tuple(keys(10))
+    assert sum(isinstance(e, Exhausted) for e in admission.events) == 5
+
+
+def test_forget_starts_the_next_episode_afresh() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1))
+    key = ("apps", "web")
+    guard.admit([key], T)
+    guard.forget(key)  # seen Ready again
+    assert guard.attempts(key) == 0
+    assert guard.admit([key], T + 1).act == (key,)
+
+
+def test_resuming_our_own_suspend_is_neither_counted_nor_charged() -> None:
+    """DESIGN: an HR left suspended by fluxwatch is resumed first, even while tripped."""
+    guard = Guardrail(GuardrailSettings())
+    resume = ("apps", "half-toggled")
+    admission = guard.admit(keys(11), T, urgent=[resume])
+    assert admission.act == (resume,)
+    assert guard.tripped
+    assert guard.budget_left(T) == 10
+    # ... but it obeys backoff, so a resume that keeps failing does not spin.
+    again = guard.admit([], T + 1, urgent=[resume])
+    assert again.act == ()
+    assert again.next_check == T + 60
+
+
+def test_dry_run_keeps_the_same_accounting() -> None:
+    """DESIGN: dry_run decides and alerts; the same limits apply, nothing is written."""
+    guard = Guardrail(GuardrailSettings(dry_run=True))
+    admission = guard.admit(keys(3), T)
+    assert admission.dry_run is True
+    assert len(admission.act) == 3
+    assert guard.budget_left(T) == 7
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_batch", 0), ("max_recoveries", -1), ("window", 0), ("backoff_factor", 0.5)],
+)
+def test_settings_are_checked(field: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"guardrail\.{field}"):
+        GuardrailSettings(**{field: value})  # type: ignore[arg-type]

@@ -1,0 +1,178 @@
+"""The lease monitor: leader changes, flapping and leaderless Flux controllers.
+
+The monitor is pure (updates and time in, findings out); the last test drives
+the thin asyncio wrapper under looptime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from engine_objects import T0, lease, lease_obj
+
+from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.config import LeaseSettings
+from fluxwatch.engine.leases import (
+    ControllerLeaderless,
+    Finding,
+    LeaderChanged,
+    LeaderFlapping,
+    LeaderReleased,
+    LeaderRestored,
+    LeaseMonitor,
+    LeaseWatch,
+)
+from fluxwatch.kube.informer import DELETED, MODIFIED
+from fluxwatch.kube.lease import lease_view
+
+A = "helm-controller-5f7c8d9b6-x2k4p_9e0c1f52-3d7a-4b6e-8c21-5a4f3e2d1c0b"
+B = "helm-controller-5f7c8d9b6-q8m2n_1b2c3d4e-5f60-4718-9a0b-c1d2e3f4a5b6"
+C = "helm-controller-5f7c8d9b6-z7v1c_7c6b5a49-3827-4165-9403-f2e1d0c9b8a7"
+KEY = ("flux-system", "helm-controller-leader-election")
+
+
+@pytest.fixture
+def monitor() -> LeaseMonitor:
+    return LeaseMonitor(LeaseSettings())
+
+
+def test_first_sight_is_the_baseline(monitor: LeaseMonitor) -> None:
+    assert monitor.observe(lease(A, renew=T0), T0) == []
+
+
+def test_renewals_by_the_same_holder_say_nothing(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0), T0)
+    for i in range(1, 20):
+        assert monitor.observe(lease(A, renew=T0 + 2 * i), T0 + 2 * i) == []
+
+
+def test_new_holder_is_a_leader_change(monitor: LeaseMonitor) -> None:
+    """FLUX-FACTS §5: a leader change is a new holderIdentity, a new acquireTime and
+    leaseTransitions + 1."""
+    monitor.observe(lease(A, renew=T0, transitions=4), T0)
+    [change] = monitor.observe(lease(B, renew=T0 + 40, transitions=5), T0 + 40)
+    assert change == LeaderChanged(KEY, "helm-controller", A, B, 5, T0 + 40)
+    assert change.severity == "info"
+    assert A in change.message and B in change.message
+
+
+def test_clean_release_is_not_a_change(monitor: LeaseMonitor) -> None:
+    """FLUX-FACTS §5: a clean release writes an empty holder."""
+    monitor.observe(lease(A, renew=T0), T0)
+    [released] = monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 5)
+    assert released == LeaderReleased(KEY, "helm-controller", A, T0 + 5)
+    # The next holder is compared with the one before the release.
+    [change] = monitor.observe(lease(B, renew=T0 + 8, transitions=5), T0 + 8)
+    assert isinstance(change, LeaderChanged)
+    assert (change.old, change.new) == (A, B)
+
+
+def test_same_holder_back_after_a_release_is_no_change(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0), T0)
+    monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 5)
+    assert monitor.observe(lease(A, renew=T0 + 8), T0 + 8) == []
+
+
+def test_flapping_once_per_episode(monitor: LeaseMonitor) -> None:
+    """More than flap_threshold (3) changes within flap_window (600 s): one LeaderFlapping."""
+    monitor.observe(lease(A, renew=T0), T0)
+    found: list[Finding] = []
+    for i, holder in enumerate([B, A, B, A, B], start=1):
+        found += monitor.observe(lease(holder, renew=T0 + 60 * i), T0 + 60 * i)
+    flaps = [f for f in found if isinstance(f, LeaderFlapping)]
+    assert len(flaps) == 1
+    assert flaps[0].at == T0 + 240  # the fourth change
+    assert flaps[0].changes == 4
+    assert flaps[0].holders == (B, A, B, A)
+    assert sum(isinstance(f, LeaderChanged) for f in found) == 5
+    # Calm for a window (B keeps renewing): the episode ends; a new burst is a new episode.
+    assert monitor.observe(lease(B, renew=T0 + 1000), T0 + 1000) == []
+    later: list[Finding] = []
+    for i, holder in enumerate([A, B, A, B], start=1):
+        t = T0 + 1000 + 10 * i
+        later += monitor.observe(lease(holder, renew=t), t)
+    assert sum(isinstance(f, LeaderFlapping) for f in later) == 1
+
+
+def test_three_changes_are_not_flapping(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0), T0)
+    found: list[Finding] = []
+    for i, holder in enumerate([B, A, B], start=1):
+        found += monitor.observe(lease(holder, renew=T0 + i), T0 + i)
+    assert not any(isinstance(f, LeaderFlapping) for f in found)
+
+
+def test_leaderless_once_then_restored(monitor: LeaseMonitor) -> None:
+    """FLUX-FACTS §5: a leader is gone when renewTime + leaseDurationSeconds lies in the past;
+    the monitor waits `grace` (30 s) more before it says so."""
+    monitor.observe(lease(A, renew=T0, duration=35), T0)
+    assert monitor.next_check() == T0 + 35 + 30
+    assert monitor.check(T0 + 64.9) == []
+    [gone] = monitor.check(T0 + 65)
+    assert gone == ControllerLeaderless(KEY, "helm-controller", A, T0 + 35, T0 + 65)
+    assert gone.severity == "error"
+    assert monitor.check(T0 + 120) == []  # once
+    assert monitor.next_check() is None
+    [back] = monitor.observe(lease(B, renew=T0 + 130, transitions=5), T0 + 130)[1:]
+    assert back == LeaderRestored(KEY, "helm-controller", B, 65.0, T0 + 130)
+
+
+def test_leaderless_after_a_clean_release_nobody_took(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0), T0)
+    monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 5)
+    [gone] = monitor.check(T0 + 36)
+    assert isinstance(gone, ControllerLeaderless)
+    assert gone.holder == ""
+    assert "clean release" in gone.message
+    # An update that keeps the holder empty restores nothing.
+    assert monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 40) == []
+
+
+def test_only_the_flux_leases_are_watched(monitor: LeaseMonitor) -> None:
+    """FLUX-FACTS §5: `<controller>-leader-election` in the Flux namespace, with a
+    `-<8 hex>` suffix under --watch-label-selector."""
+    assert monitor.controller("flux-system", "helm-controller-leader-election") == (
+        "helm-controller"
+    )
+    assert monitor.controller("flux-system", "source-controller-leader-election-1a2b3c4d") == (
+        "source-controller"
+    )
+    assert monitor.controller("flux-system", "my-operator-leader-election") is None
+    assert monitor.controller("kube-system", "helm-controller-leader-election") is None
+    other = lease(A, renew=T0, name="kube-scheduler")
+    assert monitor.observe(other, T0 + 3600) == []
+    assert monitor.next_check() is None
+
+
+def test_deleted_lease_starts_over(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0), T0)
+    monitor.forget(*KEY)
+    assert monitor.observe(lease(B, renew=T0 + 10), T0 + 10) == []
+
+
+def test_malformed_lease_is_skipped(monitor: LeaseMonitor) -> None:
+    obj = lease_obj(A, renew=T0)
+    obj["spec"]["renewTime"] = "yesterday"
+    assert monitor.observe(lease_view(obj), T0) == []
+
+
+@pytest.mark.looptime
+async def test_watch_reports_leaderless_in_the_tick_the_grace_runs_out() -> None:
+    """Leaderless is the absence of updates: the wrapper's timer finds it without one."""
+    loop = asyncio.get_running_loop()
+    found: list[tuple[float, Finding]] = []
+    watch = LeaseWatch(
+        LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: found.append((loop.time(), f))
+    )
+    watch.handle(MODIFIED, lease(A, renew=T0), None)
+    await asyncio.sleep(50)
+    watch.handle(MODIFIED, lease(A, renew=T0 + 50), None)  # renewed: the deadline moves
+    await asyncio.sleep(200)
+    assert [(t, type(f)) for t, f in found] == [(115.0, ControllerLeaderless)]
+    watch.handle(MODIFIED, lease(B, renew=T0 + 250, transitions=5), None)
+    assert [type(f) for _, f in found[1:]] == [LeaderChanged, LeaderRestored]
+    watch.handle(DELETED, lease(B, renew=T0 + 250), None)
+    await asyncio.sleep(1000)
+    assert len(found) == 3
+    watch.close()

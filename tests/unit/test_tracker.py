@@ -1,0 +1,436 @@
+"""The tracker under looptime: actions fire in the very tick their threshold passes.
+
+Loop time 0 is the wall instant ``T0``, the upstream stuck object's
+``Ready.lastTransitionTime``, so with the default threshold of 300 s a release
+that went Unknown at ``T0`` must be handed over at loop time 300.0 exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from engine_objects import (
+    LONG_RELEASE,
+    T0,
+    bumped,
+    deleting,
+    ignored,
+    long_named,
+    pending_upgrade,
+    ready,
+    stuck,
+    stuck_obj,
+    suspended_by_fluxwatch,
+    suspended_by_person,
+)
+
+from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.config import EngineSettings, GuardrailSettings
+from fluxwatch.engine.guardrail import GuardEvent, TripCleared, Tripped
+from fluxwatch.engine.policy import Kind, Verdict
+from fluxwatch.engine.tracker import Tracker
+from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.informer import ADDED, DELETED, MODIFIED
+
+pytestmark = pytest.mark.looptime
+
+
+class Harness:
+    """A tracker on a clock whose loop time 0 is T0, recording what it hands over.
+
+    With ``recover`` the callback plays a recovery that works: the watch then delivers
+    the release Ready=True. Without it nothing changes, as when every attempt fails.
+    ``work`` makes the callback async and last that long.
+    """
+
+    def __init__(
+        self, settings: EngineSettings | None = None, *, work: float = 0.0, recover: bool = True
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.acts: list[tuple[float, str, Verdict]] = []
+        self.events: list[tuple[float, GuardEvent]] = []
+        self.work = work
+        self.recover = recover
+        self.tracker = Tracker(
+            settings or EngineSettings(),
+            Clock(epoch=T0),
+            self.on_due if work == 0 else self.on_due_async,
+            on_guard=lambda e: self.events.append((self.loop.time(), e)),
+        )
+
+    def on_due(self, view: HRView, verdict: Verdict) -> None:
+        self.acts.append((self.loop.time(), view.name, verdict))
+        if self.recover and view.ready is not None:
+            fixed = replace(view.ready, status="True", reason="UpgradeSucceeded")
+            self.tracker.upsert(replace(view, ready=fixed, suspend=False, suspended_at=None))
+
+    async def on_due_async(self, view: HRView, verdict: Verdict) -> None:
+        self.on_due(view, verdict)
+        await asyncio.sleep(self.work)
+
+    def times(self) -> list[tuple[float, str]]:
+        return [(t, name) for t, name, _ in self.acts]
+
+    async def until(self, loop_time: float) -> None:
+        await asyncio.sleep(loop_time - self.loop.time())
+
+
+def names(n: int, prefix: str = "hr") -> list[str]:
+    return [f"{prefix}-{i:02d}" for i in range(n)]
+
+
+# -- exactly when due -----------------------------------------------------------------------
+
+
+async def test_fires_in_the_tick_the_threshold_passes() -> None:
+    """FLUX-FACTS §1: the upstream stuck shape (Ready=Unknown/Progressing "Running 'install'
+    action with timeout of 5m0s", history[0] deployed) is stuck 300 s after its
+    lastTransitionTime, and is handed over at that instant, not at the next poll."""
+    h = Harness()
+    h.tracker.upsert(stuck(since=T0))
+    assert h.tracker.deadline(("flux-system", "bp-vpa")) == T0 + 300
+    await h.until(1000)
+    [(at, name, verdict)] = h.acts
+    assert (at, name) == (300.0, "bp-vpa")
+    assert verdict.verdict is Kind.STUCK
+    assert verdict.due_at == T0 + 300
+
+
+async def test_clocks_started_before_the_tracker_are_due_at_once() -> None:
+    """FLUX-FACTS §1/§2: the clock is lastTransitionTime, so a restart of fluxwatch does not
+    reset it: what was stuck before start is handed over in the first tick."""
+    h = Harness()
+    h.tracker.resync([stuck("old", since=T0 - 3600), stuck("half", since=T0 - 100)])
+    await h.until(1000)
+    assert h.times() == [(0.0, "old"), (200.0, "half")]
+
+
+async def test_a_new_transition_moves_the_deadline() -> None:
+    """FLUX-FACTS §2: lastTransitionTime changes when Ready changes status; Unknown again
+    later means a later deadline."""
+    h = Harness()
+    h.tracker.upsert(stuck(since=T0))
+    await h.until(100)
+    h.tracker.upsert(stuck(since=T0 + 100))
+    await h.until(1000)
+    assert h.times() == [(400.0, "bp-vpa")]
+
+
+async def test_unrelated_writes_keep_the_deadline() -> None:
+    h = Harness()
+    obj = stuck_obj()
+    h.tracker.upsert(hr_view(obj))
+    for i in range(1, 50):
+        await h.until(i)
+        h.tracker.upsert(bumped(obj, str(1848390 + i)))
+    await h.until(1000)
+    assert h.times() == [(300.0, "bp-vpa")]
+
+
+async def test_ready_cancels_the_deadline() -> None:
+    h = Harness()
+    obj = stuck_obj()
+    h.tracker.upsert(hr_view(obj))
+    await h.until(299)
+    h.tracker.upsert(ready(obj, at=T0 + 299))
+    await h.until(10_000)
+    assert h.acts == []
+    assert h.tracker.deadline(("flux-system", "bp-vpa")) is None
+    assert h.tracker.counts() == {("ready", ""): 1}
+
+
+async def test_delete_cancels_the_deadline() -> None:
+    h = Harness()
+    view = stuck()
+    h.tracker.handle(ADDED, view, None)
+    await h.until(100)
+    h.tracker.handle(DELETED, view, view)
+    await h.until(10_000)
+    assert h.acts == []
+    assert len(h.tracker) == 0
+    assert h.tracker.counts() == {}
+
+
+async def test_skipped_releases_never_fire() -> None:
+    """FLUX-FACTS §1 and §2: a person's suspend, a deleting HR, an opted-out HR and a newer
+    pending-upgrade revision are never stuck."""
+    h = Harness()
+    h.tracker.resync(
+        [
+            suspended_by_person(stuck_obj("suspended", since=T0 - 3600)),
+            deleting(stuck_obj("deleting", since=T0 - 3600)),
+            ignored(stuck_obj("ignored", since=T0 - 3600)),
+            pending_upgrade(stuck_obj("upgrading", since=T0 - 3600)),
+        ]
+    )
+    await h.until(10_000)
+    assert h.acts == []
+    assert h.tracker.counts() == {
+        ("skipped", "suspended"): 1,
+        ("skipped", "deleting"): 1,
+        ("skipped", "ignored"): 1,
+        ("skipped", "newer-pending"): 1,
+    }
+
+
+async def test_interrupted_suspend_is_handed_over_at_once() -> None:
+    """DESIGN: any HR found with fluxwatch.io/suspended-at and suspend true is resumed first."""
+    h = Harness()
+    h.tracker.upsert(suspended_by_fluxwatch(stuck_obj("half-toggled", since=T0)))
+    await h.until(10)
+    [(at, name, verdict)] = h.acts
+    assert (at, name, verdict.verdict) == (0.0, "half-toggled", Kind.RESUME_PENDING)
+
+
+async def test_long_release_name_is_handed_over_with_its_helm_name() -> None:
+    """FLUX-FACTS §2: `<targetNamespace>-<name>` over 53 characters is shortened; the
+    recovery layer gets the view that already carries the Helm name."""
+    h = Harness()
+    h.tracker.upsert(long_named(since=T0 - 10))
+    await h.until(1000)
+    [(at, _, _)] = h.acts
+    assert at == 290.0
+    record = h.tracker.get(("monitoring", "kube-prometheus-stack-operator-admission-webhooks"))
+    assert record is not None
+    assert record.view.release_name == LONG_RELEASE
+
+
+async def test_counts_follow_the_clock() -> None:
+    """Counts by verdict, for metrics, move when a deadline passes, without a scan."""
+    h = Harness(recover=False)
+    h.tracker.upsert(stuck("a", since=T0))
+    h.tracker.upsert(hr_view(stuck_obj("b", since=T0 + 10_000)))
+    assert h.tracker.counts() == {("progressing", ""): 2}
+    await h.until(300)
+    await asyncio.sleep(0)
+    assert h.tracker.counts() == {("stuck", ""): 1, ("progressing", ""): 1}
+
+
+# -- the guardrail, wired in ----------------------------------------------------------------
+
+
+async def test_eleven_due_at_once_trip_and_none_is_touched() -> None:
+    """FLUX-FACTS §1 (seed defect: it patched ten and only then refused the eleventh)."""
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0) for n in names(11)])
+    await h.until(1000)
+    assert h.acts == []
+    [(at, trip)] = h.events
+    assert at == 300.0
+    assert isinstance(trip, Tripped)
+    assert sorted(name for _, name in trip.keys) == names(11)
+    assert len(h.tracker.due) == 11
+
+
+async def test_ten_due_at_once_are_all_handed_over() -> None:
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0) for n in names(10)])
+    await h.until(1000)
+    assert sorted(h.times()) == [(300.0, n) for n in names(10)]
+    assert h.events == []
+
+
+async def test_stuck_at_start_count_as_one_batch() -> None:
+    """A list is judged whole: eleven already stuck at start-up trip the guard too."""
+    h = Harness()
+    for i, n in enumerate(names(11)):
+        h.tracker.handle(ADDED, stuck(n, since=T0 - 1000 - i), None)
+    await h.until(10)
+    assert h.acts == []
+    assert [type(e) for _, e in h.events] == [Tripped]
+
+
+async def test_tripped_guard_waits_for_the_count_to_fall() -> None:
+    h = Harness()
+    objs = [stuck_obj(n, since=T0) for n in names(11)]
+    h.tracker.resync([hr_view(o) for o in objs])
+    await h.until(350)
+    # One more becomes due while tripped: it joins the count.
+    h.tracker.upsert(stuck("late", since=T0 + 50))
+    await h.until(400)
+    assert h.acts == []
+    assert len(h.tracker.due) == 12
+    # A person fixes two: ten left, the guard clears and acts on them in that tick.
+    h.tracker.upsert(ready(objs[0], at=T0 + 400))
+    await h.until(450)
+    assert h.acts == []
+    h.tracker.upsert(ready(objs[1], at=T0 + 450))
+    await h.until(500)
+    assert [type(e) for _, e in h.events] == [Tripped, TripCleared]
+    assert h.events[1][0] == 450.0
+    assert sorted(h.times()) == sorted([(450.0, n) for n in [*names(11)[2:], "late"]])
+
+
+async def test_budget_holds_the_rest_until_the_window_slides() -> None:
+    """DESIGN: at most max_recoveries per window; the rest wait for the window to slide."""
+    h = Harness(EngineSettings(guardrail=GuardrailSettings(max_recoveries=3, window=600)))
+    h.tracker.resync([stuck(n, since=T0 - 300 + i) for i, n in enumerate(names(5))])
+    await h.until(2000)
+    await h.tracker.aclose()
+    first = [t for t, n in h.times() if n in names(5)]
+    # Three at 0, 1, 2; the fourth when the first action leaves the window, and so on.
+    assert first[:5] == [0.0, 1.0, 2.0, 600.0, 601.0]
+
+
+async def test_still_stuck_after_an_attempt_backs_off_then_gives_up() -> None:
+    """DESIGN: at most max_attempts per release, exponential backoff between; the outcome
+    is read from the watch: nothing changed, so the release is due again."""
+    h = Harness(work=30.0, recover=False)
+    h.tracker.upsert(stuck(since=T0))
+    await h.until(300 + 10)
+    assert h.tracker.busy == (("flux-system", "bp-vpa"),)
+    await h.until(5000)
+    await h.tracker.aclose()
+    # Backoff counts from the end of an attempt: 300 ends at 330, +60 -> 390 ends at 420,
+    # +120 -> 540 ends at 570, and then it is given up.
+    assert h.times() == [(300.0, "bp-vpa"), (390.0, "bp-vpa"), (540.0, "bp-vpa")]
+    assert [(t, e.reason) for t, e in h.events] == [(570.0, "RecoveryExhausted")]
+
+
+async def test_recovered_release_forgets_its_attempts() -> None:
+    h = Harness(work=30.0, recover=False)
+    obj = stuck_obj()
+    h.tracker.upsert(hr_view(obj))
+    await h.until(310)
+    h.tracker.upsert(ready(obj, at=T0 + 310))  # the recovery worked
+    await h.until(400)
+    assert h.tracker.guardrail.attempts(("flux-system", "bp-vpa")) == 0
+    again = copy.deepcopy(obj)
+    again["status"]["conditions"][0]["lastTransitionTime"] = "2026-05-05T08:00:00Z"
+    h.tracker.upsert(hr_view(again))
+    await h.until(5000)
+    await h.tracker.aclose()
+    assert len(h.acts) == 4  # one, then three for the new episode
+
+
+async def test_failing_callback_is_logged_and_retried(caplog: pytest.LogCaptureFixture) -> None:
+    h = Harness()
+
+    def boom(view: HRView, verdict: Verdict) -> None:
+        h.acts.append((h.loop.time(), view.name, verdict))
+        raise RuntimeError("patch failed")
+
+    h.tracker._on_due = boom
+    h.tracker.upsert(stuck(since=T0))
+    await h.until(400)
+    assert h.times() == [(300.0, "bp-vpa"), (360.0, "bp-vpa")]
+    assert "on_due failed" in caplog.text
+
+
+# -- suspects, scans, informer events -------------------------------------------------------
+
+
+async def test_leader_change_makes_unknown_releases_suspects() -> None:
+    """DESIGN: HRs in Ready=Unknown when the leader changes become suspects and their
+    alert says so."""
+    h = Harness()
+    obj = stuck_obj("installing", since=T0)
+    h.tracker.resync([hr_view(obj), ready(stuck_obj("fine"))])
+    await h.until(40)
+    marked = h.tracker.mark_suspects("helm-controller changed leader at 07:45:38")
+    assert marked == [("flux-system", "installing")]
+    assert h.tracker.suspects() == {
+        ("flux-system", "installing"): "helm-controller changed leader at 07:45:38"
+    }
+    assert h.tracker.suspicion(("flux-system", "fine")) is None
+    await h.until(1000)
+    [(_, _, verdict)] = h.acts
+    assert "suspect: helm-controller changed leader" in verdict.reason
+    assert h.tracker.suspects() == {}  # Ready again: the episode is over
+
+
+async def test_suspicion_expires() -> None:
+    h = Harness()
+    h.tracker.upsert(stuck("slow", since=T0 + 5000))
+    await h.until(40)
+    assert h.tracker.mark_suspects("helm-controller changed leader") == [("flux-system", "slow")]
+    await h.until(40 + 899)
+    assert h.tracker.suspicion(("flux-system", "slow")) == "helm-controller changed leader"
+    await h.until(40 + 900)  # leases.suspect_ttl
+    assert h.tracker.suspicion(("flux-system", "slow")) is None
+
+
+async def test_scan_sees_every_record_and_its_verdict() -> None:
+    h = Harness()
+    h.tracker.resync([stuck("a"), suspended_by_person(stuck_obj("b"))])
+    by_name = {rec.view.name: rec.verdict.label for rec in h.tracker}
+    assert by_name == {"a": Kind.PROGRESSING, "b": "suspended"}
+
+
+async def test_resync_drops_what_is_gone() -> None:
+    h = Harness()
+    h.tracker.resync([stuck("a"), stuck("b")])
+    h.tracker.resync([stuck("b")])
+    assert [rec.view.name for rec in h.tracker] == ["b"]
+    await h.until(1000)
+    assert h.times() == [(300.0, "b")]
+
+
+async def test_informer_events() -> None:
+    h = Harness()
+    view = stuck()
+    h.tracker.handle(ADDED, view, None)
+    h.tracker.handle(MODIFIED, suspended_by_person(stuck_obj()), view)
+    await h.until(1000)
+    assert h.acts == []
+
+
+def _many(n: int) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        yield stuck_obj(f"hr-{i:05d}", f"ns-{i % 100:02d}", since=T0 + i % 250)
+
+
+async def test_ten_thousand_releases_one_timer() -> None:
+    """10,000 releases: one loop timer serves all deadlines; 50,000 events that keep
+    them do not grow the heap; each fires in its own tick."""
+    h = Harness()
+    views = [hr_view(o) for o in _many(10_000)]
+    h.tracker.resync(views)
+    for _ in range(5):
+        for view in views:
+            h.tracker.upsert(view)
+    scheduler = h.tracker._scheduler
+    assert len(scheduler) == 10_000
+    assert len(scheduler._heap) == 10_000
+    assert len(h.loop._scheduled) <= 2  # type: ignore[attr-defined]
+    await h.until(1000)
+    # 40 fall due in each second from 300 on, more than max_batch: none is touched.
+    assert h.acts == []
+    assert isinstance(h.events[0][1], Tripped)
+    assert h.events[0][0] == 300.0
+
+
+# -- only the leader acts ---------------------------------------------------------------------
+
+
+async def test_follower_queues_due_releases_and_acts_when_it_leads() -> None:
+    """A follower spends no attempts and raises no alerts; the new leader acts at once."""
+    h = Harness()
+    h.tracker.set_active(False)
+    h.tracker.resync([stuck(n, since=T0) for n in names(3)])
+    await h.until(500)
+    assert h.acts == []
+    assert h.events == []
+    assert sorted(name for _, name in h.tracker.due) == names(3)
+    assert all(h.tracker.guardrail.attempts(key) == 0 for key in h.tracker.due)
+    h.tracker.set_active(True)
+    await h.until(501)
+    assert sorted(h.times()) == [(500.0, n) for n in names(3)]
+
+
+async def test_follower_counts_the_whole_queue_when_it_leads() -> None:
+    """Eleven queued while following still trip the batch guard when leadership arrives."""
+    h = Harness()
+    h.tracker.set_active(False)
+    h.tracker.resync([stuck(n, since=T0) for n in names(11)])
+    await h.until(400)
+    h.tracker.set_active(True)
+    await h.until(1000)
+    assert h.acts == []
+    [(at, trip)] = h.events
+    assert (at, isinstance(trip, Tripped)) == (400.0, True)
