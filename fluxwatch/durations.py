@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, PlainSerializer
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
@@ -57,6 +57,16 @@ def format_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+def dump_duration(seconds: float) -> str:
+    """Back to a Go duration, exactly: ``5m0s``, or ``1.5s`` where whole seconds would round."""
+    return format_duration(seconds) if seconds == int(seconds) else f"{seconds:g}s"
 
-__all__ = ["Duration", "format_duration", "parse_duration"]
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(dump_duration, return_type=str, when_used="json"),
+]
+"""Seconds as a float in Python; a Go duration string in YAML and in JSON dumps."""
+
+__all__ = ["Duration", "dump_duration", "format_duration", "parse_duration"]

@@ -32,7 +32,6 @@ import hashlib
 import logging
 import math
 import random
-import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -41,6 +40,8 @@ from typing import Any
 
 import orjson
 
+from fluxwatch.durations import format_duration as go_duration
+from fluxwatch.durations import parse_duration
 from fluxwatch.kube.fields import format_micro, format_rfc3339, parse_rfc3339
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
@@ -319,28 +320,12 @@ class LeaseHolder:
 # ---- HelmRelease helpers -------------------------------------------------------------------
 
 
-def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String`` for whole seconds: ``5m0s``, ``1h0m0s``, ``30s``."""
-    total = round(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m{secs}s"
-    if minutes:
-        return f"{minutes}m{secs}s"
-    return f"{secs}s"
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def parse_go_duration(text: str) -> float | None:
     """``metav1.Duration`` text (``5m``, ``1h30m``, ``300s``) in seconds, None when invalid."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    try:
+        return parse_duration(text) if text else None
+    except ValueError:
         return None
-    return sum(float(n) * _UNIT[u] for n, u in parts)
 
 
 def _digest(value: Any) -> str:

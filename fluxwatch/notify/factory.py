@@ -1,0 +1,107 @@
+"""From a ProviderSpec to a live provider: secret keys read, merged over the spec, class looked up.
+
+A provider that cannot be built (missing Secret, no token, bad certificate)
+does not stop fluxwatch, whose first duty is recovery: it becomes an
+``UnavailableProvider`` that fails every event it gets, loudly, with the
+reason it could not be built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fluxwatch.notify.config import ProviderSpec
+from fluxwatch.notify.credentials import (
+    Credentials,
+    SecretReader,
+    read_secret_path,
+    read_secret_ref,
+    ssl_context,
+)
+from fluxwatch.notify.errors import DeliveryError, NotifyConfigError
+from fluxwatch.notify.event import Event
+from fluxwatch.notify.providers import Provider, ProviderDeps, ProviderSettings, provider_class
+from fluxwatch.notify.redact import Redactor, url_credentials
+
+log = logging.getLogger(__name__)
+
+
+async def read_credentials(
+    spec: ProviderSpec,
+    *,
+    namespace: str | None,
+    secret_reader: SecretReader | None,
+) -> Credentials:
+    """The provider's secret keys, from ``secretRef`` or ``secretPath``; empty when neither."""
+    if spec.secret_path is not None:
+        return await read_secret_path(spec.secret_path)
+    if spec.secret_ref is not None:
+        if secret_reader is None or not namespace:
+            raise NotifyConfigError(
+                f"provider {spec.name!r}: secretRef {spec.secret_ref.name!r} needs the "
+                "Kubernetes API, which is not available here; use secretPath"
+            )
+        return await read_secret_ref(secret_reader, namespace, spec.secret_ref.name)
+    return Credentials(source=f"provider {spec.name!r}")
+
+
+def resolve_settings(spec: ProviderSpec, credentials: Credentials) -> ProviderSettings:
+    """The spec with the secret's keys laid over it, and the TLS context they describe."""
+    address = credentials.address or (spec.address.get_secret_value() if spec.address else "")
+    proxy = credentials.proxy or (spec.proxy.get_secret_value() if spec.proxy else None)
+    redactor = credentials.redactor().merged(
+        Redactor([address, proxy, *url_credentials(address), *url_credentials(proxy)])
+    )
+    return ProviderSettings(
+        name=spec.name,
+        type=spec.type,
+        address=address,
+        channel=spec.channel,
+        username=credentials.username or spec.username,
+        token=credentials.token or "",
+        password=credentials.password or "",
+        headers=dict(credentials.headers),
+        proxy=proxy,
+        timeout=spec.timeout,
+        ssl=ssl_context(credentials),
+        redactor=redactor,
+    )
+
+
+class UnavailableProvider(Provider):
+    """Stands in for a provider that could not be built; every event fails with the reason."""
+
+    type = "unavailable"
+    needs_address = False
+
+    def __init__(self, settings: ProviderSettings, deps: ProviderDeps, reason: str) -> None:
+        super().__init__(settings, deps)
+        self.reason = reason
+
+    async def post(self, event: Event) -> None:
+        raise DeliveryError(f"unavailable: {self.reason}")
+
+
+async def open_provider(
+    spec: ProviderSpec,
+    deps: ProviderDeps,
+    *,
+    namespace: str | None = None,
+    secret_reader: SecretReader | None = None,
+) -> Provider:
+    """Build the provider for ``spec``; on a configuration problem, an UnavailableProvider."""
+    try:
+        credentials = await read_credentials(spec, namespace=namespace, secret_reader=secret_reader)
+        settings = await asyncio.to_thread(resolve_settings, spec, credentials)
+        return provider_class(spec.type)(settings, deps)
+    except NotifyConfigError as exc:
+        log.error(
+            "provider %s (type %s) is unavailable, its alerts will fail: %s",
+            spec.name,
+            spec.type,
+            exc,
+            extra={"provider": spec.name},
+        )
+        bare = ProviderSettings(name=spec.name, type=spec.type)
+        return UnavailableProvider(bare, deps, str(exc))

@@ -1,0 +1,165 @@
+"""What every provider is: a name, resolved settings, and ``async def post(event)``.
+
+A provider turns an Event into its receiver's format and hands the bytes to
+the shared ``Transport``, which owns retries and the 2xx check; it raises
+``DeliveryError`` when the receiver did not get the event, or a
+``NotDelivered`` when it deliberately sends nothing. Presentation (colours,
+titles, fields) lives in each provider module. ``ProviderSettings`` holds the
+spec merged with its secret keys; its repr and every error show the
+receiver's origin only, never the address, which may be the credential.
+"""
+
+from __future__ import annotations
+
+import abc
+import ssl
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import orjson
+from yarl import URL
+
+from fluxwatch.notify.errors import NotifyConfigError
+from fluxwatch.notify.event import Event, Severity
+from fluxwatch.notify.redact import Redactor, basic_credentials, origin
+from fluxwatch.notify.transport import Endpoint, Response, Transport
+
+JSON = {"Content-Type": "application/json"}
+
+
+@runtime_checkable
+class EventWriter(Protocol):
+    """Creates a core/v1 Event through the Kubernetes API; the kube layer implements it.
+
+    Raise ``DeliveryError`` (with ``retryable`` set as fits) for an answer
+    you understand; any other exception counts as a retryable failure.
+    """
+
+    async def create_event(self, body: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    """A provider's spec merged with its secret keys (the secret wins, as in Flux)."""
+
+    name: str
+    type: str
+    address: str = field(default="", repr=False)
+    channel: str = ""
+    username: str = ""
+    token: str = field(default="", repr=False)
+    password: str = field(default="", repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    proxy: str | None = field(default=None, repr=False)
+    timeout: float = 15.0
+    ssl: ssl.SSLContext | None = field(default=None, repr=False)
+    redactor: Redactor = field(default_factory=Redactor, repr=False)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(
+            name=self.name,
+            timeout=self.timeout,
+            proxy=self.proxy,
+            ssl=self.ssl,
+            redactor=self.redactor,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDeps:
+    """What providers share: the HTTP transport and, for ``kubernetes-event``, the API."""
+
+    transport: Transport
+    event_writer: EventWriter | None = None
+
+
+class Provider(abc.ABC):
+    """Base of all providers; subclasses set ``type`` and implement ``post``."""
+
+    type: ClassVar[str]
+    default_address: ClassVar[str] = ""
+    needs_address: ClassVar[bool] = True
+    needs_token: ClassVar[bool] = False
+    needs_channel: ClassVar[bool] = False
+
+    def __init__(self, settings: ProviderSettings, deps: ProviderDeps) -> None:
+        self.settings = settings
+        self.transport = deps.transport
+        self.address = settings.address or self.default_address
+        self._check()
+
+    def _check(self) -> None:
+        problem = f"provider {self.settings.name!r} (type {self.type})"
+        if self.needs_address and not self.address:
+            raise NotifyConfigError(
+                f"{problem} needs an address: set address or secret key address"
+            )
+        if self.needs_token and not self.settings.token:
+            raise NotifyConfigError(f"{problem} needs a token: set secret key token")
+        if self.needs_channel and not self.settings.channel:
+            raise NotifyConfigError(f"{problem} needs a channel")
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def __repr__(self) -> str:
+        where = f", address={origin(self.address)!r}" if self.address else ""
+        return f"{type(self).__name__}(name={self.name!r}{where})"
+
+    @abc.abstractmethod
+    async def post(self, event: Event) -> None:
+        """Deliver ``event``; raise ``DeliveryError`` or ``NotDelivered`` when it was not."""
+
+    async def close(self) -> None:  # noqa: B027 - an optional hook; most own nothing
+        """Release connections of its own (the shared transport is closed elsewhere)."""
+
+    def auth_headers(self, *, bearer: bool = True) -> dict[str, str]:
+        """Basic auth from username/password, else ``Bearer <token>`` when ``bearer``."""
+        s = self.settings
+        if s.username and s.password:
+            return {"Authorization": f"Basic {basic_credentials(s.username, s.password)}"}
+        if bearer and s.token:
+            return {"Authorization": f"Bearer {s.token}"}
+        return {}
+
+    async def send_json(
+        self,
+        payload: Any,
+        *,
+        url: str | None = None,
+        method: str = "POST",
+        headers: Mapping[str, str] | None = None,
+        passthrough: Collection[int] = (),
+    ) -> Response:
+        """POST ``payload`` as JSON; the secret ``headers`` go last, so they can override."""
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+        sent = {**JSON, **(headers or {}), **self.settings.headers}
+        return await self.transport.request(
+            method,
+            url or self.address,
+            endpoint=self.settings.endpoint,
+            body=body,
+            headers=sent,
+            passthrough=passthrough,
+        )
+
+
+def metadata_items(event: Event) -> list[tuple[str, str]]:
+    """Metadata sorted by key, so every receiver sees a stable order."""
+    return sorted(event.metadata.items())
+
+
+def is_error(event: Event) -> bool:
+    return event.severity is Severity.ERROR
+
+
+def with_path_suffix(address: str, suffix: str) -> str:
+    """``address`` with ``suffix`` appended to its path unless it already ends with it."""
+    url = URL(address)
+    path = url.path.rstrip("/")
+    if path.endswith(suffix):
+        return address
+    return str(url.with_path(path + suffix, keep_query=True))

@@ -1,0 +1,47 @@
+"""``matrix``: an ``m.text`` message PUT into the room named by ``channel``.
+
+The transaction id is a hash of the event, so a retried request after a lost
+answer is the same transaction and the homeserver does not post it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+from fluxwatch.notify.event import Event
+from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
+
+
+def matrix_text(event: Event) -> str:
+    icon = "🔴" if is_error(event) else "🟢"
+    lines = [f"{icon} {event.object_name}", event.message]
+    items = metadata_items(event)
+    if items:
+        lines.append("Metadata:")
+        lines.extend(f"{key}: {value}" for key, value in items)
+    return "\n".join(lines)
+
+
+def transaction_id(event: Event) -> str:
+    return hashlib.sha256(event.to_json()).hexdigest()[:32]
+
+
+class Matrix(Provider):
+    type = "matrix"
+    needs_token = True
+    needs_channel = True
+
+    async def post(self, event: Event) -> None:
+        room = quote(self.settings.channel, safe="")
+        url = (
+            f"{self.address.rstrip('/')}/_matrix/client/r0/rooms/{room}"
+            f"/send/m.room.message/{transaction_id(event)}"
+        )
+        payload = {"msgtype": "m.text", "body": matrix_text(event)}
+        await self.send_json(
+            payload,
+            url=url,
+            method="PUT",
+            headers={"Authorization": f"Bearer {self.settings.token}"},
+        )

@@ -1,0 +1,95 @@
+"""``nats``: the Event JSON published on the subject named by ``channel``.
+
+One connection per provider, opened on first use and dropped on any error
+so the next attempt reconnects; fluxwatch's own retry policy applies, not
+nats-py's reconnect loop, so a dead server fails an event like any other
+receiver. A flush after publishing confirms the server took the message.
+``username``/``password`` or ``token`` from the secret authenticate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import nats as nats_client
+
+from fluxwatch.notify.errors import DeliveryError
+from fluxwatch.notify.event import Event
+from fluxwatch.notify.providers.base import Provider, ProviderDeps, ProviderSettings
+from fluxwatch.notify.redact import origin
+from fluxwatch.notify.transport import retrying
+
+log = logging.getLogger(__name__)
+
+
+class Nats(Provider):
+    type = "nats"
+    needs_channel = True
+
+    def __init__(self, settings: ProviderSettings, deps: ProviderDeps) -> None:
+        super().__init__(settings, deps)
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _error(self, exc: Exception) -> None:
+        # nats-py's default callback logs the raw exception; ours scrubs it.
+        log.debug("%s: NATS client error: %s", self.name, self.settings.redactor.scrub(str(exc)))
+
+    async def _connected(self) -> Any:
+        async with self._lock:
+            if self._client is None or not self._client.is_connected:
+                s = self.settings
+                options: dict[str, Any] = {
+                    "servers": [self.address],
+                    "name": "fluxwatch",
+                    "connect_timeout": s.timeout,
+                    "allow_reconnect": False,
+                    # nats-py retries a refused first connect on its own, 2s apart, up to
+                    # 60 times; keep that to one quick second try.
+                    "max_reconnect_attempts": 1,
+                    "reconnect_time_wait": 0,
+                    "error_cb": self._error,
+                }
+                if s.username:
+                    options.update(user=s.username, password=s.password)
+                elif s.token:
+                    options["token"] = s.token
+                if s.ssl is not None:
+                    options["tls"] = s.ssl
+                self._client = await nats_client.connect(**options)
+            return self._client
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                await client.close()
+            except Exception as exc:
+                log.debug("%s: closing NATS connection: %s", self.name, type(exc).__name__)
+
+    async def _publish_once(self, subject: str, body: bytes) -> None:
+        try:
+            client = await self._connected()
+            await client.publish(subject, body)
+            await client.flush(timeout=self.settings.timeout)
+        except Exception as exc:
+            await self._drop()
+            detail = self.settings.redactor.scrub(str(exc)) or type(exc).__name__
+            raise DeliveryError(
+                f"NATS {origin(self.address)}: {type(exc).__name__}: {detail}",
+                retryable=True,
+            ) from None
+
+    async def post(self, event: Event) -> None:
+        body = event.to_json()
+        subject = self.settings.channel
+        await retrying(
+            lambda: self._publish_once(subject, body),
+            self.transport.retry,
+            what=self.name,
+        )
+
+    async def close(self) -> None:
+        await self._drop()

@@ -1,0 +1,17 @@
+"""``rocket``: Rocket.Chat incoming webhooks take Slack-style attachments."""
+
+from __future__ import annotations
+
+from fluxwatch.notify.event import Event
+from fluxwatch.notify.providers.base import Provider
+from fluxwatch.notify.providers.slack import slack_payload
+
+
+class Rocket(Provider):
+    type = "rocket"
+
+    async def post(self, event: Event) -> None:
+        payload = slack_payload(
+            event, channel=self.settings.channel, username=self.settings.username
+        )
+        await self.send_json(payload, headers=self.auth_headers())

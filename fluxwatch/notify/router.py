@@ -1,0 +1,329 @@
+"""The router: alert rules pick providers, the dedup window drops repeats, queues deliver.
+
+``publish(event)`` is a plain function that returns at once, so the engine
+never waits for a receiver: it routes the event, checks the dedup window and
+puts it on the bounded queue of each selected provider. One worker per
+provider delivers its queue in order, so a slow receiver delays only its own
+events. Every event handed to a provider is accounted for exactly once in the
+metrics (see ``metrics.RESULTS``), and every one that does not arrive is
+logged with its key. ``close(timeout)`` stops taking events and flushes the
+queues until the timeout; whatever is left is counted and logged as dropped.
+A delivery runs in a copy of the publisher's context, so its spans join the
+trace (a recovery) that published the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from fluxwatch.notify.config import NotifySettings
+from fluxwatch.notify.credentials import SecretReader
+from fluxwatch.notify.dedup import Deduplicator
+from fluxwatch.notify.errors import DeliveryError, NotDelivered, Skipped
+from fluxwatch.notify.event import Event
+from fluxwatch.notify.factory import UnavailableProvider, open_provider
+from fluxwatch.notify.metrics import MemoryMetrics, NotifyMetrics
+from fluxwatch.notify.providers import EventWriter, Provider, ProviderDeps
+from fluxwatch.notify.rules import Rule, route
+from fluxwatch.notify.transport import RetryPolicy, Transport
+
+log = logging.getLogger(__name__)
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _describe(event: Event) -> str:
+    obj = event.involved_object
+    return f"{obj.kind} {obj.ref} ({event.reason}, key {event.key})"
+
+
+def _log_extra(provider: str, event: Event) -> dict[str, Any]:
+    obj = event.involved_object
+    return {
+        "provider": provider,
+        "event_key": event.key,
+        "reason": event.reason,
+        "object": f"{obj.kind}/{obj.ref}",
+    }
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One provider with its queue and its worker."""
+
+    provider: Provider
+    queue: asyncio.Queue[tuple[Event, contextvars.Context]]
+    worker: asyncio.Task[None] | None = field(default=None)
+
+
+class Router:
+    """Routes events to providers off the engine's path; see the module docstring.
+
+    Build it with ``await Router.from_settings(...)`` (which also starts it),
+    or from parts for tests; ``start()`` needs the running loop.
+    """
+
+    def __init__(
+        self,
+        providers: Mapping[str, Provider],
+        rules: Sequence[Rule],
+        *,
+        rate_limit_interval: float = 300.0,
+        queue_size: int = 100,
+        metrics: NotifyMetrics | None = None,
+        clock: Callable[[], float] = _loop_time,
+        transport: Transport | None = None,
+    ) -> None:
+        """``transport``, when given, is the router's own and is closed by ``close``."""
+        self.metrics: NotifyMetrics = metrics if metrics is not None else MemoryMetrics()
+        self.rules = tuple(rule for rule in rules if rule.provider in providers)
+        self.transport = transport
+        self._dedup = Deduplicator(rate_limit_interval, clock)
+        self._clock = clock
+        self._lanes = {
+            name: _Lane(provider, asyncio.Queue(maxsize=queue_size))
+            for name, provider in providers.items()
+        }
+        self._closed = False
+        for name in self._lanes:
+            self.metrics.register(name)
+
+    @classmethod
+    async def from_settings(
+        cls,
+        settings: NotifySettings,
+        *,
+        namespace: str | None = None,
+        secret_reader: SecretReader | None = None,
+        event_writer: EventWriter | None = None,
+        metrics: NotifyMetrics | None = None,
+        extra_headers: Callable[[], Mapping[str, str]] | None = None,
+        transport: Transport | None = None,
+    ) -> Router:
+        """Read secrets, build the providers and rules, start the workers.
+
+        ``namespace`` is fluxwatch's own, where ``secretRef`` Secrets live;
+        ``secret_reader`` and ``event_writer`` come from the kube layer;
+        ``extra_headers`` is the tracing hook (a ``traceparent`` per request).
+        A ``transport`` given here is shared and left open by ``close``.
+        Suspended providers and alerts are left out. A provider that cannot
+        be built is replaced by one that fails every event with the reason.
+        """
+        owned = transport is None
+        if transport is None:
+            retry = RetryPolicy(
+                settings.max_retries, settings.retry_wait_min, settings.retry_wait_max
+            )
+            transport = Transport(retry=retry, extra_headers=extra_headers)
+        deps = ProviderDeps(transport=transport, event_writer=event_writer)
+        providers: dict[str, Provider] = {}
+        for spec in settings.providers:
+            if spec.suspend:
+                log.info("provider %s is suspended", spec.name, extra={"provider": spec.name})
+                continue
+            providers[spec.name] = await open_provider(
+                spec, deps, namespace=namespace, secret_reader=secret_reader
+            )
+        rules = []
+        for alert in settings.alerts:
+            if alert.suspend:
+                log.info("alert %s is suspended", alert.name)
+            elif alert.provider_ref.name not in providers:
+                log.info(
+                    "alert %s targets suspended provider %s", alert.name, alert.provider_ref.name
+                )
+            else:
+                rules.append(Rule.from_spec(alert))
+        router = cls(
+            providers,
+            rules,
+            rate_limit_interval=settings.rate_limit_interval,
+            queue_size=settings.queue_size,
+            metrics=metrics,
+            transport=transport if owned else None,
+        )
+        router.start()
+        return router
+
+    @property
+    def providers(self) -> dict[str, Provider]:
+        return {name: lane.provider for name, lane in self._lanes.items()}
+
+    @property
+    def problems(self) -> dict[str, str]:
+        """Providers that could not be built, with the reason."""
+        return {
+            name: lane.provider.reason
+            for name, lane in self._lanes.items()
+            if isinstance(lane.provider, UnavailableProvider)
+        }
+
+    def queue_depth(self, provider: str) -> int:
+        return self._lanes[provider].queue.qsize()
+
+    def __repr__(self) -> str:
+        return (
+            f"Router(providers={list(self._lanes)}, rules={len(self.rules)}, closed={self._closed})"
+        )
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for name, lane in self._lanes.items():
+            if lane.worker is None:
+                lane.worker = loop.create_task(self._work(lane), name=f"notify:{name}")
+                lane.worker.add_done_callback(self._worker_done)
+
+    def publish(self, event: Event) -> None:
+        """Hand ``event`` to the providers its alerts select; never blocks.
+
+        Call it from the event loop's thread: the dedup window reads the
+        loop's clock and the queues are not thread-safe.
+        """
+        targets = route(self.rules, event)
+        if not targets:
+            log.debug("no alert selects %s", _describe(event))
+            return
+        if self._closed:
+            for name, routed in targets.items():
+                self._lost(name, routed, "dropped", "fluxwatch is shutting down")
+            return
+        if not self._dedup.admit(event.key):
+            for name in targets:
+                self.metrics.delivered(name, "deduplicated")
+            log.debug("%s was already sent within the rate-limit interval", _describe(event))
+            return
+        for name, routed in targets.items():
+            lane = self._lanes[name]
+            try:
+                lane.queue.put_nowait((routed, contextvars.copy_context()))
+            except asyncio.QueueFull:
+                self._lost(
+                    name, routed, "dropped", f"its queue is full ({lane.queue.maxsize} events)"
+                )
+            else:
+                self.metrics.queue_depth(name, lane.queue.qsize())
+
+    async def flush(self) -> None:
+        """Wait until every event published so far is delivered or given up (and counted)."""
+        await asyncio.gather(
+            *(lane.queue.join() for lane in self._lanes.values() if lane.worker is not None)
+        )
+
+    async def close(self, timeout: float = 10.0) -> None:
+        """Stop taking events, deliver what is queued within ``timeout`` seconds, then stop."""
+        self._closed = True
+        lanes = list(self._lanes.values())
+        try:
+            async with asyncio.timeout(timeout):
+                await self.flush()
+        except TimeoutError:
+            log.warning("notification queues not flushed within %gs", timeout)
+        workers = [lane.worker for lane in lanes if lane.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        for lane in lanes:
+            while not lane.queue.empty():
+                event, _context = lane.queue.get_nowait()
+                self._lost(lane.provider.name, event, "dropped", "shutdown came first")
+            self.metrics.queue_depth(lane.provider.name, 0)
+        for lane in lanes:
+            try:
+                await lane.provider.close()
+            except Exception as exc:
+                log.warning("closing provider %s: %s", lane.provider.name, type(exc).__name__)
+        if self.transport is not None:
+            await self.transport.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def _lost(self, provider: str, event: Event, result: str, why: str) -> None:
+        self.metrics.delivered(provider, result)
+        log.warning(
+            "notification to %s %s, %s: %s",
+            provider,
+            result,
+            why,
+            _describe(event),
+            extra=_log_extra(provider, event),
+        )
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("notification worker %s died: %r", task.get_name(), task.exception())
+
+    async def _work(self, lane: _Lane) -> None:
+        name = lane.provider.name
+        while True:
+            event, context = await lane.queue.get()
+            try:
+                await asyncio.create_task(self._deliver(lane.provider, event), context=context)
+            finally:
+                lane.queue.task_done()
+                self.metrics.queue_depth(name, lane.queue.qsize())
+
+    async def _deliver(self, provider: Provider, event: Event) -> None:
+        name = provider.name
+        started = self._clock()
+        try:
+            await provider.post(event)
+        except asyncio.CancelledError:
+            self._lost(name, event, "dropped", "shutdown interrupted its delivery")
+            raise
+        except NotDelivered as exc:
+            result = exc.result
+            # A skip is the provider's design (PagerDuty and info events): not news.
+            level = logging.DEBUG if isinstance(exc, Skipped) else logging.INFO
+            log.log(
+                level,
+                "notification to %s %s: %s: %s",
+                name,
+                result,
+                _describe(event),
+                exc,
+                extra=_log_extra(name, event),
+            )
+        except DeliveryError as exc:
+            result = "failed"
+            log.error(
+                "notification to %s failed: %s: %s",
+                name,
+                _describe(event),
+                exc,
+                extra=_log_extra(name, event),
+            )
+        except Exception as exc:
+            # A provider bug: keep the worker alive, and scrub the traceback, which
+            # may quote a request URL or header.
+            result = "failed"
+            text = "".join(traceback.format_exception(exc))
+            log.error(
+                "notification to %s failed unexpectedly: %s\n%s",
+                name,
+                _describe(event),
+                provider.settings.redactor.scrub(text),
+                extra=_log_extra(name, event),
+            )
+        else:
+            result = "sent"
+            log.debug("notification to %s sent: %s", name, _describe(event))
+        self.metrics.delivered(name, result)
+        self.metrics.observe_duration(name, self._clock() - started)

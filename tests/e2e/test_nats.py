@@ -1,0 +1,111 @@
+"""fluxwatch's nats provider against a real nats-server: the Event JSON arrives on the subject."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import nats
+import pytest
+
+from fluxwatch.notify import (
+    EventFactory,
+    InvolvedObject,
+    MemoryMetrics,
+    NotifySettings,
+    Router,
+)
+
+pytestmark = pytest.mark.e2e
+
+SUBJECT = "fluxwatch.events"
+FACTORY = EventFactory("fluxwatch-0")
+HR = InvolvedObject.helmrelease("apps", "podinfo", uid="uid-1")
+
+
+def credentials(tmp_path: Path, user: str, password: str) -> str:
+    path = tmp_path / "nats-secret"
+    path.mkdir()
+    (path / "username").write_text(user)
+    (path / "password").write_text(password)
+    return str(path)
+
+
+def nats_settings(address: str, secret_path: str | None, **extra: object) -> NotifySettings:
+    provider: dict[str, object] = {
+        "name": "bus",
+        "type": "nats",
+        "address": address,
+        "channel": SUBJECT,
+        "timeout": "2s",
+    }
+    if secret_path:
+        provider["secretPath"] = secret_path
+    return NotifySettings.model_validate(
+        {
+            "providers": [provider],
+            "alerts": [{"name": "all", "providerRef": {"name": "bus"}}],
+            **extra,
+        }
+    )
+
+
+async def test_event_json_arrives_on_the_subject(
+    nats_server: dict[str, str], tmp_path: Path
+) -> None:
+    """FLUX-FACTS §6: nats publishes the Event JSON on subject = channel."""
+    subscriber = await nats.connect(
+        nats_server["url"], user=nats_server["user"], password=nats_server["password"]
+    )
+    try:
+        subscription = await subscriber.subscribe(SUBJECT)
+        await subscriber.flush()
+        router = await Router.from_settings(
+            nats_settings(
+                nats_server["url"],
+                credentials(tmp_path, nats_server["user"], nats_server["password"]),
+            )
+        )
+        events = [
+            FACTORY.stuck_detected(HR, age=400, threshold=300, revision="6.5.0"),
+            FACTORY.recovery_started(HR, strategy="force-reconcile", attempt=1, max_attempts=3),
+        ]
+        for event in events:
+            router.publish(event)
+        await router.close()
+        received = [await subscription.next_msg(timeout=5) for _ in events]
+        assert [json.loads(m.data) for m in received] == [e.to_dict() for e in events]
+        assert isinstance(router.metrics, MemoryMetrics)
+        assert dict(router.metrics.counts) == {("bus", "sent"): 2}
+    finally:
+        await subscriber.close()
+
+
+async def test_wrong_password_fails_loudly_without_saying_it(
+    nats_server: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "wr0ng-n4ts-password"
+    router = await Router.from_settings(
+        nats_settings(nats_server["url"], credentials(tmp_path, "fluxwatch", wrong), maxRetries=0)
+    )
+    event = FACTORY.recovery_skipped(HR, why="dry run")
+    router.publish(event)
+    await router.close()
+    assert isinstance(router.metrics, MemoryMetrics)
+    assert dict(router.metrics.counts) == {("bus", "failed"): 1}
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert event.key in failure.getMessage()
+    assert "NATS nats://127.0.0.1" in failure.getMessage()
+    assert wrong not in caplog.text
+
+
+async def test_no_server_is_a_failed_delivery(closed_port: int) -> None:
+    router = await Router.from_settings(
+        nats_settings(f"nats://127.0.0.1:{closed_port}", None, maxRetries=0)
+    )
+    router.publish(FACTORY.recovery_skipped(HR, why="dry run"))
+    await router.close()
+    assert isinstance(router.metrics, MemoryMetrics)
+    assert dict(router.metrics.counts) == {("bus", "failed"): 1}

@@ -1,0 +1,126 @@
+"""The kubernetes-event provider: the core/v1 Event body it hands to the kube layer."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from fluxwatch.notify.errors import DeliveryError, NotifyConfigError
+from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.providers import EventWriter, ProviderDeps, ProviderSettings
+from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent, core_event
+from fluxwatch.notify.transport import RetryPolicy, Transport
+
+T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
+HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_version="4711")
+
+
+class RecordingWriter:
+    def __init__(self, failures: list[Exception] | None = None) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.failures = failures or []
+
+    async def create_event(self, body: dict[str, Any]) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.bodies.append(body)
+
+
+def provider(writer: EventWriter | None) -> KubernetesEvent:
+    deps = ProviderDeps(Transport(retry=RetryPolicy()), event_writer=writer)
+    return KubernetesEvent(ProviderSettings(name="k8s", type="kubernetes-event"), deps)
+
+
+@pytest.fixture
+def factory() -> EventFactory:
+    return EventFactory("fluxwatch-7d9f-abcde", now=lambda: T0)
+
+
+async def test_error_event_becomes_a_warning_on_the_helmrelease(factory: EventFactory) -> None:
+    writer = RecordingWriter()
+    assert isinstance(writer, EventWriter)
+    event = factory.stuck_detected(HR, age=432, threshold=300, revision="6.5.0")
+    await provider(writer).post(event)
+    (body,) = writer.bodies
+    assert re.fullmatch(r"podinfo\.[0-9a-f]{16,}", body["metadata"]["name"])
+    body["metadata"].pop("name")
+    assert body == {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "namespace": "apps",
+            "annotations": {
+                "fluxwatch.io/age": "7m12s",
+                "fluxwatch.io/revision": "6.5.0",
+                "fluxwatch.io/threshold": "5m0s",
+            },
+        },
+        "involvedObject": {
+            "kind": "HelmRelease",
+            "namespace": "apps",
+            "name": "podinfo",
+            "uid": "5e6f-uid",
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "resourceVersion": "4711",
+        },
+        "reason": "StuckDetected",
+        "message": event.message,
+        "type": "Warning",
+        "source": {"component": "fluxwatch"},
+        "reportingComponent": "fluxwatch",
+        "reportingInstance": "fluxwatch-7d9f-abcde",
+        "firstTimestamp": "2026-03-01T12:00:05Z",
+        "lastTimestamp": "2026-03-01T12:00:05Z",
+        "eventTime": "2026-03-01T12:00:05.123456Z",
+        "count": 1,
+    }
+
+
+def test_info_is_normal_and_names_are_unique(factory: EventFactory) -> None:
+    event = factory.recovery_started(HR, strategy="force-reconcile", attempt=1, max_attempts=3)
+    bodies = [core_event(event) for _ in range(50)]
+    assert {b["type"] for b in bodies} == {"Normal"}
+    assert len({b["metadata"]["name"] for b in bodies}) == 50
+
+
+def test_message_is_cut_to_the_api_limit_and_odd_keys_are_not_annotations() -> None:
+    event = EventFactory("pod", now=lambda: T0).new(
+        HR, "error", "RecoveryFailed", "x" * 5000, {"bad key!": "v", "ok": "v"}
+    )
+    body = core_event(event, name_ns=255)
+    assert len(body["message"]) == 1024
+    assert body["metadata"]["name"] == "podinfo.ff"
+    assert body["metadata"]["annotations"] == {"fluxwatch.io/ok": "v"}
+
+
+@pytest.mark.looptime
+async def test_api_failures_are_retried(factory: EventFactory, looptime: float) -> None:
+    writer = RecordingWriter([ConnectionError("apiserver gone"), TimeoutError()])
+    start = float(looptime)
+    await provider(writer).post(
+        factory.leader_restored(
+            InvolvedObject.lease("flux-system", "helm-controller-leader-election"),
+            holder="hc",
+            leaderless_for=60,
+        )
+    )
+    assert len(writer.bodies) == 1
+    assert looptime - start == 2 + 4
+
+
+@pytest.mark.looptime
+async def test_a_writer_decision_is_final(factory: EventFactory, looptime: float) -> None:
+    writer = RecordingWriter([DeliveryError("422 Invalid: message too long", status=422)])
+    start = float(looptime)
+    with pytest.raises(DeliveryError, match="422 Invalid"):
+        await provider(writer).post(factory.recovery_skipped(HR, why="dry run"))
+    assert writer.bodies == []
+    assert looptime == start
+
+
+def test_needs_an_event_writer() -> None:
+    with pytest.raises(NotifyConfigError, match="needs the Kubernetes API"):
+        provider(None)
