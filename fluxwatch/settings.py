@@ -17,13 +17,12 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -37,57 +36,19 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a Go-style duration string or a number."""
-    if isinstance(value, bool):
-        raise ValueError(f"expected a duration like '90s' or '5m', got {value!r}")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError(f"a duration cannot be negative, got {value!r}")
-        return float(value)
-    if not isinstance(value, str):
-        raise ValueError(f"expected a duration like '90s' or '5m', got {value!r}")
-    text = value.strip()
-    try:
-        number = float(text)
-    except ValueError:
-        pass
-    else:
-        return parse_duration(number)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or not text:
-        raise ValueError(f"expected a duration like '90s', '5m' or '1h30m', got {value!r}")
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    if seconds and seconds == int(seconds):
-        whole = int(seconds)
-        hours, rest = divmod(whole, 3600)
-        minutes, secs = divmod(rest, 60)
-        parts = [
-            f"{hours}h" if hours else "",
-            f"{minutes}m" if minutes else "",
-            f"{secs}s" if secs else "",
-        ]
-        return "".join(parts)
-    return f"{seconds:g}s"
+from fluxwatch.durations import Duration, format_duration, parse_duration
+from fluxwatch.engine.config import (
+    EngineSettings,
+    GuardrailSettings,
+    LabelSelector,
+    LeaseSettings,
+    VerifyStorage,
+)
+from fluxwatch.notify.config import NotifySettings
 
 
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Group(BaseModel):
@@ -146,38 +107,6 @@ class RecoverySettings(_Group):
         return value
 
 
-class GuardrailSettings(_Group):
-    max_batch: int = Field(default=10, ge=1)
-    max_recoveries: int = Field(default=10, ge=1)
-    window: Duration = Field(default=600.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1)
-    backoff: Duration = Field(default=60.0, gt=0)
-    backoff_max: Duration = Field(default=900.0, gt=0)
-    dry_run: bool = False
-
-
-FLUX_LEASES = (
-    "helm-controller-leader-election",
-    "kustomize-controller-leader-election",
-    "source-controller-leader-election",
-    "notification-controller-leader-election",
-)
-
-
-class LeaseSettings(_Group):
-    enabled: bool = True
-    namespace: str = "flux-system"
-    names: list[str] = Field(default_factory=lambda: list(FLUX_LEASES))
-    flap_threshold: int = Field(default=3, ge=1)
-    flap_window: Duration = Field(default=600.0, gt=0)
-    grace: Duration = Field(default=10.0, ge=0)
-    suspect_window: Duration = Field(
-        default=900.0,
-        gt=0,
-        description="How long a release at Ready=Unknown during a leader change stays a suspect.",
-    )
-
-
 def _pod_namespace() -> str:
     path = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
     try:
@@ -220,19 +149,6 @@ class TelemetrySettings(_Group):
         if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
             raise ValueError(f"expected [host]:port like ':8080', got {value!r}")
         return value
-
-
-class NotifySettings(_Group):
-    """Providers and alerts, shaped like Flux's Provider and Alert specs."""
-
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
-    providers: list[dict[str, Any]] = Field(default_factory=list)
-    alerts: list[dict[str, Any]] = Field(default_factory=list)
-    rate_limit_interval: Duration = 300.0
-    queue_size: int = Field(default=1000, ge=1)
-    flush_timeout: Duration = 10.0
 
 
 class SettingsError(ValueError):
@@ -284,6 +200,8 @@ class Settings(BaseSettings):
         alias_generator=to_camel,
         populate_by_name=True,
         frozen=True,
+        # Provider entries may carry addresses with credentials: never echo inputs.
+        hide_input_in_errors=True,
     )
 
     kubeconfig: str | None = Field(
@@ -293,8 +211,8 @@ class Settings(BaseSettings):
     shutdown_timeout: Duration = Field(default=30.0, gt=0)
     watch: WatchSettings = Field(default_factory=WatchSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
-    guardrail: GuardrailSettings = Field(default_factory=GuardrailSettings)
-    leases: LeaseSettings = Field(default_factory=LeaseSettings)
+    guardrail: GuardrailSettings = GuardrailSettings()
+    leases: LeaseSettings = LeaseSettings()
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
@@ -314,13 +232,34 @@ class Settings(BaseSettings):
         return init_settings, env_settings, _YamlSource(settings_cls, cls._config_path)
 
 
+_SECRET_FIELDS = frozenset({"address", "proxy", "token", "password", "headers", "secret_ref"})
+
+
 def _problem(error: Any) -> str:
     path = ".".join(str(p) for p in error["loc"]) or "(top)"
     value = error.get("input")
+    if _SECRET_FIELDS & {str(p) for p in error["loc"]}:
+        value = {}  # shown as nothing: it may be a credential
     message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith(f"{path}."):
+        path, _, message = message.partition(": ")
     if isinstance(value, dict | list) or repr(value) in message:
         return f"{path}: {message}"
     return f"{path}: {message} (got {value!r})"
+
+
+def engine_settings(settings: Settings) -> EngineSettings:
+    """The engine's view of the settings tree."""
+    watch = settings.watch
+    return EngineSettings(
+        threshold=watch.threshold,
+        verify_storage=VerifyStorage(watch.verify_storage),
+        watch_namespaces=frozenset(watch.namespaces),
+        exclude_namespaces=frozenset(watch.exclude_namespaces),
+        label_selector=LabelSelector.parse(watch.label_selector or ""),
+        guardrail=settings.guardrail,
+        leases=settings.leases,
+    )
 
 
 def load_settings(
@@ -350,6 +289,7 @@ __all__ = [
     "SettingsError",
     "TelemetrySettings",
     "WatchSettings",
+    "engine_settings",
     "format_duration",
     "load_settings",
     "parse_duration",

@@ -179,6 +179,10 @@ class Tracker:
     def get(self, key: Key) -> Record | None:
         return self._records.get(key)
 
+    def view(self, key: Key) -> HRView | None:
+        rec = self._records.get(key)
+        return rec.view if rec is not None else None
+
     def __len__(self) -> int:
         return len(self._records)
 

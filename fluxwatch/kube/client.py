@@ -23,18 +23,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+_tracer = trace.get_tracer(__name__)
 
 
 class KubeError(Exception):
@@ -127,6 +132,25 @@ class Resource:
         return base
 
 
+def url_template(path: str) -> tuple[str, str | None]:
+    """The low-cardinality form of an API path (``.../namespaces/{namespace}/helmreleases/{name}``)
+    and the namespace it names, for span names and attributes."""
+    parts = path.split("/")
+    # ["", "api", "v1", ...] or ["", "apis", group, version, ...]
+    start = 3 if len(parts) > 1 and parts[1] == "api" else 4
+    rest = parts[start:]
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace = rest[1]
+        rest = ["namespaces", "{namespace}", *rest[2:]]
+        plural_at = 2
+    else:
+        plural_at = 0
+    if len(rest) > plural_at + 1:
+        rest[plural_at + 1] = "{name}"
+    return "/".join(parts[:start] + rest), namespace
+
+
 HELMRELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 SECRETS = Resource("", "v1", "secrets")
@@ -140,6 +164,11 @@ class KubeClient:
         self._api = api_client
         self._config = api_client.configuration
         self.host: str = str(self._config.host or "").rstrip("/")
+        server = urlsplit(self.host)
+        self._server_attributes: dict[str, str | int] = {
+            "server.address": server.hostname or "",
+            "server.port": server.port or (443 if server.scheme == "https" else 80),
+        }
 
     @classmethod
     async def from_config(
@@ -186,7 +215,50 @@ class KubeClient:
         accept: str = JSON,
         timeout: aiohttp.ClientTimeout | float | None = None,
     ) -> aiohttp.ClientResponse:
-        """Send a request; return the open 2xx response, which the caller reads and releases."""
+        """Send a request; return the open 2xx response, which the caller reads and releases.
+
+        A write inside a trace (a recovery, an alert delivery) is a client span of it.
+        Reads are not, nor are writes outside any trace: watches, lists and the leader
+        Lease renewals every few seconds are the steady state, not part of a story.
+        """
+        if method == "GET" or not trace.get_current_span().get_span_context().is_valid:
+            return await self._send(method, path, query, body, content_type, accept, timeout)
+        template, namespace = url_template(path)
+        attributes: dict[str, str | int] = {
+            "http.request.method": method,
+            "url.path": path,
+            "url.template": template,
+            **self._server_attributes,
+        }
+        if namespace:
+            attributes["k8s.namespace.name"] = namespace
+        with _tracer.start_as_current_span(
+            f"{method} {template}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                response = await self._send(
+                    method, path, query, body, content_type, accept, timeout
+                )
+            except KubeApiError as exc:
+                span.set_attribute("http.response.status_code", exc.code)
+                span.set_attribute("error.type", str(exc.code))
+                raise
+            except KubeConnectionError as exc:
+                span.set_attribute("error.type", type(exc.__cause__ or exc).__name__)
+                raise
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str | int] | None,
+        body: Any,
+        content_type: str | None,
+        accept: str,
+        timeout: aiohttp.ClientTimeout | float | None,
+    ) -> aiohttp.ClientResponse:
         if method in ("POST", "PUT", "PATCH", "DELETE") and content_type is None:
             # The library's REST layer reads Content-Type for every method with a body slot.
             content_type = JSON

@@ -327,7 +327,7 @@ class Informer(Generic[V]):
                 extra={
                     "informer": self.name,
                     "namespace": meta.get("namespace"),
-                    "name": meta.get("name"),
+                    "object": meta.get("name"),
                 },
             )
             return None
@@ -338,5 +338,5 @@ class Informer(Generic[V]):
         except Exception:
             log.exception(
                 "event handler failed",
-                extra={"informer": self.name, "namespace": view.namespace, "name": view.name},
+                extra={"informer": self.name, "namespace": view.namespace, "object": view.name},
             )

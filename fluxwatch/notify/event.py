@@ -52,6 +52,7 @@ class Reason(StrEnum):
     RECOVERY_SUCCEEDED = "RecoverySucceeded"
     RECOVERY_FAILED = "RecoveryFailed"
     RECOVERY_SKIPPED = "RecoverySkipped"
+    SUSPEND_RESUMED = "SuspendResumed"
     GUARDRAIL_TRIPPED = "GuardrailTripped"
     LEADER_CHANGED = "LeaderChanged"
     LEADER_FLAPPING = "LeaderFlapping"
@@ -435,6 +436,20 @@ class EventFactory:
             Meta.REVISION: revision,
         }
         return self.new(hr, Severity.ERROR, Reason.RECOVERY_FAILED, message, metadata, labels)
+
+    def suspend_resumed(
+        self,
+        hr: InvolvedObject,
+        *,
+        marker: str,
+        labels: Mapping[str, str] | None = None,
+    ) -> Event:
+        """fluxwatch resumed a release its own interrupted suspend-toggle had left suspended."""
+        message = (
+            f"fluxwatch resumed HelmRelease {hr.ref}: its own suspend-toggle (started {marker}) "
+            "was interrupted before the resume, so the release was left suspended."
+        )
+        return self.new(hr, Severity.INFO, Reason.SUSPEND_RESUMED, message, {}, labels)
 
     def recovery_skipped(
         self,

@@ -8,7 +8,38 @@ cluster); releases are counted by verdict in a gauge instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+Counts = Callable[[], Mapping[tuple[str, str], int]]
+
+
+class _VerdictCollector(Collector):
+    """Releases by verdict, read from the tracker's running counts at scrape time: the
+    watch loop pays nothing for it."""
+
+    def __init__(self, counts: Counts) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        by_verdict = GaugeMetricFamily(
+            "fluxwatch_helmreleases",
+            "HelmReleases tracked, by verdict and skip reason.",
+            labels=["verdict", "reason"],
+        )
+        stuck = 0
+        for (verdict, reason), n in sorted(self.counts().items()):
+            by_verdict.add_metric([verdict, reason], n)
+            if verdict == "stuck":
+                stuck += n
+        yield by_verdict
+        yield GaugeMetricFamily(
+            "fluxwatch_helmreleases_stuck", "HelmReleases stuck right now.", value=stuck
+        )
+
 
 _DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _RECOVERY_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200)
@@ -20,12 +51,6 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.releases = Gauge(
-            "fluxwatch_helmreleases", "HelmReleases tracked, by verdict.", ["verdict"], registry=r
-        )
-        self.stuck = Gauge(
-            "fluxwatch_helmreleases_stuck", "HelmReleases stuck right now.", registry=r
-        )
         self.recoveries = Counter(
             "fluxwatch_recoveries_total",
             "Recovery steps run, by strategy and result.",
@@ -91,6 +116,10 @@ class Metrics:
             "fluxwatch_leader", "1 while this replica leads and may write.", registry=r
         )
         self._event_children: dict[tuple[str, str], Counter] = {}
+
+    def follow_verdicts(self, counts: Counts) -> None:
+        """Export ``fluxwatch_helmreleases{verdict,reason}`` and ``_stuck`` from ``counts``."""
+        self.registry.register(_VerdictCollector(counts))
 
     # InformerObserver: the informer calls these on its hot path, so children are cached.
     def on_event(self, resource: str, event_type: str) -> None:

@@ -197,6 +197,7 @@ def _all_builders(f: EventFactory) -> list[Event]:
             next_strategy="suspend-toggle",
         ),
         f.recovery_skipped(HR, why="dry run is on"),
+        f.suspend_resumed(HR, marker="2026-11-26T10:00:00Z"),
         f.guardrail_tripped(
             InvolvedObject("Deployment", "flux-system", "fluxwatch", api_version="apps/v1"),
             guardrail="batch",
@@ -220,6 +221,7 @@ def test_one_builder_per_engine_reason(factory: EventFactory) -> None:
         "RecoverySucceeded": Severity.INFO,
         "RecoveryFailed": Severity.ERROR,
         "RecoverySkipped": Severity.ERROR,
+        "SuspendResumed": Severity.INFO,
         "GuardrailTripped": Severity.ERROR,
         "LeaderChanged": Severity.INFO,
         "LeaderFlapping": Severity.ERROR,
@@ -235,9 +237,19 @@ def test_one_builder_per_engine_reason(factory: EventFactory) -> None:
 
 
 def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) -> None:
-    stuck, started, succeeded, failed, skipped, guard, changed, flapping, leaderless, restored = (
-        _all_builders(factory)
-    )
+    (
+        stuck,
+        started,
+        succeeded,
+        failed,
+        skipped,
+        resumed,
+        guard,
+        changed,
+        flapping,
+        leaderless,
+        restored,
+    ) = _all_builders(factory)
     assert "apps/podinfo" in stuck.message and "It was a leader-change suspect." in stuck.message
     assert "recovering HelmRelease apps/podinfo with strategy force-reconcile" in started.message
     assert "(attempt 1 of 3)" in started.message
@@ -245,6 +257,7 @@ def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) 
     assert succeeded.metadata[Meta.DURATION] == "41s"
     assert "will try strategy suspend-toggle next" in failed.message
     assert "did not recover stuck HelmRelease apps/podinfo: dry run is on" in skipped.message
+    assert "resumed HelmRelease apps/podinfo: its own suspend-toggle" in resumed.message
     assert "refused to recover 14 stuck HelmReleases (batch guardrail)" in guard.message
     assert "apps/r0" in guard.message and "apps/r13" in guard.message
     assert "from hc-a_1 to hc-b_2 (transition 7)" in changed.message

@@ -1,0 +1,420 @@
+"""Wires the rooms into one daemon: a fixed set of root tasks, first failure stops all.
+
+Root tasks: one HelmRelease informer per watched namespace (or one for the
+whole cluster), the Flux Lease informer, fluxwatch's own leader election, the
+telemetry server. Every replica runs them all and keeps warm caches; only the
+leader's tracker dispatches recoveries and only the leader's events reach the
+alert router. A root task that ends or fails stops the daemon (Kubernetes
+restarts the pod) rather than leaving it half alive.
+
+Shutdown (SIGTERM, SIGINT or :meth:`Daemon.stop`): stop dispatching, let a
+suspend-toggle in flight resume, flush the alert queues, release the leader
+Lease, exit 0, all within ``shutdown_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from opentelemetry import trace
+
+from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.config import EngineSettings
+from fluxwatch.engine.guardrail import Exhausted, GuardEvent, Tripped
+from fluxwatch.engine.leases import (
+    ControllerLeaderless,
+    Finding,
+    LeaderChanged,
+    LeaderFlapping,
+    LeaderReleased,
+    LeaderRestored,
+    LeaseMonitor,
+    LeaseWatch,
+)
+from fluxwatch.engine.recovery import Recovery, RecoveryOptions, ViewWaiter
+from fluxwatch.engine.tracker import Tracker
+from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeClient
+from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.informer import Backoff, Informer
+from fluxwatch.kube.leader import LeaderElector
+from fluxwatch.kube.lease import LeaseView, lease_view
+from fluxwatch.kube.patch import (
+    HelmReleaseWriter,
+    HelmStorageReader,
+    KubeEventWriter,
+    KubeSecretReader,
+)
+from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.notify.router import Router
+from fluxwatch.settings import Settings, engine_settings
+from fluxwatch.telemetry import tracing
+from fluxwatch.telemetry.metrics import Metrics
+from fluxwatch.telemetry.server import TelemetryServer
+
+log = logging.getLogger("fluxwatch.app")
+_tracer = trace.get_tracer(__name__)
+
+
+class Daemon:
+    """One fluxwatch replica."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: KubeClient,
+        *,
+        metrics: Metrics | None = None,
+        router: Router | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine: EngineSettings = engine_settings(settings)
+        self.client = client
+        self.metrics = metrics or Metrics()
+        self.router = router
+        self.on_event = on_event
+        self.backoff = backoff
+        self.events = EventFactory(settings.leader.identity)
+        self.published: list[Event] = []
+        self._stop = asyncio.Event()
+        self.informers: list[Informer[Any]] = []
+        self.tracker: Tracker | None = None
+        self.recovery: Recovery | None = None
+        self.elector: LeaderElector | None = None
+        self.server: TelemetryServer | None = None
+        self.lease_watch: LeaseWatch | None = None
+        self.lease_informer: Informer[LeaseView] | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    @property
+    def leading(self) -> bool:
+        return self.elector is None or self.elector.is_leader
+
+    def publish(self, event: Event) -> None:
+        """Only the leader speaks: followers would repeat every alert."""
+        if not self.leading:
+            return
+        log.log(
+            logging.ERROR if event.severity == "error" else logging.INFO,
+            event.message,
+            extra={
+                "reason": event.reason,
+                "namespace": event.involved_object.namespace,
+                "object": event.involved_object.name,
+                "kind": event.involved_object.kind,
+            },
+        )
+        if self.on_event is not None:
+            self.on_event(event)
+        if self.router is not None:
+            self.router.publish(event)
+
+    def _traced_guard(self, event: GuardEvent) -> None:
+        """A refusal is a trace of its own: its span parents the alert's delivery."""
+        if not isinstance(event, Tripped | Exhausted):
+            self._on_guard(event)
+            return
+        count = len(event.keys) if isinstance(event, Tripped) else 1
+        with _tracer.start_as_current_span(
+            "guardrail",
+            attributes={"fluxwatch.guardrail.reason": event.reason, "fluxwatch.releases": count},
+        ):
+            self._on_guard(event)
+
+    def _on_guard(self, event: GuardEvent) -> None:
+        if isinstance(event, Tripped | Exhausted):
+            self.metrics.guardrail_trips.labels(event.reason).inc()
+        releases = [f"{ns}/{name}" for ns, name in getattr(event, "keys", ())]
+        if isinstance(event, Tripped):
+            subject = InvolvedObject(
+                "Deployment", self.settings.leader.namespace, "fluxwatch", api_version="apps/v1"
+            )
+            self.publish(
+                self.events.guardrail_tripped(
+                    subject,
+                    guardrail=event.reason,
+                    detail=event.message,
+                    releases=releases,
+                )
+            )
+        elif isinstance(event, Exhausted):
+            ns, name = event.key
+            self.publish(
+                self.events.recovery_skipped(
+                    InvolvedObject.helmrelease(ns, name),
+                    why=event.message,
+                )
+            )
+        else:
+            log.info(event.message, extra={"reason": event.reason})
+
+    def _on_finding(self, finding: Finding) -> None:
+        ns, name = finding.lease
+        lease = InvolvedObject.lease(ns, name)
+        controller = finding.controller
+        if isinstance(finding, LeaderChanged):
+            self.metrics.lease_transitions.labels(name).inc()
+            suspects: list[str] = []
+            if self.tracker is not None and controller == "helm-controller":
+                marked = self.tracker.mark_suspects(finding.message)
+                suspects = [f"{ns_}/{name_}" for ns_, name_ in marked]
+            self.publish(
+                self.events.leader_changed(
+                    lease,
+                    previous=finding.old,
+                    holder=finding.new,
+                    transitions=finding.transitions,
+                    suspects=suspects,
+                    controller=controller,
+                )
+            )
+        elif isinstance(finding, LeaderFlapping):
+            self.publish(
+                self.events.leader_flapping(
+                    lease,
+                    changes=finding.changes,
+                    window=finding.window,
+                    controller=controller,
+                )
+            )
+        elif isinstance(finding, ControllerLeaderless):
+            self.metrics.leaderless.labels(name).set(1)
+            self.publish(
+                self.events.controller_leaderless(
+                    lease,
+                    leaderless_for=max(0.0, finding.at - finding.expired_at),
+                    last_holder=finding.holder,
+                    lease_duration=self._lease_duration(finding.lease),
+                    controller=controller,
+                )
+            )
+        elif isinstance(finding, LeaderRestored):
+            self.metrics.leaderless.labels(name).set(0)
+            self.publish(
+                self.events.leader_restored(
+                    lease,
+                    holder=finding.holder,
+                    leaderless_for=finding.down_for,
+                    controller=controller,
+                )
+            )
+        elif isinstance(finding, LeaderReleased):
+            log.info(finding.message, extra={"namespace": ns, "object": name})
+
+    def _lease_duration(self, key: tuple[str, str]) -> float:
+        view = self.lease_informer.cache.get(key) if self.lease_informer else None
+        return float(view.lease_duration_seconds or 0) if view is not None else 0.0
+
+    # -- building -------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        settings = self.settings
+        clock = Clock()
+        waiter = ViewWaiter(lambda key: self.tracker.view(key) if self.tracker else None)
+        writer = HelmReleaseWriter(self.client)
+        storage = (
+            None if settings.watch.verify_storage == "never" else HelmStorageReader(self.client)
+        )
+        if settings.leader.enabled:
+            self.elector = LeaderElector(
+                self.client,
+                settings.leader.namespace,
+                settings.leader.name,
+                settings.leader.identity,
+                lease_duration=settings.leader.lease_duration,
+                renew_deadline=settings.leader.renew_deadline,
+                retry_period=settings.leader.retry_period,
+                on_change=self._leadership,
+            )
+        recovery_options = RecoveryOptions(
+            strategies=tuple(settings.recovery.strategies),
+            status_correct=settings.recovery.status_correct,
+            verify_timeout=settings.recovery.verify_timeout,
+            suspend_pause=settings.recovery.suspend_pause,
+        )
+        self.recovery = Recovery(
+            writer,
+            waiter,
+            self.engine,
+            recovery_options,
+            self.publish,
+            clock=clock,
+            storage=storage,
+            is_leader=lambda: self.leading,
+            attempt_of=lambda key: tracker.guardrail.attempts(key),
+            suspicion_of=lambda key: tracker.suspicion(key),
+            events=self.events,
+            metrics=self.metrics,
+        )
+        tracker = self.tracker = Tracker(
+            self.engine,
+            clock,
+            self.recovery,
+            on_guard=self._traced_guard,
+            active=self.elector is None,
+        )
+
+        self.metrics.follow_verdicts(tracker.counts)
+
+        def on_helmrelease(etype: str, view: HRView, old: HRView | None) -> None:
+            tracker.handle(etype, view, old)
+            waiter.notify(view)
+
+        selector = str(self.engine.label_selector) or None
+        namespaces: list[str | None] = list(settings.watch.namespaces) or [None]
+        for namespace in namespaces:
+            self.informers.append(
+                Informer(
+                    self.client,
+                    HELMRELEASES,
+                    hr_view,
+                    on_helmrelease,
+                    namespace=namespace,
+                    label_selector=selector,
+                    page_size=settings.watch.page_size,
+                    watch_timeout=int(settings.watch.watch_timeout),
+                    inactivity_timeout=settings.watch.inactivity_timeout,
+                    backoff=self.backoff,
+                    observer=self.metrics,
+                )
+            )
+        if self.engine.leases.names:
+            lease_watch = self.lease_watch = LeaseWatch(
+                LeaseMonitor(self.engine.leases), clock, self._on_finding
+            )
+            self.lease_informer = Informer(
+                self.client,
+                LEASES,
+                lease_view,
+                lease_watch.handle,
+                namespace=self.engine.leases.namespace,
+                watch_timeout=int(settings.watch.watch_timeout),
+                inactivity_timeout=settings.watch.inactivity_timeout,
+                backoff=self.backoff,
+                observer=self.metrics,
+            )
+            self.informers.append(self.lease_informer)
+        self.server = TelemetryServer(
+            self.metrics.registry,
+            metrics_addr=settings.telemetry.metrics_addr,
+            health_addr=settings.telemetry.health_addr,
+            live={"root-tasks": self._tasks_alive},
+            ready={f"informer-{i.name}": i.synced.is_set for i in self.informers},
+        )
+
+    def _leadership(self, leading: bool) -> None:
+        self.metrics.leader.set(1 if leading else 0)
+        if self.tracker is not None:
+            self.tracker.set_active(leading)
+
+    def _tasks_alive(self) -> bool:
+        return bool(self._tasks) and all(not t.done() for t in self._tasks.values())
+
+    # -- running --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Run until stopped (exit code 0) or until a root task fails (exit code 1)."""
+        self._build()
+        assert self.server is not None and self.tracker is not None
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        await self.server.start()
+        roots: dict[str, Coroutine[Any, Any, None]] = {
+            f"informer-{inf.name}": inf.run() for inf in self.informers
+        }
+        if self.elector is not None:
+            roots["leader-election"] = self.elector.run()
+        self._tasks = {name: asyncio.create_task(coro, name=name) for name, coro in roots.items()}
+        stopper = asyncio.create_task(self._stop.wait(), name="stop")
+        log.info(
+            "fluxwatch started",
+            extra={"informers": len(self.informers), "identity": self.settings.leader.identity},
+        )
+        done, _ = await asyncio.wait(
+            [stopper, *self._tasks.values()], return_when=asyncio.FIRST_COMPLETED
+        )
+        code = 0
+        for task in done:
+            if task is stopper:
+                continue
+            code = 1
+            if task.cancelled() or task.exception() is None:
+                log.error("root task %s ended; stopping", task.get_name())
+            else:
+                log.error(
+                    "root task %s failed; stopping", task.get_name(), exc_info=task.exception()
+                )
+        await self._shutdown()
+        stopper.cancel()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        return code
+
+    async def _shutdown(self) -> None:
+        timeout = self.settings.shutdown_timeout
+        log.info("shutting down", extra={"timeout": timeout})
+        assert self.tracker is not None and self.recovery is not None
+        self.tracker.set_active(False)
+        # A suspend-toggle in flight must resume before the leader Lease is released.
+        await self.recovery.drain(timeout / 2)
+        await self.tracker.aclose()
+        for name, task in self._tasks.items():
+            if name != "leader-election":
+                task.cancel()
+        if self.lease_watch is not None:
+            self.lease_watch.close()
+        if self.router is not None:
+            await self.router.close(timeout / 4)
+        election = self._tasks.get("leader-election")
+        if election is not None:
+            election.cancel()
+        for task in self._tasks.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.server is not None:
+            await self.server.stop()
+        log.info("stopped")
+
+
+async def build_router(settings: Settings, client: KubeClient, metrics: Metrics) -> Router:
+    from fluxwatch.notify.metrics import PrometheusMetrics
+
+    return await Router.from_settings(
+        settings.notify,
+        namespace=settings.leader.namespace,
+        secret_reader=KubeSecretReader(client),
+        event_writer=KubeEventWriter(client),
+        metrics=PrometheusMetrics(metrics.registry),
+        # Webhooks carry the W3C traceparent of their delivery span when tracing is on.
+        extra_headers=tracing.trace_headers if tracing.enabled() else None,
+    )
+
+
+async def run_daemon(settings: Settings) -> int:
+    traces = tracing.setup_tracing()
+    try:
+        client = await KubeClient.from_config(settings.kubeconfig, settings.context)
+        try:
+            metrics = Metrics()
+            router = await build_router(settings, client, metrics)
+            daemon = Daemon(settings, client, metrics=metrics, router=router)
+            return await daemon.run()
+        finally:
+            await client.close()
+    finally:
+        # After the router's flush: the spans of the last deliveries are exported too.
+        await traces.shutdown()

@@ -1,0 +1,289 @@
+"""Command line: run, demo, scan, sim serve, check-config, test-alert, doctor.
+
+Flags use Flux's names where Flux has one (``--watch-label-selector``,
+``--log-level``, ``--metrics-addr``, ``--health-addr``). Exit codes: 0 done,
+1 failed, 2 invalid settings or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fluxwatch.settings import Settings, SettingsError, load_settings
+
+EXIT_INVALID = 2
+
+
+def _flag_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags as a nested dict, the highest settings source."""
+    out: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        if value is None:
+            return
+        *groups, leaf = path.split(".")
+        node = out
+        for group in groups:
+            node = node.setdefault(group, {})
+        node[leaf] = value
+
+    put("kubeconfig", getattr(args, "kubeconfig", None))
+    put("context", getattr(args, "context", None))
+    put("watch.namespaces", getattr(args, "watch_namespaces", None))
+    put("watch.exclude_namespaces", getattr(args, "exclude_namespaces", None))
+    put("watch.label_selector", getattr(args, "watch_label_selector", None))
+    put("watch.threshold", getattr(args, "threshold", None))
+    put("telemetry.log_level", getattr(args, "log_level", None))
+    put("telemetry.log_encoding", getattr(args, "log_encoding", None))
+    put("telemetry.metrics_addr", getattr(args, "metrics_addr", None))
+    put("telemetry.health_addr", getattr(args, "health_addr", None))
+    put("shutdown_timeout", getattr(args, "shutdown_timeout", None))
+    if getattr(args, "dry_run", False):
+        put("guardrail.dry_run", True)
+    return out
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(getattr(args, "config", None), _flag_overrides(args))
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML settings file (also FLUXWATCH_CONFIG)")
+    p.add_argument("--kubeconfig", help="kubeconfig path (default: in-cluster or KUBECONFIG)")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument("--watch-namespaces", help="comma-separated namespaces (default: all)")
+    p.add_argument("--exclude-namespaces", help="comma-separated namespaces to leave out")
+    p.add_argument("--watch-label-selector", help="only HelmReleases matching this selector")
+    p.add_argument("--threshold", help="stuck threshold, e.g. 5m")
+    p.add_argument("--log-level", choices=["debug", "info", "error"])
+    p.add_argument("--log-encoding", choices=["json", "console"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fluxwatch",
+        description="Recovers Flux HelmReleases stuck at Ready=Unknown; watches Flux's Leases.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the daemon")
+    _add_common(run)
+    run.add_argument("--metrics-addr", help="[host]:port for /metrics (default :8080)")
+    run.add_argument("--health-addr", help="[host]:port for /healthz and /readyz (default :9440)")
+    run.add_argument("--shutdown-timeout", help="how long SIGTERM may take (default 30s)")
+    run.add_argument("--dry-run", action="store_true", help="decide and alert, never write")
+
+    scan = sub.add_parser("scan", help="one pass over every HelmRelease: verdicts and reasons")
+    _add_common(scan)
+    scan.add_argument("--output", choices=["table", "json"], default="table")
+    scan.add_argument("--recover", action="store_true", help="run the recovery ladder once")
+
+    demo = sub.add_parser("demo", help="replay incident-925 against the embedded cluster")
+    demo.add_argument(
+        "--time-scale",
+        type=float,
+        default=0.02,
+        help="cluster time compression (0.02: 5m become 6s)",
+    )
+    demo.add_argument("--scenario", default="incident-925")
+
+    check = sub.add_parser("check-config", help="print the effective settings, secrets masked")
+    check.add_argument("file", nargs="?", help="YAML settings file")
+
+    doctor = sub.add_parser(
+        "doctor", help="audit the cluster: Flux leader election, memory, API, permissions"
+    )
+    _add_common(doctor)
+    doctor.add_argument(
+        "--flux-namespace", help="where the Flux controllers run (default: leases.namespace)"
+    )
+    doctor.add_argument(
+        "--events-address",
+        help="notification-controller's event address (default: a flux provider's address, "
+        "else http://notification-controller.flux-system.svc.cluster.local./)",
+    )
+    doctor.add_argument("--output", choices=["text", "json"], default="text")
+
+    test_alert = sub.add_parser("test-alert", help="send one test event through the providers")
+    _add_common(test_alert)
+    test_alert.add_argument("--provider", help="only this provider")
+
+    sim = sub.add_parser("sim", help="the embedded cluster")
+    sim_sub = sim.add_subparsers(dest="sim_command", required=True)
+    serve = sim_sub.add_parser("serve", help="serve the Kubernetes API emulator")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--kubeconfig-out", type=Path, help="write a kubeconfig here")
+    serve.add_argument("--scenario", help="incident-925, healthy, mass-outage or load")
+    serve.add_argument("--releases", type=int, default=1000, help="for --scenario load")
+    serve.add_argument("--time-scale", type=float, default=1.0)
+    serve.add_argument(
+        "--helm-controller", action="store_true", help="run the simulated helm-controller"
+    )
+    serve.add_argument(
+        "--rbac",
+        type=Path,
+        action="append",
+        default=[],
+        help="RBAC YAML (Roles and bindings) mapping tokens to rules",
+    )
+    return parser
+
+
+async def _sim_serve(args: argparse.Namespace) -> int:
+    import signal
+
+    from fluxwatch.sim import scenarios
+    from fluxwatch.sim.apiserver import ApiServer
+
+    # TLS: kubectl sends a bearer token only over https.
+    server = ApiServer(host=args.host, port=args.port, rbac_files=args.rbac, tls=True)
+    await server.start()
+    run = None
+    helm = None
+    try:
+        if args.scenario:
+            params: dict[str, Any] = {"n": args.releases} if args.scenario == "load" else {}
+            run = await scenarios.start(
+                args.scenario, server.store, time_scale=args.time_scale, **params
+            )
+        if args.helm_controller and (run is None or run.helm is None):
+            # The catalog scenarios bring their own helm-controller; load and none do not.
+            from fluxwatch.sim.helmcontroller import HelmController
+
+            helm = HelmController(server.store, time_scale=args.time_scale)
+            await helm.start()
+        path = args.kubeconfig_out or Path.cwd() / "fluxwatch-sim.kubeconfig"
+        server.write_kubeconfig(path)
+        print(f"fluxwatch sim: serving {server.url}", flush=True)
+        print(f"  kubeconfig: {path}", flush=True)
+        print(f"  try: kubectl --kubeconfig {path} get helmreleases -A", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        return 0
+    finally:
+        if helm is not None:
+            await helm.stop()
+        if run is not None:
+            await run.stop()
+        await server.stop()
+
+
+async def _run(settings: Settings) -> int:
+    from fluxwatch.app import run_daemon
+
+    return await run_daemon(settings)
+
+
+async def _check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.file)
+    dumped = settings.model_dump(mode="json", by_alias=True)
+    print(orjson.dumps(dumped, option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxwatch.doctor import Finding, Level, as_json, exit_code, render, run_doctor
+    from fluxwatch.kube.client import KubeClient
+
+    try:
+        client = await KubeClient.from_config(settings.kubeconfig, settings.context)
+    except Exception as exc:  # no kubeconfig, no in-cluster config: that is the finding
+        findings = [Finding("api", Level.FAIL, f"no Kubernetes client: {exc}")]
+    else:
+        try:
+            findings = await run_doctor(
+                settings,
+                client,
+                flux_namespace=args.flux_namespace,
+                events_addr=args.events_address,
+            )
+        finally:
+            await client.close()
+    if args.output == "json":
+        print(orjson.dumps(as_json(findings), option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render(findings))
+    return exit_code(findings)
+
+
+async def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxwatch.kube.client import KubeClient
+    from fluxwatch.kube.patch import KubeEventWriter, KubeSecretReader
+    from fluxwatch.notify.testalert import send_test_alert
+
+    client = None
+    try:
+        client = await KubeClient.from_config(settings.kubeconfig, settings.context)
+    except Exception as exc:  # no cluster: providers without Kubernetes still work
+        print(f"note: no Kubernetes client ({exc}); secretRef and kubernetes-event unavailable")
+    try:
+        results = await send_test_alert(
+            settings.notify,
+            args.provider,
+            namespace=settings.leader.namespace,
+            secret_reader=KubeSecretReader(client) if client else None,
+            event_writer=KubeEventWriter(client) if client else None,
+        )
+    finally:
+        if client is not None:
+            await client.close()
+    failed = 0
+    for r in results:
+        status = f" HTTP {r.status}" if r.status else ""
+        if r.ok:
+            print(f"{r.provider}: delivered{status} in {r.latency_s * 1000:.0f}ms")
+        else:
+            failed += 1
+            print(f"{r.provider}: FAILED{status} after {r.latency_s * 1000:.0f}ms: {r.error}")
+    if not results:
+        print("no providers configured")
+        return 1
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
+    from fluxwatch.telemetry.logs import setup_logging
+
+    try:
+        if args.command == "sim":
+            setup_logging("info", "console")
+            return asyncio.run(_sim_serve(args))
+        if args.command == "check-config":
+            return asyncio.run(_check_config(args))
+        if args.command == "demo":
+            from fluxwatch.demo import run_demo
+
+            setup_logging("error", "console")
+            return asyncio.run(run_demo(time_scale=args.time_scale, scenario=args.scenario))
+        settings = _settings(args)
+        setup_logging(settings.telemetry.log_level, settings.telemetry.log_encoding)
+        if args.command == "run":
+            return asyncio.run(_run(settings))
+        if args.command == "scan":
+            from fluxwatch.scan import run_scan
+
+            return asyncio.run(run_scan(settings, output=args.output, recover=args.recover))
+        if args.command == "doctor":
+            return asyncio.run(_doctor(args, settings))
+        if args.command == "test-alert":
+            return asyncio.run(_test_alert(args, settings))
+    except SettingsError as exc:
+        print(f"fluxwatch: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command!r}")
+    return EXIT_INVALID

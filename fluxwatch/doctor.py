@@ -1,0 +1,520 @@
+"""``fluxwatch doctor``: is this cluster set up the way the incident taught (FLUX-FACTS §1, §5)?
+
+Each check prints one line, ``pass``, ``warn`` or ``fail``, saying what was
+found and what to change; the exit code is 1 when any check fails. The checks:
+
+* ``api``: the API server answers, and serves HelmRelease ``v2`` (discovery of
+  ``helm.toolkit.fluxcd.io``); fluxwatch reads no other version.
+* ``leader-election``: the flags of helm-, kustomize- and source-controller
+  (their Deployments in the Flux namespace) against the seed's advice, lease
+  60s / renew 40s / retry 5s. Flux's defaults (35s/30s/5s) lose the Lease
+  in a short API server blip, which is how HelmReleases get stuck. A warning
+  when below the advice, a failure when client-go would refuse the values.
+* ``memory``: those controllers' memory limits against the seed's advice
+  (helm-controller 512Mi, the others 384Mi): an OOM kill mid-install drops the
+  Lease just the same.
+* ``rbac``: whether the current credentials may do what fluxwatch does, each
+  asked with a request that changes nothing (``fluxwatch.kube.probe``); run it
+  as fluxwatch's ServiceAccount for an answer about fluxwatch. What could not
+  be asked is a warning, never a pass.
+* ``notification-controller``: whether its event address answers HTTP; a
+  failure only when a ``flux`` provider forwards events there.
+
+The checks are pure functions of what was read (tested without a cluster);
+:func:`run_doctor` reads and calls them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from fluxwatch.durations import parse_duration
+from fluxwatch.kube.client import (
+    EVENTS,
+    HELMRELEASES,
+    LEASES,
+    SECRETS,
+    KubeApiError,
+    KubeClient,
+    KubeError,
+    Resource,
+)
+from fluxwatch.kube.probe import Access, Probe, api_group, deployment, probe
+from fluxwatch.notify.errors import DeliveryError
+from fluxwatch.notify.providers.flux import DEFAULT_EVENTS_ADDRESS
+from fluxwatch.notify.redact import origin
+from fluxwatch.notify.transport import Endpoint, RetryPolicy, Transport
+from fluxwatch.settings import Settings
+
+
+class Level(StrEnum):
+    PASS = "pass"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    level: Level
+    message: str
+
+
+# -- leader election ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElection:
+    lease: float
+    renew: float
+    retry: float
+
+    def __str__(self) -> str:
+        return "/".join(_seconds(v) for v in (self.lease, self.renew, self.retry))
+
+
+def _seconds(value: float) -> str:
+    """As Flux's docs write these flags: ``60s``, ``2.5s``."""
+    return f"{value:g}s"
+
+
+FLAG_LEASE = "--leader-election-lease-duration"
+FLAG_RENEW = "--leader-election-renew-deadline"
+FLAG_RETRY = "--leader-election-retry-period"
+FLAG_ENABLED = "--enable-leader-election"
+FLUX_DEFAULTS = LeaderElection(35.0, 30.0, 5.0)
+SEED_ADVICE = LeaderElection(60.0, 40.0, 5.0)
+# client-go's leaderelection.JitterFactor: renewDeadline must exceed 1.2 x retryPeriod.
+JITTER_FACTOR = 1.2
+
+MI = 1024 * 1024
+CONTROLLERS: Mapping[str, int] = {
+    "helm-controller": 512 * MI,
+    "kustomize-controller": 384 * MI,
+    "source-controller": 384 * MI,
+}
+# fluxwatch exists for helm-controller; the others may be absent from a trimmed install.
+REQUIRED_CONTROLLER = "helm-controller"
+
+
+def manager_container(deploy: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Flux names its container ``manager``; else the first one."""
+    containers = ((deploy.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+        "containers"
+    ) or []
+    for container in containers:
+        if container.get("name") == "manager":
+            return dict(container)
+    return dict(containers[0]) if containers else {}
+
+
+def flag_value(args: Sequence[str], name: str) -> str | None:
+    """The last value of ``--name=value`` or ``--name value`` in ``args`` (the flag parser's
+    rule: the last one wins); a bare boolean ``--name`` is ``"true"``."""
+    found: str | None = None
+    for i, arg in enumerate(args):
+        if arg.startswith(name + "="):
+            found = arg[len(name) + 1 :]
+        elif arg == name:
+            following = args[i + 1] if i + 1 < len(args) else ""
+            found = following if following and not following.startswith("-") else "true"
+    return found
+
+
+def check_leader_election(controller: str, deploy: Mapping[str, Any]) -> Finding:
+    container = manager_container(deploy)
+    args = [str(a) for a in [*(container.get("command") or []), *(container.get("args") or [])]]
+    check = "leader-election"
+    enabled = flag_value(args, FLAG_ENABLED)
+    if enabled is not None and enabled.lower() == "false":
+        return Finding(
+            check,
+            Level.WARN,
+            f"{controller}: {FLAG_ENABLED}=false: no leader election, so two replicas would "
+            "both act; keep one replica or enable it",
+        )
+    values: list[float] = []
+    defaulted: list[str] = []
+    for name, default in zip(
+        (FLAG_LEASE, FLAG_RENEW, FLAG_RETRY),
+        (FLUX_DEFAULTS.lease, FLUX_DEFAULTS.renew, FLUX_DEFAULTS.retry),
+        strict=True,
+    ):
+        raw = flag_value(args, name)
+        if raw is None:
+            values.append(default)
+            defaulted.append(name)
+            continue
+        try:
+            values.append(parse_duration(raw))
+        except ValueError:
+            return Finding(
+                check, Level.FAIL, f"{controller}: {name}={raw!r} is not a duration like 60s"
+            )
+    have = LeaderElection(*values)
+    source = " (Flux's defaults)" if len(defaulted) == 3 else ""
+    if not have.lease > have.renew:
+        return Finding(
+            check,
+            Level.FAIL,
+            f"{controller}: lease {_seconds(have.lease)} must be longer than renew "
+            f"{_seconds(have.renew)}; the controller refuses to start",
+        )
+    if not have.renew > JITTER_FACTOR * have.retry:
+        return Finding(
+            check,
+            Level.FAIL,
+            f"{controller}: renew {_seconds(have.renew)} must exceed "
+            f"{JITTER_FACTOR} x retry {_seconds(have.retry)}; the controller refuses to "
+            "start",
+        )
+    if have.lease >= SEED_ADVICE.lease and have.renew >= SEED_ADVICE.renew:
+        return Finding(
+            check, Level.PASS, f"{controller}: lease/renew/retry {have} (advice {SEED_ADVICE})"
+        )
+    fixes = []
+    if have.lease < SEED_ADVICE.lease:
+        fixes.append(f"{FLAG_LEASE}={_seconds(SEED_ADVICE.lease)}")
+    if have.renew < SEED_ADVICE.renew:
+        fixes.append(f"{FLAG_RENEW}={_seconds(SEED_ADVICE.renew)}")
+    return Finding(
+        check,
+        Level.WARN,
+        f"{controller}: lease/renew/retry {have}{source}, below the advised {SEED_ADVICE}: "
+        f"an API server blip longer than the renew deadline costs the leader mid-install; "
+        f"set {' '.join(fixes)}",
+    )
+
+
+# -- memory --------------------------------------------------------------------------------------
+
+_QUANTITY = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?$"
+)
+_SUFFIX = {
+    None: 1.0,
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 1024.0,
+    "Mi": 1024.0**2,
+    "Gi": 1024.0**3,
+    "Ti": 1024.0**4,
+    "Pi": 1024.0**5,
+    "Ei": 1024.0**6,
+}
+
+
+def parse_quantity(text: str) -> float:
+    """A Kubernetes resource quantity (``512Mi``, ``1G``, ``1.5Gi``, ``268435456``)."""
+    match = _QUANTITY.match(str(text).strip())
+    if match is None:
+        raise ValueError(f"not a Kubernetes quantity: {text!r}")
+    return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+def _mebibytes(n: float) -> str:
+    return f"{n / MI:g}Mi"
+
+
+def check_memory(controller: str, deploy: Mapping[str, Any]) -> Finding:
+    advised = CONTROLLERS[controller]
+    limits = (manager_container(deploy).get("resources") or {}).get("limits") or {}
+    raw = limits.get("memory")
+    if raw is None:
+        return Finding(
+            "memory",
+            Level.PASS,
+            f"{controller}: no memory limit (advice: at least {_mebibytes(advised)})",
+        )
+    try:
+        limit = parse_quantity(str(raw))
+    except ValueError:
+        return Finding("memory", Level.WARN, f"{controller}: memory limit {raw!r} is unreadable")
+    if limit >= advised:
+        return Finding(
+            "memory",
+            Level.PASS,
+            f"{controller}: memory limit {raw} (advice: at least {_mebibytes(advised)})",
+        )
+    return Finding(
+        "memory",
+        Level.WARN,
+        f"{controller}: memory limit {raw} is below the advised {_mebibytes(advised)}: an OOM "
+        "kill drops the leader Lease mid-install just like an API server blip; raise "
+        "resources.limits.memory",
+    )
+
+
+# -- the HelmRelease API -----------------------------------------------------------------------
+
+HELM_GROUP = "helm.toolkit.fluxcd.io"
+HELM_VERSION = "v2"
+
+
+def check_api(doc: Mapping[str, Any] | None) -> Finding:
+    if doc is None:
+        return Finding(
+            "api",
+            Level.FAIL,
+            f"{HELM_GROUP} is not served: no HelmRelease CRD; is Flux's helm-controller installed?",
+        )
+    served = [str(v.get("version")) for v in doc.get("versions") or ()]
+    preferred = str((doc.get("preferredVersion") or {}).get("version") or "")
+    listing = ", ".join(f"{v} (preferred)" if v == preferred else v for v in served) or "none"
+    if HELM_VERSION not in served:
+        return Finding(
+            "api",
+            Level.FAIL,
+            f"HelmRelease {HELM_VERSION} is not served (served: {listing}); fluxwatch needs "
+            "helm-controller v1.x, API helm.toolkit.fluxcd.io/v2",
+        )
+    return Finding("api", Level.PASS, f"HelmRelease API {HELM_GROUP}: served {listing}")
+
+
+# -- permissions -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """One permission fluxwatch uses, why, and how bad it is to lack it."""
+
+    verb: str
+    res: Resource
+    namespace: str | None
+    why: str
+    if_denied: Level = Level.FAIL
+    subresource: str | None = None
+    without: str = ""  # what happens without it, when that is not a failure
+
+
+def needs(settings: Settings) -> list[Need]:
+    """The permissions these settings make fluxwatch use."""
+    out: list[Need] = []
+    scopes: list[str | None] = list(settings.watch.namespaces) or [None]
+    leases_ns = settings.leases.namespace
+    for ns in scopes:
+        # A get or patch names one object, so it names a namespace: with all namespaces
+        # watched, the Flux namespace stands for them (a ClusterRole grants it everywhere).
+        one = ns or leases_ns
+        out.append(Need("list", HELMRELEASES, ns, "the HelmRelease informer"))
+        out.append(Need("watch", HELMRELEASES, ns, "the HelmRelease informer"))
+        out.append(Need("get", HELMRELEASES, one, "re-reading a release after a 409"))
+        out.append(Need("patch", HELMRELEASES, one, "force-reconcile and suspend-toggle"))
+        if settings.recovery.status_correct and "status-correct" in settings.recovery.strategies:
+            out.append(
+                Need(
+                    "patch",
+                    HELMRELEASES,
+                    one,
+                    "status-correct (recovery.statusCorrect: true)",
+                    subresource="status",
+                    without="add config/components/status-correct",
+                )
+            )
+        verify = settings.watch.verify_storage
+        if verify != "never":
+            always = verify == "always"
+            out.append(
+                Need(
+                    "list",
+                    SECRETS,
+                    ns,
+                    f"the Helm storage check (watch.verifyStorage: {verify})",
+                    Level.FAIL if always else Level.WARN,
+                    without="add config/components/helm-storage, or status.history alone decides",
+                )
+            )
+    out.append(Need("list", LEASES, leases_ns, "watching the Flux controllers' Leases"))
+    out.append(Need("watch", LEASES, leases_ns, "watching the Flux controllers' Leases"))
+    if settings.leader.enabled:
+        own = settings.leader.namespace
+        for verb in ("get", "create", "update"):
+            out.append(Need(verb, LEASES, own, "fluxwatch's own leader election"))
+    providers = [p for p in settings.notify.providers if not p.suspend]
+    if any(p.secret_ref is not None for p in providers):
+        out.append(
+            Need("get", SECRETS, settings.leader.namespace, "providers' secretRef credentials")
+        )
+    if any(p.type == "kubernetes-event" for p in providers):
+        for ns in scopes:
+            out.append(Need("create", EVENTS, ns or leases_ns, "the kubernetes-event provider"))
+    return out
+
+
+def check_access(need: Need, answer: Probe) -> Finding:
+    subject = f"{need.verb} {answer.resource} {answer.where}"
+    if answer.access is Access.ALLOWED:
+        return Finding("rbac", Level.PASS, f"may {subject} ({need.why})")
+    if answer.access is Access.DENIED:
+        fix = f"; {need.without}" if need.without else ""
+        return Finding(
+            "rbac",
+            need.if_denied,
+            f"may not {subject}, needed for {need.why}{fix} ({answer.detail})",
+        )
+    return Finding("rbac", Level.WARN, f"could not check {subject} ({need.why}): {answer.detail}")
+
+
+# -- notification-controller --------------------------------------------------------------------
+
+
+def events_address(settings: Settings, override: str | None = None) -> tuple[str, bool]:
+    """Where notification-controller takes events, and whether fluxwatch forwards there."""
+    flux = [p for p in settings.notify.providers if p.type == "flux" and not p.suspend]
+    if override:
+        return override, bool(flux)
+    for spec in flux:
+        if spec.address is not None:
+            return spec.address.get_secret_value(), True
+    return DEFAULT_EVENTS_ADDRESS, bool(flux)
+
+
+async def check_events_address(
+    address: str, forwarding: bool, transport: Transport, timeout: float = 5.0
+) -> Finding:
+    shown = origin(address)
+    try:
+        response = await transport.request(
+            "GET",
+            address,
+            endpoint=Endpoint("notification-controller", timeout=timeout),
+            passthrough=range(100, 600),
+        )
+    except DeliveryError as exc:
+        level = Level.FAIL if forwarding else Level.WARN
+        why = (
+            "the flux provider forwards events there"
+            if forwarding
+            else "only the flux provider needs it; from outside the cluster it cannot resolve"
+        )
+        return Finding(
+            "notification-controller", level, f"{shown} does not answer ({why}): {exc.message}"
+        )
+    return Finding(
+        "notification-controller", Level.PASS, f"{shown} answers (HTTP {response.status})"
+    )
+
+
+# -- running -------------------------------------------------------------------------------------
+
+
+async def _controllers(client: KubeClient, namespace: str) -> list[Finding]:
+    found: list[Finding] = []
+    for controller in CONTROLLERS:
+        try:
+            deploy = await deployment(client, namespace, controller)
+        except KubeError as exc:
+            why = f"{exc.code} {exc.reason}" if isinstance(exc, KubeApiError) else str(exc)
+            found.append(
+                Finding(
+                    "leader-election",
+                    Level.WARN,
+                    f"{controller}: cannot read Deployment {namespace}/{controller} ({why}); "
+                    "its flags and memory limit are not checked: run doctor with credentials "
+                    "that may get it (config/components/doctor grants fluxwatch that)",
+                )
+            )
+            continue
+        if deploy is None:
+            level = Level.FAIL if controller == REQUIRED_CONTROLLER else Level.WARN
+            message = f"no Deployment {namespace}/{controller}: is Flux installed in {namespace}?"
+            found.append(Finding("leader-election", level, message))
+            continue
+        found.append(check_leader_election(controller, deploy))
+        found.append(check_memory(controller, deploy))
+    return found
+
+
+async def run_doctor(
+    settings: Settings,
+    client: KubeClient,
+    *,
+    flux_namespace: str | None = None,
+    events_addr: str | None = None,
+    transport: Transport | None = None,
+) -> list[Finding]:
+    """Every check, in the order printed."""
+    try:
+        version = await client.request("GET", "/version")
+    except KubeError as exc:
+        return [
+            Finding("api", Level.FAIL, f"the API server at {client.host} does not answer: {exc}")
+        ]
+    findings = [
+        Finding(
+            "api", Level.PASS, f"API server {client.host}: Kubernetes {version.get('gitVersion')}"
+        )
+    ]
+    try:
+        findings.append(check_api(await api_group(client, HELM_GROUP)))
+    except KubeError as exc:
+        findings.append(Finding("api", Level.WARN, f"could not read discovery: {exc}"))
+    findings.extend(await _controllers(client, flux_namespace or settings.leases.namespace))
+    for need in needs(settings):
+        answer = await probe(
+            client, need.verb, need.res, need.namespace, subresource=need.subresource
+        )
+        findings.append(check_access(need, answer))
+    address, forwarding = events_address(settings, events_addr)
+    own = transport is None
+    transport = transport or Transport(retry=RetryPolicy(max_retries=0))
+    try:
+        findings.append(await check_events_address(address, forwarding, transport))
+    finally:
+        if own:
+            await transport.close()
+    return findings
+
+
+def render(findings: Iterable[Finding]) -> str:
+    findings = list(findings)
+    width = max((len(f.check) for f in findings), default=0)
+    lines = [f"{f.level.upper():4}  {f.check:<{width}}  {f.message}" for f in findings]
+    counts = {level: sum(1 for f in findings if f.level is level) for level in Level}
+    warnings = counts[Level.WARN]
+    lines.append(
+        f"{counts[Level.PASS]} passed, {warnings} warning{'' if warnings == 1 else 's'}, "
+        f"{counts[Level.FAIL]} failed"
+    )
+    return "\n".join(lines)
+
+
+def exit_code(findings: Iterable[Finding]) -> int:
+    return 1 if any(f.level is Level.FAIL for f in findings) else 0
+
+
+def as_json(findings: Iterable[Finding]) -> list[dict[str, str]]:
+    return [{k: str(v) for k, v in asdict(f).items()} for f in findings]
+
+
+__all__ = [
+    "CONTROLLERS",
+    "FLUX_DEFAULTS",
+    "SEED_ADVICE",
+    "Finding",
+    "LeaderElection",
+    "Level",
+    "Need",
+    "as_json",
+    "check_access",
+    "check_api",
+    "check_events_address",
+    "check_leader_election",
+    "check_memory",
+    "events_address",
+    "exit_code",
+    "flag_value",
+    "needs",
+    "parse_quantity",
+    "render",
+    "run_doctor",
+]

@@ -1,0 +1,579 @@
+"""Runs one recovery attempt on one stuck HelmRelease: the ladder, each step verified.
+
+The tracker calls :class:`Recovery` (its ``on_due``) with a release it judged
+stuck and the guardrail admitted. One call is one attempt:
+
+1. an interrupted suspend-toggle (fluxwatch's marker and ``suspend: true``) is
+   resumed, and nothing else happens in that call;
+2. Helm storage is read when the verdict asks for it, and the release judged
+   again with what the Secrets say; not stuck any more means no write;
+3. the ladder runs in order (``force-reconcile``, ``suspend-toggle``,
+   ``status-correct`` when enabled); each step's write is verified through the
+   watch: ``Ready=True`` with ``observedGeneration`` at least the generation
+   written, within ``verify_timeout``; a step that does not verify is a
+   ``RecoveryFailed`` naming the next step, the last one says it gave up.
+
+Writes go through the :class:`Writer` seam with the resourceVersion of the
+view judged; a 409 re-reads the release, judges it again and, still stuck,
+repeats the step once on the fresh view. A replica that is not (or no longer)
+the leader writes nothing. A suspend is always followed by its resume, even
+when the attempt is cancelled in between (shutdown, lost leadership): the
+resume runs shielded and :meth:`Recovery.drain` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.config import EngineSettings, VerifyStorage
+from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
+from fluxwatch.kube.client import KubeApiError, KubeError
+from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.helmstorage import StoredRelease
+from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.telemetry.metrics import Metrics
+
+log = logging.getLogger("fluxwatch.engine.recovery")
+# One trace per call: "recover helmrelease", with storage-check, one span per ladder step
+# (its writes and "verify" inside) and the alerts it publishes as children.
+_tracer = trace.get_tracer(__name__)
+
+Key = tuple[str, str]
+FORCE_RECONCILE = "force-reconcile"
+SUSPEND_TOGGLE = "suspend-toggle"
+STATUS_CORRECT = "status-correct"
+
+
+class Writer(Protocol):
+    async def get(self, namespace: str, name: str) -> HRView: ...
+    async def force_reconcile(self, view: HRView, token: str) -> HRView: ...
+    async def suspend(self, view: HRView, marker: str) -> HRView: ...
+    async def resume(self, view: HRView) -> HRView: ...
+    async def correct_status(self, view: HRView, now: float) -> HRView: ...
+
+
+class StorageReader(Protocol):
+    async def releases(self, namespace: str, release: str) -> list[StoredRelease]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryOptions:
+    strategies: tuple[str, ...] = (FORCE_RECONCILE, SUSPEND_TOGGLE, STATUS_CORRECT)
+    status_correct: bool = False
+    verify_timeout: float = 120.0
+    suspend_pause: float = 5.0
+
+    @property
+    def ladder(self) -> tuple[str, ...]:
+        return tuple(s for s in self.strategies if s != STATUS_CORRECT or self.status_correct)
+
+
+class ViewWaiter:
+    """Lets a recovery wait for the watch to show a release in a wanted state.
+
+    The informer's handler calls :meth:`notify` with every HelmRelease view; a
+    waiter registered for that key checks its predicate on it. Keys nobody
+    waits for cost one dict lookup.
+    """
+
+    def __init__(self, lookup: Callable[[Key], HRView | None] | None = None) -> None:
+        self._waiting: dict[Key, list[_Wait]] = {}
+        # The cache's latest view: an event handled between a write's response and the
+        # wait's registration would otherwise be missed.
+        self._lookup = lookup
+
+    def notify(self, view: HRView) -> None:
+        waiting = self._waiting.get((view.namespace, view.name))
+        if not waiting:
+            return
+        for wait in waiting:
+            wait.latest = view
+            if not wait.future.done() and wait.predicate(view):
+                wait.future.set_result(view)
+
+    def latest(self, view: HRView) -> HRView:
+        """The newest view the cache holds of this release (``view`` when it holds none)."""
+        cached = self._lookup((view.namespace, view.name)) if self._lookup is not None else None
+        return cached if cached is not None else view
+
+    async def wait(
+        self, predicate: Callable[[HRView], bool], timeout: float, current: HRView
+    ) -> tuple[bool, HRView]:
+        """Whether ``predicate`` held within ``timeout``, and the latest view seen."""
+        key = (current.namespace, current.name)
+        cached = self._lookup(key) if self._lookup is not None else None
+        for view in (current, cached):
+            if view is not None and predicate(view):
+                return True, view
+        wait = _Wait(predicate, asyncio.get_running_loop().create_future(), current)
+        self._waiting.setdefault(key, []).append(wait)
+        try:
+            return True, await asyncio.wait_for(wait.future, timeout)
+        except TimeoutError:
+            return False, wait.latest
+        finally:
+            waiting = self._waiting[key]
+            waiting.remove(wait)
+            if not waiting:
+                del self._waiting[key]
+
+
+@dataclass(slots=True)
+class _Wait:
+    predicate: Callable[[HRView], bool]
+    future: asyncio.Future[HRView]
+    latest: HRView
+
+
+def ready_at_generation(generation: int) -> Callable[[HRView], bool]:
+    """Verified: Ready=True, observed at (at least) the generation fluxwatch wrote."""
+
+    def check(view: HRView) -> bool:
+        ready = view.ready
+        if ready is None or ready.status != "True":
+            return False
+        observed = ready.observed_generation
+        if observed is None:
+            observed = view.observed_generation
+        return observed >= generation
+
+    return check
+
+
+class _Changed(Exception):
+    """The release changed under us and is no longer stuck: stop without writing."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        self.verdict = verdict
+        super().__init__(verdict.reason)
+
+
+class Recovery:
+    """The tracker's ``on_due``: one verified recovery attempt per call."""
+
+    def __init__(
+        self,
+        writer: Writer,
+        waiter: ViewWaiter,
+        settings: EngineSettings,
+        options: RecoveryOptions,
+        publish: Callable[[Event], None],
+        *,
+        clock: Clock,
+        storage: StorageReader | None = None,
+        is_leader: Callable[[], bool] = lambda: True,
+        attempt_of: Callable[[Key], int] = lambda _key: 1,
+        suspicion_of: Callable[[Key], str | None] = lambda _key: None,
+        events: EventFactory | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.writer = writer
+        self.waiter = waiter
+        self.settings = settings
+        self.options = options
+        self.publish = publish
+        self.clock = clock
+        self.storage = storage
+        self.is_leader = is_leader
+        self.attempt_of = attempt_of
+        self.suspicion_of = suspicion_of
+        self.events = events or EventFactory()
+        self.metrics = metrics
+        self._resumes: set[asyncio.Future[HRView | None]] = set()
+        self.writes = 0
+
+    async def __call__(self, view: HRView, verdict: Verdict) -> None:
+        if not self.is_leader():
+            return
+        attributes: dict[str, AttributeValue] = {
+            "k8s.namespace.name": view.namespace,
+            "k8s.helmrelease.name": view.name,
+            "fluxwatch.verdict": str(verdict.verdict),
+            "fluxwatch.attempt": self.attempt_of(_key(view)),
+            "fluxwatch.max_attempts": self.settings.guardrail.max_attempts,
+            "fluxwatch.ladder": list(self.options.ladder),
+            "fluxwatch.dry_run": self.settings.guardrail.dry_run,
+        }
+        with _tracer.start_as_current_span("recover helmrelease", attributes=attributes):
+            await self._attempt(view, verdict)
+
+    async def _attempt(self, view: HRView, verdict: Verdict) -> None:
+        try:
+            if verdict.verdict is Kind.RESUME_PENDING:
+                await self._resume_interrupted(view)
+                _outcome("resumed")
+            elif verdict.verdict is Kind.STUCK:
+                await self._recover(view, verdict)
+        except _Changed as changed:
+            _outcome("changed")
+            log.info(
+                "no longer stuck before any write: %s",
+                changed.verdict.reason,
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+        except KubeError as exc:
+            trace.get_current_span().record_exception(exc)
+            _outcome("api-error", str(exc))
+            log.error(
+                "recovery stopped by an API error: %s",
+                exc,
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            self.publish(
+                self.events.recovery_failed(
+                    self._obj(view),
+                    strategy="-",
+                    attempt=self.attempt_of(_key(view)),
+                    max_attempts=self.settings.guardrail.max_attempts,
+                    error=f"Kubernetes API error: {exc}",
+                    labels=view.labels,
+                )
+            )
+
+    # -- the steps ---------------------------------------------------------------------------
+
+    async def _recover(self, view: HRView, verdict: Verdict) -> None:
+        key = _key(view)
+        if verdict.needs_storage:
+            with _tracer.start_as_current_span("storage-check") as span:
+                view, verdict = await self._wait_for_helm(view)
+                span.set_attribute("fluxwatch.verdict", str(verdict.verdict))
+            if verdict.verdict is not Kind.STUCK:
+                _outcome("skipped")
+                self.publish(
+                    self.events.recovery_skipped(
+                        self._obj(view),
+                        why=verdict.reason,
+                        revision=_revision(view),
+                        labels=view.labels,
+                    )
+                )
+                return
+        ready = view.ready
+        now = self.clock.now()
+        age = now - (ready.last_transition or now) if ready else 0.0
+        snapshot = view.last_release
+        suspicion = self.suspicion_of(key)
+        trace.get_current_span().add_event(
+            "stuck detected",
+            {"fluxwatch.stuck_for_seconds": age, "fluxwatch.suspect": bool(suspicion)},
+        )
+        self.publish(
+            self.events.stuck_detected(
+                self._obj(view),
+                age=age,
+                threshold=self.settings.threshold,
+                release=view.release_name,
+                helm_version=snapshot.version if snapshot else None,
+                revision=_revision(view),
+                note=f"Suspect: {suspicion}." if suspicion else "",
+                labels=view.labels,
+            )
+        )
+        if self.settings.guardrail.dry_run:
+            _outcome("dry-run")
+            self.publish(
+                self.events.recovery_skipped(
+                    self._obj(view),
+                    why="dry run: fluxwatch decides and alerts but never writes",
+                    revision=_revision(view),
+                    labels=view.labels,
+                )
+            )
+            return
+        attempt = self.attempt_of(key)
+        max_attempts = self.settings.guardrail.max_attempts
+        ladder = self.options.ladder
+        first_write: float | None = None
+        for index, strategy in enumerate(ladder):
+            if not self.is_leader():
+                return
+            self.publish(
+                self.events.recovery_started(
+                    self._obj(view),
+                    strategy=strategy,
+                    attempt=attempt,
+                    max_attempts=max_attempts,
+                    revision=_revision(view),
+                    labels=view.labels,
+                )
+            )
+            if first_write is None:
+                first_write = self.clock.now()
+                if self.metrics is not None and verdict.due_at is not None:
+                    self.metrics.detection_delay.observe(max(0.0, first_write - verdict.due_at))
+            try:
+                with _tracer.start_as_current_span(
+                    strategy,
+                    attributes={"fluxwatch.strategy": strategy, "fluxwatch.attempt": attempt},
+                ) as span:
+                    verified, view, error = await self._step(strategy, view)
+                    if verified is None:
+                        span.set_status(Status(StatusCode.ERROR, error))
+            except KubeApiError as exc:
+                verified, error = None, f"{exc.code} {exc.reason}: {exc.message}"
+            if self.metrics is not None:
+                self.metrics.recoveries.labels(
+                    strategy, "succeeded" if verified else "failed"
+                ).inc()
+            if verified is not None:
+                took = self.clock.now() - first_write
+                if self.metrics is not None:
+                    self.metrics.recovery_duration.labels("succeeded").observe(took)
+                _outcome("succeeded")
+                self.publish(
+                    self.events.recovery_succeeded(
+                        self._obj(verified),
+                        strategy=strategy,
+                        attempt=attempt,
+                        max_attempts=max_attempts,
+                        took=took,
+                        revision=_revision(verified),
+                        labels=verified.labels,
+                    )
+                )
+                return
+            following = ladder[index + 1] if index + 1 < len(ladder) else None
+            if following is not None:
+                # Escalate only what is still stuck now: a person may have suspended the
+                # release, or helm-controller moved it, while this step was verifying.
+                now_verdict = decide(view, None, self.settings, self.clock.now(), None)
+                if now_verdict.verdict is not Kind.STUCK:
+                    error = f"{error.rstrip('.')}; not escalating: {now_verdict.reason}"
+                    following = None
+            self.publish(
+                self.events.recovery_failed(
+                    self._obj(view),
+                    strategy=strategy,
+                    attempt=attempt,
+                    max_attempts=max_attempts,
+                    error=error,
+                    next_strategy=following,
+                    revision=_revision(view),
+                    labels=view.labels,
+                )
+            )
+            if following is None:
+                break
+        if self.metrics is not None and first_write is not None:
+            self.metrics.recovery_duration.labels("failed").observe(self.clock.now() - first_write)
+        if first_write is not None:
+            _outcome("failed", f"no strategy of {', '.join(ladder)} verified")
+
+    async def _step(self, strategy: str, view: HRView) -> tuple[HRView | None, HRView, str]:
+        """Run one strategy with one retry after a 409; return (verified view, latest, error)."""
+        for _ in range(2):
+            try:
+                written = await self._write(strategy, view)
+            except KubeApiError as exc:
+                if not exc.conflict:
+                    raise
+                view = await self._rejudge(view)
+                continue
+            with _tracer.start_as_current_span(
+                "verify",
+                attributes={
+                    "fluxwatch.generation": written.generation,
+                    "fluxwatch.verify_timeout_seconds": self.options.verify_timeout,
+                },
+            ) as span:
+                ok, latest = await self.waiter.wait(
+                    ready_at_generation(written.generation), self.options.verify_timeout, written
+                )
+                span.set_attribute("fluxwatch.verified", ok)
+            if ok:
+                return latest, latest, ""
+            ready = latest.ready
+            state = f"Ready={ready.status} ({ready.reason})" if ready else "no Ready condition"
+            wait = f"{self.options.verify_timeout:.0f}s"
+            return None, latest, f"not Ready=True within {wait} of the write; still {state}"
+        return None, view, "the release kept changing under every write (409 Conflict twice)"
+
+    async def _write(self, strategy: str, view: HRView) -> HRView:
+        if not self.is_leader():
+            raise _Changed(Verdict(Kind.SKIPPED, "this replica is no longer the leader"))
+        self.writes += 1
+        if strategy == FORCE_RECONCILE:
+            token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            return await self.writer.force_reconcile(view, token)
+        if strategy == SUSPEND_TOGGLE:
+            return await self._suspend_toggle(view)
+        if strategy == STATUS_CORRECT:
+            return await self.writer.correct_status(view, self.clock.now())
+        raise ValueError(f"recovery.strategies: unknown strategy {strategy!r}")
+
+    async def _suspend_toggle(self, view: HRView) -> HRView:
+        marker = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # One patch sets suspend and the marker: a crash after it leaves the marker behind.
+        suspended = await self.writer.suspend(view, marker)
+        resume = asyncio.ensure_future(self._resume(suspended, marker))
+        self._resumes.add(resume)
+        resume.add_done_callback(self._resumes.discard)
+        # Shielded: if this attempt is cancelled during the pause, the resume still runs.
+        resumed = await asyncio.shield(resume)
+        return resumed if resumed is not None else suspended
+
+    async def _resume(self, suspended: HRView, marker: str) -> HRView | None:
+        """After the pause, resume a release fluxwatch suspended; re-read on 409."""
+        await asyncio.sleep(self.options.suspend_pause)
+        view = suspended
+        for _ in range(5):
+            try:
+                resumed = await self.writer.resume(view)
+                self.writes += 1
+                return resumed
+            except KubeApiError as exc:
+                if exc.not_found:
+                    return None
+                if not exc.conflict:
+                    log.error(
+                        "resume failed: %s",
+                        exc,
+                        extra={"namespace": view.namespace, "object": view.name},
+                    )
+                    await asyncio.sleep(1.0)
+            except KubeError as exc:
+                log.error(
+                    "resume failed: %s",
+                    exc,
+                    extra={"namespace": view.namespace, "object": view.name},
+                )
+                await asyncio.sleep(1.0)
+                continue
+            view = await self.writer.get(view.namespace, view.name)
+            if not view.suspend or view.suspended_at is None:
+                return view  # resumed already, or a person took over (marker gone)
+        log.error(
+            "could not resume after 5 tries; the next leader will (marker %s)",
+            marker,
+            extra={"namespace": view.namespace, "object": view.name},
+        )
+        return None
+
+    async def _resume_interrupted(self, view: HRView) -> None:
+        log.warning(
+            "resuming a release left suspended by an interrupted suspend-toggle (%s)",
+            view.suspended_at,
+            extra={"namespace": view.namespace, "object": view.name},
+        )
+        if self.settings.guardrail.dry_run:
+            return
+        marker = view.suspended_at or ""
+        try:
+            await self.writer.resume(view)
+            self.writes += 1
+        except KubeApiError as exc:
+            if not exc.conflict:
+                raise
+            fresh = await self.writer.get(view.namespace, view.name)
+            if not (fresh.suspend and fresh.suspended_at is not None):
+                return  # resumed meanwhile by someone else
+            await self.writer.resume(fresh)
+            self.writes += 1
+        self.publish(
+            self.events.suspend_resumed(self._obj(view), marker=marker, labels=view.labels)
+        )
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for suspend-toggles in flight to resume (shutdown)."""
+        pending = [t for t in self._resumes if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    async def _wait_for_helm(self, view: HRView) -> tuple[HRView, Verdict]:
+        """Judge with Helm storage; while Helm itself is still at work (the newest Secret
+        is ``pending-*``), wait and look again rather than alert: a long install past the
+        threshold is not the stuck bug. Gives up after ``verify_timeout``."""
+        verdict, pending = await self._judge_with_storage(view)
+        interval = max(0.05, min(30.0, self.settings.threshold / 10))
+        deadline = self.clock.now() + self.options.verify_timeout
+        while pending and self.clock.now() < deadline:
+            await asyncio.sleep(interval)
+            latest = self.waiter.latest(view)
+            if decide(latest, None, self.settings, self.clock.now()).verdict is not Kind.STUCK:
+                # Ready, suspended, deleted ...: this attempt has nothing left to do.
+                return latest, decide(latest, None, self.settings, self.clock.now())
+            view = latest
+            verdict, pending = await self._judge_with_storage(view)
+        return view, verdict
+
+    async def _judge_with_storage(self, view: HRView) -> tuple[Verdict, bool]:
+        """The verdict with Helm storage read, and whether Helm is still at work."""
+        state: StorageState
+        if self.storage is None:
+            state = StorageState.unreadable("fluxwatch has no access to Helm storage")
+        else:
+            try:
+                releases = await self.storage.releases(view.storage_namespace, view.release_name)
+                state = StorageState.of(releases)
+            except KubeApiError as exc:
+                if self.settings.verify_storage is VerifyStorage.ALWAYS or not exc.forbidden:
+                    state = StorageState.unreadable(f"{exc.code} {exc.reason}")
+                else:
+                    state = StorageState.unreadable("Secrets are not readable (403)")
+        newest = state.newest
+        trace.get_current_span().set_attributes(
+            {
+                "fluxwatch.storage.readable": state.readable,
+                "fluxwatch.storage.status": newest.status if newest is not None else "",
+            }
+        )
+        pending = newest is not None and newest.status.startswith("pending-")
+        return decide(view, None, self.settings, self.clock.now(), state), pending
+
+    async def _rejudge(self, view: HRView) -> HRView:
+        fresh = await self.writer.get(view.namespace, view.name)
+        verdict = decide(fresh, None, self.settings, self.clock.now(), None)
+        if verdict.verdict is not Kind.STUCK:
+            raise _Changed(verdict)
+        return fresh
+
+    @staticmethod
+    def _obj(view: HRView) -> InvolvedObject:
+        return InvolvedObject.helmrelease(
+            view.namespace, view.name, view.uid, view.resource_version
+        )
+
+
+def _outcome(outcome: str, error: str = "") -> None:
+    """Record how the attempt ended on the current span (the attempt's root)."""
+    span = trace.get_current_span()
+    span.set_attribute("fluxwatch.outcome", outcome)
+    if error:
+        span.set_status(Status(StatusCode.ERROR, error))
+
+
+def _key(view: HRView) -> Key:
+    return (view.namespace, view.name)
+
+
+def _revision(view: HRView) -> str:
+    snapshot = view.last_release
+    if snapshot is None:
+        return ""
+    return f"{snapshot.chart_version}" if snapshot.chart_version else str(snapshot.version)
+
+
+__all__ = [
+    "FORCE_RECONCILE",
+    "STATUS_CORRECT",
+    "SUSPEND_TOGGLE",
+    "Recovery",
+    "RecoveryOptions",
+    "StorageReader",
+    "ViewWaiter",
+    "Writer",
+    "ready_at_generation",
+]

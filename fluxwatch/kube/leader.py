@@ -1,0 +1,206 @@
+"""Leader election among fluxwatch replicas with a coordination.k8s.io/v1 Lease.
+
+The algorithm is client-go's: a candidate takes the Lease when it is free or
+when its holder has not renewed it for ``lease_duration`` as observed on *our*
+clock (we time from the moment we saw the record change, never from the
+holder's ``renewTime``, so clock skew between nodes cannot make two leaders).
+Every write is a PUT carrying the resourceVersion read just before, so two
+candidates racing for the same Lease cannot both win: one gets 409.
+
+A leader that cannot renew within ``renew_deadline`` steps down at once: it
+clears :attr:`LeaderElector.leading` before the Lease can expire, so it has
+stopped writing before anyone else may start. On a clean stop it releases the
+Lease (empty holder) so the next replica takes over without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fluxwatch.kube.client import LEASES, KubeApiError, KubeClient, KubeError
+
+log = logging.getLogger("fluxwatch.kube.leader")
+
+
+def micro_time(ts: float | None = None) -> str:
+    """RFC 3339 with microseconds, the form Kubernetes writes MicroTime in."""
+    moment = datetime.fromtimestamp(time.time() if ts is None else ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class LeaderElector:
+    """Campaigns for one Lease; :attr:`leading` is set exactly while this replica leads."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        namespace: str,
+        name: str,
+        identity: str,
+        *,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        on_change: Callable[[bool], None] | None = None,
+    ) -> None:
+        if not lease_duration > renew_deadline > retry_period > 0:
+            raise ValueError(
+                "leader election: need lease_duration > renew_deadline > retry_period > 0, got "
+                f"{lease_duration}/{renew_deadline}/{retry_period}"
+            )
+        self.client = client
+        self.namespace = namespace
+        self.name = name
+        self.identity = identity
+        self.lease_duration = lease_duration
+        self.renew_deadline = renew_deadline
+        self.retry_period = retry_period
+        self.on_change = on_change
+        self.leading = asyncio.Event()
+        self.holder: str = ""
+        self._observed: dict[str, Any] | None = None
+        self._observed_at = 0.0
+
+    @property
+    def is_leader(self) -> bool:
+        return self.leading.is_set()
+
+    async def run(self) -> None:
+        """Campaign, lead, and campaign again after a loss; forever."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while True:
+                    attempt = loop.time()
+                    if await self._try_acquire_or_renew():
+                        break
+                    await asyncio.sleep(self.retry_period)
+                self._set_leading(True)
+                # Counted from when the winning request was sent: the other candidates count
+                # from when they saw it land, which is no earlier.
+                last_renew = attempt
+                while True:
+                    await asyncio.sleep(self.retry_period)
+                    attempt = loop.time()
+                    # A renewal gets only what is left of the renew deadline: a request that
+                    # hangs must not keep this replica leading after the Lease could expire.
+                    left = last_renew + self.renew_deadline - attempt
+                    try:
+                        renewed = await asyncio.wait_for(
+                            self._try_acquire_or_renew(), max(left, 0.0)
+                        )
+                    except TimeoutError:
+                        renewed, left = False, 0.0
+                    if renewed:
+                        last_renew = attempt
+                    elif left <= 0.0 or loop.time() - last_renew >= self.renew_deadline:
+                        log.error(
+                            "could not renew the leader Lease within %.1fs; stepping down",
+                            self.renew_deadline,
+                            extra={"namespace": self.namespace, "object": self.name},
+                        )
+                        self._set_leading(False)
+                        break
+        finally:
+            if self.is_leader:
+                self._set_leading(False)
+                await self._release()
+
+    def _set_leading(self, value: bool) -> None:
+        if value == self.leading.is_set():
+            return
+        if value:
+            self.leading.set()
+            log.info(
+                "became leader",
+                extra={"namespace": self.namespace, "object": self.name, "identity": self.identity},
+            )
+        else:
+            self.leading.clear()
+            log.warning(
+                "lost leadership",
+                extra={"namespace": self.namespace, "object": self.name, "identity": self.identity},
+            )
+        if self.on_change is not None:
+            self.on_change(value)
+
+    def _spec(self, transitions: int, acquire_time: str | None) -> dict[str, Any]:
+        now = micro_time()
+        return {
+            "holderIdentity": self.identity,
+            "leaseDurationSeconds": max(1, round(self.lease_duration)),
+            "acquireTime": acquire_time or now,
+            "renewTime": now,
+            "leaseTransitions": transitions,
+        }
+
+    async def _try_acquire_or_renew(self) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            try:
+                lease = await self.client.get(LEASES, self.namespace, self.name)
+            except KubeApiError as exc:
+                if not exc.not_found:
+                    raise
+                body = {
+                    "apiVersion": "coordination.k8s.io/v1",
+                    "kind": "Lease",
+                    "metadata": {"name": self.name, "namespace": self.namespace},
+                    "spec": self._spec(0, None),
+                }
+                created = await self.client.create(LEASES, self.namespace, body)
+                self._observe(created, loop.time())
+                return True
+            spec = lease.get("spec") or {}
+            if self._observed is None or self._observed.get("spec") != spec:
+                self._observe(lease, loop.time())
+            holder = spec.get("holderIdentity") or ""
+            duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
+            expired = self._observed_at + duration <= loop.time()
+            if holder and holder != self.identity and not expired:
+                return False
+            transitions = int(spec.get("leaseTransitions") or 0)
+            mine = holder == self.identity
+            lease["spec"] = self._spec(
+                transitions if mine else transitions + 1,
+                spec.get("acquireTime") if mine else None,
+            )
+            # PUT with the resourceVersion just read: a racing candidate gets 409.
+            updated = await self.client.replace(LEASES, self.namespace, self.name, lease)
+            self._observe(updated, loop.time())
+            return True
+        except KubeApiError as exc:
+            if not exc.conflict:
+                log.warning("leader election: %s", exc, extra={"object": self.name})
+            return False
+        except KubeError as exc:
+            log.warning("leader election: %s", exc, extra={"object": self.name})
+            return False
+
+    def _observe(self, lease: dict[str, Any], at: float) -> None:
+        self._observed = lease
+        self._observed_at = at
+        self.holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+
+    async def _release(self) -> None:
+        """Hand the Lease back so the next replica need not wait for it to expire."""
+        if self._observed is None:
+            return
+        lease = dict(self._observed)
+        spec = dict(lease.get("spec") or {})
+        if spec.get("holderIdentity") != self.identity:
+            return
+        spec.update(holderIdentity="", renewTime=micro_time(), leaseDurationSeconds=1)
+        lease["spec"] = spec
+        try:
+            await asyncio.wait_for(
+                self.client.replace(LEASES, self.namespace, self.name, lease), timeout=5.0
+            )
+            log.info("released the leader Lease", extra={"object": self.name})
+        except (KubeError, TimeoutError) as exc:
+            log.warning("could not release the leader Lease: %s", exc, extra={"object": self.name})

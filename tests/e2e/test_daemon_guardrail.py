@@ -1,0 +1,149 @@
+"""The batch guardrail end to end, on the ``load`` scenario: count first, then act.
+
+FLUX-FACTS §1: the seed's CronJob "counts while acting: it patches 10 HRs and only then
+refuses the 11th; a guardrail must count first and then act on none". With the default
+``max_batch: 10``, eleven releases due at once get no write and one alert; ten are all
+recovered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from daemon_harness import (
+    HR,
+    TIME_SCALE,
+    Cluster,
+    Replicas,
+    eventually,
+    make_settings,
+    running_cluster,
+    running_replicas,
+    view,
+    writes,
+)
+
+from fluxwatch.kube.helmrelease import ANNOTATION_FORCE_AT, ANNOTATION_REQUESTED_AT
+from fluxwatch.notify.event import Meta
+from fluxwatch.sim import scenarios
+from fluxwatch.sim.helmcontroller import HelmController
+
+pytestmark = pytest.mark.e2e
+
+RELEASES = 40
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_cluster(tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[Replicas]:
+    async with running_replicas() as r:
+        yield r
+
+
+async def _load(cluster: Cluster, stuck: int) -> scenarios.ScenarioRun:
+    """``load`` with ``stuck`` releases stuck for 6 to 60 minutes, and helm-controller v1.x
+    (bug included) in place of the scenario's bare Lease holder, so a recovery can verify."""
+    run = await scenarios.start(
+        "load", cluster.store, time_scale=TIME_SCALE, n=RELEASES, secrets=True, stuck=stuck
+    )
+    for holder in [h for h in run.holders if h.deployment == "helm-controller"]:
+        await holder.stop()
+        run.holders.remove(holder)
+    helm = await cluster.start_helm_controller()
+    await helm.wait_idle()
+    assert len(run.expected_stuck) == stuck
+    for key in run.expected_stuck:
+        ready = view(cluster.store, key).ready
+        assert ready is not None and ready.status == "Unknown"
+    return run
+
+
+async def test_eleven_due_at_once_get_no_write_and_one_alert_until_one_is_fixed(
+    cluster: Cluster, replicas: Replicas
+) -> None:
+    """Eleven releases due at once: zero writes, one GuardrailTripped naming all eleven;
+    fluxwatch waits until the count falls to ten, then recovers those."""
+    run = await _load(cluster, 11)
+    try:
+        face = await cluster.face()
+        replica = await replicas.start(make_settings(cluster.kubeconfig(face), "fluxwatch-0"))
+        await replica.wait_ready()
+        await eventually(lambda: "GuardrailTripped" in replica.reasons(), 10, "the alert")
+        await asyncio.sleep(1.0)  # anything that would follow the alert has time to show
+
+        assert replica.reasons() == ["GuardrailTripped"]
+        alert = replica.events[0]
+        assert alert.severity == "error"
+        assert alert.metadata[Meta.COUNT] == "11"
+        for namespace, name in run.expected_stuck:
+            assert f"{namespace}/{name}" in alert.message
+        assert writes(face) == (0, 0)
+        assert replica.writes == 0
+        for key in run.expected_stuck:
+            ready = view(cluster.store, key).ready
+            assert ready is not None and ready.status == "Unknown"
+            assert len(cluster.log.of(key)) == 1, "created, then never written to"
+        trips = replica.daemon.metrics.registry.get_sample_value(
+            "fluxwatch_guardrail_trips_total", {"reason": "GuardrailTripped"}
+        )
+        assert trips == 1
+
+        # A person forces one of them (`flux reconcile hr --force`): ten remain, the count
+        # fell to max_batch, and fluxwatch recovers those ten.
+        fixed, *rest = run.expected_stuck
+        token = "2026-01-01T00:00:00Z"
+        annotations = {ANNOTATION_REQUESTED_AT: token, ANNOTATION_FORCE_AT: token}
+        cluster.store.patch(HR, *fixed, {"metadata": {"annotations": annotations}})
+
+        def recovered() -> set[tuple[str, str]]:
+            return {
+                (e.involved_object.namespace, e.involved_object.name)
+                for e in replica.events
+                if e.reason == "RecoverySucceeded"
+            }
+
+        await eventually(lambda: recovered() >= set(rest), 15, "the ten left recovered")
+        assert recovered() == set(rest)
+        assert replica.reasons(fixed) == []
+        assert replica.reasons().count("GuardrailTripped") == 1
+        assert writes(face) == (10, 0)
+    finally:
+        await run.stop()
+
+
+async def test_ten_due_at_once_are_all_recovered(cluster: Cluster, replicas: Replicas) -> None:
+    """Ten releases due at once (the limit itself): ten recoveries, no guardrail alert."""
+    run = await _load(cluster, 10)
+    try:
+        face = await cluster.face()
+        replica = await replicas.start(make_settings(cluster.kubeconfig(face), "fluxwatch-0"))
+        await replica.wait_ready()
+        expected = set(run.expected_stuck)
+
+        def recovered() -> set[tuple[str, str]]:
+            return {
+                (e.involved_object.namespace, e.involved_object.name)
+                for e in replica.events
+                if e.reason == "RecoverySucceeded"
+            }
+
+        await eventually(lambda: recovered() >= expected, 15, "ten recoveries")
+        assert "GuardrailTripped" not in replica.reasons()
+        assert recovered() == expected
+        for key in expected:
+            assert replica.reasons(key) == ["StuckDetected", "RecoveryStarted", "RecoverySucceeded"]
+            ready = view(cluster.store, key).ready
+            assert ready is not None and ready.status == "True"
+        assert writes(face) == (10, 0)  # one force-reconcile each
+        assert replica.writes == 10
+        assert isinstance(cluster.helm, HelmController)
+    finally:
+        await run.stop()

@@ -1,0 +1,319 @@
+"""The informer over real HTTP against the embedded cluster, with the real client.
+
+Each test drives the API server into one situation a real cluster produces
+(pagination, a dropped watch, 410 Gone, throttling, a silent connection, a
+broken object, missing RBAC) and checks that no HelmRelease change is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxwatch.kube.client import HELMRELEASES, KubeClient
+from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.informer import Backoff, Informer
+from fluxwatch.sim.apiserver import ApiServer
+
+HR = "helmreleases.helm.toolkit.fluxcd.io"
+FAST = Backoff(base=0.05, factor=2.0, cap=0.2, jitter=0.0)
+
+
+def helmrelease(namespace: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {"interval": "10m", "chart": {"spec": {"chart": name}}, **spec},
+    }
+
+
+class Recorder:
+    """Records every handler call and restart, and lets a test await a condition."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.restarts: list[str] = []
+        self.synced_counts: list[int] = []
+        self._changed = asyncio.Event()
+
+    def handler(self, etype: str, view: HRView, old: HRView | None) -> None:
+        self.events.append((etype, view.namespace, view.name))
+        self._changed.set()
+
+    def on_event(self, resource: str, event_type: str) -> None:
+        pass
+
+    def on_restart(self, resource: str, reason: str) -> None:
+        self.restarts.append(reason)
+        self._changed.set()
+
+    def on_synced(self, resource: str, count: int, seconds: float) -> None:
+        self.synced_counts.append(count)
+
+    async def until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    path = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+    kube = await KubeClient.from_config(path)
+    yield kube
+    await kube.close()
+
+
+async def start(informer: Informer[HRView]) -> asyncio.Task[None]:
+    task = asyncio.create_task(informer.run())
+    await asyncio.wait_for(informer.synced.wait(), 10)
+    return task
+
+
+async def drop_open_watch(apiserver: ApiServer) -> None:
+    """Cut the informer's watch once it is open (synced is set before the watch starts)."""
+    for _ in range(500):
+        if apiserver.faults.drop_watches():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the informer opened no watch within 5 s")
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_initial_list_is_paginated_and_complete(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    for i in range(1234):
+        apiserver.store.create(HR, helmrelease(f"ns{i % 7}", f"hr{i}"))
+    rec = Recorder()
+    apiserver.stats.reset()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, page_size=100, observer=rec)
+    task = await start(informer)
+    try:
+        assert len(informer.cache) == 1234
+        assert rec.synced_counts == [1234]
+        assert apiserver.stats.requests[("list", HR)] == 13
+        assert sorted(e[2] for e in rec.events) == sorted(f"hr{i}" for i in range(1234))
+        assert {e[0] for e in rec.events} == {"ADDED"}
+    finally:
+        await stop(task)
+
+
+async def test_watch_delivers_changes_in_order(apiserver: ApiServer, client: KubeClient) -> None:
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, observer=rec)
+    task = await start(informer)
+    try:
+        store = apiserver.store
+        store.create(HR, helmrelease("apps", "a"))
+        store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+        store.create(HR, helmrelease("apps", "b"))
+        store.delete(HR, "apps", "a")
+        await rec.until(lambda: len(rec.events) == 4)
+        assert rec.events == [
+            ("ADDED", "apps", "a"),
+            ("MODIFIED", "apps", "a"),
+            ("ADDED", "apps", "b"),
+            ("DELETED", "apps", "a"),
+        ]
+        assert set(informer.cache) == {("apps", "b")}
+    finally:
+        await stop(task)
+
+
+async def test_bookmarks_advance_the_resource_version(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    apiserver.store.create(HR, helmrelease("apps", "a"))
+    informer = Informer(client, HELMRELEASES, hr_view, observer=Recorder())
+    task = await start(informer)
+    try:
+        listed = int(informer.resource_version or 0)
+        # A change to another resource moves the global version; only a bookmark tells us.
+        apiserver.store.create("secrets", {"metadata": {"name": "s", "namespace": "apps"}})
+        for _ in range(100):
+            if int(informer.resource_version or 0) > listed:
+                break
+            await asyncio.sleep(0.05)
+        assert int(informer.resource_version or 0) > listed, "no bookmark arrived"
+    finally:
+        await stop(task)
+
+
+async def test_dropped_watch_resumes_and_sees_change_made_while_disconnected(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    store = apiserver.store
+    store.create(HR, helmrelease("apps", "a"))
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    task = await start(informer)
+    try:
+        apiserver.stats.reset()
+        # Same tick: the watch is gone before the change, so only the resume can carry it.
+        await drop_open_watch(apiserver)
+        store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+        await rec.until(lambda: ("MODIFIED", "apps", "a") in rec.events)
+        assert informer.cache[("apps", "a")].suspend is True
+        assert rec.restarts, "the dropped watch was not noticed"
+        # Resumed from its resourceVersion: no new LIST was needed.
+        assert apiserver.stats.requests.get(("list", HR), 0) == 0
+    finally:
+        await stop(task)
+
+
+async def test_gone_relists_and_emits_the_difference(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    store = apiserver.store
+    for name in ("keep", "change", "vanish"):
+        store.create(HR, helmrelease("apps", name))
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    task = await start(informer)
+    try:
+        rec.events.clear()
+        await drop_open_watch(apiserver)
+        store.patch(HR, "apps", "change", {"spec": {"suspend": True}})
+        store.delete(HR, "apps", "vanish")
+        store.create(HR, helmrelease("apps", "new"))
+        apiserver.faults.compact()
+        await rec.until(lambda: len(rec.events) >= 3)
+        assert sorted(rec.events) == [
+            ("ADDED", "apps", "new"),
+            ("DELETED", "apps", "vanish"),
+            ("MODIFIED", "apps", "change"),
+        ]
+        assert "expired" in rec.restarts
+        assert set(informer.cache) == {("apps", "keep"), ("apps", "change"), ("apps", "new")}
+    finally:
+        await stop(task)
+
+
+async def test_server_errors_back_off_then_sync(apiserver: ApiServer, client: KubeClient) -> None:
+    apiserver.store.create(HR, helmrelease("apps", "a"))
+    apiserver.faults.fail_next(3, code=500)
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    task = await start(informer)
+    try:
+        assert rec.restarts[:3] == ["http-500"] * 3
+        assert set(informer.cache) == {("apps", "a")}
+    finally:
+        await stop(task)
+
+
+async def test_throttling_honours_retry_after(
+    apiserver: ApiServer, client: KubeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    apiserver.faults.fail_next(1, code=429, retry_after=1)
+    rec = Recorder()
+    # A backoff far above Retry-After: the wait must come from the header, not the backoff.
+    slow = Backoff(base=60.0, cap=60.0, jitter=0.0)
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=slow, observer=rec)
+    caplog.set_level(logging.WARNING, "fluxwatch.kube.informer")
+    task = await start(informer)
+    try:
+        assert rec.restarts == ["throttled"]
+        assert any("retrying in 1.00s" in r.getMessage() for r in caplog.records)
+    finally:
+        await stop(task)
+
+
+async def test_silent_connection_hits_the_inactivity_timeout(
+    client: KubeClient, tmp_path: Path
+) -> None:
+    # No bookmarks and no changes: the stream goes silent without closing.
+    async with ApiServer(bookmark_interval=3600) as quiet:
+        quiet.store.create(HR, helmrelease("apps", "a"))
+        path = quiet.write_kubeconfig(tmp_path / "quiet")
+        kube = await KubeClient.from_config(path)
+        rec = Recorder()
+        informer = Informer(
+            kube,
+            HELMRELEASES,
+            hr_view,
+            rec.handler,
+            backoff=FAST,
+            observer=rec,
+            inactivity_timeout=0.3,
+        )
+        task = await start(informer)
+        try:
+            await rec.until(lambda: "inactivity" in rec.restarts)
+            quiet.store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+            await rec.until(lambda: ("MODIFIED", "apps", "a") in rec.events)
+        finally:
+            await stop(task)
+            await kube.close()
+
+
+async def test_malformed_object_does_not_stop_the_informer(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, observer=rec)
+    task = await start(informer)
+    try:
+        bad = helmrelease("apps", "bad")
+        bad["spec"]["suspend"] = "yes"
+        apiserver.store.create(HR, bad)
+        apiserver.store.create(HR, helmrelease("apps", "good"))
+        await rec.until(lambda: ("ADDED", "apps", "good") in rec.events)
+        view = informer.cache[("apps", "bad")]
+        assert view.malformed is not None
+        assert "spec.suspend" in view.malformed
+        assert informer.cache[("apps", "good")].malformed is None
+    finally:
+        await stop(task)
+
+
+async def test_rbac_denial_is_a_403_retried_not_a_crash(
+    apiserver: ApiServer, tmp_path: Path
+) -> None:
+    rbac = tmp_path / "rbac.yaml"
+    rbac.write_text(
+        """
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: leases-only, namespace: apps}
+rules:
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: leases-only, namespace: apps}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: leases-only}
+subjects:
+  - {kind: ServiceAccount, name: limited, namespace: apps}
+"""
+    )
+    async with ApiServer(rbac_files=[rbac]) as server:
+        token = server.token_for("system:serviceaccount:apps:limited")
+        path = server.write_kubeconfig(tmp_path / "limited", token=token)
+        kube = await KubeClient.from_config(path)
+        rec = Recorder()
+        informer = Informer(
+            kube, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec, namespace="apps"
+        )
+        task = asyncio.create_task(informer.run())
+        try:
+            await rec.until(lambda: rec.restarts.count("http-403") >= 2)
+            assert not informer.synced.is_set()
+        finally:
+            await stop(task)
+            await kube.close()

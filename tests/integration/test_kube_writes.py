@@ -1,0 +1,227 @@
+"""fluxwatch's writes and reads over real HTTP: preconditions, markers, metadata-only storage,
+core/v1 Events, and leader election between two candidates."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxwatch.kube.client import KubeApiError, KubeClient
+from fluxwatch.kube.helmrelease import (
+    ANNOTATION_FORCE_AT,
+    ANNOTATION_REQUESTED_AT,
+    ANNOTATION_SUSPENDED_AT,
+    hr_view,
+)
+from fluxwatch.kube.leader import LeaderElector
+from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader, KubeEventWriter
+from fluxwatch.notify.config import NotifySettings
+from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.router import Router
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.scenarios import start
+
+HR = "helmreleases.helm.toolkit.fluxcd.io"
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
+    yield kube
+    await kube.close()
+
+
+@pytest.fixture
+async def stuck(apiserver: ApiServer) -> AsyncIterator[tuple[str, str]]:
+    """One release in the upstream stuck shape with its Helm Secrets (FLUX-FACTS §1, §4)."""
+    run = await start("load", apiserver.store, n=3, stuck=1, secrets=True)
+    [key] = run.expected_stuck
+    yield key
+    await run.stop()
+
+
+async def test_force_reconcile_writes_one_token_to_both_annotations(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """FLUX-FACTS §3: requestedAt and forceAt, one new value: `flux reconcile hr --force`."""
+    apiserver.store.create(HR, hr("podinfo", "apps"))
+    writer = HelmReleaseWriter(client)
+    view = await writer.get("apps", "podinfo")
+    written = await writer.force_reconcile(view, "2026-11-26T10:00:00.000000Z")
+    stored = apiserver.store.get(HR, "apps", "podinfo")["metadata"]["annotations"]
+    assert (
+        stored[ANNOTATION_REQUESTED_AT]
+        == stored[ANNOTATION_FORCE_AT]
+        == ("2026-11-26T10:00:00.000000Z")
+    )
+    assert written.generation == view.generation  # annotations are not spec
+
+
+async def test_every_write_is_refused_on_a_stale_view(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """A person's change between the decision and the write makes the write a 409."""
+    apiserver.store.create(HR, hr("podinfo", "apps"))
+    writer = HelmReleaseWriter(client)
+    judged = await writer.get("apps", "podinfo")
+    apiserver.store.patch(HR, "apps", "podinfo", {"spec": {"suspend": True}})  # a person
+    for write in (
+        writer.force_reconcile(judged, "t"),
+        writer.suspend(judged, "2026-11-26T10:00:00Z"),
+        writer.resume(judged),
+    ):
+        with pytest.raises(KubeApiError) as caught:
+            await write
+        assert caught.value.conflict
+    meta = apiserver.store.get(HR, "apps", "podinfo")["metadata"]
+    assert ANNOTATION_SUSPENDED_AT not in meta.get("annotations", {})
+
+
+async def test_suspend_and_its_marker_land_together_and_leave_together(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    apiserver.store.create(HR, hr("podinfo", "apps"))
+    writer = HelmReleaseWriter(client)
+    suspended = await writer.suspend(await writer.get("apps", "podinfo"), "2026-11-26T10:00:00Z")
+    assert suspended.suspend and suspended.suspended_at == "2026-11-26T10:00:00Z"
+    assert suspended.generation == 2  # spec changed
+    resumed = await writer.resume(suspended)
+    stored = apiserver.store.get(HR, "apps", "podinfo")
+    assert stored["spec"]["suspend"] is False
+    assert ANNOTATION_SUSPENDED_AT not in (stored["metadata"].get("annotations") or {})
+    assert resumed.generation == 3
+
+
+async def test_status_correct_writes_ready_and_released_from_history(
+    apiserver: ApiServer, client: KubeClient, stuck: tuple[str, str]
+) -> None:
+    """FLUX-FACTS §3: Released=True and Ready=True through /status, the whole list, reason
+    from history[0].action, observedGeneration = generation."""
+    writer = HelmReleaseWriter(client)
+    view = await writer.get(*stuck)
+    assert view.ready is not None and view.ready.status == "Unknown"
+    fixed = await writer.correct_status(view, now=1_700_000_000.0)
+    assert fixed.ready is not None and fixed.released is not None
+    assert (fixed.ready.status, fixed.ready.reason) == ("True", "InstallSucceeded")
+    assert fixed.released.status == "True"
+    assert fixed.ready.observed_generation == view.generation
+    assert apiserver.stats.requests[("patch", f"{HR}/status")] == 1
+
+
+async def test_storage_is_read_metadata_only(
+    apiserver: ApiServer, client: KubeClient, stuck: tuple[str, str]
+) -> None:
+    """FLUX-FACTS §4: the labels answer; no release payload crosses the wire."""
+    view = hr_view(apiserver.store.get(HR, *stuck))
+    assert view.last_release is not None
+    apiserver.stats.reset()
+    releases = await HelmStorageReader(client).releases(view.storage_namespace, view.release_name)
+    newest = max(releases, key=lambda r: r.version)
+    assert (newest.name, newest.version, newest.status) == (
+        view.release_name,
+        view.last_release.version,
+        "deployed",
+    )
+    full, _ = apiserver.store.list("secrets", view.storage_namespace)
+    payload = sum(len(s["data"]["release"]) for s in full if "release" in s.get("data", {}))
+    assert payload > 0
+    # Only labels came over the wire: less than the payloads alone would weigh.
+    assert apiserver.stats.bytes[("list", "secrets")] < payload
+
+
+async def test_kubernetes_event_provider_creates_an_event_on_the_release(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """`kubectl describe hr` and `flux events` show what fluxwatch did."""
+    created = apiserver.store.create(HR, hr("podinfo", "apps"))
+    settings = NotifySettings.model_validate(
+        {
+            "providers": [{"name": "k8s", "type": "kubernetes-event"}],
+            "alerts": [
+                {
+                    "name": "all",
+                    "providerRef": {"name": "k8s"},
+                    "eventSources": [{"kind": "HelmRelease", "name": "*"}],
+                }
+            ],
+        }
+    )
+    router = await Router.from_settings(settings, event_writer=KubeEventWriter(client))
+    obj = InvolvedObject.helmrelease("apps", "podinfo", created["metadata"]["uid"])
+    router.publish(EventFactory("fluxwatch-test").stuck_detected(obj, age=400, threshold=300))
+    await router.close(5)
+    events, _ = apiserver.store.list("events", "apps")
+    [event] = events
+    assert event["involvedObject"]["name"] == "podinfo"
+    assert event["involvedObject"]["uid"] == created["metadata"]["uid"]
+    assert event["reason"] == "StuckDetected"
+    assert event["type"] == "Warning"
+
+
+async def test_one_leader_and_a_clean_hand_over(apiserver: ApiServer, client: KubeClient) -> None:
+    """Two candidates: exactly one leads; stopping it releases the Lease and the other takes
+    over without waiting for it to expire."""
+
+    def candidate(identity: str) -> LeaderElector:
+        return LeaderElector(
+            client,
+            "fluxwatch-system",
+            "fluxwatch-leader-election",
+            identity,
+            lease_duration=30.0,
+            renew_deadline=20.0,
+            retry_period=0.1,
+        )
+
+    first, second = candidate("a"), candidate("b")
+    task_a = asyncio.create_task(first.run())
+    await asyncio.wait_for(first.leading.wait(), 5)
+    task_b = asyncio.create_task(second.run())
+    await asyncio.sleep(0.5)
+    assert first.is_leader and not second.is_leader
+    task_a.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task_a
+    # Released: the 30 s lease would otherwise keep b waiting for 30 s.
+    await asyncio.wait_for(second.leading.wait(), 5)
+    lease = apiserver.store.get(
+        "leases.coordination.k8s.io", "fluxwatch-system", "fluxwatch-leader-election"
+    )
+    assert lease["spec"]["holderIdentity"] == "b"
+    assert lease["spec"]["leaseTransitions"] >= 1
+    task_b.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task_b
+
+
+async def test_a_leader_that_cannot_renew_steps_down(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """Every renewal failing (API down) makes the leader stop leading within renew_deadline."""
+    elector = LeaderElector(
+        client,
+        "fluxwatch-system",
+        "lead",
+        "a",
+        lease_duration=2.0,
+        renew_deadline=1.0,
+        retry_period=0.1,
+    )
+    task = asyncio.create_task(elector.run())
+    try:
+        await asyncio.wait_for(elector.leading.wait(), 5)
+        apiserver.faults.fail_next(1000, code=500)
+        for _ in range(40):
+            if not elector.is_leader:
+                break
+            await asyncio.sleep(0.1)
+        assert not elector.is_leader
+    finally:
+        apiserver.faults.clear()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

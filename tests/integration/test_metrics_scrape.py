@@ -1,0 +1,239 @@
+"""``/metrics`` of a running daemon, scraped over HTTP and read with Prometheus' own parser.
+
+The daemon watches the emulator (two HelmReleases, helm-controller's Lease),
+leads, and serves its telemetry on free loopback ports. A scrape must parse,
+name every family with the type Prometheus conventions expect (counters end
+in ``_total`` on the wire), and show the values move when the cluster does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from fluxwatch.app import Daemon, build_router
+from fluxwatch.kube.client import KubeClient
+from fluxwatch.settings import Settings
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.telemetry.metrics import Metrics
+
+HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
+LEASE_KEY = "leases.coordination.k8s.io"
+HR = Callable[..., dict[str, Any]]
+
+# Family name (as the parser reports it, without _total) -> type.
+FAMILIES = {
+    "fluxwatch_helmreleases": "gauge",
+    "fluxwatch_helmreleases_stuck": "gauge",
+    "fluxwatch_recoveries": "counter",
+    "fluxwatch_guardrail_trips": "counter",
+    "fluxwatch_detection_delay_seconds": "histogram",
+    "fluxwatch_recovery_duration_seconds": "histogram",
+    "fluxwatch_watch_events": "counter",
+    "fluxwatch_watch_restarts": "counter",
+    "fluxwatch_cache_synced": "gauge",
+    "fluxwatch_initial_sync_seconds": "gauge",
+    "fluxwatch_lease_transitions": "counter",
+    "fluxwatch_lease_leaderless": "gauge",
+    "fluxwatch_leader": "gauge",
+    "fluxwatch_notifications": "counter",
+    "fluxwatch_notification_duration_seconds": "histogram",
+    "fluxwatch_notification_queue_depth": "gauge",
+}
+
+
+def _lease(holder: str) -> dict[str, Any]:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "helm-controller-leader-election", "namespace": "flux-system"},
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": 35,
+            "acquireTime": now,
+            "renewTime": now,
+            "leaseTransitions": 0,
+        },
+    }
+
+
+def _settings(kubeconfig: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "kubeconfig": str(kubeconfig),
+            "shutdown_timeout": 5.0,
+            "leader": {
+                "namespace": "fluxwatch-system",
+                "identity": "fluxwatch-metrics",
+                "lease_duration": 3.0,
+                "renew_deadline": 2.0,
+                "retry_period": 0.2,
+            },
+            "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
+            "notify": {
+                "providers": [
+                    {"name": "audit", "type": "generic", "address": "http://127.0.0.1:9/"}
+                ]
+            },
+        }
+    )
+
+
+@dataclass
+class Running:
+    api: ApiServer
+    daemon: Daemon
+    http: aiohttp.ClientSession
+
+    def url(self, port: str, path: str) -> str:
+        assert self.daemon.server is not None
+        return f"http://127.0.0.1:{self.daemon.server.ports[port]}{path}"
+
+    async def scrape(self) -> dict[str, Metric]:
+        async with self.http.get(self.url("metrics", "/metrics")) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"].startswith("text/plain;")
+            text = await resp.text()
+        return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def value(family: Metric, suffix: str = "", **labels: str) -> float:
+    """The one sample of ``family`` named ``family.name + suffix`` with exactly ``labels``."""
+    found = [
+        s.value for s in family.samples if s.name == family.name + suffix and s.labels == labels
+    ]
+    assert len(found) == 1, f"{family.name}{suffix}{labels}: {family.samples}"
+    return float(found[0])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+@pytest.fixture
+async def running(
+    make_apiserver: Callable[..., Awaitable[ApiServer]], hr: HR, tmp_path: Path
+) -> AsyncIterator[Running]:
+    api = await make_apiserver()
+    api.store.create(HR_KEY, hr("podinfo", "apps"))
+    api.store.create(HR_KEY, hr("redis", "apps"))
+    api.store.create(LEASE_KEY, _lease("helm-controller-a_1"))
+    client = await KubeClient.from_config(api.write_kubeconfig(tmp_path / "kubeconfig"))
+    settings = _settings(tmp_path / "kubeconfig")
+    metrics = Metrics()
+    router = await build_router(settings, client, metrics)
+    daemon = Daemon(settings, client, metrics=metrics, router=router)
+    task = asyncio.create_task(daemon.run(install_signals=False))
+    try:
+        async with aiohttp.ClientSession() as http:
+            running = Running(api, daemon, http)
+
+            async def ready() -> bool:
+                if task.done() or daemon.server is None or "health" not in daemon.server.ports:
+                    return task.done()
+                async with http.get(running.url("health", "/readyz")) as resp:
+                    return resp.status == 200 and daemon.leading
+
+            await eventually(ready, 10, "the daemon ready and leading")
+            assert not task.done()
+            yield running
+    finally:
+        daemon.stop()
+        assert await asyncio.wait_for(task, 15) == 0
+        await client.close()
+
+
+async def test_every_family_is_exported_with_its_type(running: Running) -> None:
+    families = await running.scrape()
+    for name, kind in FAMILIES.items():
+        assert name in families, f"{name} missing"
+        assert families[name].type == kind, f"{name}: {families[name].type}, expected {kind}"
+    # Counters carry the _total suffix on the wire, as Prometheus conventions ask.
+    assert all(
+        s.name.endswith(("_total", "_created"))
+        for name, kind in FAMILIES.items()
+        if kind == "counter"
+        for s in families[name].samples
+    )
+
+
+async def test_caches_synced_and_leading(running: Running) -> None:
+    families = await running.scrape()
+    assert value(families["fluxwatch_cache_synced"], resource="helmreleases") == 1
+    assert value(families["fluxwatch_cache_synced"], resource="leases") == 1
+    assert value(families["fluxwatch_leader"]) == 1
+    assert value(families["fluxwatch_initial_sync_seconds"], resource="helmreleases") >= 0
+    assert value(families["fluxwatch_notification_queue_depth"], provider="audit") == 0
+
+
+async def test_watch_events_are_counted(running: Running) -> None:
+    """A change to a HelmRelease and a Lease renewal each arrive as a MODIFIED watch event."""
+
+    def modified(families: dict[str, Metric], resource: str) -> float:
+        samples = [
+            s.value
+            for s in families["fluxwatch_watch_events"].samples
+            if s.name == "fluxwatch_watch_events_total"
+            and s.labels == {"resource": resource, "type": "MODIFIED"}
+        ]
+        return float(samples[0]) if samples else 0.0
+
+    before = await running.scrape()
+    store = running.api.store
+    store.patch(HR_KEY, "apps", "podinfo", {"metadata": {"labels": {"team": "a"}}})
+    lease = store.get(LEASE_KEY, "flux-system", "helm-controller-leader-election")
+    lease["spec"]["renewTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    store.update(LEASE_KEY, lease)
+
+    async def counted() -> bool:
+        after = await running.scrape()
+        return all(
+            modified(after, resource) >= modified(before, resource) + 1
+            for resource in ("helmreleases", "leases")
+        )
+
+    await eventually(counted, 10, "both MODIFIED events counted")
+
+
+async def test_probes_answer(running: Running) -> None:
+    async with running.http.get(running.url("health", "/healthz")) as resp:
+        assert resp.status == 200
+        body = await resp.text()
+    assert "[+]root-tasks ok" in body
+    async with running.http.get(running.url("health", "/readyz")) as resp:
+        assert resp.status == 200
+        assert "[+]informer-helmreleases ok" in await resp.text()
+
+
+async def test_releases_are_counted_by_verdict(running: Running) -> None:
+    """The verdict gauges follow the tracker: a person's suspend moves podinfo from
+    its verdict to skipped/suspended, and nothing here is stuck."""
+    families = await running.scrape()
+    total = sum(s.value for s in families["fluxwatch_helmreleases"].samples)
+    assert total == 2  # podinfo and redis
+    assert value(families["fluxwatch_helmreleases_stuck"]) == 0
+    running.api.store.patch(HR_KEY, "apps", "podinfo", {"spec": {"suspend": True}})
+
+    async def suspended() -> bool:
+        found = await running.scrape()
+        samples = found["fluxwatch_helmreleases"].samples
+        return any(
+            s.labels == {"verdict": "skipped", "reason": "suspended"} and s.value == 1
+            for s in samples
+        )
+
+    await eventually(suspended, 5, "podinfo counted as skipped/suspended")
