@@ -17,4 +17,8 @@ ENV PATH=/opt/fluxwatch/bin:$PATH \
 COPY --from=build /opt/fluxwatch /opt/fluxwatch
 USER 65532:65532
 EXPOSE 8080 9440
-ENTRYPOINT ["fluxwatch", "run"]
+# `fluxwatch run` by default; other subcommands (doctor, scan, check-config) replace
+# the CMD, e.g. `kubectl run --image=... fluxwatch-doctor -- doctor`. The Deployment
+# passes `run --config /etc/fluxwatch/config.yaml` as its args.
+ENTRYPOINT ["fluxwatch"]
+CMD ["run"]

@@ -1,0 +1,198 @@
+"""The shipped deployment is enough, and no more: ``kubectl kustomize config/default``
+rendered, its RBAC loaded into the emulator, and a real daemon run with the token of
+``system:serviceaccount:fluxwatch-system:fluxwatch`` through the seed's incident.
+
+The daemon's settings are the rendered ConfigMap's ``config.yaml`` (durations
+compressed, telemetry on loopback), its identity and namespace come from
+``POD_NAME`` and ``POD_NAMESPACE`` as the Deployment's downward API sets them,
+and alerts go to the ``kubernetes-event`` provider so that Event writes are
+exercised too. FLUX-FACTS §1: incident-925 leaves ``flux-system/bp-vpa`` stuck;
+§3: force-reconcile is a patch of two annotations, which the ClusterRole allows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fluxwatch.app import Daemon, build_router
+from fluxwatch.kube.client import HELMRELEASES, SECRETS, KubeApiError, KubeClient
+from fluxwatch.notify.event import Event
+from fluxwatch.settings import load_settings
+from fluxwatch.sim import scenarios
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.kubectl import find_kubectl
+from fluxwatch.telemetry.metrics import Metrics
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_ACCOUNT = "system:serviceaccount:fluxwatch-system:fluxwatch"
+STUCK = ("flux-system", "bp-vpa")
+TIME_SCALE = 0.01
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed: it renders config/default (kubectl kustomize)")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(ROOT / "config" / "default")],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name)]
+    assert len(found) == 1, f"{kind} {name}: {[d['metadata']['name'] for d in found]}"
+    return found[0]
+
+
+def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, Any]]) -> None:
+    """The pod runs as the ServiceAccount the RBAC binds, with the ConfigMap it mounts."""
+    deploy = _one(rendered, "Deployment", "fluxwatch")
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "fluxwatch"
+    assert deploy["metadata"]["namespace"] == "fluxwatch-system"
+    assert deploy["spec"]["replicas"] == 2
+    container = pod["containers"][0]
+    assert container["args"] == ["run", "--config", "/etc/fluxwatch/config.yaml"]
+    env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
+    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["runAsNonRoot"] is True and security["runAsUser"] == 65532
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http-metrics": 8080, "healthz": 9440}
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    config_map = _one(rendered, "ConfigMap", "fluxwatch-config")
+    assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
+    pdb = _one(rendered, "PodDisruptionBudget", "fluxwatch")
+    assert pdb["spec"]["minAvailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
+    service = _one(rendered, "Service", "fluxwatch-metrics")
+    assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
+    account = _one(rendered, "ServiceAccount", "fluxwatch")
+    assert account["metadata"]["namespace"] == "fluxwatch-system"
+
+
+async def test_the_shipped_rbac_is_enough_to_recover_and_no_more(
+    rendered: list[dict[str, Any]],
+    make_apiserver: Callable[..., Awaitable[ApiServer]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    manifest = tmp_path / "fluxwatch.yaml"
+    manifest.write_text(yaml.safe_dump_all(rendered))
+    api = await make_apiserver(rbac_files=[manifest])
+    token = api.token_for(SERVICE_ACCOUNT)
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", token=token)
+    run = await scenarios.start("incident-925", api.store, time_scale=TIME_SCALE)
+
+    # What the Deployment gives the pod: its settings file and the downward API.
+    config = tmp_path / "config.yaml"
+    config.write_text(_one(rendered, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"])
+    monkeypatch.setenv("POD_NAME", "fluxwatch-7d9c5b6f4-abcde")
+    monkeypatch.setenv("POD_NAMESPACE", "fluxwatch-system")
+    s = TIME_SCALE
+    settings = load_settings(
+        config,
+        {
+            "kubeconfig": str(kubeconfig),
+            "shutdown_timeout": 5.0,
+            "watch": {"threshold": 300.0 * s},
+            "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
+            # The first attempts find bp-vpa's install still running (FLUX-FACTS §1: the Lease
+            # is lost mid-install) and skip; those count, so leave room beyond the default 3.
+            "guardrail": {
+                "window": 600.0 * s,
+                "backoff_base": 60.0 * s,
+                "backoff_max": 900.0 * s,
+                "max_attempts": 5,
+            },
+            "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
+            "leader": {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5},
+            "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
+            "notify": {
+                "providers": [{"name": "events", "type": "kubernetes-event"}],
+                "alerts": [
+                    {
+                        "name": "everything",
+                        "providerRef": {"name": "events"},
+                        "eventSources": [{"kind": "*", "name": "*"}],
+                    }
+                ],
+            },
+        },
+    )
+    assert settings.leader.namespace == "fluxwatch-system"
+    assert settings.leader.identity == "fluxwatch-7d9c5b6f4-abcde"
+
+    caplog.set_level(logging.INFO, logger="fluxwatch")
+    events: list[Event] = []
+    recovered = asyncio.Event()
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        obj = event.involved_object
+        if event.reason == "RecoverySucceeded" and (obj.namespace, obj.name) == STUCK:
+            recovered.set()
+
+    client = await KubeClient.from_config(kubeconfig)
+    try:
+        metrics = Metrics()
+        router = await build_router(settings, client, metrics)
+        daemon = Daemon(settings, client, metrics=metrics, router=router, on_event=on_event)
+        task = asyncio.create_task(daemon.run(install_signals=False))
+        waiter = asyncio.create_task(recovered.wait())
+        await asyncio.wait([waiter, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        assert recovered.is_set(), [e.reason for e in events]
+
+        # fluxwatch's own leader Lease, in its own namespace, held by this pod.
+        lease = api.store.get(
+            "leases.coordination.k8s.io", "fluxwatch-system", "fluxwatch-leader-election"
+        )
+        assert lease["spec"]["holderIdentity"] == "fluxwatch-7d9c5b6f4-abcde"
+
+        # Outside the RBAC: deleting a HelmRelease, reading Flux's Secrets.
+        with pytest.raises(KubeApiError) as denied:
+            await client.request("DELETE", HELMRELEASES.path(*STUCK))
+        assert denied.value.code == 403
+        assert SERVICE_ACCOUNT in denied.value.message
+        with pytest.raises(KubeApiError) as denied:
+            await client.request("GET", SECRETS.path("flux-system"))
+        assert denied.value.code == 403
+
+        daemon.stop()
+        assert await asyncio.wait_for(task, 15) == 0
+    finally:
+        await run.stop()
+        await client.close()
+
+    # The alerts became core/v1 Events on the release, written with the same token.
+    written, _ = api.store.list("events", "flux-system")
+    reasons = {e["reason"] for e in written if e["involvedObject"]["name"] == STUCK[1]}
+    assert "RecoverySucceeded" in reasons
+    # Nothing the daemon needed was refused: a 403 Status says "... is forbidden: User ...".
+    # (The optional Helm storage list is refused too, and logged as "not readable (403)".)
+    refused = [r.getMessage() for r in caplog.records if "forbidden" in r.getMessage().lower()]
+    assert not refused, refused

@@ -1,0 +1,313 @@
+"""``fluxwatch doctor`` against the emulator: Flux Deployments in the store, RBAC from
+``config/``, a local receiver standing in for notification-controller.
+
+FLUX-FACTS §5: the controllers' leader-election flags default to 35s/30s/5s; §1:
+the seed advises 60s/40s/5s and memory limits of 512Mi (helm-controller) and
+384Mi (kustomize- and source-controller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fluxwatch.doctor import Finding, Level, exit_code, run_doctor
+from fluxwatch.kube.client import KubeClient
+from fluxwatch.kube.probe import PROBE_NAME
+from fluxwatch.settings import Settings
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.receiver import Receiver
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICE_ACCOUNT = "system:serviceaccount:fluxwatch-system:fluxwatch"
+DEPLOYMENTS = "deployments.apps"
+FLUX_ARGS = [
+    "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+    "--watch-all-namespaces=true",
+    "--log-level=info",
+    "--log-encoding=json",
+    "--enable-leader-election",
+]
+SEED_FLAGS = [
+    "--leader-election-lease-duration=60s",
+    "--leader-election-renew-deadline=40s",
+    "--leader-election-retry-period=5s",
+]
+SEED_MEMORY = {
+    "helm-controller": "512Mi",
+    "kustomize-controller": "384Mi",
+    "source-controller": "384Mi",
+}
+
+
+def flux_deployment(name: str, args: list[str], memory: str) -> dict[str, Any]:
+    """A Flux controller Deployment as its install manifest writes it."""
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "flux-system", "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "serviceAccountName": name,
+                    "containers": [
+                        {
+                            "name": "manager",
+                            "image": f"ghcr.io/fluxcd/{name}:v1.4.0",
+                            "args": args,
+                            "resources": {
+                                "limits": {"cpu": "1000m", "memory": memory},
+                                "requests": {"cpu": "100m", "memory": "64Mi"},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def install_flux(api: ApiServer, *, seed: bool) -> None:
+    for name, advised in SEED_MEMORY.items():
+        args = [*FLUX_ARGS, *SEED_FLAGS] if seed else FLUX_ARGS
+        api.store.create(DEPLOYMENTS, flux_deployment(name, args, advised if seed else "256Mi"))
+
+
+def settings(**data: Any) -> Settings:
+    return Settings.model_validate({"leader": {"namespace": "fluxwatch-system"}, **data})
+
+
+def lines(findings: list[Finding], check: str) -> list[tuple[Level, str]]:
+    return [(f.level, f.message) for f in findings if f.check == check]
+
+
+@pytest.fixture
+async def nc() -> AsyncIterator[Receiver]:
+    """Stands in for notification-controller's event address."""
+    receiver = Receiver()
+    await receiver.start()
+    yield receiver
+    await receiver.stop()
+
+
+ClientFor = Callable[[ApiServer, str | None], Awaitable[KubeClient]]
+
+
+@pytest.fixture
+async def client_for(tmp_path: Path) -> AsyncIterator[ClientFor]:
+    """Clients on an emulator, with the token of a subject (None: the admin)."""
+    opened: list[KubeClient] = []
+
+    async def make(api: ApiServer, subject: str | None = None) -> KubeClient:
+        token = api.token_for(subject) if subject else None
+        path = api.write_kubeconfig(tmp_path / f"kubeconfig-{len(opened)}", token=token)
+        client = await KubeClient.from_config(path)
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        await client.close()
+
+
+async def test_flux_defaults_warn_and_say_what_to_set(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    install_flux(apiserver, seed=False)
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    leader = lines(findings, "leader-election")
+    assert [level for level, _ in leader] == [Level.WARN] * 3
+    assert all("35s/30s/5s (Flux's defaults)" in message for _, message in leader)
+    assert [m.split(":")[0] for _, m in leader] == [
+        "helm-controller",
+        "kustomize-controller",
+        "source-controller",
+    ]
+    memory = lines(findings, "memory")
+    assert [level for level, _ in memory] == [Level.WARN] * 3
+    assert "below the advised 512Mi" in memory[0][1]
+    assert exit_code(findings) == 0  # warnings only
+
+
+async def test_the_seeds_values_pass_everything(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    install_flux(apiserver, seed=True)
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    assert [(f.check, f.message) for f in findings if f.level is not Level.PASS] == []
+    assert {f.check for f in findings} == {
+        "api",
+        "leader-election",
+        "memory",
+        "rbac",
+        "notification-controller",
+    }
+    assert lines(findings, "notification-controller") == [
+        (Level.PASS, f"{nc.url.rstrip('/')} answers (HTTP 405)")
+    ]
+    assert exit_code(findings) == 0
+
+
+async def test_a_missing_helm_controller_fails(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    apiserver.store.create(
+        DEPLOYMENTS, flux_deployment("source-controller", [*FLUX_ARGS, *SEED_FLAGS], "1Gi")
+    )
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    leader = lines(findings, "leader-election")
+    assert leader[0][0] is Level.FAIL and "helm-controller" in leader[0][1]
+    assert leader[1][0] is Level.WARN and "kustomize-controller" in leader[1][1]
+    assert leader[2][0] is Level.PASS
+    assert exit_code(findings) == 1
+
+
+async def test_as_fluxwatch_with_the_shipped_rbac(
+    make_apiserver: Callable[..., Awaitable[ApiServer]], client_for: ClientFor, nc: Receiver
+) -> None:
+    """Every permission fluxwatch uses is probed and granted; Helm storage (an optional
+    component) is a warning; nothing was written by the dry-run probes."""
+    api = await make_apiserver(rbac_files=[ROOT / "config" / "rbac"])
+    install_flux(api, seed=True)
+    client = await client_for(api, SERVICE_ACCOUNT)
+    findings = await run_doctor(settings(), client, events_addr=nc.url)
+    rbac = lines(findings, "rbac")
+    assert [m for level, m in rbac if level is Level.FAIL] == []
+    assert [m.split(",")[0] for level, m in rbac if level is Level.WARN] == [
+        "may not list secrets cluster-wide"
+    ]
+    granted = {m.split(" (")[0] for level, m in rbac if level is Level.PASS}
+    assert granted == {
+        "may list helmreleases.helm.toolkit.fluxcd.io cluster-wide",
+        "may watch helmreleases.helm.toolkit.fluxcd.io cluster-wide",
+        "may get helmreleases.helm.toolkit.fluxcd.io in flux-system",
+        "may patch helmreleases.helm.toolkit.fluxcd.io in flux-system",
+        "may list leases.coordination.k8s.io in flux-system",
+        "may watch leases.coordination.k8s.io in flux-system",
+        "may get leases.coordination.k8s.io in fluxwatch-system",
+        "may create leases.coordination.k8s.io in fluxwatch-system",
+        "may update leases.coordination.k8s.io in fluxwatch-system",
+    }
+    # The Deployments are not fluxwatch's to read without the doctor component.
+    assert [level for level, _ in lines(findings, "leader-election")] == [Level.WARN] * 3
+    assert "config/components/doctor" in lines(findings, "leader-election")[0][1]
+    assert exit_code(findings) == 0
+    # dryRun=All: the probes left nothing behind.
+    for key in ("leases.coordination.k8s.io", "events"):
+        names = [o["metadata"]["name"] for o in api.store.list(key)[0]]
+        assert PROBE_NAME not in names
+
+
+async def test_the_doctor_component_lets_fluxwatch_read_the_controllers(
+    make_apiserver: Callable[..., Awaitable[ApiServer]], client_for: ClientFor, nc: Receiver
+) -> None:
+    config = ROOT / "config"
+    api = await make_apiserver(
+        rbac_files=[
+            config / "rbac",
+            config / "components" / "doctor",
+            config / "components" / "helm-storage",
+            config / "components" / "status-correct",
+        ]
+    )
+    install_flux(api, seed=False)
+    client = await client_for(api, SERVICE_ACCOUNT)
+    findings = await run_doctor(
+        settings(recovery={"statusCorrect": True}), client, events_addr=nc.url
+    )
+    assert [level for level, _ in lines(findings, "leader-election")] == [Level.WARN] * 3
+    assert all("Flux's defaults" in m for _, m in lines(findings, "leader-election"))
+    assert all(level is Level.PASS for level, _ in lines(findings, "rbac"))
+    assert any(
+        "helmreleases.helm.toolkit.fluxcd.io/status" in m for _, m in lines(findings, "rbac")
+    )
+
+
+async def test_missing_permissions_fail(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    """A subject no binding names: every probe is a 403; the status-correct and leader
+    Lease permissions fail, the optional Helm storage list only warns."""
+    install_flux(apiserver, seed=True)
+    client = await client_for(apiserver, "system:serviceaccount:default:nobody")
+    findings = await run_doctor(
+        settings(recovery={"statusCorrect": True}), client, events_addr=nc.url
+    )
+    rbac = lines(findings, "rbac")
+    assert all(level is not Level.PASS for level, _ in rbac)
+    failed = [m for level, m in rbac if level is Level.FAIL]
+    assert any(
+        m.startswith("may not patch helmreleases.helm.toolkit.fluxcd.io/status") for m in failed
+    )
+    assert any(
+        m.startswith("may not create leases.coordination.k8s.io in fluxwatch-system")
+        for m in failed
+    )
+    assert all("403 Forbidden" in m for m in failed)
+    assert exit_code(findings) == 1
+
+
+async def test_a_flux_provider_whose_address_does_not_answer_fails(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    install_flux(apiserver, seed=True)
+    await nc.stop()  # nobody listens there any more
+    forwarding = settings(
+        notify={"providers": [{"name": "flux", "type": "flux", "address": nc.url}]}
+    )
+    findings = await run_doctor(forwarding, await client_for(apiserver, None))
+    [(level, message)] = lines(findings, "notification-controller")
+    assert level is Level.FAIL
+    assert "the flux provider forwards events there" in message
+    # Without a flux provider the same silence is only a warning.
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    assert lines(findings, "notification-controller")[0][0] is Level.WARN
+
+
+async def test_the_command_line(apiserver: ApiServer, tmp_path: Path, nc: Receiver) -> None:
+    """``fluxwatch doctor`` prints one line per check and exits 0 without failures."""
+    install_flux(apiserver, seed=False)
+    kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+    common = [sys.executable, "-m", "fluxwatch", "doctor", "--kubeconfig", str(kubeconfig)]
+    proc = await asyncio.create_subprocess_exec(
+        *common,
+        "--events-address",
+        nc.url,
+        "--log-level",
+        "error",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "POD_NAMESPACE": "fluxwatch-system"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    text = out.decode().splitlines()
+    assert text[-1].endswith("0 failed")
+    assert ["WARN", "leader-election", "helm-controller:"] in [line.split()[:3] for line in text]
+
+    proc = await asyncio.create_subprocess_exec(
+        *common,
+        "--flux-namespace",
+        "elsewhere",
+        "--output",
+        "json",
+        "--log-level",
+        "error",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "POD_NAMESPACE": "fluxwatch-system"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 1, err.decode()  # no helm-controller in "elsewhere"
+    doc = orjson.loads(out)
+    assert {"check": "leader-election", "level": "fail"}.items() <= doc[2].items()

@@ -1,0 +1,283 @@
+"""``fluxwatch doctor``'s checks as pure functions of what it read (no cluster).
+
+FLUX-FACTS §5: Flux's leader-election flags default to lease 35s / renew 30s /
+retry 5s; §1: the seed's PRIMARY mitigation stretches them to 60s/40s/5s and
+raises memory limits (helm-controller 512Mi, kustomize- and source-controller
+384Mi).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fluxwatch.doctor import (
+    Finding,
+    Level,
+    Need,
+    check_access,
+    check_api,
+    check_leader_election,
+    check_memory,
+    events_address,
+    exit_code,
+    flag_value,
+    needs,
+    parse_quantity,
+    render,
+)
+from fluxwatch.kube.client import HELMRELEASES, LEASES, SECRETS
+from fluxwatch.kube.probe import Access, Probe
+from fluxwatch.notify.providers.flux import DEFAULT_EVENTS_ADDRESS
+from fluxwatch.settings import Settings
+
+# helm-controller's container as Flux's install manifests ship it.
+FLUX_ARGS = [
+    "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+    "--watch-all-namespaces=true",
+    "--log-level=info",
+    "--log-encoding=json",
+    "--enable-leader-election",
+]
+SEED_ARGS = [
+    *FLUX_ARGS,
+    "--leader-election-lease-duration=60s",
+    "--leader-election-renew-deadline=40s",
+    "--leader-election-retry-period=5s",
+]
+
+
+def deployment(args: list[str], memory: str | None = "1Gi", name: str = "manager") -> Any:
+    resources = {"limits": {"cpu": "1000m", "memory": memory}} if memory else {}
+    sidecar = {
+        "name": "sidecar",
+        "image": "busybox",
+        "args": ["--leader-election-lease-duration=1s"],
+    }
+    return {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        sidecar,
+                        {"name": name, "image": "flux", "args": args, "resources": resources},
+                    ]
+                }
+            }
+        }
+    }
+
+
+def settings(**data: Any) -> Settings:
+    return Settings.model_validate({"leader": {"namespace": "fluxwatch-system"}, **data})
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--a=1", "--b", "2"], {"--a": "1", "--b": "2"}),
+        (["--a=1", "--a=3"], {"--a": "3"}),
+        (["--flag", "--other=x"], {"--flag": "true", "--other": "x"}),
+        (["--flag"], {"--flag": "true"}),
+        (["--ab=1"], {"--a": None}),
+    ],
+)
+def test_flag_values_as_pflag_reads_them(args: list[str], expected: dict[str, str | None]) -> None:
+    for name, value in expected.items():
+        assert flag_value(args, name) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("512Mi", 512 * 1024**2),
+        ("1Gi", 1024**3),
+        ("1.5Gi", 1.5 * 1024**3),
+        ("400M", 400e6),
+        ("268435456", 268435456),
+        ("1e9", 1e9),
+        ("128974848000m", 128974848),
+    ],
+)
+def test_quantities(text: str, value: float) -> None:
+    assert parse_quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "Mi", "12 Mi", "1.2.3Gi", "5Xi"])
+def test_bad_quantities(text: str) -> None:
+    with pytest.raises(ValueError, match="quantity"):
+        parse_quantity(text)
+
+
+def test_flux_defaults_are_a_warning_that_names_the_flags_to_set() -> None:
+    finding = check_leader_election("helm-controller", deployment(FLUX_ARGS))
+    assert finding.level is Level.WARN
+    assert "35s/30s/5s (Flux's defaults)" in finding.message
+    assert "--leader-election-lease-duration=60s" in finding.message
+    assert "--leader-election-renew-deadline=40s" in finding.message
+
+
+def test_the_seeds_values_pass() -> None:
+    finding = check_leader_election("helm-controller", deployment(SEED_ARGS))
+    assert finding == Finding(
+        "leader-election",
+        Level.PASS,
+        "helm-controller: lease/renew/retry 60s/40s/5s (advice 60s/40s/5s)",
+    )
+
+
+def test_longer_than_advised_passes_and_half_done_names_what_is_left() -> None:
+    longer = [
+        *FLUX_ARGS,
+        "--leader-election-lease-duration",
+        "2m",
+        "--leader-election-renew-deadline=90s",
+    ]
+    assert check_leader_election("source-controller", deployment(longer)).level is Level.PASS
+    half = [*FLUX_ARGS, "--leader-election-lease-duration=60s"]
+    finding = check_leader_election("source-controller", deployment(half))
+    assert finding.level is Level.WARN
+    assert "lease-duration" not in finding.message.split("set ")[1]
+    assert "--leader-election-renew-deadline=40s" in finding.message
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--leader-election-lease-duration=30s", "--leader-election-renew-deadline=40s"],
+        ["--leader-election-renew-deadline=5s", "--leader-election-retry-period=5s"],
+        ["--leader-election-lease-duration=soon"],
+    ],
+    ids=["lease-not-longer-than-renew", "renew-within-jitter-of-retry", "not-a-duration"],
+)
+def test_values_client_go_refuses_fail(extra: list[str]) -> None:
+    assert check_leader_election(
+        "kustomize-controller", deployment([*FLUX_ARGS, *extra])
+    ).level is (Level.FAIL)
+
+
+def test_leader_election_switched_off_is_a_warning() -> None:
+    finding = check_leader_election(
+        "helm-controller", deployment([*FLUX_ARGS, "--enable-leader-election=false"])
+    )
+    assert finding.level is Level.WARN
+    assert "--enable-leader-election=false" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("controller", "memory", "level"),
+    [
+        ("helm-controller", "1Gi", Level.PASS),
+        ("helm-controller", "512Mi", Level.PASS),
+        ("helm-controller", "384Mi", Level.WARN),
+        ("kustomize-controller", "384Mi", Level.PASS),
+        ("source-controller", "256Mi", Level.WARN),
+        ("source-controller", None, Level.PASS),
+        ("source-controller", "lots", Level.WARN),
+    ],
+)
+def test_memory_limits_against_the_advice(
+    controller: str, memory: str | None, level: Level
+) -> None:
+    finding = check_memory(controller, deployment(FLUX_ARGS, memory))
+    assert finding.level is level, finding.message
+
+
+def test_the_container_named_manager_is_read_else_the_first() -> None:
+    assert check_memory("helm-controller", deployment(FLUX_ARGS, "256Mi")).level is Level.WARN
+    only = {"spec": {"template": {"spec": {"containers": [{"name": "hc", "args": SEED_ARGS}]}}}}
+    assert check_leader_election("helm-controller", only).level is Level.PASS
+
+
+def test_the_helmrelease_api() -> None:
+    def doc(*versions: str) -> dict[str, Any]:
+        return {
+            "versions": [{"version": v} for v in versions],
+            "preferredVersion": {"version": versions[0]},
+        }
+
+    assert check_api(None).level is Level.FAIL
+    assert check_api(doc("v2beta2", "v2beta1")).level is Level.FAIL
+    passed = check_api(doc("v2", "v2beta2"))
+    assert passed.level is Level.PASS
+    assert "v2 (preferred), v2beta2" in passed.message
+
+
+def _keys(found: list[Need]) -> set[tuple[str, str, str | None, str | None]]:
+    return {(n.verb, n.res.plural, n.subresource, n.namespace) for n in found}
+
+
+def test_needs_follow_the_settings() -> None:
+    default = _keys(needs(settings()))
+    assert ("list", "helmreleases", None, None) in default
+    assert ("patch", "helmreleases", None, "flux-system") in default
+    assert ("watch", "leases", None, "flux-system") in default
+    assert ("create", "leases", None, "fluxwatch-system") in default
+    assert ("update", "leases", None, "fluxwatch-system") in default
+    assert ("list", "secrets", None, None) in default
+    assert not any(sub == "status" for _, _, sub, _ in default)
+
+    tuned = _keys(
+        needs(
+            settings(
+                watch={"namespaces": ["apps", "infra"], "verifyStorage": "never"},
+                recovery={"statusCorrect": True},
+                leader={"namespace": "fluxwatch-system", "enabled": False},
+                notify={
+                    "providers": [
+                        {"name": "slack", "type": "slack", "secretRef": {"name": "slack"}},
+                        {"name": "events", "type": "kubernetes-event"},
+                    ]
+                },
+            )
+        )
+    )
+    assert ("patch", "helmreleases", "status", "apps") in tuned
+    assert ("patch", "helmreleases", "status", "infra") in tuned
+    assert ("list", "helmreleases", None, None) not in tuned
+    assert not any(plural == "secrets" and verb == "list" for verb, plural, _, _ in tuned)
+    assert ("get", "secrets", None, "fluxwatch-system") in tuned
+    assert ("create", "events", None, "apps") in tuned
+    assert not any(ns == "fluxwatch-system" and plural == "leases" for _, plural, _, ns in tuned)
+
+
+def test_access_answers() -> None:
+    need = Need("list", SECRETS, None, "the Helm storage check", Level.WARN, without="add it")
+    denied = Probe("list", "secrets", None, Access.DENIED, "403 Forbidden")
+    finding = check_access(need, denied)
+    assert finding.level is Level.WARN
+    assert finding.message.startswith("may not list secrets cluster-wide")
+    assert "add it" in finding.message
+
+    patch = Need("patch", HELMRELEASES, "apps", "force-reconcile")
+    assert check_access(patch, Probe("patch", "hr", "apps", Access.DENIED)).level is Level.FAIL
+    unknown = check_access(patch, Probe("patch", "hr", "apps", Access.UNKNOWN, "500"))
+    assert unknown.level is Level.WARN
+    assert unknown.message.startswith("could not check")
+    lease = Need("create", LEASES, "fluxwatch-system", "leader election")
+    allowed = check_access(lease, Probe("create", "leases", "fluxwatch-system", Access.ALLOWED))
+    assert allowed.level is Level.PASS
+
+
+def test_events_address() -> None:
+    assert events_address(settings()) == (DEFAULT_EVENTS_ADDRESS, False)
+    flux = settings(
+        notify={"providers": [{"name": "nc", "type": "flux", "address": "http://nc.flux:80/"}]}
+    )
+    assert events_address(flux) == ("http://nc.flux:80/", True)
+    assert events_address(flux, "http://elsewhere/") == ("http://elsewhere/", True)
+
+
+def test_render_and_exit_code() -> None:
+    findings = [
+        Finding("api", Level.PASS, "ok"),
+        Finding("memory", Level.WARN, "low"),
+    ]
+    assert exit_code(findings) == 0
+    assert render(findings).splitlines() == [
+        "PASS  api     ok",
+        "WARN  memory  low",
+        "1 passed, 1 warning, 0 failed",
+    ]
+    assert exit_code([*findings, Finding("rbac", Level.FAIL, "no")]) == 1
