@@ -140,7 +140,7 @@ class Daemon:
             self.publish(
                 self.events.guardrail_tripped(
                     subject,
-                    guardrail=event.reason,
+                    guardrail="batch",
                     detail=event.message,
                     releases=releases,
                 )

@@ -42,7 +42,12 @@ def demo_settings(kubeconfig: Path, receiver_url: str, time_scale: float) -> Set
             "shutdown_timeout": 5.0,
             "watch": {"threshold": THRESHOLD * s},
             "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
-            "guardrail": {"window": 600.0 * s, "backoff_base": 60.0 * s, "backoff_max": 900.0 * s},
+            "guardrail": {
+                "window": 600.0 * s,
+                "batch_window": 60.0 * s,
+                "backoff_base": 60.0 * s,
+                "backoff_max": 900.0 * s,
+            },
             "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
             "leader": {
                 "namespace": "fluxwatch-system",
@@ -95,7 +100,8 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
         timeline.say(f"{mark} {event.reason}: {event.message}")
 
     # The timeline prints every event; the daemon's own event log lines would repeat them.
-    logging.getLogger("fluxwatch.app").setLevel(logging.CRITICAL)
+    for name in ("fluxwatch.app", "fluxwatch.engine.tracker"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     server = ApiServer(tls=True)
     receiver = Receiver(on_alert=received.append)
     await server.start()

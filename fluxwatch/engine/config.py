@@ -64,6 +64,9 @@ class GuardrailSettings:
     """Count first, then act: batch limit, sliding budget, per-release attempts."""
 
     max_batch: int = 10  # more stuck at once than this: act on none
+    # "At once": a release acted on still counts for this long, so an incident whose
+    # releases cross the threshold a few seconds apart is still seen as one burst.
+    batch_window: Duration = 60.0
     max_recoveries: int = 10  # at most this many actions ...
     window: Duration = 600.0  # ... per sliding window of this many seconds
     max_attempts: int = 3  # per release, until it is Ready again
@@ -77,6 +80,10 @@ class GuardrailSettings:
         _at_least("guardrail", "max_recoveries", self.max_recoveries, 1)
         _at_least("guardrail", "max_attempts", self.max_attempts, 1)
         _positive("guardrail", "window", self.window)
+        if not self.batch_window >= 0:
+            raise ValueError(
+                f"guardrail.batch_window: expected a duration >= 0, got {self.batch_window!r}"
+            )
         _positive("guardrail", "backoff_base", self.backoff_base)
         _positive("guardrail", "backoff_max", self.backoff_max)
         if not self.backoff_factor >= 1:

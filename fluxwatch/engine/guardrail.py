@@ -5,12 +5,17 @@ writes. :meth:`Guardrail.admit` takes every release that is due now and
 answers which of them may be acted on, what to tell people, and when to ask
 again. In that order:
 
-1. batch: the releases due plus those already being recovered are counted
-   first. More than ``max_batch`` means a cluster-wide incident, not ten
-   unlucky releases: act on none, report one :class:`Tripped` naming them
-   all, and stay tripped, holding back every release that joins, until the
-   count is ``max_batch`` or less (:class:`TripCleared`). The seed's CronJob
-   counted while it acted and touched ten before refusing the eleventh.
+1. batch: the releases due plus those being recovered or acted on within
+   the last ``batch_window``, plus the suspects of a helm-controller leader
+   change still at Ready=Unknown, are counted first. More than ``max_batch``
+   means a cluster-wide incident, not ten unlucky releases: act on none,
+   report one :class:`Tripped` naming them all, and stay tripped, holding
+   back every release that joins, until the count is ``max_batch`` or less
+   (:class:`TripCleared`). The seed's CronJob counted while it acted and
+   touched ten before refusing the eleventh. The window matters because an
+   incident's releases cross the threshold seconds apart (their installs
+   started seconds apart): counted one instant at a time, fifteen would pass
+   as two harmless batches.
 2. per release: at most ``max_attempts`` attempts until the release is seen
    Ready again (:meth:`Guardrail.forget`), with exponential backoff between
    them; a release out of attempts is reported once (:class:`Exhausted`) and
@@ -133,6 +138,7 @@ class Guardrail:
         self._last_attempt: dict[Key, float] = {}  # when the last attempt started or ended
         self._exhausted: set[Key] = set()  # reported already
         self._tripped_since: float | None = None
+        self._recent: dict[Key, float] = {}  # acted on within batch_window, oldest first
 
     @property
     def tripped(self) -> bool:
@@ -164,12 +170,16 @@ class Guardrail:
         *,
         busy: Collection[Key] = (),
         urgent: Iterable[Key] = (),
+        suspects: Iterable[Key] = (),
     ) -> Admission:
         """Decide which of the releases due at ``now`` may be acted on.
 
         ``due``: stuck releases waiting for an action, oldest first. ``busy``:
         releases being recovered right now; they count towards the batch.
         ``urgent``: interrupted suspends to resume (see the module docstring).
+        ``suspects``: releases still Ready=Unknown that a helm-controller leader change
+        caught mid-flight; they count towards the batch before they are due, so the
+        incident is seen whole when its first release crosses the threshold.
         Admitted keys are charged an attempt and, unless urgent, the budget.
         """
         s = self.settings
@@ -178,19 +188,28 @@ class Guardrail:
         resumes = self._usable(urgent, now, events)
         candidates = self._usable(due, now, events)
 
-        count = len(candidates) + len(busy)
+        inflight = dict.fromkeys(busy)
+        # Out of attempts: no longer ours to count (reported once as Exhausted).
+        most = s.max_attempts
+        inflight.update(dict.fromkeys(k for k in self._recent if self._attempts.get(k, 0) < most))
+        inflight.update(dict.fromkeys(k for k in suspects if self._attempts.get(k, 0) < most))
+        count = len(inflight) + sum(1 for key in candidates if key not in inflight)
+        next_check: float | None = None
         if count > s.max_batch:
             if self._tripped_since is None:
                 self._tripped_since = now
-                events.append(Tripped((*busy, *candidates), s.max_batch, now))
+                joined = (*inflight, *(k for k in candidates if k not in inflight))
+                events.append(Tripped(joined, s.max_batch, now))
             candidates = []
+            if self._recent:
+                # The count falls when the oldest action leaves the window: ask again then.
+                next_check = next(iter(self._recent.values())) + s.batch_window
         elif self._tripped_since is not None:
             events.append(TripCleared(count, s.max_batch, self._tripped_since, now))
             self._tripped_since = None
 
         act: list[Key] = []
         held: dict[Key, str] = {}
-        next_check: float | None = None
         todo = [(key, False) for key in resumes] + [(key, True) for key in candidates]
         for key, charged in todo:
             wait = self._charge(key, now, budget=charged)
@@ -205,6 +224,12 @@ class Guardrail:
         spent, start = self._spent, now - self.settings.window
         while spent and spent[0] <= start:
             spent.popleft()
+        recent, since = self._recent, now - self.settings.batch_window
+        while recent:
+            key, at = next(iter(recent.items()))
+            if at > since:
+                break
+            del recent[key]
 
     def _usable(self, keys: Iterable[Key], now: float, events: list[GuardEvent]) -> list[Key]:
         """The keys with attempts left; a key out of attempts is reported the first time only.
@@ -239,6 +264,8 @@ class Guardrail:
                 why = f"budget: {s.max_recoveries} recoveries per {s.window:.0f}s used up"
                 return why, self._spent[0] + s.window
             self._spent.append(now)
+            self._recent.pop(key, None)
+            self._recent[key] = now
         self._attempts[key] = n + 1
         self._last_attempt[key] = now
         return None

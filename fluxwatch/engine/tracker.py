@@ -94,6 +94,8 @@ class Tracker:
         self._recheck_at: float | None = None
         self._recheck: asyncio.TimerHandle | None = None
         self._active = active
+        # Releases a leader change caught at Ready=Unknown, until their suspicion ends.
+        self._suspects: dict[Key, float] = {}
 
     # -- fed by the informer ----------------------------------------------------------------
 
@@ -125,6 +127,7 @@ class Tracker:
         self._count(rec.verdict.label, -1)
         self._scheduler.cancel(key)
         self.guardrail.forget(key)
+        self._suspects.pop(key, None)
         self._leave_due(key)
 
     def resync(self, views: Iterable[HRView]) -> None:
@@ -171,6 +174,7 @@ class Tracker:
             ready = rec.view.ready if rec is not None else None
             if rec is not None and ready is not None and ready.status == "Unknown":
                 rec.suspicion = suspicion
+                self._suspects[key] = suspicion.until
                 marked.append(key)
         return marked
 
@@ -263,6 +267,7 @@ class Tracker:
             if verdict.verdict is Kind.READY:
                 self.guardrail.forget(key)
                 rec.suspicion = None
+                self._suspects.pop(key, None)
         else:
             # Also for a release already past due: it fires on the next turn of the loop,
             # together with everything else that is due by then.
@@ -305,9 +310,13 @@ class Tracker:
             return
         if not self._due and not self._resume and not self.guardrail.tripped:
             return
+        suspects = self._live_suspects(now)
         admission = self.guardrail.admit(
-            self._due, now, busy=self._busy.keys(), urgent=self._resume
+            self._due, now, busy=self._busy.keys(), urgent=self._resume, suspects=suspects
         )
+        if suspects and self.guardrail.tripped:
+            # The count also falls when a suspicion ends: ask again then.
+            self._request_recheck(min(self._suspects[k] for k in suspects))
         for event in admission.events:
             log.log(
                 logging.ERROR if event.severity == "error" else logging.INFO,
@@ -325,6 +334,17 @@ class Tracker:
             self._start(key, self._records[key])
         if admission.next_check is not None:
             self._request_recheck(admission.next_check)
+
+    def _live_suspects(self, now: float) -> list[Key]:
+        """Suspects still on their way to stuck (few: those Unknown at a leader change)."""
+        live: list[Key] = []
+        for key, until in list(self._suspects.items()):
+            rec = self._records.get(key)
+            if until <= now or rec is None:
+                del self._suspects[key]
+            elif rec.verdict.verdict in (Kind.PROGRESSING, Kind.STUCK):
+                live.append(key)
+        return live
 
     def _request_recheck(self, when: float) -> None:
         """Make sure the guardrail is asked again no later than ``when``."""

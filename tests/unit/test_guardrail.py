@@ -168,3 +168,27 @@ def test_dry_run_keeps_the_same_accounting() -> None:
 def test_settings_are_checked(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=rf"guardrail\.{field}"):
         GuardrailSettings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_a_burst_spread_over_seconds_is_still_one_batch() -> None:
+    """An incident's releases cross the threshold seconds apart: eight acted on, then seven
+    more due five seconds later make fifteen in the batch window, and none of the seven is
+    touched; when the eight leave the window the count is seven and the guard clears."""
+    guard = Guardrail(GuardrailSettings(batch_window=60, max_recoveries=100))
+    first = guard.admit(keys(8, "early"), T)
+    assert len(first.act) == 8
+    late = guard.admit(keys(7, "late"), T + 5)
+    assert late.act == ()
+    [trip] = late.events
+    assert isinstance(trip, Tripped)
+    assert len(trip.keys) == 15
+    assert late.next_check == T + 60  # when the first action leaves the window
+    cleared = guard.admit(keys(7, "late"), T + 60)
+    assert isinstance(cleared.events[0], TripCleared)
+    assert cleared.act == tuple(keys(7, "late"))
+
+
+def test_without_a_batch_window_only_the_same_instant_counts() -> None:
+    guard = Guardrail(GuardrailSettings(batch_window=0, max_recoveries=100))
+    guard.admit(keys(8, "early"), T)
+    assert len(guard.admit(keys(7, "late"), T + 5).act) == 7

@@ -434,3 +434,34 @@ async def test_follower_counts_the_whole_queue_when_it_leads() -> None:
     assert h.acts == []
     [(at, trip)] = h.events
     assert (at, isinstance(trip, Tripped)) == (400.0, True)
+
+
+async def test_suspects_of_one_leader_change_are_counted_before_they_are_due() -> None:
+    """A leader change catches eleven installs at Ready=Unknown, a few seconds apart: when
+    the first crosses the threshold the whole incident is counted, and none is touched.
+    Counted one instant at a time, they would pass as harmless small batches."""
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0 + i * 3) for i, n in enumerate(names(11))])
+    await h.until(40)
+    assert len(h.tracker.mark_suspects("helm-controller changed leader")) == 11
+    await h.until(1000)
+    assert h.acts == []
+    [(at, trip)] = h.events
+    assert at == 300.0  # the first one's threshold
+    assert isinstance(trip, Tripped)
+    assert len(trip.keys) == 11
+
+
+async def test_suspects_that_recover_on_their_own_leave_the_count() -> None:
+    """Ten of eleven suspects become Ready by themselves: the last one is acted on."""
+    h = Harness()
+    views = [stuck(n, since=T0 + i * 3) for i, n in enumerate(names(11))]
+    h.tracker.resync(views)
+    await h.until(40)
+    h.tracker.mark_suspects("helm-controller changed leader")
+    for view in views[:10]:
+        assert view.ready is not None
+        h.tracker.upsert(replace(view, ready=replace(view.ready, status="True")))
+    await h.until(1000)
+    assert h.times() == [(330.0, names(11)[10])]
+    assert h.events == []

@@ -1,0 +1,62 @@
+"""The README's first command: `fluxwatch demo` replays the incident and ends OK.
+
+Run as a real subprocess, exactly as a newcomer runs it (compressed further to
+keep the suite quick).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expect"),
+    [
+        (
+            "incident-925",
+            [
+                "RecoverySucceeded: HelmRelease flux-system/bp-vpa is Ready again",
+                "writes to HelmReleases  : 1",
+            ],
+        ),
+        (
+            "mass-outage",
+            [
+                "GuardrailTripped: fluxwatch refused to recover 15 stuck HelmReleases",
+                "writes to HelmReleases  : 0",
+            ],
+        ),
+    ],
+)
+async def test_demo_replays_the_scenario(scenario: str, expect: list[str], tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "demo",
+        "--scenario",
+        scenario,
+        "--time-scale",
+        "0.01",
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "result                  : OK" in text
+    for line in expect:
+        assert line in text, text
+    assert (tmp_path / ".fluxwatch" / "demo.kubeconfig").exists()
