@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from fluxwatch.kube.fields import EMPTY, FieldReader, json_type
+from fluxwatch.kube.fields import EMPTY, FieldReader, json_type, parse_rfc3339
 
 ANNOTATION_IGNORE = "fluxwatch.io/ignore"
 ANNOTATION_SUSPENDED_AT = "fluxwatch.io/suspended-at"
@@ -352,10 +352,241 @@ def _unreadable(problem: str) -> HRView:
     )
 
 
+def _fast_condition(item: dict[str, Any], ctype: str, seen: dict[str, str]) -> Condition | None:
+    """:func:`_condition` for a well-formed condition; None for anything else."""
+    status = item.get("status")
+    message = item.get("message")
+    reason = item.get("reason")
+    observed = item.get("observedGeneration")
+    ltt = item.get("lastTransitionTime")
+    if type(status) is not str or status not in CONDITION_STATUSES:
+        return None
+    if message is None:
+        message = ""
+    elif type(message) is not str:
+        return None
+    if reason is None:
+        reason = ""
+    elif type(reason) is not str:
+        return None
+    if observed is not None and type(observed) is not int:
+        return None
+    if ltt is None or ltt == "":
+        since = None
+    elif type(ltt) is not str:
+        return None
+    else:
+        try:
+            since = parse_rfc3339(ltt)
+        except ValueError:
+            return None
+    message = _intern(message) if len(message) <= _INTERN_MESSAGE_MAX else message
+    return Condition(
+        _intern(ctype),
+        _intern(status),
+        _intern(reason),
+        seen.setdefault(message, message),
+        observed,
+        since,
+    )
+
+
+def _fast_labels(raw: Any) -> Mapping[str, str] | None:
+    """:func:`_labels` for well-formed labels; None for anything else."""
+    if raw is None:
+        return EMPTY
+    if type(raw) is not dict:
+        return None
+    if not raw:
+        return EMPTY
+    for k, v in raw.items():
+        if type(k) is not str or type(v) is not str:
+            return None
+    key = tuple(sorted(raw.items()))
+    shared = _LABEL_SETS.get(key)
+    if shared is None:
+        shared = MappingProxyType({_intern(k): _intern(v) for k, v in raw.items()})
+        if len(_LABEL_SETS) < _MAX_LABEL_SETS:
+            _LABEL_SETS[key] = shared
+    return shared
+
+
+def _read_fast(obj: Mapping[str, Any]) -> HRView | None:
+    """:func:`_read` for the objects the API actually sends, in one pass and without a
+    FieldReader: every field present has its JSON type, name and namespace are set, the
+    kept conditions and ``history[0]`` are complete. Anything else returns None, and
+    :func:`_read` reads the object again and names what is wrong. For every object it
+    accepts, the view is the one :func:`_read` makes (same values, same sharing).
+
+    Watch events and list pages go through here: it is the informer's hot path
+    (about a third of the time :func:`_read` takes).
+    """
+    meta = obj.get("metadata")
+    spec = obj.get("spec")
+    status = obj.get("status")
+    if type(meta) is not dict:
+        return None
+    if spec is None:
+        spec = EMPTY
+    elif type(spec) is not dict:
+        return None
+    if status is None:
+        status = EMPTY
+    elif type(status) is not dict:
+        return None
+    annotations = meta.get("annotations")
+    if annotations is None:
+        annotations = EMPTY
+    elif type(annotations) is not dict:
+        return None
+    name = meta.get("name")
+    namespace = meta.get("namespace")
+    if type(name) is not str or not name or type(namespace) is not str or not namespace:
+        return None
+    uid = meta.get("uid")
+    rv = meta.get("resourceVersion")
+    generation = meta.get("generation")
+    ignore = annotations.get(ANNOTATION_IGNORE)
+    suspended_at = annotations.get(ANNOTATION_SUSPENDED_AT)
+    requested_at = annotations.get(ANNOTATION_REQUESTED_AT)
+    force_at = annotations.get(ANNOTATION_FORCE_AT)
+    target_ns = spec.get("targetNamespace")
+    rel_spec = spec.get("releaseName")
+    storage_spec = spec.get("storageNamespace")
+    suspend = spec.get("suspend")
+    storage_status = status.get("storageNamespace")
+    handled_reconcile = status.get("lastHandledReconcileAt")
+    handled_force = status.get("lastHandledForceAt")
+    last_action = status.get("lastAttemptedReleaseAction")
+    observed = status.get("observedGeneration")
+    for value in (
+        uid,
+        rv,
+        ignore,
+        suspended_at,
+        requested_at,
+        force_at,
+        target_ns,
+        rel_spec,
+        storage_spec,
+        storage_status,
+        handled_reconcile,
+        handled_force,
+        last_action,
+    ):
+        if value is not None and type(value) is not str:
+            return None
+    if (
+        (generation is not None and type(generation) is not int)
+        or (observed is not None and type(observed) is not int)
+        or (suspend is not None and type(suspend) is not bool)
+    ):
+        return None
+    labels = _fast_labels(meta.get("labels"))
+    if labels is None:
+        return None
+    namespace = _intern(namespace)
+    rel_name = release_name(name, rel_spec, target_ns)
+    if rel_name == name:
+        rel_name = name
+
+    ready = reconciling = released = None
+    conditions = status.get("conditions")
+    if conditions is not None:
+        if type(conditions) is not list:
+            return None
+        seen: dict[str, str] = {}
+        for item in conditions:
+            if type(item) is not dict:
+                return None
+            ctype = item.get("type")
+            if type(ctype) is not str or not ctype:
+                return None
+            if ctype == "Ready":
+                if ready is None and (ready := _fast_condition(item, ctype, seen)) is None:
+                    return None
+            elif ctype == "Released":
+                if released is None and (released := _fast_condition(item, ctype, seen)) is None:
+                    return None
+            elif (
+                ctype == "Reconciling"
+                and reconciling is None
+                and (reconciling := _fast_condition(item, ctype, seen)) is None
+            ):
+                return None
+
+    last_release = None
+    history = status.get("history")
+    if history is not None:
+        if type(history) is not list:
+            return None
+        if history:
+            first = history[0]
+            if type(first) is not dict:
+                return None
+            h_name = first.get("name")
+            h_version = first.get("version")
+            h_status = first.get("status")
+            h_namespace = first.get("namespace")
+            h_action = first.get("action")
+            h_chart = first.get("chartName")
+            h_chart_version = first.get("chartVersion")
+            if type(h_name) is not str or type(h_version) is not int or type(h_status) is not str:
+                return None
+            for value in (h_namespace, h_action, h_chart, h_chart_version):
+                if value is not None and type(value) is not str:
+                    return None
+            last_release = Snapshot(
+                rel_name if h_name == rel_name else h_name,
+                _intern(h_namespace or ""),
+                h_version,
+                _intern(h_status),
+                _intern(h_action or ""),
+                _intern(h_chart or ""),
+                _intern(h_chart_version or ""),
+            )
+
+    if handled_reconcile is not None and handled_reconcile == requested_at:
+        handled_reconcile = requested_at
+    if handled_force is not None and handled_force == force_at:
+        handled_force = force_at
+    return HRView(
+        namespace=namespace,
+        name=name,
+        uid=uid or "",
+        resource_version=rv or "",
+        generation=generation or 0,
+        labels=labels,
+        suspend=bool(suspend),
+        deleting=meta.get("deletionTimestamp") is not None,
+        ignored=(ignore or "").strip().lower() == "true",
+        suspended_at=suspended_at,
+        requested_at=requested_at,
+        force_at=force_at,
+        ready=ready,
+        reconciling=reconciling,
+        released=released,
+        last_release=last_release,
+        release_name=rel_name,
+        target_namespace=_intern(target_ns or namespace),
+        storage_namespace=_intern(storage_status or storage_spec or namespace),
+        observed_generation=-1 if observed is None else observed,
+        last_handled_reconcile_at=handled_reconcile,
+        last_handled_force_at=handled_force,
+        last_attempted_release_action=_interned(last_action),
+    )
+
+
 def hr_view(obj: Mapping[str, Any]) -> HRView:
     """Read a HelmRelease; never raises (see the module docstring)."""
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         return _unreadable(f"<object>: expected an object, got {json_type(obj)}")
+    try:
+        view = _read_fast(obj)
+    except Exception:  # whatever trips the fast path, the careful one reads and explains
+        view = None
+    if view is not None:
+        return view
     try:
         return _read(obj)
     except Exception as exc:  # a view must come out of any input; say what broke

@@ -22,9 +22,11 @@ for every change; it must not block (the tracker's upsert is O(log n)).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -82,6 +84,38 @@ class Backoff:
     def delay(self, attempt: int) -> float:
         raw = min(self.cap, self.base * self.factor ** max(0, attempt))
         return raw * (1.0 + random.uniform(-self.jitter, self.jitter))
+
+
+class _GcPause:
+    """Holds the cyclic garbage collector off while lists are read, however many overlap.
+
+    A list page is thousands of fresh dicts that live until their views are made;
+    their allocations keep triggering collections that walk them, and the whole
+    heap, again and again: a quarter of a 10,000-object sync, more at 50,000.
+    Decoded JSON has no cycles and is freed by reference counting, so nothing
+    is lost by waiting; the collector resumes (if it was on) when the last list
+    being read is done.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._resume = False
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if self._depth == 0:
+            self._resume = gc.isenabled()
+            gc.disable()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0 and self._resume:
+                gc.enable()
+
+
+_gc_paused = _GcPause()
 
 
 class _Gone(Exception):
@@ -207,19 +241,21 @@ class Informer(Generic[V]):
         query = self._query()
         query["limit"] = self.page_size
         path = self.resource.path(self.namespace)
-        while True:
-            doc = await self.client.request("GET", path, query=query, accept=self.accept)
-            for raw in doc.get("items") or ():
-                view = self._view(raw)
-                if view is not None:
-                    fresh[(view.namespace, view.name)] = view
-            meta = doc.get("metadata") or {}
-            token = meta.get("continue")
-            if not token:
-                self.resource_version = str(meta.get("resourceVersion") or "") or None
-                break
-            query["continue"] = token
-        self._replace(fresh)
+        with _gc_paused():
+            while True:
+                doc = await self.client.request("GET", path, query=query, accept=self.accept)
+                for raw in doc.get("items") or ():
+                    view = self._view(raw)
+                    if view is not None:
+                        fresh[(view.namespace, view.name)] = view
+                meta = doc.get("metadata") or {}
+                token = meta.get("continue")
+                if not token:
+                    self.resource_version = str(meta.get("resourceVersion") or "") or None
+                    break
+                query["continue"] = token
+                del doc  # before the next page arrives
+            self._replace(fresh)
         if not self.synced.is_set():
             self.observer.on_synced(self.resource.plural, len(fresh), loop.time() - started)
             self.synced.set()

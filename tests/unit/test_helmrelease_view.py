@@ -20,6 +20,8 @@ from fluxwatch.kube.helmrelease import (
     ANNOTATION_REQUESTED_AT,
     ANNOTATION_SUSPENDED_AT,
     HRView,
+    _read,
+    _read_fast,
     hr_view,
     release_name,
     shorten_release_name,
@@ -338,3 +340,55 @@ def test_view_memory_is_under_one_kilobyte(ready: dict[str, Any]) -> None:
         tracemalloc.stop()
     assert all(v.malformed is None for v in views)
     assert per_view <= 1024, f"{per_view:.0f} bytes per view"
+
+
+def _variants() -> list[dict[str, Any]]:
+    """Every fixture HelmRelease, and each with one field made wrong in a way a real
+    cluster (an older CRD, a hand edit, a bug elsewhere) can produce."""
+    import copy
+    import json
+    from pathlib import Path
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    bases = [
+        json.loads((fixtures / n).read_text()) for n in ("hr_ready.json", "hr_stuck_upstream.json")
+    ]
+    breakages: list[tuple[tuple[str, ...], Any]] = [
+        (("spec", "suspend"), "yes"),
+        (("spec", "releaseName"), 7),
+        (("metadata", "labels"), ["a"]),
+        (("metadata", "annotations"), {"fluxwatch.io/ignore": True}),
+        (("metadata", "generation"), "1"),
+        (("status", "conditions"), "Ready"),
+        (("status", "conditions"), [{"type": "Ready", "status": "Maybe"}]),
+        (
+            ("status", "conditions"),
+            [{"type": "Ready", "status": "Unknown", "lastTransitionTime": "yesterday"}],
+        ),
+        (("status", "history"), [{"version": "3", "status": "deployed"}]),
+        (("status", "history"), []),
+        (("status", "observedGeneration"), None),
+        (("metadata", "deletionTimestamp"), "2026-11-26T10:00:00Z"),
+    ]
+    out = []
+    for base in bases:
+        out.append(base)
+        for path, value in breakages:
+            obj = copy.deepcopy(base)
+            node = obj
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+            out.append(obj)
+    return out
+
+
+@pytest.mark.parametrize("obj", _variants())
+def test_the_fast_reader_agrees_with_the_exact_one(obj: dict[str, Any]) -> None:
+    """hr_view tries a one-pass reader first and falls back to the field-by-field one
+    on anything unusual; whichever answers, the view is the same."""
+    fast = _read_fast(obj)
+    exact = _read(obj)
+    if fast is not None:
+        assert fast == exact
+    assert hr_view(obj) == exact

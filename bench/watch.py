@@ -1,0 +1,226 @@
+"""1. Watch throughput: HelmRelease watch events per second through informer, views and tracker.
+
+The emulator (its own process, another CPU) holds ``n`` HelmReleases, each
+modified once after they were created, so a watch from ``burst_from`` replays
+``n`` MODIFIED events of full objects as fast as the client reads them. A
+round times, from opening the watch to the ``n``-th handler call:
+
+- fluxwatch: the informer's watch stream (``Informer._watch``, the code
+  ``run()`` loops over) on a synced cache, each event read into an HRView and
+  handed to the tracker;
+- baseline: ``kubernetes_asyncio.watch.Watch().stream(list_cluster_custom_object)``
+  (json per line, the library's deserialiser), each object read with
+  ``hr_view`` into an equally synced tracker;
+- the emulator's ceiling: a raw aiohttp read of the same stream that only
+  counts newlines.
+
+Then, without any I/O, on the bytes of that stream: orjson alone, orjson and
+the view, and the informer's whole per-line path (``Informer._on_line``): the
+CPU bounds of the figure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench.common import (
+    HR_GROUP,
+    HR_PLURAL,
+    HR_VERSION,
+    Child,
+    Context,
+    Figure,
+    Stopwatch,
+    library_client,
+    median,
+)
+from bench.engine import Counting, make_tracker
+from fluxwatch.kube.client import HELMRELEASES, KubeClient
+from fluxwatch.kube.helmrelease import hr_view
+from fluxwatch.kube.informer import Informer
+
+GOAL_RATE = 50_000.0
+GOAL_RATIO = 4.0
+
+
+async def _raw_read(emu: Child, n: int) -> tuple[float, list[bytes]]:
+    """Read the replayed stream without parsing; return seconds and the chunks."""
+    url = f"{emu.info['url']}/apis/{HR_GROUP}/{HR_VERSION}/{HR_PLURAL}"
+    params = {"watch": "true", "resourceVersion": emu.info["burst_from"]}
+    headers = {"Authorization": f"Bearer {emu.info['token']}"}
+    chunks: list[bytes] = []
+    seen = 0
+    async with aiohttp.ClientSession() as session:
+        clock = Stopwatch()
+        async with session.get(url, params=params, headers=headers) as resp:
+            async for chunk in resp.content.iter_any():
+                chunks.append(chunk)
+                seen += chunk.count(b"\n")
+                if seen >= n:
+                    break
+        return clock(), chunks
+
+
+async def _fluxwatch_round(informer: Informer[Any], counter: Counting, rv: str, n: int) -> float:
+    done = counter.arm(n)
+    informer.resource_version = rv
+    start = time.perf_counter()
+    task = asyncio.create_task(informer._watch())
+    try:
+        end = await asyncio.wait_for(done, 120)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return end - start
+
+
+async def _baseline_round(api: Any, counter: Counting, rv: str, n: int) -> float:
+    from kubernetes_asyncio import watch
+
+    done = counter.arm(n)
+    stream = watch.Watch()
+    start = time.perf_counter()
+    async with stream:
+        async for event in stream.stream(
+            api.list_cluster_custom_object, HR_GROUP, HR_VERSION, HR_PLURAL, resource_version=rv
+        ):
+            counter(event["type"], hr_view(event["object"]), None)
+            if done.done():
+                stream.stop()
+                break
+    return done.result() - start
+
+
+def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[str, float]:
+    """Events per second of each stage alone, on the stream's bytes (no I/O)."""
+    lines = [line for line in b"".join(chunks).split(b"\n") if line][:n]
+    out: dict[str, float] = {}
+
+    def rate(label: str, fn: Any) -> None:
+        best = float("inf")
+        for _ in range(3):
+            clock = Stopwatch()
+            fn()
+            best = min(best, clock())
+        out[label] = len(lines) / best
+
+    loads = orjson.loads
+
+    def parse() -> None:
+        for line in lines:
+            loads(line)
+
+    def parse_view() -> None:
+        for line in lines:
+            hr_view(loads(line)["object"])
+
+    def informer_path() -> None:
+        on_line = informer._on_line
+        for line in lines:
+            on_line(line)
+
+    rate("orjson", parse)
+    rate("orjson+view", parse_view)
+    rate("informer_on_line", informer_path)
+    return out
+
+
+async def run(ctx: Context) -> list[Figure]:
+    n = ctx.sizes.watch_releases
+    emu = await ctx.emulator(n, burst=True)
+    rv = emu.info["burst_from"]
+    kubeconfig = emu.info["kubeconfig"]
+
+    # fluxwatch: a synced informer feeding a tracker, as the daemon runs it.
+    client = await KubeClient.from_config(kubeconfig)
+    tracker = make_tracker()
+    counter = Counting(tracker)
+    informer: Informer[Any] = Informer(client, HELMRELEASES, hr_view, counter)
+    await informer._relist()
+
+    # baseline: the library's client and a tracker synced from the library's list.
+    from kubernetes_asyncio import client as k8s_client
+
+    api_client = await library_client(kubeconfig)
+    api = k8s_client.CustomObjectsApi(api_client)
+    base_tracker = make_tracker()
+    listed = await api.list_cluster_custom_object(HR_GROUP, HR_VERSION, HR_PLURAL)
+    for obj in listed["items"]:
+        base_tracker.upsert(hr_view(obj))
+    del listed
+    base_counter = Counting(base_tracker)
+    gc.collect()
+
+    samples: dict[str, list[float]] = {"fluxwatch": [], "baseline": [], "emulator": []}
+    chunks: list[bytes] = []
+    try:
+        await _raw_read(emu, n)  # warm-up: connections, caches on both sides
+        await _fluxwatch_round(informer, counter, rv, n)
+        for i in range(ctx.sizes.watch_rounds):
+            seconds, chunks = await _raw_read(emu, n)
+            samples["emulator"].append(n / seconds)
+            samples["fluxwatch"].append(n / await _fluxwatch_round(informer, counter, rv, n))
+            samples["baseline"].append(n / await _baseline_round(api, base_counter, rv, n))
+            ctx.log(
+                f"  watch round {i + 1}: fluxwatch {samples['fluxwatch'][-1]:,.0f}/s, "
+                f"baseline {samples['baseline'][-1]:,.0f}/s, "
+                f"emulator {samples['emulator'][-1]:,.0f}/s"
+            )
+        bounds = _cpu_bounds(chunks, n, informer)
+    finally:
+        await client.close()
+        await api_client.close()
+
+    stream_bytes = sum(len(c) for c in chunks)
+    fw, base, emu_rate = (median(samples[k]) for k in ("fluxwatch", "baseline", "emulator"))
+    common = {"releases": n, "rounds": ctx.sizes.watch_rounds, "samples": samples}
+    bound = (
+        f"CPU of the one core: parsing alone runs at {bounds['orjson']:,.0f}/s, parse+view at "
+        f"{bounds['orjson+view']:,.0f}/s, the informer's whole per-line path without I/O at "
+        f"{bounds['informer_on_line']:,.0f}/s; the emulator serves {emu_rate:,.0f}/s"
+    )
+    return [
+        Figure(
+            "watch",
+            f"watch throughput, {n:,} HRs",
+            fw,
+            "events/s",
+            base,
+            "kubernetes_asyncio Watch().stream + hr_view + tracker",
+            goal=f">= {GOAL_RATE:,.0f}/s and >= {GOAL_RATIO:g}x baseline",
+            goal_met=fw >= GOAL_RATE and base > 0 and fw / base >= GOAL_RATIO,
+            bound=bound,
+            details={**common, "cpu_bounds_events_per_s": bounds},
+        ),
+        Figure(
+            "watch",
+            "watch: emulator ceiling (raw read, no parsing)",
+            emu_rate,
+            "events/s",
+            bound="the emulator process (its own CPU) and loopback",
+            details={
+                "mb_per_s": emu_rate * stream_bytes / max(1, n) / 1e6,
+                "bytes_per_event": stream_bytes / max(1, n),
+            },
+        ),
+        Figure(
+            "watch",
+            "watch: CPU ceiling, orjson parse alone",
+            bounds["orjson"],
+            "events/s",
+            bound="orjson.loads of ~2 KB HelmRelease events, one core",
+        ),
+        Figure(
+            "watch",
+            "watch: CPU ceiling, informer per-line path (no I/O)",
+            bounds["informer_on_line"],
+            "events/s",
+            bound="parse + view + cache + tracker, one core",
+        ),
+    ]
