@@ -32,7 +32,7 @@ _RFC3339 = re.compile(
 
 # The same few timestamps come back in every watch event of an object (and Ready and
 # Released share theirs): remember recent answers.
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=1024)
 def parse_rfc3339(value: str) -> float:
     """Return epoch seconds (UTC) for an RFC 3339 timestamp; ValueError when it is not one."""
     m = _RFC3339.fullmatch(value)

@@ -145,16 +145,23 @@ def _interned(value: str | None) -> str | None:
     return None if value is None else _intern(value)
 
 
+def _kept_message(status: str, message: str) -> str:
+    """The message a view keeps: none for a True condition (its "Helm install succeeded
+    for release ..." names what history[0] holds, and fluxwatch never reports it; it was
+    a tenth of a tracked release's memory), interned when short and generic ("Running
+    'install' action ..." repeats across releases)."""
+    if status == "True":
+        return ""
+    return _intern(message) if len(message) <= _INTERN_MESSAGE_MAX else message
+
+
 def _condition(
     r: FieldReader, raw: Mapping[str, Any], path: str, ctype: str, seen: dict[str, str]
 ) -> Condition:
     status = r.string(raw, "status", path) or ""
     if status not in CONDITION_STATUSES:
         r.problems.append(f"{path}.status: expected True, False or Unknown, got {status!r}")
-    message = r.string(raw, "message", path) or ""
-    # Generic messages ("Running 'install' action ...") repeat across releases; long ones
-    # name the release and repeat only within it (Ready and Released say the same).
-    message = _intern(message) if len(message) <= _INTERN_MESSAGE_MAX else message
+    message = _kept_message(status, r.string(raw, "message", path) or "")
     # parse_rfc3339 caches: Ready and Released share one float, not just equal ones.
     ltt = r.timestamp(raw, "lastTransitionTime", path)
     return Condition(
@@ -380,7 +387,7 @@ def _fast_condition(item: dict[str, Any], ctype: str, seen: dict[str, str]) -> C
             since = parse_rfc3339(ltt)
         except ValueError:
             return None
-    message = _intern(message) if len(message) <= _INTERN_MESSAGE_MAX else message
+    message = _kept_message(status, message)
     return Condition(
         _intern(ctype),
         _intern(status),
