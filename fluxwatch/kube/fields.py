@@ -19,6 +19,7 @@ import functools
 import re
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -30,11 +31,22 @@ _RFC3339 = re.compile(
 )
 
 
-# The same few timestamps come back in every watch event of an object (and Ready and
-# Released share theirs): remember recent answers.
-@functools.lru_cache(maxsize=1024)
 def parse_rfc3339(value: str) -> float:
     """Return epoch seconds (UTC) for an RFC 3339 timestamp; ValueError when it is not one."""
+    # metav1.Time's own shape, "2026-11-26T10:00:00Z", is nearly every timestamp in a
+    # HelmRelease: the C parser reads it ten times faster than the exact reader below,
+    # which gets everything else (fractions, offsets, leap seconds) and every error.
+    if len(value) == 20 and value[10] == "T" and value[19] == "Z":
+        try:
+            return datetime.fromisoformat(value).timestamp()
+        except ValueError:
+            pass
+    return _parse_exact(value)
+
+
+# Timestamps other than metav1.Time's repeat too (Leases' micro times): remember a few.
+@functools.lru_cache(maxsize=1024)
+def _parse_exact(value: str) -> float:
     m = _RFC3339.fullmatch(value)
     if m is None:
         raise ValueError(f"not an RFC 3339 time: {value!r}")

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, dataclass_transform
 
 from fluxwatch.kube.fields import EMPTY, FieldReader, json_type, parse_rfc3339
 
@@ -61,7 +61,20 @@ _MAX_LABEL_SETS = 4096
 _INTERN_MESSAGE_MAX = 64
 
 
-@dataclass(frozen=True, slots=True)
+_T = TypeVar("_T")
+
+
+@dataclass_transform(frozen_default=True)
+def _view(cls: type[_T]) -> type[_T]:
+    """Views are immutable by contract, and type checkers hold every caller to it (they
+    read these classes as frozen dataclasses). At run time they are plain slotted
+    dataclasses: a frozen one assigns each field through object.__setattr__, which made
+    building the three views of a watch event cost 14 us of its 50 (bench/watch.py);
+    plain assignment is about four times cheaper."""
+    return dataclass(slots=True)(cls)
+
+
+@_view
 class Condition:
     type: str
     status: str  # "True" | "False" | "Unknown"
@@ -71,7 +84,7 @@ class Condition:
     last_transition: float | None  # epoch seconds (UTC), parsed from RFC 3339
 
 
-@dataclass(frozen=True, slots=True)
+@_view
 class Snapshot:
     """``status.history[0]``: the newest Helm release the controller recorded."""
 
@@ -84,7 +97,7 @@ class Snapshot:
     chart_version: str
 
 
-@dataclass(frozen=True, slots=True)
+@_view
 class HRView:
     namespace: str
     name: str
@@ -156,13 +169,12 @@ def _kept_message(status: str, message: str) -> str:
 
 
 def _condition(
-    r: FieldReader, raw: Mapping[str, Any], path: str, ctype: str, seen: dict[str, str]
+    r: FieldReader, raw: Mapping[str, Any], path: str, ctype: str, seen: dict[Any, Any]
 ) -> Condition:
     status = r.string(raw, "status", path) or ""
     if status not in CONDITION_STATUSES:
         r.problems.append(f"{path}.status: expected True, False or Unknown, got {status!r}")
     message = _kept_message(status, r.string(raw, "message", path) or "")
-    # parse_rfc3339 caches: Ready and Released share one float, not just equal ones.
     ltt = r.timestamp(raw, "lastTransitionTime", path)
     return Condition(
         type=_intern(ctype),
@@ -170,14 +182,15 @@ def _condition(
         reason=_intern(r.string(raw, "reason", path) or ""),
         message=seen.setdefault(message, message),
         observed_generation=r.integer(raw, "observedGeneration", path),
-        last_transition=ltt,
+        last_transition=seen.setdefault(ltt, ltt),
     )
 
 
 def _conditions(r: FieldReader, status: Mapping[str, Any]) -> dict[str, Condition]:
     raw = status.get("conditions")
     found: dict[str, Condition] = {}
-    seen: dict[str, str] = {}  # messages of this object, to share equal ones
+    # Messages and times of this object: Ready and Released share one of each, not two.
+    seen: dict[Any, Any] = {}
     if raw is None:
         return found
     if not isinstance(raw, list):
@@ -359,7 +372,7 @@ def _unreadable(problem: str) -> HRView:
     )
 
 
-def _fast_condition(item: dict[str, Any], ctype: str, seen: dict[str, str]) -> Condition | None:
+def _fast_condition(item: dict[str, Any], ctype: str, seen: dict[Any, Any]) -> Condition | None:
     """:func:`_condition` for a well-formed condition; None for anything else."""
     status = item.get("status")
     message = item.get("message")
@@ -394,7 +407,7 @@ def _fast_condition(item: dict[str, Any], ctype: str, seen: dict[str, str]) -> C
         _intern(reason),
         seen.setdefault(message, message),
         observed,
-        since,
+        seen.setdefault(since, since),
     )
 
 
@@ -502,7 +515,7 @@ def _read_fast(obj: Mapping[str, Any]) -> HRView | None:
     if conditions is not None:
         if type(conditions) is not list:
             return None
-        seen: dict[str, str] = {}
+        seen: dict[Any, Any] = {}
         for item in conditions:
             if type(item) is not dict:
                 return None
