@@ -369,9 +369,11 @@ class Daemon:
         log.info("shutting down", extra={"timeout": timeout})
         assert self.tracker is not None and self.recovery is not None
         self.tracker.set_active(False)
-        # A suspend-toggle in flight must resume before the leader Lease is released.
-        await self.recovery.drain(timeout / 2)
+        # Stop the attempts in flight first (no new step can start), then wait for the
+        # resumes they leave: a suspend-toggle's resume is shielded from that cancel, and
+        # must land before the leader Lease is released.
         await self.tracker.aclose()
+        await self.recovery.drain(timeout / 2)
         for name, task in self._tasks.items():
             if name != "leader-election":
                 task.cancel()
