@@ -36,7 +36,7 @@ from fluxwatch.engine.leases import (
     LeaseMonitor,
     LeaseWatch,
 )
-from fluxwatch.engine.recovery import Recovery, RecoveryOptions, ViewWaiter
+from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.engine.tracker import Tracker
 from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeClient
 from fluxwatch.kube.helmrelease import HRView, hr_view
@@ -51,7 +51,7 @@ from fluxwatch.kube.patch import (
 )
 from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
 from fluxwatch.notify.router import Router
-from fluxwatch.settings import Settings, engine_settings
+from fluxwatch.settings import Settings, engine_settings, recovery_options
 from fluxwatch.telemetry import tracing
 from fluxwatch.telemetry.metrics import Metrics
 from fluxwatch.telemetry.server import TelemetryServer
@@ -81,7 +81,6 @@ class Daemon:
         self.on_event = on_event
         self.backoff = backoff
         self.events = EventFactory(settings.leader.identity)
-        self.published: list[Event] = []
         self._stop = asyncio.Event()
         self.informers: list[Informer[Any]] = []
         self.tracker: Tracker | None = None
@@ -234,17 +233,11 @@ class Daemon:
                 retry_period=settings.leader.retry_period,
                 on_change=self._leadership,
             )
-        recovery_options = RecoveryOptions(
-            strategies=tuple(settings.recovery.strategies),
-            status_correct=settings.recovery.status_correct,
-            verify_timeout=settings.recovery.verify_timeout,
-            suspend_pause=settings.recovery.suspend_pause,
-        )
         self.recovery = Recovery(
             writer,
             waiter,
             self.engine,
-            recovery_options,
+            recovery_options(settings),
             self.publish,
             clock=clock,
             storage=storage,

@@ -18,13 +18,13 @@ import orjson
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.guardrail import Guardrail
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
-from fluxwatch.engine.recovery import Recovery, RecoveryOptions, ViewWaiter
+from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.kube.client import HELMRELEASES, KubeApiError, KubeClient
 from fluxwatch.kube.helmrelease import HRView, hr_view
 from fluxwatch.kube.informer import Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
 from fluxwatch.notify.event import Event
-from fluxwatch.settings import Settings, engine_settings
+from fluxwatch.settings import Settings, engine_settings, recovery_options
 
 
 def row(view: HRView, verdict: Verdict) -> dict[str, Any]:
@@ -96,12 +96,7 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
                 HelmReleaseWriter(client),
                 waiter,
                 engine,
-                RecoveryOptions(
-                    strategies=tuple(settings.recovery.strategies),
-                    status_correct=settings.recovery.status_correct,
-                    verify_timeout=settings.recovery.verify_timeout,
-                    suspend_pause=settings.recovery.suspend_pause,
-                ),
+                recovery_options(settings),
                 events.append,
                 clock=clock,
                 storage=storage,

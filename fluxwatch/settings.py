@@ -17,7 +17,7 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -45,6 +45,9 @@ from fluxwatch.engine.config import (
     VerifyStorage,
 )
 from fluxwatch.notify.config import NotifySettings
+
+if TYPE_CHECKING:
+    from fluxwatch.engine.recovery import RecoveryOptions
 
 
 def _snake(name: str) -> str:
@@ -262,6 +265,19 @@ def engine_settings(settings: Settings) -> EngineSettings:
     )
 
 
+def recovery_options(settings: Settings) -> RecoveryOptions:
+    """The recovery ladder's view of the settings tree."""
+    from fluxwatch.engine.recovery import RecoveryOptions
+
+    r = settings.recovery
+    return RecoveryOptions(
+        strategies=tuple(r.strategies),
+        status_correct=r.status_correct,
+        verify_timeout=r.verify_timeout,
+        suspend_pause=r.suspend_pause,
+    )
+
+
 def load_settings(
     config: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
 ) -> Settings:
@@ -293,4 +309,5 @@ __all__ = [
     "format_duration",
     "load_settings",
     "parse_duration",
+    "recovery_options",
 ]
