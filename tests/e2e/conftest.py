@@ -14,10 +14,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from daemon_harness import Cluster, Replicas, running_cluster, running_replicas
 
 READY_TIMEOUT = 15.0
 
@@ -147,3 +148,18 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         yield server
     finally:
         stop(proc)
+
+
+# -- the daemon tests' cluster and replicas (tests/e2e/daemon_harness.py) ------------------
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async with running_cluster(tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+async def replicas() -> AsyncIterator[Replicas]:
+    async with running_replicas() as r:
+        yield r

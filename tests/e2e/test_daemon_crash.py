@@ -22,7 +22,6 @@ from daemon_harness import (
     add_ready,
     add_stuck,
     eventually,
-    running_cluster,
     running_processes,
     settings_data,
     suspended_by_fluxwatch,
@@ -34,12 +33,6 @@ pytestmark = pytest.mark.e2e
 
 PAUSE = 30.0  # suspend_pause: the kill lands inside it
 LEASE = {"lease_duration": 2.0, "renew_deadline": 1.5, "retry_period": 0.2}
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as c:
-        yield c
 
 
 @pytest.fixture

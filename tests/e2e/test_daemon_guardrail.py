@@ -9,8 +9,6 @@ recovered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from daemon_harness import (
@@ -20,8 +18,6 @@ from daemon_harness import (
     Replicas,
     eventually,
     make_settings,
-    running_cluster,
-    running_replicas,
     view,
     writes,
 )
@@ -34,18 +30,6 @@ from fluxwatch.sim.helmcontroller import HelmController
 pytestmark = pytest.mark.e2e
 
 RELEASES = 40
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-async def replicas() -> AsyncIterator[Replicas]:
-    async with running_replicas() as r:
-        yield r
 
 
 async def _load(cluster: Cluster, stuck: int) -> scenarios.ScenarioRun:

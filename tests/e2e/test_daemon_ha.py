@@ -8,8 +8,6 @@ one leader (a Lease of its own) writes and alerts.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from daemon_harness import (
@@ -22,8 +20,6 @@ from daemon_harness import (
     eventually,
     make_settings,
     never_two_leaders,
-    running_cluster,
-    running_replicas,
     view,
     writes,
 )
@@ -31,18 +27,6 @@ from daemon_harness import (
 from fluxwatch.kube.leader import LeaderElector
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-async def replicas() -> AsyncIterator[Replicas]:
-    async with running_replicas() as r:
-        yield r
 
 
 @pytest.mark.parametrize("how", ["stopped", "cut-off", "hung"])

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from daemon_harness import (
@@ -25,8 +23,6 @@ from daemon_harness import (
     becoming_stuck,
     eventually,
     make_settings,
-    running_cluster,
-    running_replicas,
     suspended_by_fluxwatch,
     view,
     writes,
@@ -40,18 +36,6 @@ from fluxwatch.notify.event import Meta
 pytestmark = pytest.mark.e2e
 
 LADDER = {"recovery": {"strategies": ["suspend-toggle", "status-correct"], "status_correct": True}}
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-async def replicas() -> AsyncIterator[Replicas]:
-    async with running_replicas() as r:
-        yield r
 
 
 @pytest.mark.parametrize(

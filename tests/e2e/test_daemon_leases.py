@@ -10,8 +10,6 @@ A leader change is a new ``holderIdentity`` (``LeaderChanged``); more than
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from daemon_harness import (
@@ -21,26 +19,12 @@ from daemon_harness import (
     add_stuck,
     eventually,
     make_settings,
-    running_cluster,
-    running_replicas,
 )
 
 from fluxwatch.notify.event import Meta
 from fluxwatch.sim.helmcontroller import HELM_LEASE
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    async with running_cluster(tmp_path) as c:
-        yield c
-
-
-@pytest.fixture
-async def replicas() -> AsyncIterator[Replicas]:
-    async with running_replicas() as r:
-        yield r
 
 
 def _count(replica: Replica, reason: str) -> int:
