@@ -68,9 +68,10 @@ class Tripped:
     @property
     def message(self) -> str:
         return (
-            f"{len(self.keys)} HelmReleases are stuck at the same time, more than "
-            f"max_batch={self.max_batch}: fluxwatch acts on none of them until at most "
-            f"{self.max_batch} remain. Stuck: {_names(self.keys)}"
+            f"{len(self.keys)} HelmReleases are stuck in the same incident (due now, acted "
+            "on moments ago, or caught at Ready=Unknown by a helm-controller leader change), "
+            f"more than max_batch={self.max_batch}: fluxwatch acts on none of them until at "
+            f"most {self.max_batch} remain. Stuck: {_names(self.keys)}"
         )
 
 
