@@ -51,7 +51,7 @@ from fluxwatch.kube.patch import (
 )
 from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
 from fluxwatch.notify.router import Router
-from fluxwatch.settings import Settings, engine_settings, recovery_options
+from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 from fluxwatch.telemetry import tracing
 from fluxwatch.telemetry.metrics import Metrics
 from fluxwatch.telemetry.server import TelemetryServer
@@ -226,7 +226,7 @@ class Daemon:
             self.elector = LeaderElector(
                 self.client,
                 settings.leader.namespace,
-                settings.leader.name,
+                leader_lease_name(settings),
                 settings.leader.identity,
                 lease_duration=settings.leader.lease_duration,
                 renew_deadline=settings.leader.renew_deadline,

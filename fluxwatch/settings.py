@@ -13,6 +13,7 @@ path, the value and what was expected.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -265,6 +266,15 @@ def engine_settings(settings: Settings) -> EngineSettings:
     )
 
 
+def leader_lease_name(settings: Settings) -> str:
+    """fluxwatch's own leader Lease; a shard (``--watch-label-selector``) gets Flux's suffix,
+    ``-<first 8 hex of sha256(selector)>``, so each shard elects its own leader."""
+    selector = settings.watch.label_selector
+    if not selector:
+        return settings.leader.name
+    return f"{settings.leader.name}-{hashlib.sha256(selector.encode()).hexdigest()[:8]}"
+
+
 def recovery_options(settings: Settings) -> RecoveryOptions:
     """The recovery ladder's view of the settings tree."""
     from fluxwatch.engine.recovery import RecoveryOptions
@@ -307,6 +317,7 @@ __all__ = [
     "WatchSettings",
     "engine_settings",
     "format_duration",
+    "leader_lease_name",
     "load_settings",
     "parse_duration",
     "recovery_options",

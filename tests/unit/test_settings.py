@@ -106,3 +106,16 @@ def test_the_readme_example_is_valid(tmp_path: Path) -> None:
     settings = load_settings(path)
     assert settings.notify.providers[0].type == "slack"
     assert settings.leases.flap_threshold == 3
+
+
+def test_a_shard_elects_its_own_leader_with_fluxs_suffix() -> None:
+    """FLUX-FACTS §5: with --watch-label-selector the Lease name gets -<8 hex of
+    sha256(selector)>, so two shards never share one leader."""
+    import hashlib
+
+    from fluxwatch.settings import leader_lease_name
+
+    assert leader_lease_name(load_settings(None)) == "fluxwatch-leader-election"
+    shard = load_settings(None, {"watch": {"label_selector": "sharding.fluxcd.io/key=shard1"}})
+    digest = hashlib.sha256(b"sharding.fluxcd.io/key=shard1").hexdigest()[:8]
+    assert leader_lease_name(shard) == f"fluxwatch-leader-election-{digest}"
