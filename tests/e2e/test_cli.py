@@ -141,3 +141,70 @@ async def test_test_alert_says_delivered_or_why_not(tmp_path: Path) -> None:
         assert code == 0, out
     finally:
         await runner.cleanup()
+
+
+async def test_sim_serve_prints_its_url_serves_kubectl_and_stops_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`fluxwatch sim serve` as the README shows it: a kubeconfig kubectl can use, the
+    scenario's objects behind it, and a clean exit on SIGTERM."""
+    import signal
+
+    from fluxwatch.sim.kubectl import find_kubectl
+
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--scenario",
+        "healthy",
+        "--time-scale",
+        "0.01",
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line.startswith(b"fluxwatch sim: serving https://127.0.0.1:")
+        for _ in range(100):  # the healthy catalog installs itself
+            get = await asyncio.create_subprocess_exec(
+                kubectl,
+                "--kubeconfig",
+                str(kubeconfig),
+                "get",
+                "helmreleases",
+                "-A",
+                "-o",
+                "json",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await get.communicate()
+            assert get.returncode == 0, err.decode()
+            items = json.loads(out)["items"]
+            ready = [
+                i
+                for i in items
+                for c in (i.get("status") or {}).get("conditions") or ()
+                if c["type"] == "Ready" and c["status"] == "True"
+            ]
+            if len(items) == 35 and len(ready) == 35:
+                break
+            await asyncio.sleep(0.2)
+        assert len(items) == 35 and len(ready) == 35
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
