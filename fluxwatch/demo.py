@@ -18,57 +18,92 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fluxwatch.app import Daemon, build_router
+from fluxwatch.engine.config import GuardrailSettings, LeaseSettings
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.notify.event import Event
-from fluxwatch.settings import Settings
+from fluxwatch.settings import RecoverySettings, Settings, WatchSettings
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.receiver import Receiver
 from fluxwatch.telemetry.metrics import Metrics
 
-THRESHOLD = 300.0
+THRESHOLD = WatchSettings().threshold
+
+
+def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``top``, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in top.items():
+        below = out.get(key)
+        if isinstance(value, Mapping) and isinstance(below, Mapping):
+            out[key] = merge(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def compressed(time_scale: float, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A settings tree whose cluster-time durations are the defaults times ``time_scale``,
+    under whatever ``data`` sets itself. The demo, the tests and the benchmarks all replay
+    minutes in seconds this way; read from the defaults, a new default cannot be missed."""
+    s = time_scale
+    guard, leases = GuardrailSettings(), LeaseSettings()
+    recovery = RecoverySettings()
+    scaled = {
+        "watch": {"threshold": THRESHOLD * s},
+        "recovery": {
+            "verify_timeout": recovery.verify_timeout * s,
+            "suspend_pause": recovery.suspend_pause * s,
+        },
+        "guardrail": {
+            "window": guard.window * s,
+            "batch_window": guard.batch_window * s,
+            "backoff_base": guard.backoff_base * s,
+            "backoff_max": guard.backoff_max * s,
+        },
+        "leases": {
+            "flap_window": leases.flap_window * s,
+            "grace": leases.grace * s,
+            "suspect_ttl": leases.suspect_ttl * s,
+        },
+    }
+    return merge(scaled, data or {})
 
 
 def demo_settings(kubeconfig: Path, receiver_url: str, time_scale: float) -> Settings:
-    """Production defaults with every duration multiplied by ``time_scale``."""
-    s = time_scale
+    """Production defaults with every cluster duration multiplied by ``time_scale``."""
     return Settings.model_validate(
-        {
-            "kubeconfig": str(kubeconfig),
-            "shutdown_timeout": 5.0,
-            "watch": {"threshold": THRESHOLD * s},
-            "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
-            "guardrail": {
-                "window": 600.0 * s,
-                "batch_window": 60.0 * s,
-                "backoff_base": 60.0 * s,
-                "backoff_max": 900.0 * s,
+        compressed(
+            time_scale,
+            {
+                "kubeconfig": str(kubeconfig),
+                "shutdown_timeout": 5.0,
+                "leader": {
+                    "namespace": "fluxwatch-system",
+                    "identity": "fluxwatch-demo",
+                    "lease_duration": 3.0,
+                    "renew_deadline": 2.0,
+                    "retry_period": 0.5,
+                },
+                "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
+                "notify": {
+                    "providers": [{"name": "webhook", "type": "generic", "address": receiver_url}],
+                    "alerts": [
+                        {
+                            "name": "everything",
+                            "providerRef": {"name": "webhook"},
+                            "eventSeverity": "info",
+                            "eventSources": [{"kind": "*", "name": "*"}],
+                        }
+                    ],
+                },
             },
-            "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
-            "leader": {
-                "namespace": "fluxwatch-system",
-                "identity": "fluxwatch-demo",
-                "lease_duration": 3.0,
-                "renew_deadline": 2.0,
-                "retry_period": 0.5,
-            },
-            "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
-            "notify": {
-                "providers": [{"name": "webhook", "type": "generic", "address": receiver_url}],
-                "alerts": [
-                    {
-                        "name": "everything",
-                        "providerRef": {"name": "webhook"},
-                        "eventSeverity": "info",
-                        "eventSources": [{"kind": "*", "name": "*"}],
-                    }
-                ],
-            },
-        }
+        )
     )
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import os
 import signal
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 import yaml
 
 from fluxwatch.app import Daemon
+from fluxwatch.demo import compressed, merge
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.kube.fields import format_rfc3339
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, FINALIZER, HRView, hr_view
@@ -61,31 +61,15 @@ Key = tuple[str, str]
 # ---- settings ---------------------------------------------------------------------------------
 
 
-def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``extra``, nested dicts merged key by key."""
-    out = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def settings_data(
     kubeconfig: Path, identity: str, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Production defaults with every cluster duration multiplied by :data:`TIME_SCALE`,
     fluxwatch's own leader election fast, telemetry on free loopback ports, no alerts
     routed (tests read the daemon's events)."""
-    s = TIME_SCALE
     base: dict[str, Any] = {
         "kubeconfig": str(kubeconfig),
         "shutdown_timeout": 5.0,
-        "watch": {"threshold": THRESHOLD},
-        "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
-        "guardrail": {"window": 600.0 * s, "backoff_base": 60.0 * s, "backoff_max": 900.0 * s},
-        "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
         "leader": {
             "namespace": "fluxwatch-system",
             "identity": identity,
@@ -95,7 +79,7 @@ def settings_data(
         },
         "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
     }
-    return merge(base, extra or {})
+    return compressed(TIME_SCALE, merge(base, extra or {}))
 
 
 def make_settings(kubeconfig: Path, identity: str, extra: dict[str, Any] | None = None) -> Settings:

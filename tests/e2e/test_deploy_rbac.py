@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from fluxwatch.app import Daemon, build_router
+from fluxwatch.demo import compressed
 from fluxwatch.kube.client import HELMRELEASES, SECRETS, KubeApiError, KubeClient
 from fluxwatch.notify.event import Event
 from fluxwatch.settings import load_settings
@@ -112,36 +113,27 @@ async def test_the_shipped_rbac_is_enough_to_recover_and_no_more(
     config.write_text(_one(rendered, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"])
     monkeypatch.setenv("POD_NAME", "fluxwatch-7d9c5b6f4-abcde")
     monkeypatch.setenv("POD_NAMESPACE", "fluxwatch-system")
-    s = TIME_SCALE
     settings = load_settings(
         config,
-        {
-            "kubeconfig": str(kubeconfig),
-            "shutdown_timeout": 5.0,
-            "watch": {"threshold": 300.0 * s},
-            "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
-            # The first attempts find bp-vpa's install still running (FLUX-FACTS §1: the Lease
-            # is lost mid-install) and skip; those count, so leave room beyond the default 3.
-            "guardrail": {
-                "window": 600.0 * s,
-                "backoff_base": 60.0 * s,
-                "backoff_max": 900.0 * s,
-                "max_attempts": 5,
+        compressed(
+            TIME_SCALE,
+            {
+                "kubeconfig": str(kubeconfig),
+                "shutdown_timeout": 5.0,
+                "leader": {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5},
+                "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
+                "notify": {
+                    "providers": [{"name": "events", "type": "kubernetes-event"}],
+                    "alerts": [
+                        {
+                            "name": "everything",
+                            "providerRef": {"name": "events"},
+                            "eventSources": [{"kind": "*", "name": "*"}],
+                        }
+                    ],
+                },
             },
-            "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
-            "leader": {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5},
-            "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
-            "notify": {
-                "providers": [{"name": "events", "type": "kubernetes-event"}],
-                "alerts": [
-                    {
-                        "name": "everything",
-                        "providerRef": {"name": "events"},
-                        "eventSources": [{"kind": "*", "name": "*"}],
-                    }
-                ],
-            },
-        },
+        ),
     )
     assert settings.leader.namespace == "fluxwatch-system"
     assert settings.leader.identity == "fluxwatch-7d9c5b6f4-abcde"

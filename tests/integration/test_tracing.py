@@ -30,6 +30,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from fluxwatch.app import Daemon, build_router
+from fluxwatch.demo import compressed
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.settings import Settings
 from fluxwatch.sim import scenarios
@@ -175,48 +176,39 @@ class _EmitTimeJson(logging.Handler):
 
 
 def _settings(kubeconfig: Path) -> Settings:
-    s = TIME_SCALE
     return Settings.model_validate(
-        {
-            "kubeconfig": str(kubeconfig),
-            "shutdown_timeout": 5.0,
-            "watch": {"threshold": 300.0 * s},
-            "recovery": {"verify_timeout": 120.0 * s, "suspend_pause": 5.0 * s},
-            # The first attempts find bp-vpa's install still running (FLUX-FACTS §1: the Lease
-            # is lost mid-install) and skip; those count, so leave room beyond the default 3.
-            "guardrail": {
-                "window": 600.0 * s,
-                "backoff_base": 60.0 * s,
-                "backoff_max": 900.0 * s,
-                "max_attempts": 5,
+        compressed(
+            TIME_SCALE,
+            {
+                "kubeconfig": str(kubeconfig),
+                "shutdown_timeout": 5.0,
+                "leader": {
+                    "namespace": "fluxwatch-system",
+                    "identity": "fluxwatch-tracing",
+                    "lease_duration": 3.0,
+                    "renew_deadline": 2.0,
+                    "retry_period": 0.5,
+                },
+                "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
+                "notify": {
+                    "providers": [
+                        {
+                            "name": "webhook",
+                            "type": "generic-hmac",
+                            "secretRef": {"name": "webhook-credentials"},
+                        }
+                    ],
+                    "alerts": [
+                        {
+                            "name": "everything",
+                            "providerRef": {"name": "webhook"},
+                            "eventSeverity": "info",
+                            "eventSources": [{"kind": "*", "name": "*"}],
+                        }
+                    ],
+                },
             },
-            "leases": {"flap_window": 600.0 * s, "grace": 30.0 * s, "suspect_ttl": 900.0 * s},
-            "leader": {
-                "namespace": "fluxwatch-system",
-                "identity": "fluxwatch-tracing",
-                "lease_duration": 3.0,
-                "renew_deadline": 2.0,
-                "retry_period": 0.5,
-            },
-            "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
-            "notify": {
-                "providers": [
-                    {
-                        "name": "webhook",
-                        "type": "generic-hmac",
-                        "secretRef": {"name": "webhook-credentials"},
-                    }
-                ],
-                "alerts": [
-                    {
-                        "name": "everything",
-                        "providerRef": {"name": "webhook"},
-                        "eventSeverity": "info",
-                        "eventSources": [{"kind": "*", "name": "*"}],
-                    }
-                ],
-            },
-        }
+        )
     )
 
 
