@@ -75,7 +75,7 @@ async def _fluxwatch_rss(kubeconfig: str, workdir: str) -> dict[str, Any]:
 async def _fluxwatch_traced(kubeconfig: str) -> dict[str, Any]:
     from bench.engine import make_tracker
     from fluxwatch.kube.client import HELMRELEASES, KubeClient
-    from fluxwatch.kube.helmrelease import hr_view
+    from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC
     from fluxwatch.kube.informer import Informer
 
     client = await KubeClient.from_config(kubeconfig)
@@ -84,7 +84,7 @@ async def _fluxwatch_traced(kubeconfig: str) -> dict[str, Any]:
     gc.collect()
     start = tracemalloc.get_traced_memory()[0]
     tracker = make_tracker()
-    informer: Informer[Any] = Informer(client, HELMRELEASES, hr_view, tracker.handle)
+    informer: Informer[Any] = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, tracker.handle)
     await informer._relist()
     gc.collect()
     retained, peak = tracemalloc.get_traced_memory()

@@ -40,7 +40,7 @@ from bench.common import (
 )
 from bench.engine import make_tracker
 from fluxwatch.kube.client import HELMRELEASES, KubeClient
-from fluxwatch.kube.helmrelease import hr_view
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, hr_view
 from fluxwatch.kube.informer import Informer
 
 GOAL_SECONDS_10K = 0.5
@@ -52,7 +52,7 @@ async def _fluxwatch(kubeconfig: str) -> float:
     client = await KubeClient.from_config(kubeconfig)
     tracker = make_tracker()
     informer: Informer[Any] = Informer(
-        client, HELMRELEASES, hr_view, tracker.handle, page_size=PAGE
+        client, HELMRELEASES, HELMRELEASES_CODEC, tracker.handle, page_size=PAGE
     )
     try:
         clock = Stopwatch()

@@ -42,7 +42,7 @@ from bench.common import (
 )
 from bench.engine import Counting, make_tracker
 from fluxwatch.kube.client import HELMRELEASES, KubeClient
-from fluxwatch.kube.helmrelease import hr_view
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, hr_event, hr_view
 from fluxwatch.kube.informer import Informer
 
 GOAL_RATE = 50_000.0
@@ -120,6 +120,10 @@ def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[st
         for line in lines:
             hr_view(loads(line)["object"])
 
+    def typed_view() -> None:
+        for line in lines:
+            hr_event(line)
+
     def informer_path() -> None:
         on_line = informer._on_line
         for line in lines:
@@ -127,6 +131,7 @@ def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[st
 
     rate("orjson", parse)
     rate("orjson+view", parse_view)
+    rate("typed_view", typed_view)
     rate("informer_on_line", informer_path)
     return out
 
@@ -141,7 +146,7 @@ async def run(ctx: Context) -> list[Figure]:
     client = await KubeClient.from_config(kubeconfig)
     tracker = make_tracker()
     counter = Counting(tracker)
-    informer: Informer[Any] = Informer(client, HELMRELEASES, hr_view, counter)
+    informer: Informer[Any] = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, counter)
     await informer._relist()
 
     # baseline: the library's client and a tracker synced from the library's list.

@@ -39,7 +39,7 @@ from fluxwatch.engine.leases import (
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.engine.tracker import Tracker
 from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeClient
-from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Backoff, Informer
 from fluxwatch.kube.leader import LeaderElector
 from fluxwatch.kube.lease import LeaseView, lease_view
@@ -268,7 +268,7 @@ class Daemon:
                 Informer(
                     self.client,
                     HELMRELEASES,
-                    hr_view,
+                    HELMRELEASES_CODEC,
                     on_helmrelease,
                     namespace=namespace,
                     label_selector=selector,

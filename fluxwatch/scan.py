@@ -20,7 +20,7 @@ from fluxwatch.engine.guardrail import Guardrail
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.kube.client import HELMRELEASES, KubeApiError, KubeClient
-from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
 from fluxwatch.notify.event import Event
@@ -51,7 +51,7 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
         Informer(
             client,
             HELMRELEASES,
-            hr_view,
+            HELMRELEASES_CODEC,
             lambda _t, v, _o: waiter.notify(v),
             namespace=ns,
             label_selector=str(engine.label_selector) or None,

@@ -299,6 +299,29 @@ class KubeClient:
         timeout: float | None = 30.0,
     ) -> Any:
         """Send a request and return the decoded JSON body."""
+        data = await self.read(
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            accept=accept,
+            timeout=timeout,
+        )
+        return orjson.loads(data) if data else None
+
+    async def read(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        accept: str = JSON,
+        timeout: float | None = 30.0,
+    ) -> bytes:
+        """Send a request and return the body's bytes, for a caller that decodes them itself."""
         response = await self.open(
             method,
             path,
@@ -314,7 +337,7 @@ class KubeClient:
             raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
         finally:
             response.release()
-        return orjson.loads(data) if data else None
+        return data
 
     async def get(self, res: Resource, namespace: str | None, name: str) -> dict[str, Any]:
         result: dict[str, Any] = await self.request("GET", res.path(namespace, name))

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fluxwatch.kube.client import HELMRELEASES, KubeClient
-from fluxwatch.kube.helmrelease import HRView, hr_view
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView, hr_view
 from fluxwatch.kube.informer import Backoff, Informer
 from fluxwatch.sim.apiserver import ApiServer
 
@@ -99,7 +99,9 @@ async def test_initial_list_is_paginated_and_complete(
         apiserver.store.create(HR, helmrelease(f"ns{i % 7}", f"hr{i}"))
     rec = Recorder()
     apiserver.stats.reset()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, page_size=100, observer=rec)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, page_size=100, observer=rec
+    )
     task = await start(informer)
     try:
         assert len(informer.cache) == 1234
@@ -113,7 +115,7 @@ async def test_initial_list_is_paginated_and_complete(
 
 async def test_watch_delivers_changes_in_order(apiserver: ApiServer, client: KubeClient) -> None:
     rec = Recorder()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, observer=rec)
+    informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, observer=rec)
     task = await start(informer)
     try:
         store = apiserver.store
@@ -137,7 +139,7 @@ async def test_bookmarks_advance_the_resource_version(
     apiserver: ApiServer, client: KubeClient
 ) -> None:
     apiserver.store.create(HR, helmrelease("apps", "a"))
-    informer = Informer(client, HELMRELEASES, hr_view, observer=Recorder())
+    informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, observer=Recorder())
     task = await start(informer)
     try:
         listed = int(informer.resource_version or 0)
@@ -158,7 +160,9 @@ async def test_dropped_watch_resumes_and_sees_change_made_while_disconnected(
     store = apiserver.store
     store.create(HR, helmrelease("apps", "a"))
     rec = Recorder()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
+    )
     task = await start(informer)
     try:
         apiserver.stats.reset()
@@ -181,7 +185,9 @@ async def test_gone_relists_and_emits_the_difference(
     for name in ("keep", "change", "vanish"):
         store.create(HR, helmrelease("apps", name))
     rec = Recorder()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
+    )
     task = await start(informer)
     try:
         rec.events.clear()
@@ -206,7 +212,9 @@ async def test_server_errors_back_off_then_sync(apiserver: ApiServer, client: Ku
     apiserver.store.create(HR, helmrelease("apps", "a"))
     apiserver.faults.fail_next(3, code=500)
     rec = Recorder()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
+    )
     task = await start(informer)
     try:
         assert rec.restarts[:3] == ["http-500"] * 3
@@ -222,7 +230,9 @@ async def test_throttling_honours_retry_after(
     rec = Recorder()
     # A backoff far above Retry-After: the wait must come from the header, not the backoff.
     slow = Backoff(base=60.0, cap=60.0, jitter=0.0)
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, backoff=slow, observer=rec)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=slow, observer=rec
+    )
     caplog.set_level(logging.WARNING, "fluxwatch.kube.informer")
     task = await start(informer)
     try:
@@ -244,7 +254,7 @@ async def test_silent_connection_hits_the_inactivity_timeout(
         informer = Informer(
             kube,
             HELMRELEASES,
-            hr_view,
+            HELMRELEASES_CODEC,
             rec.handler,
             backoff=FAST,
             observer=rec,
@@ -264,7 +274,7 @@ async def test_malformed_object_does_not_stop_the_informer(
     apiserver: ApiServer, client: KubeClient
 ) -> None:
     rec = Recorder()
-    informer = Informer(client, HELMRELEASES, hr_view, rec.handler, observer=rec)
+    informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, observer=rec)
     task = await start(informer)
     try:
         bad = helmrelease("apps", "bad")
@@ -278,6 +288,42 @@ async def test_malformed_object_does_not_stop_the_informer(
         assert informer.cache[("apps", "good")].malformed is None
     finally:
         await stop(task)
+
+
+async def test_typed_and_general_reading_give_the_same_views(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """HelmReleases are read from bytes by the typed reader, with a fall back to dicts and
+    the exact reader for a page or line it does not take (here: a page holding a broken
+    object, and a broken object on the watch). An informer given only the general way
+    (a plain transform) must end with the very same cache."""
+    store = apiserver.store
+    for i in range(250):
+        store.create(HR, helmrelease(f"ns{i % 3}", f"hr{i}", releaseName=f"rel-{i}"))
+    broken = helmrelease("ns0", "broken-in-list")
+    broken["spec"]["targetNamespace"] = 7
+    store.create(HR, broken)
+    typed_rec, plain_rec = Recorder(), Recorder()
+    typed = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, typed_rec.handler, page_size=100)
+    plain = Informer(client, HELMRELEASES, hr_view, plain_rec.handler, page_size=100)
+    tasks = [await start(typed), await start(plain)]
+    try:
+        store.patch(
+            HR, "ns1", "hr1", {"metadata": {"annotations": {"fluxwatch.io/ignore": "true"}}}
+        )
+        bad = helmrelease("ns2", "broken-on-watch")
+        bad["spec"]["releaseName"] = ["not", "a", "name"]
+        store.create(HR, bad)
+        for rec in (typed_rec, plain_rec):
+            await rec.until(lambda r=rec: ("ADDED", "ns2", "broken-on-watch") in r.events)
+        assert typed.cache == plain.cache
+        assert typed_rec.events == plain_rec.events
+        assert "spec.targetNamespace" in (typed.cache[("ns0", "broken-in-list")].malformed or "")
+        assert "spec.releaseName" in (typed.cache[("ns2", "broken-on-watch")].malformed or "")
+        assert typed.cache[("ns1", "hr1")].ignored
+    finally:
+        for task in tasks:
+            await stop(task)
 
 
 async def test_rbac_denial_is_a_403_retried_not_a_crash(
@@ -308,7 +354,13 @@ subjects:
         kube = await KubeClient.from_config(path)
         rec = Recorder()
         informer = Informer(
-            kube, HELMRELEASES, hr_view, rec.handler, backoff=FAST, observer=rec, namespace="apps"
+            kube,
+            HELMRELEASES,
+            HELMRELEASES_CODEC,
+            rec.handler,
+            backoff=FAST,
+            observer=rec,
+            namespace="apps",
         )
         task = asyncio.create_task(informer.run())
         try:

@@ -22,6 +22,8 @@ from fluxwatch.kube.helmrelease import (
     HRView,
     _read,
     _read_fast,
+    hr_event,
+    hr_page,
     hr_view,
     release_name,
     shorten_release_name,
@@ -369,6 +371,25 @@ def _variants() -> list[dict[str, Any]]:
         (("status", "history"), []),
         (("status", "observedGeneration"), None),
         (("metadata", "deletionTimestamp"), "2026-11-26T10:00:00Z"),
+        (("metadata", "annotations"), {"other.io/flag": 1, "fluxwatch.io/ignore": "true"}),
+        (("metadata", "name"), ""),
+        (("status",), "Failure"),
+        (("spec",), None),
+        (
+            ("status", "conditions"),
+            [{"type": "Other", "status": 3}, {"type": "Ready", "status": "Unknown"}],
+        ),
+        (("status", "conditions"), [{"type": "Ready", "status": "False", "message": None}]),
+        (
+            ("status", "conditions"),
+            [{"type": "Ready", "status": "True", "lastTransitionTime": ""}],
+        ),
+        (("status", "conditions"), [{"status": "True"}]),
+        (
+            ("status", "history"),
+            [{"name": "x", "version": 2, "status": "deployed"}, {"version": "bad"}],
+        ),
+        (("status", "history"), [{"name": "x", "version": 1.0, "status": "deployed"}]),
     ]
     out = []
     for base in bases:
@@ -392,3 +413,36 @@ def test_the_fast_reader_agrees_with_the_exact_one(obj: dict[str, Any]) -> None:
     if fast is not None:
         assert fast == exact
     assert hr_view(obj) == exact
+    # The same object as a watch line and as a list page, read from bytes.
+    event = hr_event(orjson.dumps({"type": "MODIFIED", "object": obj}))
+    page = hr_page(
+        orjson.dumps({"metadata": {"resourceVersion": "9", "continue": "c"}, "items": [obj]})
+    )
+    if event is not None:
+        assert event == ("MODIFIED", exact)
+    if page is not None:
+        assert page.views == [exact]
+        assert (page.continue_token, page.resource_version) == ("c", "9")
+
+
+@pytest.mark.parametrize("fixture", ["hr_ready.json", "hr_stuck_upstream.json"])
+def test_typed_reader_takes_what_the_api_sends(fixture: str) -> None:
+    """Otherwise the agreement above would hold by always falling back."""
+    obj = load(fixture)
+    assert _read_fast(obj) is not None
+    assert hr_event(orjson.dumps({"type": "ADDED", "object": obj})) == ("ADDED", _read(obj))
+    page = hr_page(orjson.dumps({"metadata": {}, "items": [obj, obj]}))
+    assert page is not None and page.views == [_read(obj)] * 2
+
+
+def test_typed_reader_leaves_bookmarks_errors_and_junk_to_the_general_way() -> None:
+    assert hr_event(b'{"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"7"}}}') is None
+    assert (
+        hr_event(b'{"type":"ERROR","object":{"kind":"Status","status":"Failure","code":410}}')
+        is None
+    )
+    assert hr_event(b"{not json") is None
+    assert hr_event(b'{"type":"ADDED"}') is None
+    assert hr_page(b'{"items":[{"metadata":{"name":"a"}}]}') is None  # no namespace
+    empty = hr_page(b'{"metadata":{"resourceVersion":"5"},"items":[]}')
+    assert empty is not None and empty.views == [] and empty.resource_version == "5"
