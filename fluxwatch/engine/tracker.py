@@ -116,7 +116,12 @@ class Tracker:
             self._count(verdict.label, 1)
         else:
             rec.view = view
-            self._judge(rec, self.clock.now())
+            before = rec.verdict
+            if self._judge(rec, self.clock.now()) is before and before.due_at is None:
+                # The same settled verdict (READY, SUSPENDED, ... are single objects): it
+                # was placed when it was reached, so there is nothing to move. Most watch
+                # events are this one: a reconcile of a healthy release.
+                return
         self._place(key, rec)
 
     def delete(self, key: Key) -> None:
