@@ -36,7 +36,17 @@ def parse_rfc3339(value: str) -> float:
     # metav1.Time's own shape, "2026-11-26T10:00:00Z", is nearly every timestamp in a
     # HelmRelease: the C parser reads it ten times faster than the exact reader below,
     # which gets everything else (fractions, offsets, leap seconds) and every error.
-    if len(value) == 20 and value[10] == "T" and value[19] == "Z":
+    # The separators are checked too: fromisoformat also takes ISO week dates
+    # ("2026-W48-4T..."), which are no RFC 3339 and which the exact reader refuses.
+    if (
+        len(value) == 20
+        and value[19] == "Z"
+        and value[10] == "T"
+        and value[4] == "-"
+        and value[7] == "-"
+        and value[13] == ":"
+        and value[16] == ":"
+    ):
         try:
             return datetime.fromisoformat(value).timestamp()
         except ValueError:
