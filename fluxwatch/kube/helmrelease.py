@@ -8,6 +8,13 @@ integer, got string"``; several problems are joined with ``"; "``); the other
 fields are filled as far as they could be read, so a person can find the
 object and the engine can refuse to act on it.
 
+Two readers, one view. The wire reader (:func:`hr_event`, :func:`hr_page`)
+goes from the API's bytes to the view through msgspec structs that declare
+only the fields a view needs; it takes an object whole or not at all. The
+exact reader (:func:`_read`) walks decoded dicts field by field and names
+every problem; it reads whatever the wire reader does not take. For every
+object the wire reader takes, both give the same view (a test holds them to it).
+
 One view is kept per tracked HelmRelease, so views are small (about 1 KB): no
 raw dict is kept, strings that repeat across releases (namespaces, condition
 types, reasons, statuses, chart names, short messages) are interned, equal
@@ -55,6 +62,7 @@ _SHORT_PREFIX = 40
 _SHORT_HASH = 12
 
 CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
+_STATUSES = {status: status for status in CONDITION_STATUSES}
 _KEPT_CONDITIONS = ("Ready", "Reconciling", "Released")
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 
@@ -141,6 +149,8 @@ def shorten_release_name(full: str) -> str:
     A non-ASCII name (never valid in Kubernetes) is cut at a byte boundary and
     an incomplete character dropped rather than raising.
     """
+    if len(full) <= MAX_RELEASE_NAME and full.isascii():
+        return full  # the usual case, without encoding: one byte per character
     raw = full.encode("utf-8")
     if len(raw) <= MAX_RELEASE_NAME:
         return full
@@ -473,11 +483,12 @@ def _wire_condition(
 ) -> Condition | None:
     """:func:`_condition` for a well-formed condition; None for anything else.
 
-    ``messages`` and ``times`` are the object's own: Ready and Released usually carry one
-    message and one transition time, read (and kept) once.
+    ``ctype`` is the kept type's own constant. ``messages`` and ``times`` are the
+    object's own: Ready and Released usually carry one message and one transition time,
+    read (and kept) once.
     """
-    status = item.status
-    if status not in CONDITION_STATUSES:
+    status = _STATUSES.get(item.status)  # type: ignore[arg-type]
+    if status is None:
         return None
     ltt = item.last_transition_time
     if not ltt:
@@ -489,12 +500,17 @@ def _wire_condition(
                 since = times[ltt] = parse_rfc3339(ltt)
             except ValueError:
                 return None
-    message = _kept_message(status, item.message or "")
+    if status == "True":
+        message = ""
+    else:
+        message = _kept_message(status, item.message or "")
+        message = messages.setdefault(message, message)
+    reason = item.reason
     return Condition(
-        _intern(ctype),
-        _intern(status),
-        _intern(item.reason or ""),
-        messages.setdefault(message, message),
+        ctype,
+        status,
+        _intern(reason) if reason else "",
+        message,
         item.observed_generation,
         since,
     )
@@ -570,16 +586,16 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
                 return None
             if ctype == "Ready":
                 if ready is None:
-                    ready = _wire_condition(item, ctype, messages, times)
+                    ready = _wire_condition(item, "Ready", messages, times)
                     if ready is None:
                         return None
             elif ctype == "Released":
                 if released is None:
-                    released = _wire_condition(item, ctype, messages, times)
+                    released = _wire_condition(item, "Released", messages, times)
                     if released is None:
                         return None
             elif ctype == "Reconciling" and reconciling is None:
-                reconciling = _wire_condition(item, ctype, messages, times)
+                reconciling = _wire_condition(item, "Reconciling", messages, times)
                 if reconciling is None:
                     return None
 
