@@ -10,8 +10,8 @@ state alone.
 The run is compressed: every duration is multiplied by ``time_scale`` on
 both sides, and the counts are extrapolated to one real hour
 (``x 3600 * time_scale / seconds``). Scaled durations: fluxwatch's watch
-timeout (300 s), its leader election (15 s / 10 s / 2 s: a GET and a PUT of
-its Lease per retry period), the API server's bookmark interval (taken as
+timeout (300 s), its leader election (15 s / 10 s / 2 s: one PUT of its
+Lease per retry period, the renewal needing no GET), the API server's bookmark interval (taken as
 60 s), the Flux controllers' Lease renewals (every 5 s) and the CronJob's
 schedule (2 min) and threshold (5 min).
 """
@@ -163,7 +163,7 @@ async def run(ctx: Context) -> list[Figure]:
             goal="no LIST after sync; < 1% of baseline",
             goal_met=met,
             bound=(
-                "fluxwatch: leader-election renewals (GET+PUT of its Lease every 2 s) and "
+                "fluxwatch: leader-election renewals (one PUT of its Lease every 2 s) and "
                 "the Flux Lease watch; HelmRelease watch only bookmarks and restarts; " + compressed
             ),
             details=details,
@@ -176,7 +176,7 @@ async def run(ctx: Context) -> list[Figure]:
             cj_req,
             "seed CronJob",
             better="lower",
-            bound="fluxwatch: leader election (1,800 renewals/h, 2 requests each); " + compressed,
+            bound="fluxwatch: leader election (1,800 renewals/h, one PUT each); " + compressed,
         ),
         Figure(
             "apiload",

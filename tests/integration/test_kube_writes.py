@@ -198,6 +198,55 @@ async def test_one_leader_and_a_clean_hand_over(apiserver: ApiServer, client: Ku
         await task_b
 
 
+async def test_a_leader_renews_with_one_request_and_yields_to_a_changed_lease(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """Renewals PUT the Lease as last written (no GET); when someone else has written it
+    since, the PUT gets 409, the leader reads the Lease and follows what it says."""
+    lease_key = "leases.coordination.k8s.io"
+    elector = LeaderElector(
+        client,
+        "fluxwatch-system",
+        "lead",
+        "a",
+        lease_duration=3.0,
+        renew_deadline=1.0,
+        retry_period=0.05,
+    )
+    task = asyncio.create_task(elector.run())
+    try:
+        await asyncio.wait_for(elector.leading.wait(), 5)
+        apiserver.stats.reset()
+        first = apiserver.store.get(lease_key, "fluxwatch-system", "lead")["spec"]["renewTime"]
+        await asyncio.sleep(0.5)
+        stats = apiserver.stats.requests
+        renewals = stats[("update", lease_key)]
+        assert renewals >= 3
+        assert stats[("get", lease_key)] == 0, "a renewal reads nothing first"
+        lease = apiserver.store.get(lease_key, "fluxwatch-system", "lead")
+        assert lease["spec"]["renewTime"] > first
+        assert lease["spec"]["holderIdentity"] == "a"
+
+        # Another replica took the Lease (as after a partition): the next PUT is refused
+        # (409), the leader reads the Lease, sees a live holder, stops renewing and steps
+        # down at its renew deadline.
+        lease["spec"].update(holderIdentity="b")
+        apiserver.store.update(lease_key, lease)
+        for _ in range(100):
+            if not elector.is_leader:
+                break
+            await asyncio.sleep(0.05)
+        assert not elector.is_leader
+        assert stats[("get", lease_key)] >= 1
+        assert elector.holder == "b"
+        held = apiserver.store.get(lease_key, "fluxwatch-system", "lead")["spec"]
+        assert held["holderIdentity"] == "b", "the leader did not overwrite the new holder"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
 async def test_a_leader_that_cannot_renew_steps_down(
     apiserver: ApiServer, client: KubeClient
 ) -> None:
