@@ -77,17 +77,32 @@ class PrometheusMetrics:
             registry=registry,
         )
 
+        # The children of each provider, looked up once: labels() costs more than inc().
+        self._counters: dict[tuple[str, str], PromCounter] = {}
+        self._durations: dict[str, Histogram] = {}
+        self._depths: dict[str, Gauge] = {}
+
     def register(self, provider: str) -> None:
         for result in RESULTS:
-            self.notifications.labels(provider, result)
-        self.duration.labels(provider)
-        self.depth.labels(provider).set(0)
+            self._counters[(provider, result)] = self.notifications.labels(provider, result)
+        self._durations[provider] = self.duration.labels(provider)
+        self._depths[provider] = self.depth.labels(provider)
+        self._depths[provider].set(0)
 
     def delivered(self, provider: str, result: str) -> None:
-        self.notifications.labels(provider, result).inc()
+        child = self._counters.get((provider, result))
+        if child is None:
+            child = self._counters[(provider, result)] = self.notifications.labels(provider, result)
+        child.inc()
 
     def observe_duration(self, provider: str, seconds: float) -> None:
-        self.duration.labels(provider).observe(seconds)
+        child = self._durations.get(provider)
+        if child is None:
+            child = self._durations[provider] = self.duration.labels(provider)
+        child.observe(seconds)
 
     def queue_depth(self, provider: str, depth: int) -> None:
-        self.depth.labels(provider).set(depth)
+        child = self._depths.get(provider)
+        if child is None:
+            child = self._depths[provider] = self.depth.labels(provider)
+        child.set(depth)

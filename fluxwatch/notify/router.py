@@ -324,6 +324,7 @@ class Router:
             )
         else:
             result = "sent"
-            log.debug("notification to %s sent: %s", name, _describe(event))
+            if log.isEnabledFor(logging.DEBUG):  # _describe is a tenth of a delivery's work
+                log.debug("notification to %s sent: %s", name, _describe(event))
         self.metrics.delivered(name, result)
         self.metrics.observe_duration(name, self._clock() - started)
