@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest bench profile clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# A flame graph of one benchmark: make profile BENCH=watch (py-spy samples the process).
+BENCH ?= watch
+profile: $(STAMP)
+	$(BIN)/pip install --quiet 'py-spy>=0.3'
+	$(BIN)/py-spy record --rate 500 -o bench/results/profile-$(BENCH).svg -- \
+		$(BIN)/python -m bench --only $(BENCH) --quick --out bench/results/profile-$(BENCH).json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
