@@ -146,7 +146,7 @@ async def _one_size(ctx: Context, n: int) -> Figure:
         goal=goal,
         goal_met=(fw <= GOAL_SECONDS_10K) if goal else None,
         bound=(
-            f"CPU of the one core: reading {n:,} objects (orjson + views + tracker); the "
+            f"CPU of the one core: reading {n:,} objects (msgspec typed pages + tracker); the "
             f"emulator serves the same pages raw in {raw:.3f}s"
         ),
         details={
