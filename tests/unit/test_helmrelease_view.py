@@ -446,3 +446,96 @@ def test_typed_reader_leaves_bookmarks_errors_and_junk_to_the_general_way() -> N
     assert hr_page(b'{"items":[{"metadata":{"name":"a"}}]}') is None  # no namespace
     empty = hr_page(b'{"metadata":{"resourceVersion":"5"},"items":[]}')
     assert empty is not None and empty.views == [] and empty.resource_version == "5"
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value in a JSON document (dict keys and list indexes)."""
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+# What a hand edit, an old CRD or another tool can leave in place of a value.
+_REPLACEMENTS: list[Any] = [
+    None,
+    "",
+    "x",
+    "2026-W48-4T10:00:00Z",
+    "2026-11-26T10:00:00.5+01:00",
+    0,
+    -1,
+    7.5,
+    True,
+    [],
+    ["a"],
+    {},
+    {"k": 1},
+]
+
+
+def test_the_readers_agree_on_random_breakages() -> None:
+    """Seeded mutations of the fixtures: one value anywhere replaced by a value of another
+    kind, or one key removed. Whatever the typed reader takes, as a dict, a watch line or
+    a list page, must read exactly as the exact reader does; and it must take some."""
+    import copy
+    import random
+
+    rng = random.Random(20261126)
+    # A third base sets every field a view reads that the fixtures leave out.
+    full = load("hr_ready.json")
+    full["metadata"]["annotations"] = {
+        ANNOTATION_IGNORE: "true",
+        ANNOTATION_SUSPENDED_AT: "2026-11-26T10:00:00Z",
+        ANNOTATION_REQUESTED_AT: "token-1",
+        ANNOTATION_FORCE_AT: "token-2",
+    }
+    full["metadata"]["deletionTimestamp"] = "2026-11-26T10:00:00Z"
+    full["spec"].update(
+        suspend=True, releaseName="rel", targetNamespace="tgt", storageNamespace="store"
+    )
+    full["status"].update(
+        lastHandledReconcileAt="token-1",
+        lastHandledForceAt="token-0",
+        lastAttemptedReleaseAction="upgrade",
+        storageNamespace="old-store",
+    )
+    full["status"]["conditions"].append(
+        {
+            "type": "Reconciling",
+            "status": "True",
+            "reason": "Progressing",
+            "message": "Fulfilling prerequisites",
+            "lastTransitionTime": "2026-11-26T09:59:00Z",
+        }
+    )
+    bases = [load("hr_ready.json"), load("hr_stuck_upstream.json"), full]
+    taken = 0
+    for _ in range(1500):
+        obj = copy.deepcopy(rng.choice(bases))
+        path = rng.choice(_paths(obj))
+        parent = obj
+        for part in path[:-1]:
+            parent = parent[part]
+        if isinstance(parent, dict) and rng.random() < 0.2:
+            del parent[path[-1]]
+        else:
+            parent[path[-1]] = copy.deepcopy(rng.choice(_REPLACEMENTS))
+        exact = _read(obj)
+        event = hr_event(orjson.dumps({"type": "ADDED", "object": obj}))
+        page = hr_page(orjson.dumps({"metadata": {}, "items": [obj]}))
+        fast = _read_fast(obj)
+        if event is not None:
+            taken += 1
+            assert event == ("ADDED", exact), path
+        if page is not None:
+            assert page.views == [exact], path
+        if fast is not None:
+            assert fast == exact, path
+        assert (event is None) == (page is None) == (fast is None), path
+        assert hr_view(obj) == exact, path
+    assert taken > 450, taken
