@@ -128,6 +128,8 @@ class NotifySettings(_Spec):
     alerts: list[AlertSpec] = Field(default_factory=list)
     rate_limit_interval: Duration = 300.0
     queue_size: int = Field(default=100, ge=1)
+    # Requests in flight per provider; one object's events still arrive in order.
+    concurrency: int = Field(default=4, ge=1, le=64)
     max_retries: int = Field(default=4, ge=0, le=10)
     retry_wait_min: Duration = 2.0
     retry_wait_max: Duration = 30.0

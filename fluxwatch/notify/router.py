@@ -2,14 +2,17 @@
 
 ``publish(event)`` is a plain function that returns at once, so the engine
 never waits for a receiver: it routes the event, checks the dedup window and
-puts it on the bounded queue of each selected provider. One worker per
-provider delivers its queue in order, so a slow receiver delays only its own
-events. Every event handed to a provider is accounted for exactly once in the
-metrics (see ``metrics.RESULTS``), and every one that does not arrive is
-logged with its key. ``close(timeout)`` stops taking events and flushes the
-queues until the timeout; whatever is left is counted and logged as dropped.
-A delivery runs in a copy of the publisher's context, so its spans join the
-trace (a recovery) that published the event.
+puts it on the bounded queue of each selected provider. Each provider's
+workers (``concurrency``, 4 by default) deliver its queue with that many
+requests in flight, as notification-controller posts events concurrently;
+unlike it, the events of one object reach a provider in the order they were
+published (a resolved alert never overtakes its firing one), and a slow
+receiver delays only its own events. Every event handed to a provider is
+accounted for exactly once in the metrics (see ``metrics.RESULTS``), and every
+one that does not arrive is logged with its key. ``close(timeout)`` stops
+taking events and flushes the queues until the timeout; whatever is left is
+counted and logged as dropped. A delivery runs in a copy of the publisher's
+context, so its spans join the trace (a recovery) that published the event.
 """
 
 from __future__ import annotations
@@ -56,13 +59,18 @@ def _log_extra(provider: str, event: Event) -> dict[str, Any]:
     }
 
 
+ObjectKey = tuple[str, str, str]
+
+
 @dataclass(slots=True)
 class _Lane:
-    """One provider with its queue and its worker."""
+    """One provider with its queue and its workers."""
 
     provider: Provider
     queue: asyncio.Queue[tuple[Event, contextvars.Context]]
-    worker: asyncio.Task[None] | None = field(default=None)
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+    # Per object, set when the delivery taken last for it is over: the next one waits.
+    tails: dict[ObjectKey, asyncio.Event] = field(default_factory=dict)
 
 
 class Router:
@@ -79,6 +87,7 @@ class Router:
         *,
         rate_limit_interval: float = 300.0,
         queue_size: int = 100,
+        concurrency: int = 4,
         metrics: NotifyMetrics | None = None,
         clock: Callable[[], float] = _loop_time,
         transport: Transport | None = None,
@@ -93,6 +102,9 @@ class Router:
             name: _Lane(provider, asyncio.Queue(maxsize=queue_size))
             for name, provider in providers.items()
         }
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        self.concurrency = concurrency
         self._closed = False
         for name in self._lanes:
             self.metrics.register(name)
@@ -148,6 +160,7 @@ class Router:
             rules,
             rate_limit_interval=settings.rate_limit_interval,
             queue_size=settings.queue_size,
+            concurrency=settings.concurrency,
             metrics=metrics,
             transport=transport if owned else None,
         )
@@ -178,9 +191,12 @@ class Router:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         for name, lane in self._lanes.items():
-            if lane.worker is None:
-                lane.worker = loop.create_task(self._work(lane), name=f"notify:{name}")
-                lane.worker.add_done_callback(self._worker_done)
+            while len(lane.workers) < self.concurrency:
+                worker = loop.create_task(
+                    self._work(lane), name=f"notify:{name}:{len(lane.workers)}"
+                )
+                worker.add_done_callback(self._worker_done)
+                lane.workers.append(worker)
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` to the providers its alerts select; never blocks.
@@ -214,9 +230,7 @@ class Router:
 
     async def flush(self) -> None:
         """Wait until every event published so far is delivered or given up (and counted)."""
-        await asyncio.gather(
-            *(lane.queue.join() for lane in self._lanes.values() if lane.worker is not None)
-        )
+        await asyncio.gather(*(lane.queue.join() for lane in self._lanes.values() if lane.workers))
 
     async def close(self, timeout: float = 10.0) -> None:
         """Stop taking events, deliver what is queued within ``timeout`` seconds, then stop."""
@@ -227,7 +241,7 @@ class Router:
                 await self.flush()
         except TimeoutError:
             log.warning("notification queues not flushed within %gs", timeout)
-        workers = [lane.worker for lane in lanes if lane.worker is not None]
+        workers = [worker for lane in lanes for worker in lane.workers]
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -272,11 +286,27 @@ class Router:
 
     async def _work(self, lane: _Lane) -> None:
         name = lane.provider.name
+        tails = lane.tails
         while True:
             event, context = await lane.queue.get()
+            obj = event.involved_object
+            key = (obj.kind, obj.namespace, obj.name)
+            # Events are taken in queue order, so chaining each to the one taken before it
+            # for the same object keeps that object's events in order across the workers.
+            before = tails.get(key)
+            done = tails[key] = asyncio.Event()
             try:
+                if before is not None:
+                    try:
+                        await before.wait()
+                    except asyncio.CancelledError:
+                        self._lost(name, event, "dropped", "shutdown came first")
+                        raise
                 await asyncio.create_task(self._deliver(lane.provider, event), context=context)
             finally:
+                done.set()
+                if tails.get(key) is done:
+                    del tails[key]
                 lane.queue.task_done()
                 self.metrics.queue_depth(name, lane.queue.qsize())
 

@@ -276,12 +276,16 @@ async def test_close_flushes_the_queues(receiver: Receiver) -> None:
 
 
 @pytest.mark.looptime
+@pytest.mark.parametrize("concurrency", [1, 4])
 async def test_close_gives_up_at_its_deadline_and_says_what_was_lost(
-    receiver: Receiver, looptime: float, caplog: pytest.LogCaptureFixture
+    receiver: Receiver, looptime: float, caplog: pytest.LogCaptureFixture, concurrency: int
 ) -> None:
+    """The second event waits behind the first: in the queue with one worker, or behind
+    the first's delivery to the same object with four. Both ways it is dropped, and said so,
+    as not started."""
     receiver.hold = asyncio.Event()
-    router = await start([generic("a", receiver.url, timeout="1m")])
-    first, second = hr_event(0), hr_event(1)
+    router = await start([generic("a", receiver.url, timeout="1m")], concurrency=concurrency)
+    first, second = hr_event(0), hr_event(0, severity="error")
     router.publish(first)
     router.publish(second)
     start_time = float(looptime)
@@ -294,6 +298,78 @@ async def test_close_gives_up_at_its_deadline_and_says_what_was_lost(
     router.publish(hr_event(2))
     assert counts(router)["a", "dropped"] == 3
     assert "shutting down" in caplog.records[-1].getMessage()
+
+
+async def test_one_objects_events_keep_their_order_while_others_overtake(
+    receiver: Receiver,
+) -> None:
+    """With requests in flight side by side, a slow delivery holds back only the later
+    events of its own object: hr-1's event arrives first, hr-0's two in published order."""
+    slow = asyncio.Event()
+    arrivals: list[tuple[str, str]] = []
+
+    async def hold_hr0(request: web.Request) -> None:
+        doc = await request.json()
+        arrivals.append((doc["involvedObject"]["name"], doc["reason"]))
+        if doc["involvedObject"]["name"] == "hr-0":
+            await slow.wait()
+        return None
+
+    receiver.on_request = hold_hr0
+    router = await start([generic("a", receiver.url)])
+    try:
+        first, other, second = hr_event(0), hr_event(1), hr_event(0, severity="error")
+        for event in (first, other, second):
+            router.publish(event)
+        await receiver.wait_for(1)
+        await asyncio.sleep(0.2)  # room for hr-0's second event to overtake, were it allowed
+        assert sorted(arrivals) == sorted([("hr-0", first.reason), ("hr-1", other.reason)])
+        assert [r.json()["involvedObject"]["name"] for r in receiver.requests] == ["hr-1"]
+        slow.set()
+        await router.flush()
+        arrived = [
+            (r.json()["involvedObject"]["name"], r.json()["reason"]) for r in receiver.requests
+        ]
+        assert arrived == [
+            ("hr-1", other.reason),
+            ("hr-0", first.reason),
+            ("hr-0", second.reason),
+        ]
+        assert counts(router) == {("a", "sent"): 3}
+    finally:
+        slow.set()
+        await router.close()
+
+
+async def test_concurrency_caps_the_requests_in_flight(receiver: Receiver) -> None:
+    in_flight = 0
+    release = asyncio.Event()
+
+    async def hold(request: web.Request) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        await release.wait()
+        return None
+
+    receiver.on_request = hold
+    router = await start([generic("a", receiver.url)], concurrency=3)
+    try:
+        for i in range(10):
+            router.publish(hr_event(i))
+        for _ in range(100):
+            if in_flight == 3:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # a fourth request would have arrived by now
+        assert in_flight == 3
+        assert router.queue_depth("a") == 7
+        release.set()
+        await router.flush()
+        assert len(receiver.delivered) == 10
+        assert counts(router) == {("a", "sent"): 10}
+    finally:
+        release.set()
+        await router.close()
 
 
 async def test_an_unbuildable_provider_fails_its_events_loudly(
