@@ -18,7 +18,10 @@ figure counts what arrives at the receiver (one per provider per event).
   event to each provider in turn, awaiting each POST;
 - ceiling: bare aiohttp, eight loops (one per provider) POSTing one fixed
   body to the receiver through one session, no provider, router or retry:
-  what one core can send at all, the bound of the figure.
+  what one core can send at all, the bound of the figure;
+- slow receiver: a second receiver that answers after 50 ms, like a remote
+  webhook; deliveries/s with the default ``concurrency`` (4 requests in flight
+  per provider) against one in flight per provider, in the same run.
 """
 
 from __future__ import annotations
@@ -40,14 +43,16 @@ PROVIDER_TYPES = (
     "grafana",
 )
 GOAL_RATE = 1_000.0
+SLOW_LATENCY = 0.05
 RESULTS = ("sent", "failed", "dropped", "deduplicated")
 
 
-def _settings(url: str) -> Any:
+def _settings(url: str, **extra: Any) -> Any:
     from fluxwatch.notify.config import NotifySettings
 
     return NotifySettings.model_validate(
         {
+            **extra,
             "providers": [
                 {"name": f"p-{kind}", "type": kind, "address": f"{url}{kind}"}
                 for kind in PROVIDER_TYPES
@@ -153,6 +158,33 @@ async def _bare_aiohttp(url: str, deliveries: int, lanes: int) -> float:
         return per_lane * lanes / clock()
 
 
+async def _slow_receiver(ctx: Context, events: int) -> dict[str, float]:
+    """Deliveries/s to a receiver answering after SLOW_LATENCY, by requests in flight."""
+    from fluxwatch.notify.router import Router
+
+    args = ["--latency", str(SLOW_LATENCY)]
+    if ctx.placement.helper is not None:
+        args += ["--cpu", str(ctx.placement.helper)]
+    receiver = await Child.start("bench.receiver", *args)
+    rates: dict[str, float] = {}
+    try:
+        for label, concurrency in (("default", None), ("one_in_flight", 1)):
+            extra = {} if concurrency is None else {"concurrency": concurrency}
+            router = await Router.from_settings(_settings(receiver.info["url"], **extra))
+            try:
+                got0 = await _received(receiver)
+                seconds = await _throughput(router, _events(events, f"slow-{label}"))
+                arrived = await _received(receiver) - got0
+            finally:
+                await router.close(10)
+            if arrived != events * len(PROVIDER_TYPES):
+                raise RuntimeError(f"slow receiver: {arrived} of {events * 8} arrived")
+            rates[label] = arrived / seconds
+    finally:
+        await receiver.stop()
+    return rates
+
+
 async def run(ctx: Context) -> list[Figure]:
     from prometheus_client import CollectorRegistry
 
@@ -195,6 +227,8 @@ async def run(ctx: Context) -> list[Figure]:
     finally:
         await router.close(10)
         await receiver.stop()
+    slow_events = max(8, n // 10)
+    slow = await _slow_receiver(ctx, slow_events)
     lost = n * fanout - delivered
     ctx.log(
         f"  alerts: {rate * fanout:,.0f} deliveries/s ({rate:,.0f} events/s x{fanout}), "
@@ -233,6 +267,19 @@ async def run(ctx: Context) -> list[Figure]:
                 "bare_aiohttp_posts_per_s": ceiling,
                 "serial_events": len(serial_events),
             },
+        ),
+        Figure(
+            "alerts",
+            f"alert delivery, receiver answering in {SLOW_LATENCY * 1000:.0f} ms, 8 providers",
+            slow["default"],
+            "events/s",
+            slow["one_in_flight"],
+            "one request in flight per provider (the router before concurrency)",
+            bound=(
+                "the receiver's latency: each provider keeps its default 4 requests in "
+                "flight, the events of one object still in order"
+            ),
+            details={"events": slow_events, "latency_s": SLOW_LATENCY},
         ),
         Figure(
             "alerts",

@@ -1,8 +1,9 @@
 """The local alert receiver in a process of its own: ``python -m bench.receiver [--cpu C]``.
 
-It runs :class:`fluxwatch.sim.receiver.Receiver` (answers 202 to any POST and
-keeps the body), prints ``{"url": ...}`` and then answers each JSON line on
-stdin with ``{"received": <bodies so far>}``; it exits when stdin closes.
+It runs :class:`fluxwatch.sim.receiver.Receiver` (answers 202 to any POST,
+after ``--latency`` seconds, and keeps the body), prints ``{"url": ...}`` and
+then answers each JSON line on stdin with ``{"received": <bodies so far>}``;
+it exits when stdin closes.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ def _answer(receiver: Receiver, loop: asyncio.AbstractEventLoop, stop: asyncio.E
 async def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.receiver")
     p.add_argument("--cpu", type=int)
+    p.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     args = p.parse_args(argv)
     pin(args.cpu)
-    receiver = Receiver()
+    receiver = Receiver(latency=args.latency)
     await receiver.start()
     sys.stdout.write(json.dumps({"url": receiver.url}) + "\n")
     sys.stdout.flush()
