@@ -130,6 +130,8 @@ class NotifySettings(_Spec):
     queue_size: int = Field(default=100, ge=1)
     # Requests in flight per provider; one object's events still arrive in order.
     concurrency: int = Field(default=4, ge=1, le=64)
+    # How often providers' secretRef/secretPath keys are read again (0 never).
+    secret_refresh_interval: Duration = 300.0
     max_retries: int = Field(default=4, ge=0, le=10)
     retry_wait_min: Duration = 2.0
     retry_wait_max: Duration = 30.0

@@ -83,18 +83,30 @@ class UnavailableProvider(Provider):
         raise DeliveryError(f"unavailable: {self.reason}")
 
 
-async def open_provider(
+async def build_provider(
+    spec: ProviderSpec, deps: ProviderDeps, credentials: Credentials
+) -> Provider:
+    """The provider for ``spec`` with these secret keys; NotifyConfigError if it cannot be."""
+    settings = await asyncio.to_thread(resolve_settings, spec, credentials)
+    return provider_class(spec.type)(settings, deps)
+
+
+def has_secret(spec: ProviderSpec) -> bool:
+    """Whether the provider's keys come from a Secret or a mounted directory."""
+    return spec.secret_ref is not None or spec.secret_path is not None
+
+
+async def open_provider_with_credentials(
     spec: ProviderSpec,
     deps: ProviderDeps,
     *,
     namespace: str | None = None,
     secret_reader: SecretReader | None = None,
-) -> Provider:
-    """Build the provider for ``spec``; on a configuration problem, an UnavailableProvider."""
+) -> tuple[Provider, Credentials | None]:
+    """:func:`open_provider`, and the credentials it was built with (None when unavailable)."""
     try:
         credentials = await read_credentials(spec, namespace=namespace, secret_reader=secret_reader)
-        settings = await asyncio.to_thread(resolve_settings, spec, credentials)
-        return provider_class(spec.type)(settings, deps)
+        return await build_provider(spec, deps, credentials), credentials
     except NotifyConfigError as exc:
         log.error(
             "provider %s (type %s) is unavailable, its alerts will fail: %s",
@@ -104,4 +116,18 @@ async def open_provider(
             extra={"provider": spec.name},
         )
         bare = ProviderSettings(name=spec.name, type=spec.type)
-        return UnavailableProvider(bare, deps, str(exc))
+        return UnavailableProvider(bare, deps, str(exc)), None
+
+
+async def open_provider(
+    spec: ProviderSpec,
+    deps: ProviderDeps,
+    *,
+    namespace: str | None = None,
+    secret_reader: SecretReader | None = None,
+) -> Provider:
+    """Build the provider for ``spec``; on a configuration problem, an UnavailableProvider."""
+    provider, _ = await open_provider_with_credentials(
+        spec, deps, namespace=namespace, secret_reader=secret_reader
+    )
+    return provider

@@ -13,6 +13,14 @@ one that does not arrive is logged with its key. ``close(timeout)`` stops
 taking events and flushes the queues until the timeout; whatever is left is
 counted and logged as dropped. A delivery runs in a copy of the publisher's
 context, so its spans join the trace (a recovery) that published the event.
+
+Secrets change: a provider whose keys come from a Secret (``secretRef``) or a
+mounted directory (``secretPath``) has them read again every
+``secretRefreshInterval`` (5m). Changed keys (a rotated webhook URL or token)
+rebuild the provider, new deliveries use it and the old one is closed once
+its deliveries in flight are done; a Secret created after the start makes an
+unavailable provider available. A Secret that cannot be read again leaves a
+working provider as it is (and says so).
 """
 
 from __future__ import annotations
@@ -26,12 +34,18 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from fluxwatch.notify.config import NotifySettings
-from fluxwatch.notify.credentials import SecretReader
+from fluxwatch.notify.config import NotifySettings, ProviderSpec
+from fluxwatch.notify.credentials import Credentials, SecretReader
 from fluxwatch.notify.dedup import Deduplicator
-from fluxwatch.notify.errors import DeliveryError, NotDelivered, Skipped
+from fluxwatch.notify.errors import DeliveryError, NotDelivered, NotifyConfigError, Skipped
 from fluxwatch.notify.event import Event
-from fluxwatch.notify.factory import UnavailableProvider, open_provider
+from fluxwatch.notify.factory import (
+    UnavailableProvider,
+    build_provider,
+    has_secret,
+    open_provider_with_credentials,
+    read_credentials,
+)
 from fluxwatch.notify.metrics import MemoryMetrics, NotifyMetrics
 from fluxwatch.notify.providers import EventWriter, Provider, ProviderDeps
 from fluxwatch.notify.rules import Rule, route
@@ -71,6 +85,19 @@ class _Lane:
     workers: list[asyncio.Task[None]] = field(default_factory=list)
     # Per object, set when the delivery taken last for it is over: the next one waits.
     tails: dict[ObjectKey, asyncio.Event] = field(default_factory=dict)
+    # Where the provider came from, to build it again when its secret keys change.
+    spec: ProviderSpec | None = None
+    credentials: Credentials | None = None
+
+
+@dataclass(slots=True)
+class _Refresh:
+    """What rebuilding a provider needs besides its spec."""
+
+    deps: ProviderDeps
+    namespace: str | None
+    secret_reader: SecretReader | None
+    interval: float
 
 
 class Router:
@@ -108,6 +135,12 @@ class Router:
         self._closed = False
         for name in self._lanes:
             self.metrics.register(name)
+        self._refresh: _Refresh | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        # Deliveries in flight per provider object, and providers replaced but still in use.
+        self._in_use: dict[int, int] = {}
+        self._retired: dict[int, Provider] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def from_settings(
@@ -138,13 +171,15 @@ class Router:
             transport = Transport(retry=retry, extra_headers=extra_headers)
         deps = ProviderDeps(transport=transport, event_writer=event_writer)
         providers: dict[str, Provider] = {}
+        sources: dict[str, tuple[ProviderSpec, Credentials | None]] = {}
         for spec in settings.providers:
             if spec.suspend:
                 log.info("provider %s is suspended", spec.name, extra={"provider": spec.name})
                 continue
-            providers[spec.name] = await open_provider(
+            providers[spec.name], credentials = await open_provider_with_credentials(
                 spec, deps, namespace=namespace, secret_reader=secret_reader
             )
+            sources[spec.name] = (spec, credentials)
         rules = []
         for alert in settings.alerts:
             if alert.suspend:
@@ -164,6 +199,10 @@ class Router:
             metrics=metrics,
             transport=transport if owned else None,
         )
+        for name, (spec, credentials) in sources.items():
+            router._lanes[name].spec = spec
+            router._lanes[name].credentials = credentials
+        router._refresh = _Refresh(deps, namespace, secret_reader, settings.secret_refresh_interval)
         router.start()
         return router
 
@@ -197,6 +236,17 @@ class Router:
                 )
                 worker.add_done_callback(self._worker_done)
                 lane.workers.append(worker)
+        refresh = self._refresh
+        if (
+            self._refresher is None
+            and refresh is not None
+            and refresh.interval > 0
+            and any(
+                lane.spec is not None and has_secret(lane.spec) for lane in self._lanes.values()
+            )
+        ):
+            self._refresher = loop.create_task(self._refresh_secrets(), name="notify:secrets")
+            self._refresher.add_done_callback(self._worker_done)
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` to the providers its alerts select; never blocks.
@@ -235,6 +285,9 @@ class Router:
     async def close(self, timeout: float = 10.0) -> None:
         """Stop taking events, deliver what is queued within ``timeout`` seconds, then stop."""
         self._closed = True
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
         lanes = list(self._lanes.values())
         try:
             async with asyncio.timeout(timeout):
@@ -250,11 +303,10 @@ class Router:
                 event, _context = lane.queue.get_nowait()
                 self._lost(lane.provider.name, event, "dropped", "shutdown came first")
             self.metrics.queue_depth(lane.provider.name, 0)
-        for lane in lanes:
-            try:
-                await lane.provider.close()
-            except Exception as exc:
-                log.warning("closing provider %s: %s", lane.provider.name, type(exc).__name__)
+        for provider in [lane.provider for lane in lanes] + list(self._retired.values()):
+            await self._close_provider(provider)
+        self._retired.clear()
+        await asyncio.gather(*self._closing)
         if self.transport is not None:
             await self.transport.close()
 
@@ -302,13 +354,92 @@ class Router:
                     except asyncio.CancelledError:
                         self._lost(name, event, "dropped", "shutdown came first")
                         raise
-                await asyncio.create_task(self._deliver(lane.provider, event), context=context)
+                provider = lane.provider
+                self._in_use[id(provider)] = self._in_use.get(id(provider), 0) + 1
+                try:
+                    await asyncio.create_task(self._deliver(provider, event), context=context)
+                finally:
+                    self._release(provider)
             finally:
                 done.set()
                 if tails.get(key) is done:
                     del tails[key]
                 lane.queue.task_done()
                 self.metrics.queue_depth(name, lane.queue.qsize())
+
+    # -- secrets that change --------------------------------------------------------------
+
+    async def _refresh_secrets(self) -> None:
+        assert self._refresh is not None
+        while True:
+            await asyncio.sleep(self._refresh.interval)
+            for lane in list(self._lanes.values()):
+                if lane.spec is not None and has_secret(lane.spec):
+                    await self.refresh_provider(lane.provider.name)
+
+    async def refresh_provider(self, name: str) -> bool:
+        """Read the provider's secret keys again; rebuild it if they changed. True if rebuilt."""
+        lane, refresh = self._lanes[name], self._refresh
+        if lane.spec is None or refresh is None or self._closed:
+            return False
+        spec = lane.spec
+        try:
+            credentials = await read_credentials(
+                spec, namespace=refresh.namespace, secret_reader=refresh.secret_reader
+            )
+        except NotifyConfigError as exc:
+            if lane.credentials is not None:
+                log.warning(
+                    "provider %s: cannot read its secret again (%s); it keeps the keys it has",
+                    name,
+                    exc,
+                    extra={"provider": name},
+                )
+            return False
+        if credentials == lane.credentials:
+            return False
+        try:
+            fresh = await build_provider(spec, refresh.deps, credentials)
+        except NotifyConfigError as exc:
+            log.error(
+                "provider %s: its secret changed but cannot be used (%s); it keeps the keys it has",
+                name,
+                exc,
+                extra={"provider": name},
+            )
+            return False
+        if self._closed:
+            await self._close_provider(fresh)
+            return False
+        old, lane.provider, lane.credentials = lane.provider, fresh, credentials
+        log.info(
+            "provider %s: its secret changed; new deliveries use the new keys",
+            name,
+            extra={"provider": name},
+        )
+        if self._in_use.get(id(old), 0):
+            self._retired[id(old)] = old  # closed when its last delivery ends
+        else:
+            await self._close_provider(old)
+        return True
+
+    def _release(self, provider: Provider) -> None:
+        left = self._in_use.get(id(provider), 0) - 1
+        if left > 0:
+            self._in_use[id(provider)] = left
+            return
+        self._in_use.pop(id(provider), None)
+        retired = self._retired.pop(id(provider), None)
+        if retired is not None:
+            task = asyncio.get_running_loop().create_task(self._close_provider(retired))
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _close_provider(self, provider: Provider) -> None:
+        try:
+            await provider.close()
+        except Exception as exc:
+            log.warning("closing provider %s: %s", provider.name, type(exc).__name__)
 
     async def _deliver(self, provider: Provider, event: Event) -> None:
         name = provider.name
