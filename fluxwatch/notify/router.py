@@ -373,9 +373,18 @@ class Router:
         assert self._refresh is not None
         while True:
             await asyncio.sleep(self._refresh.interval)
-            for lane in list(self._lanes.values()):
-                if lane.spec is not None and has_secret(lane.spec):
-                    await self.refresh_provider(lane.provider.name)
+            for name, lane in list(self._lanes.items()):
+                if lane.spec is None or not has_secret(lane.spec):
+                    continue
+                try:
+                    await self.refresh_provider(name)
+                except Exception as exc:  # a provider's bug must not end the refreshes
+                    log.error(
+                        "provider %s: rebuilding it failed: %s",
+                        name,
+                        type(exc).__name__,
+                        extra={"provider": name},
+                    )
 
     async def refresh_provider(self, name: str) -> bool:
         """Read the provider's secret keys again; rebuild it if they changed. True if rebuilt."""
