@@ -20,6 +20,7 @@ import gc
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.common import HR_KEY, pin
 from fluxwatch.sim import scenarios
@@ -31,24 +32,80 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.emulator")
     p.add_argument("--releases", type=int, required=True)
     p.add_argument("--burst", action="store_true")
+    p.add_argument(
+        "--managed-fields",
+        action="store_true",
+        help="the burst also gives every HelmRelease the managedFields a real cluster keeps",
+    )
     p.add_argument("--secrets", action="store_true")
     p.add_argument("--cpu", type=int)
     p.add_argument("--kubeconfig-out", type=Path, required=True)
     return p.parse_args(argv)
 
 
-def burst(store: Store) -> int:
+def managed_fields(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``metadata.managedFields`` a HelmRelease has in a real cluster: kustomize-controller
+    applies the spec, helm-controller owns the finalizer and the status, ``flux reconcile``
+    the annotation. The API server sends them in every list item and watch event."""
+
+    def fields(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {f"f:{k}": fields(v) for k, v in node.items()}
+        return {}
+
+    when = obj["metadata"].get("creationTimestamp", "2026-11-26T00:00:00Z")
+    version = obj["apiVersion"]
+    status_keys: dict[str, Any] = {f"f:{k}": {} for k in obj.get("status") or {}}
+    labels: dict[str, Any] = {f"f:{k}": {} for k in obj["metadata"].get("labels") or {}}
+    return [
+        {
+            "apiVersion": version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:labels": labels}, "f:spec": fields(obj["spec"])},
+            "manager": "kustomize-controller",
+            "operation": "Apply",
+            "time": when,
+        },
+        {
+            "apiVersion": version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:metadata": {"f:finalizers": {".": {}, 'v:"finalizers.fluxcd.io"': {}}}},
+            "manager": "helm-controller",
+            "operation": "Update",
+            "time": when,
+        },
+        {
+            "apiVersion": version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:status": status_keys},
+            "manager": "helm-controller",
+            "operation": "Update",
+            "subresource": "status",
+            "time": when,
+        },
+        {
+            "apiVersion": version,
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:annotations": {".": {}, "f:reconcile.fluxcd.io/requestedAt": {}}}
+            },
+            "manager": "flux",
+            "operation": "Update",
+            "time": when,
+        },
+    ]
+
+
+def burst(store: Store, *, with_managed_fields: bool = False) -> int:
     """Modify every HelmRelease once; return the resourceVersion just before."""
     start = store.resource_version
     items, _ = store.list(HR_KEY)
     for obj in items:
         md = obj["metadata"]
-        store.patch(
-            HR_KEY,
-            md["namespace"],
-            md["name"],
-            {"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "bench-burst"}}},
-        )
+        meta: dict[str, Any] = {"annotations": {"reconcile.fluxcd.io/requestedAt": "bench-burst"}}
+        if with_managed_fields:
+            meta["managedFields"] = managed_fields(obj)
+        store.patch(HR_KEY, md["namespace"], md["name"], {"metadata": meta})
     table = store.table(HR_KEY)
     for ev in table.events_after(start):
         ev.encoded()
@@ -62,7 +119,9 @@ async def main(argv: list[str]) -> int:
     server = ApiServer(Store(history_limit=history))
     await server.start()
     run = await scenarios.start("load", server.store, n=args.releases, secrets=args.secrets)
-    burst_from = burst(server.store) if args.burst else None
+    burst_from = (
+        burst(server.store, with_managed_fields=args.managed_fields) if args.burst else None
+    )
     table = server.store.table(HR_KEY)
     for key in table.keys:
         table.encoded(key)  # the first list must not pay for encodings later ones reuse
