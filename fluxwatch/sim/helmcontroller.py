@@ -552,6 +552,32 @@ def ready_status(
     }
 
 
+def stuck_status(desired: Desired, *, first: float, since: float) -> dict[str, Any]:
+    """The whole status of a first install whose final Ready write was lost (FLUX-FACTS §1,
+    §2): ``history[0]`` deployed at ``first``, ``Ready=Unknown/Progressing`` since ``since``."""
+    message = f"Running 'install' action with timeout of {go_duration(desired.timeout)}"
+    return {
+        "conditions": [
+            {
+                "lastTransitionTime": format_rfc3339(since),
+                "message": message,
+                "observedGeneration": 1,
+                "reason": "Progressing",
+                "status": "Unknown",
+                "type": "Ready",
+            }
+        ],
+        "helmChart": desired.helm_chart,
+        "history": [snapshot(desired, 1, "install", first, since, f"sha256:{1:064x}")],
+        "lastAttemptedConfigDigest": desired.config_digest,
+        "lastAttemptedGeneration": 1,
+        "lastAttemptedReleaseAction": "install",
+        "lastAttemptedRevision": desired.chart_version,
+        "observedGeneration": -1,
+        "storageNamespace": desired.storage_namespace,
+    }
+
+
 # ---- the controller ------------------------------------------------------------------------
 
 InstallDuration = float | Callable[[Mapping[str, Any]], float]

@@ -35,7 +35,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fluxwatch.kube.fields import format_rfc3339
 from fluxwatch.kube.helmrelease import FINALIZER, hr_view
 from fluxwatch.sim.helmcontroller import (
     HELMRELEASES,
@@ -45,10 +44,9 @@ from fluxwatch.sim.helmcontroller import (
     LeaseHolder,
     LeaseTimings,
     SimClock,
-    go_duration,
     helm_release_secret,
     ready_status,
-    snapshot,
+    stuck_status,
 )
 from fluxwatch.sim.store import ApiError, Store
 
@@ -538,7 +536,7 @@ def _load_into(
         if item.stuck:
             # Stuck for 6 to 60 minutes: the upstream shape (FLUX-FACTS §1, §2).
             last = first = now - rng.uniform(360.0, 3600.0) * time_scale
-            item.obj["status"] = _stuck_status(desired, first=first, since=last)
+            item.obj["status"] = stuck_status(desired, first=first, since=last)
             expected.append((desired.namespace, desired.name))
         else:
             item.obj["status"] = ready_status(
@@ -556,31 +554,6 @@ def _load_into(
                 status = "deployed" if v == version else "superseded"
                 secret = helm_release_secret(desired, v, status, action, last, first)
                 store.create(SECRETS, secret)
-
-
-def _stuck_status(desired: Desired, *, first: float, since: float) -> dict[str, Any]:
-    """A first install whose final Ready write was lost (FLUX-FACTS §1, §2)."""
-    message = f"Running 'install' action with timeout of {go_duration(desired.timeout)}"
-    return {
-        "conditions": [
-            {
-                "lastTransitionTime": format_rfc3339(since),
-                "message": message,
-                "observedGeneration": 1,
-                "reason": "Progressing",
-                "status": "Unknown",
-                "type": "Ready",
-            }
-        ],
-        "helmChart": desired.helm_chart,
-        "history": [snapshot(desired, 1, "install", first, since, f"sha256:{1:064x}")],
-        "lastAttemptedConfigDigest": desired.config_digest,
-        "lastAttemptedGeneration": 1,
-        "lastAttemptedReleaseAction": "install",
-        "lastAttemptedRevision": desired.chart_version,
-        "observedGeneration": -1,
-        "storageNamespace": desired.storage_namespace,
-    }
 
 
 ScenarioFn = Callable[..., Awaitable["ScenarioRun"]]

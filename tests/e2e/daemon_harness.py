@@ -30,7 +30,6 @@ import yaml
 from fluxwatch.app import Daemon
 from fluxwatch.demo import compressed, merge
 from fluxwatch.kube.client import KubeClient
-from fluxwatch.kube.fields import format_rfc3339
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, FINALIZER, HRView, hr_view
 from fluxwatch.notify.event import Event
 from fluxwatch.settings import Settings
@@ -40,10 +39,9 @@ from fluxwatch.sim.helmcontroller import (
     SECRETS,
     Desired,
     HelmController,
-    go_duration,
     helm_release_secret,
     ready_status,
-    snapshot,
+    stuck_status,
 )
 from fluxwatch.sim.scenarios import Component, helmrelease
 from fluxwatch.sim.store import Store, Watcher
@@ -110,27 +108,7 @@ def add_stuck(
     if suspend:
         obj["spec"]["suspend"] = True
     desired = Desired.of(obj)
-    message = f"Running 'install' action with timeout of {go_duration(desired.timeout)}"
-    obj["status"] = {
-        "conditions": [
-            {
-                "lastTransitionTime": format_rfc3339(since),
-                "message": message,
-                "observedGeneration": 1,
-                "reason": "Progressing",
-                "status": "Unknown",
-                "type": "Ready",
-            }
-        ],
-        "helmChart": desired.helm_chart,
-        "history": [snapshot(desired, 1, "install", since, since, f"sha256:{1:064x}")],
-        "lastAttemptedConfigDigest": desired.config_digest,
-        "lastAttemptedGeneration": 1,
-        "lastAttemptedReleaseAction": "install",
-        "lastAttemptedRevision": desired.chart_version,
-        "observedGeneration": -1,
-        "storageNamespace": desired.storage_namespace,
-    }
+    obj["status"] = stuck_status(desired, first=since, since=since)
     store.create(HELMRELEASES, obj)
     store.create(SECRETS, helm_release_secret(desired, 1, "deployed", "install", since, since))
     return (namespace, name)
