@@ -13,13 +13,23 @@ from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 
 HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
+# The namespaces a test cluster has besides the built-in ones: the API answers 404 for
+# content in a namespace that does not exist, as a real one does.
+TEST_NAMESPACES = ("apps", "infra", "flux-system", "fluxwatch-system")
+
+
+def seed_namespaces(server: ApiServer, names: tuple[str, ...] = TEST_NAMESPACES) -> ApiServer:
+    for name in names:
+        if name not in server.store.table("namespaces").objs:
+            server.store.create("namespaces", {"metadata": {"name": name}})
+    return server
 
 
 @pytest.fixture
 async def apiserver() -> AsyncIterator[ApiServer]:
     """An emulator on a free loopback port (plain HTTP, admin token in ``.admin_token``)."""
     async with ApiServer() as server:
-        yield server
+        yield seed_namespaces(server)
 
 
 @pytest.fixture
@@ -42,7 +52,7 @@ async def make_apiserver() -> AsyncIterator[Callable[..., Awaitable[ApiServer]]]
         server = ApiServer(**kwargs)
         await server.start()
         started.append(server)
-        return server
+        return seed_namespaces(server)
 
     yield make
     for server in reversed(started):
@@ -59,7 +69,7 @@ def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
 async def tls_apiserver() -> AsyncIterator[ApiServer]:
     """An emulator serving HTTPS: kubectl sends its bearer token only over TLS."""
     async with ApiServer(tls=True) as server:
-        yield server
+        yield seed_namespaces(server)
 
 
 @pytest.fixture

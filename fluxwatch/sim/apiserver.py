@@ -14,6 +14,7 @@ Storage semantics live in ``store.Store``; this module is only the HTTP face.
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import ssl
 import time
@@ -29,9 +30,10 @@ import yaml
 from aiohttp import web
 
 from fluxwatch.sim import certs, kubeconfig, tables
+from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
-from fluxwatch.sim.resources import RESOURCES, ResourceType, lookup
+from fluxwatch.sim.resources import Registry, ResourceType
 from fluxwatch.sim.selectors import field_selector_name
 from fluxwatch.sim.store import (
     ApiError,
@@ -253,7 +255,8 @@ class ApiServer:
         self.url = ""
         self._runner: web.AppRunner | None = None
         self._watches: set[_WatchStream] = set()
-        self._discovery = _Discovery()
+        self._discovery = _Discovery(self.store.registry)
+        self.store.registry.on_change(self._discovery.invalidate)
         self.tls = tls
         self.ca_pem: bytes | None = None  # the served certificate, when tls
 
@@ -388,7 +391,7 @@ class ApiServer:
             namespace, rest = rest[1], rest[2:]
         if not rest or len(rest) > 3:
             raise _not_found()
-        res = lookup(group, version, rest[0])
+        res = self.store.registry.lookup(group, version, rest[0])
         if res is None:
             raise _not_found()
         name = rest[1] if len(rest) > 1 else None
@@ -462,6 +465,7 @@ class ApiServer:
         table = store.table(target.res)
         query = request.query
         dry_run = self._dry_run(query)
+        options: WriteOptions | None = None
         if verb == "watch":
             return await self._watch(request, target, stats_key)
         status = 200
@@ -486,10 +490,21 @@ class ApiServer:
             body = self._encode_one(target.res, obj, mode, query.get("includeObject"))
         elif verb == "create":
             obj = await self._read_body(request)
-            obj = store._create(table, obj, target.namespace, keep_status=False, dry_run=dry_run)
+            options = self._write_options(request)
+            obj = store._create(
+                table,
+                obj,
+                target.namespace,
+                keep_status=False,
+                dry_run=dry_run,
+                res=target.res,
+                options=options,
+                ensure_namespace=False,
+            )
             body, status = orjson.dumps(obj), 201
         elif verb == "update":
             obj = await self._read_body(request)
+            options = self._write_options(request)
             obj = store._update(
                 table,
                 obj,
@@ -498,12 +513,15 @@ class ApiServer:
                 name=target.name,
                 require_resource_version=is_custom_resource(target.res),
                 dry_run=dry_run,
+                res=target.res,
+                options=options,
             )
             body = orjson.dumps(obj)
         elif verb == "patch":
             assert target.name is not None
             patch_type = self._patch_type(request)
             raw = await request.read()
+            options = self._write_options(request)
             obj = store._patch(
                 table,
                 target.namespace,
@@ -512,17 +530,19 @@ class ApiServer:
                 patch_type,
                 target.subresource,
                 dry_run=dry_run,
+                res=target.res,
+                options=options,
             )
             body = orjson.dumps(obj)
         elif verb == "delete":
             assert target.name is not None
-            options = await self._read_body(request, optional=True) or {}
+            delete_options = await self._read_body(request, optional=True) or {}
             obj = store._delete(
                 table,
                 target.namespace,
                 target.name,
-                preconditions=options.get("preconditions"),
-                dry_run=dry_run or options.get("dryRun") == ["All"],
+                preconditions=delete_options.get("preconditions"),
+                dry_run=dry_run or delete_options.get("dryRun") == ["All"],
             )
             body = orjson.dumps(obj)
         else:  # deletecollection
@@ -547,7 +567,28 @@ class ApiServer:
                 }
             )
         self.stats.bytes[stats_key] += len(body)
-        return web.Response(body=body, status=status, content_type=JSON)
+        headers = _warning_headers(options.warnings) if options is not None else None
+        return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+
+    @staticmethod
+    def _write_options(request: web.Request) -> WriteOptions:
+        """``fieldValidation`` (Warn when absent, as on a real server) and ``fieldManager``."""
+        query = request.query
+        validation = query.get("fieldValidation") or "Warn"
+        if validation not in FIELD_VALIDATION:
+            raise bad_request(
+                f"fieldValidation: Unsupported value: {validation!r}: supported values: "
+                '"Ignore", "Strict", "Warn"'.replace("'", '"')
+            )
+        manager = query.get("fieldManager") or ""
+        if len(manager) > 128:
+            raise bad_request("fieldManager: Too long: must have at most 128 bytes")
+        return WriteOptions(
+            field_validation=validation,
+            manager=manager,
+            user_agent=request.headers.get("User-Agent", ""),
+            force=_bool(query.get("force")),
+        )
 
     @staticmethod
     def _dry_run(query: Any) -> bool:
@@ -803,6 +844,14 @@ class ApiServer:
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
+def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
+    """RFC 7234 Warning headers, as the real server sends for ``fieldValidation=Warn``."""
+    if not warnings:
+        return None
+    text = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
+    return {"Warning": text}
+
+
 def _not_found() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
@@ -816,20 +865,49 @@ def _method_not_allowed() -> ApiError:
     )
 
 
-class _Discovery:
-    """The discovery documents, encoded once: /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>."""
+_VERSION_RE = re.compile(r"v(\d+)(?:(alpha|beta)(\d+))?")
 
-    def __init__(self) -> None:
+
+def version_priority(version: str) -> tuple[int, int, int, str]:
+    """Kubernetes' version order: GA before beta before alpha, higher numbers first,
+    anything else last and alphabetically (sort ascending on this key)."""
+    m = _VERSION_RE.fullmatch(version)
+    if m is None:
+        return (3, 0, 0, version)
+    major, stage, minor = int(m.group(1)), m.group(2), int(m.group(3) or 0)
+    rank = {None: 0, "beta": 1, "alpha": 2}[stage]
+    return (rank, -major, -minor, "")
+
+
+class _Discovery:
+    """The discovery documents, built from the registry and again after it changes:
+    /api, /api/v1, /apis, /apis/<g>, /apis/<g>/<v>."""
+
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+        self._docs: dict[str, bytes] | None = None
+
+    def invalidate(self) -> None:
+        self._docs = None
+
+    def lookup(self, parts: list[str]) -> bytes | None:
+        if len(parts) > 3:
+            return None
+        if self._docs is None:
+            self._docs = self._build()
+        return self._docs.get("/".join(parts))
+
+    def _build(self) -> dict[str, bytes]:
         groups: dict[str, list[str]] = {}
         by_gv: dict[tuple[str, str], list[ResourceType]] = {}
-        for r in RESOURCES:
+        for r in self._registry:
             if r.group:
                 versions = groups.setdefault(r.group, [])
                 if r.version not in versions:
                     versions.append(r.version)
             by_gv.setdefault((r.group, r.version), []).append(r)
-        self.docs: dict[str, bytes] = {}
-        self.docs["api"] = orjson.dumps(
+        docs: dict[str, bytes] = {}
+        docs["api"] = orjson.dumps(
             {
                 "kind": "APIVersions",
                 "versions": ["v1"],
@@ -840,6 +918,7 @@ class _Discovery:
         )
         group_docs = []
         for group, versions in groups.items():
+            versions.sort(key=version_priority)
             doc = {
                 "name": group,
                 "versions": [{"groupVersion": f"{group}/{v}", "version": v} for v in versions],
@@ -849,10 +928,8 @@ class _Discovery:
                 },
             }
             group_docs.append(doc)
-            self.docs[f"apis/{group}"] = orjson.dumps(
-                {"kind": "APIGroup", "apiVersion": "v1", **doc}
-            )
-        self.docs["apis"] = orjson.dumps(
+            docs[f"apis/{group}"] = orjson.dumps({"kind": "APIGroup", "apiVersion": "v1", **doc})
+        docs["apis"] = orjson.dumps(
             {"kind": "APIGroupList", "apiVersion": "v1", "groups": group_docs}
         )
         for (group, version), resources in by_gv.items():
@@ -864,32 +941,33 @@ class _Discovery:
                     "singularName": r.singular or r.kind.lower(),
                     "namespaced": r.namespaced,
                     "kind": r.kind,
-                    "verbs": [
-                        "create",
-                        "delete",
-                        "deletecollection",
-                        "get",
-                        "list",
-                        "patch",
-                        "update",
-                        "watch",
-                    ],
+                    "verbs": sorted(r.verbs),
                 }
                 if r.short_names:
                     entry["shortNames"] = list(r.short_names)
+                if r.categories:
+                    entry["categories"] = list(r.categories)
                 entries.append(entry)
+                subresources: list[tuple[str, tuple[str, ...], str]] = []
                 if r.status_subresource:
+                    subresources.append(("status", ("get", "patch", "update"), r.kind))
+                for sub in r.subresources:
+                    if sub == "token":
+                        subresources.append(("token", ("create",), "TokenRequest"))
+                    elif sub == "scale":
+                        subresources.append(("scale", ("get", "patch", "update"), "Scale"))
+                for sub, verbs, kind in subresources:
                     entries.append(
                         {
-                            "name": f"{r.plural}/status",
+                            "name": f"{r.plural}/{sub}",
                             "singularName": "",
                             "namespaced": r.namespaced,
-                            "kind": r.kind,
-                            "verbs": ["get", "patch", "update"],
+                            "kind": kind,
+                            "verbs": list(verbs),
                         }
                     )
             path = f"apis/{group}/{version}" if group else f"api/{version}"
-            self.docs[path] = orjson.dumps(
+            docs[path] = orjson.dumps(
                 {
                     "kind": "APIResourceList",
                     "apiVersion": "v1",
@@ -897,6 +975,4 @@ class _Discovery:
                     "resources": entries,
                 }
             )
-
-    def lookup(self, parts: list[str]) -> bytes | None:
-        return self.docs.get("/".join(parts)) if len(parts) <= 3 else None
+        return docs

@@ -16,20 +16,33 @@ import asyncio
 import base64
 import binascii
 import bisect
+import contextlib
 import heapq
 import random
 import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
 
+from fluxwatch.sim import fielderrors as fe
+from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions
+from fluxwatch.sim.customresources import (
+    CRD_KEY,
+    accepted_status,
+    compile_schema,
+    default_crds,
+    resource_types,
+    structural_errors,
+    validate_crd,
+)
+from fluxwatch.sim.fielderrors import FieldError
 from fluxwatch.sim.patching import PatchError, deep_copy, json_patch, merge_patch
-from fluxwatch.sim.resources import BY_KEY, RESOURCES, ResourceType
+from fluxwatch.sim.resources import VIRTUAL, Registry, ResourceType
 from fluxwatch.sim.selectors import (
     LabelPredicate,
     ObjectPredicate,
@@ -41,6 +54,7 @@ from fluxwatch.sim.selectors import (
 )
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+_FieldErrors = list[FieldError]
 
 _DNS_LABEL_MSG = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
@@ -430,27 +444,53 @@ _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 class Store:
-    """All objects of the emulated cluster; see the module docstring."""
+    """All objects of the emulated cluster; see the module docstring.
 
-    def __init__(self, history_limit: int = 10_000, *, clock: Callable[[], float] = time.time):
+    ``registry`` is the set of served kinds; CustomResourceDefinitions written to the
+    store add theirs to it (and take them away, with their objects, when deleted).
+    ``crds`` are definitions installed at start, like a cluster with Flux on it: by
+    default this project's own HelmRelease definition.
+    """
+
+    def __init__(
+        self,
+        history_limit: int = 10_000,
+        *,
+        clock: Callable[[], float] = time.time,
+        registry: Registry | None = None,
+        crds: Iterable[Mapping[str, Any]] | None = None,
+    ):
         self.history_limit = history_limit
         self.resource_version = 0
         self._clock = clock
         self._now_cache = (-1, "")
-        self._tables: dict[str, _Table] = {r.key: _Table(r) for r in RESOURCES}
+        self.registry = registry if registry is not None else Registry()
+        self.admission: Admission = Admission()
+        self._terminating: set[str] = set()
+        self._tables: dict[str, _Table] = {}
+        for res in self.registry:
+            if res.key not in VIRTUAL:
+                self.table(res)
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._ensure_namespace(ns)
+        for crd in default_crds() if crds is None else crds:
+            self.create(CRD_KEY, dict(crd))
 
     # ---- lookup -------------------------------------------------------------------------
 
+    def resource(self, key: str) -> ResourceType:
+        res = self.registry.get(key)
+        if res is None:
+            raise unknown_resource()
+        return res
+
     def table(self, res: ResourceType | str) -> _Table:
-        key = res.key if isinstance(res, ResourceType) else res
+        rt = res if isinstance(res, ResourceType) else self.resource(res)
+        key = rt.table_key
         table = self._tables.get(key)
         if table is None:
-            rt = BY_KEY.get(key)
-            if rt is None:
-                raise unknown_resource()
-            table = self._tables[key] = _Table(rt)
+            stored = self.registry.get(key) or rt
+            table = self._tables[key] = _Table(stored)
         return table
 
     def now(self) -> str:
@@ -813,6 +853,8 @@ class Store:
                 t.hstart = 0
         for w in tuple(t.watchers):
             w._offer(ev)
+        if type_ == DELETED:
+            self._after_delete(t, obj)
 
     def _ensure_namespace(self, namespace: str) -> None:
         t = self.table("namespaces")
@@ -841,8 +883,15 @@ class Store:
         *,
         keep_status: bool = True,
         dry_run: bool = False,
+        res: ResourceType | None = None,
+        options: WriteOptions | None = None,
+        ensure_namespace: bool = True,
     ) -> dict[str, Any]:
-        res = t.res
+        """Create. Over the API (``ensure_namespace=False``) a missing namespace is 404 and
+        a terminating one 403, as the NamespaceLifecycle admission plugin answers; an
+        in-process caller seeding a scenario gets the namespace made for it."""
+        res = res or t.res
+        opts = options or _IN_PROCESS
         if not isinstance(obj, dict):
             raise bad_request("the body of the request must be a JSON object")
         new = deep_copy(obj)
@@ -856,17 +905,16 @@ class Store:
             raise ApiError(
                 500, "InternalError", "resourceVersion should not be set on objects to be created"
             )
+        self._decode(res, new, opts)
         name = md.get("name")
         if not name and isinstance(md.get("generateName"), str):
             name = md["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
             md["name"] = name
         name = self._validate_name(res, name)
         ns = self._resolve_namespace(res, md, namespace)
-        self._validate_meta(res, name, md)
-        key = object_key(ns, name)
-        if key in t.objs:
-            raise already_exists(res, name)
-        if res.plural == "namespaces":
+        if ns is not None and not ensure_namespace:
+            self._admit_namespace(ns)
+        if res.plural == "namespaces" and not res.group:
             new.setdefault("spec", {"finalizers": ["kubernetes"]})
             new["status"] = {"phase": "Active"}
             md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
@@ -875,11 +923,24 @@ class Store:
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
         _default(res, new)
+        self.admission.default(res, new)
         for field in _SYSTEM_FIELDS:
             md.pop(field, None)
+        self._validate_meta(res, name, md)
+        errors = self.admission.validate(res, new, None)
+        if res.key == CRD_KEY:
+            errors.extend(self._crd_errors(new))
+        if errors:
+            raise invalid_fields(res, name, errors)
+        key = object_key(ns, name)
+        if key in t.objs:
+            raise already_exists(res, name)
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = self.now()
-        md["generation"] = 1
+        if sets_generation(res):
+            md["generation"] = 1
+        if res.key == CRD_KEY:
+            new["status"] = accepted_status(new, self.now())
         if dry_run:
             md["resourceVersion"] = ""
             return new
@@ -887,6 +948,8 @@ class Store:
             self._ensure_namespace(ns)
         md["resourceVersion"] = str(self._next_rv())
         self._commit(t, key, ADDED, new, None)
+        if res.key == CRD_KEY:
+            self._serve_crd(new)
         return new
 
     def _update(
@@ -899,13 +962,17 @@ class Store:
         name: str | None = None,
         require_resource_version: bool = False,
         dry_run: bool = False,
+        res: ResourceType | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
         """PUT: ``namespace``/``name`` come from the URL when called over HTTP."""
-        res = t.res
+        res = res or t.res
+        opts = options or _IN_PROCESS
         if not isinstance(obj, dict) or not isinstance(obj.get("metadata", {}), dict):
             raise bad_request("the body of the request must be a JSON object with metadata")
         new = deep_copy(obj)
         self._check_type(res, new)
+        self._decode(res, new, opts)
         md = new.setdefault("metadata", {})
         body_name = md.get("name")
         if name is not None and body_name != name:
@@ -922,7 +989,7 @@ class Store:
                 name,
                 [("metadata.resourceVersion", "Invalid value: 0: must be specified for an update")],
             )
-        return self._apply(t, old, new, subresource, dry_run=dry_run)
+        return self._apply(t, old, new, subresource, dry_run=dry_run, res=res, options=opts)
 
     def _patch(
         self,
@@ -934,8 +1001,11 @@ class Store:
         subresource: str | None = None,
         *,
         dry_run: bool = False,
+        res: ResourceType | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
-        res = t.res
+        res = res or t.res
+        opts = options or _IN_PROCESS
         old = self._get(t, namespace, name)
         if isinstance(patch, bytes | str):
             try:
@@ -982,7 +1052,8 @@ class Store:
                 f"URL ({name})"
             )
         self._check_type(res, new)
-        return self._apply(t, old, new, subresource, dry_run=dry_run)
+        self._decode(res, new, opts)
+        return self._apply(t, old, new, subresource, dry_run=dry_run, res=res, options=opts)
 
     def _apply(
         self,
@@ -992,10 +1063,13 @@ class Store:
         subresource: str | None,
         *,
         dry_run: bool,
+        res: ResourceType | None = None,
+        options: WriteOptions | None = None,
     ) -> dict[str, Any]:
         """The common end of update and patch: preconditions, the subresource rules,
-        generation, a no-op check, and finalizer-driven deletion. ``new`` is owned."""
-        res = t.res
+        defaulting and validation, generation, a no-op check, and finalizer-driven
+        deletion. ``new`` is owned."""
+        res = res or t.res
         if subresource is not None and not (subresource == "status" and res.status_subresource):
             raise unknown_resource()
         old_md = old["metadata"]
@@ -1051,8 +1125,16 @@ class Store:
         result["apiVersion"] = res.api_version
         result["kind"] = res.kind
         result["metadata"] = md
+        self.admission.default(res, result)
+        errors = self.admission.validate(res, result, old)
+        if res.key == CRD_KEY and subresource is None:
+            errors.extend(self._crd_errors(result))
+        if errors:
+            raise invalid_fields(res, name, errors)
         md["resourceVersion"] = old_md["resourceVersion"]
-        if subresource is None and _spec_changed(old, result, res):
+        if res.key == CRD_KEY and subresource is None:
+            result["status"] = accepted_status(result, self.now())
+        if subresource is None and sets_generation(res) and _spec_changed(old, result, res):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         if result == old:
             # Like etcd's GuaranteedUpdate: an update that changes nothing is not written,
@@ -1068,6 +1150,8 @@ class Store:
             return gone
         md["resourceVersion"] = str(self._next_rv())
         self._commit(t, key, MODIFIED, result, old)
+        if res.key == CRD_KEY:
+            self._serve_crd(result)
         return result
 
     def _delete(
@@ -1100,7 +1184,8 @@ class Store:
                     f"ResourceVersion in object meta: {old_md['resourceVersion']}",
                 )
         key = object_key(namespace if res.namespaced else None, name)
-        if old_md.get("finalizers"):
+        is_namespace = res.plural == "namespaces" and not res.group
+        if old_md.get("finalizers") or (is_namespace and (old.get("spec") or {}).get("finalizers")):
             if old_md.get("deletionTimestamp"):
                 return old
             # Graceful deletion: the object stays until its finalizers are removed.
@@ -1110,10 +1195,14 @@ class Store:
             if md.get("generation"):
                 md["generation"] = int(md["generation"]) + 1
             result = {**old, "metadata": md}
+            if is_namespace:
+                result["status"] = {**(old.get("status") or {}), "phase": "Terminating"}
             if dry_run:
                 return result
             md["resourceVersion"] = str(self._next_rv())
             self._commit(t, key, MODIFIED, result, old)
+            if is_namespace:
+                self._later(lambda: self._drain_namespace(name))
             return result
         gone = {**old, "metadata": dict(old_md)}
         if dry_run:
@@ -1121,6 +1210,192 @@ class Store:
         gone["metadata"]["resourceVersion"] = str(self._next_rv())
         self._commit(t, key, DELETED, gone, old)
         return gone
+
+    # ---- what the controllers of a real control plane do -------------------------------------
+
+    def _after_delete(self, t: _Table, obj: dict[str, Any]) -> None:
+        """A deleted CRD takes its kind away; the last object of a terminating namespace
+        lets the namespace go."""
+        if t.res.key == CRD_KEY:
+            self._unserve_crd(obj)
+        ns = obj["metadata"].get("namespace")
+        if ns and ns in self._terminating:
+            self._later(lambda: self._finish_namespace(ns))
+
+    def _later(self, step: Callable[[], None]) -> None:
+        """Run a controller's step after the current request has been answered, as the
+        real controllers act asynchronously; at once when no event loop runs."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            step()
+            return
+        loop.call_soon(step)
+
+    def _drain_namespace(self, namespace: str) -> None:
+        """The namespace controller: delete everything in a terminating namespace (objects
+        with finalizers wait for them), then finalize it."""
+        ns_obj = self._tables["namespaces"].objs.get(namespace)
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return
+        self._terminating.add(namespace)
+        for table in list(self._tables.values()):
+            if not table.res.namespaced:
+                continue
+            lo, hi = _key_range(table.keys, namespace)
+            for key in table.keys[lo:hi]:
+                obj = table.objs.get(key)
+                if obj is not None and not obj["metadata"].get("deletionTimestamp"):
+                    with contextlib.suppress(ApiError):
+                        self._delete(table, namespace, obj["metadata"]["name"])
+        self._finish_namespace(namespace)
+
+    def _finish_namespace(self, namespace: str) -> None:
+        t = self._tables["namespaces"]
+        ns_obj = t.objs.get(namespace)
+        if ns_obj is None:
+            self._terminating.discard(namespace)
+            return
+        remaining = [
+            tb.res
+            for tb in self._tables.values()
+            if tb.res.namespaced and self._in_ns(tb, namespace)
+        ]
+        if remaining:
+            conditions = [
+                {
+                    "type": "NamespaceContentRemaining",
+                    "status": "True",
+                    "lastTransitionTime": self.now(),
+                    "reason": "SomeResourcesRemain",
+                    "message": "Some resources are remaining: "
+                    + ", ".join(f"{r.key} has objects" for r in remaining),
+                }
+            ]
+            status = {"phase": "Terminating", "conditions": conditions}
+            if (ns_obj.get("status") or {}).get("conditions") != conditions:
+                updated = {**ns_obj, "status": status}
+                updated["metadata"] = {
+                    **ns_obj["metadata"],
+                    "resourceVersion": str(self._next_rv()),
+                }
+                self._commit(t, namespace, MODIFIED, updated, ns_obj)
+            return
+        self._terminating.discard(namespace)
+        gone = {**ns_obj, "spec": {**(ns_obj.get("spec") or {}), "finalizers": []}}
+        if gone["metadata"].get("finalizers"):
+            # metadata finalizers of someone else's still hold the namespace.
+            gone["metadata"] = {**ns_obj["metadata"], "resourceVersion": str(self._next_rv())}
+            self._commit(t, namespace, MODIFIED, gone, ns_obj)
+            return
+        gone["metadata"] = {**ns_obj["metadata"], "resourceVersion": str(self._next_rv())}
+        self._commit(t, namespace, DELETED, gone, ns_obj)
+
+    @staticmethod
+    def _in_ns(t: _Table, namespace: str) -> bool:
+        lo, hi = _key_range(t.keys, namespace)
+        return hi > lo
+
+    def _admit_namespace(self, namespace: str) -> None:
+        """NamespaceLifecycle: no content in a missing or terminating namespace."""
+        ns_obj = self._tables["namespaces"].objs.get(namespace)
+        if ns_obj is None:
+            raise ApiError(
+                404,
+                "NotFound",
+                f'namespaces "{namespace}" not found',
+                {"name": namespace, "kind": "namespaces"},
+            )
+        if ns_obj["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f"unable to create new content in namespace {namespace} because it is being "
+                "terminated",
+                {
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "message": f"namespace {namespace} is being terminated",
+                            "field": "metadata.namespace",
+                        }
+                    ]
+                },
+            )
+
+    def _decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        try:
+            self.admission.decode(res, obj, opts)
+        except StrictDecodingError as exc:
+            raise bad_request(str(exc)) from None
+
+    def _crd_errors(self, crd: dict[str, Any]) -> _FieldErrors:
+        errors = validate_crd(crd)
+        if errors:
+            return errors
+        for i, version in enumerate(crd["spec"]["versions"]):
+            schema = version["schema"]["openAPIV3Schema"]
+            errors.extend(structural_errors(schema, f"spec.versions[{i}].schema.openAPIV3Schema"))
+        return errors
+
+    def _serve_crd(self, crd: dict[str, Any]) -> None:
+        """Serve the definition's versions; its table keeps the objects across edits."""
+        spec = crd["spec"]
+        group, plural = spec["group"], spec["names"]["plural"]
+        served = resource_types(crd)
+        self.registry.remove(group, plural)
+        for res in served:
+            version = next(v for v in spec["versions"] if v["name"] == res.version)
+            compiled = compile_schema(version["schema"]["openAPIV3Schema"], res.kind, group)
+            if compiled is not None:
+                self.admission.schemas[f"{plural}.{res.version}.{group}"] = compiled
+        for res in served:
+            self.registry.add(res)
+        stored = next((r for r in served if r.version == r.storage_version), None)
+        table = self._tables.get(f"{plural}.{group}")
+        if table is not None and stored is not None:
+            table.res = stored
+        elif stored is not None:
+            self._tables[stored.table_key] = _Table(stored)
+
+    def _unserve_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd["spec"]
+        group, plural = spec["group"], spec["names"]["plural"]
+        self.registry.remove(group, plural)
+        for key in [k for k in self.admission.schemas if k.startswith(f"{plural}.")]:
+            if key.endswith(f".{group}"):
+                del self.admission.schemas[key]
+        table = self._tables.pop(f"{plural}.{group}", None)
+        if table is not None:
+            for w in tuple(table.watchers):
+                w.close()
+
+
+_IN_PROCESS = WriteOptions(field_validation="Ignore", manager="fluxwatch-sim")
+
+# Kinds whose strategy keeps metadata.generation (every custom resource does too).
+_GENERATION_KINDS = frozenset(
+    {
+        "deployments.apps",
+        "poddisruptionbudgets.policy",
+        "networkpolicies.networking.k8s.io",
+        CRD_KEY,
+    }
+)
+
+
+def sets_generation(res: ResourceType) -> bool:
+    return res.custom or res.key in _GENERATION_KINDS
+
+
+def invalid_fields(res: ResourceType, name: str, errors: list[FieldError]) -> ApiError:
+    """422 Invalid from field errors, worded as the real server words it."""
+    return ApiError(
+        422,
+        "Invalid",
+        fe.invalid_message(res.kind, res.group, name, errors),
+        fe.status_details(res.kind, res.group, name, errors),
+    )
 
 
 def _default(res: ResourceType, obj: dict[str, Any]) -> None:

@@ -1,0 +1,115 @@
+"""What happens to an object between the request body and storage, in the real server's order.
+
+kube-apiserver decodes a write (unknown fields dropped, or refused under
+``fieldValidation=Strict``), prunes and defaults a custom resource against its
+structural schema, validates it (ObjectMeta, then the kind's own rules or the
+CRD's schema and CEL rules), and records who changed which fields in
+``managedFields``. ``Admission.admit`` is that sequence for the embedded cluster;
+the store calls it on every create, update and patch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fluxwatch.sim.fielderrors import FieldError
+from fluxwatch.sim.resources import ResourceType
+
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+
+
+@dataclass(slots=True)
+class WriteOptions:
+    """How one write was asked for: ``fieldValidation``, ``fieldManager`` (or the user
+    agent it defaults from), and the warnings the answer will carry."""
+
+    field_validation: str = "Warn"
+    manager: str = ""
+    user_agent: str = ""
+    force: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+class CustomSchema(Protocol):
+    """One CRD version's compiled structural schema (``fluxwatch.sim.schema.Schema``)."""
+
+    def prune(self, obj: dict[str, Any]) -> list[str]: ...
+
+    def default(self, obj: dict[str, Any]) -> None: ...
+
+    def validate(
+        self, obj: dict[str, Any], old: dict[str, Any] | None = None
+    ) -> list[FieldError]: ...
+
+
+class StrictDecodingError(Exception):
+    """Unknown fields under ``fieldValidation=Strict``: a 400, as the real decoder answers."""
+
+    def __init__(self, unknown: list[str]) -> None:
+        self.unknown = unknown
+        super().__init__(
+            "strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown)
+        )
+
+
+# Hooks the admission steps are made of; each defaults to doing nothing, so that a
+# kind without rules of its own passes through unchanged.
+UnknownFields = Callable[[ResourceType, dict[str, Any]], list[str]]
+Validate = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None], list[FieldError]]
+Default = Callable[[ResourceType, dict[str, Any]], None]
+
+
+class Admission:
+    """The write pipeline of one store. ``schemas`` maps ``<plural>.<version>.<group>``
+    to the compiled schema of a CRD version, kept by CRD registration."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, CustomSchema] = {}
+        self.builtin_unknown: UnknownFields | None = None
+        self.builtin_default: Default | None = None
+        self.builtin_validate: Validate | None = None
+        self.meta_validate: Validate | None = None
+
+    def schema_for(self, res: ResourceType) -> CustomSchema | None:
+        return self.schemas.get(f"{res.plural}.{res.version}.{res.group}")
+
+    def decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+        """Drop the fields the kind does not define, as decoding into Go types does;
+        ``Strict`` refuses them and ``Warn`` says so in a Warning header."""
+        if res.custom:
+            schema = self.schema_for(res)
+            unknown = schema.prune(obj) if schema is not None else []
+        elif self.builtin_unknown is not None:
+            unknown = self.builtin_unknown(res, obj)
+        else:
+            unknown = []
+        if not unknown:
+            return
+        if opts.field_validation == "Strict":
+            raise StrictDecodingError(unknown)
+        if opts.field_validation == "Warn":
+            opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
+
+    def default(self, res: ResourceType, obj: dict[str, Any]) -> None:
+        if res.custom:
+            schema = self.schema_for(res)
+            if schema is not None:
+                schema.default(obj)
+        elif self.builtin_default is not None:
+            self.builtin_default(res, obj)
+
+    def validate(
+        self, res: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> list[FieldError]:
+        errors: list[FieldError] = []
+        if self.meta_validate is not None:
+            errors.extend(self.meta_validate(res, obj, old))
+        if res.custom:
+            schema = self.schema_for(res)
+            if schema is not None:
+                errors.extend(schema.validate(obj, old))
+        elif self.builtin_validate is not None:
+            errors.extend(self.builtin_validate(res, obj, old))
+        return errors
