@@ -43,6 +43,7 @@ from fluxwatch.sim.store import (
     Watcher,
     bad_request,
     is_custom_resource,
+    is_storage_version,
     qualified,
 )
 
@@ -482,11 +483,15 @@ class ApiServer:
                 resource_version=query.get("resourceVersion"),
                 resource_version_match=query.get("resourceVersionMatch"),
             )
+            if not is_storage_version(target.res):
+                page = page._replace(
+                    items=[store.from_storage(target.res, o) for o in page.items], keys=[]
+                )
             body = self._encode_list(target.res, page, mode, query.get("includeObject"))
         elif verb == "get":
             mode = _negotiate(request.headers.get("Accept", ""), collection=False, watch=False)
             assert target.name is not None
-            obj = store._get(table, target.namespace, target.name)
+            obj = store.from_storage(target.res, store._get(table, target.namespace, target.name))
             body = self._encode_one(target.res, obj, mode, query.get("includeObject"))
         elif verb == "create":
             obj = await self._read_body(request)
@@ -808,6 +813,8 @@ class ApiServer:
         first: list[bool],
     ) -> bytes:
         type_, obj, ev = item
+        if not is_storage_version(res):
+            obj, ev = self.store.from_storage(res, obj), None
         if mode == "json":
             if ev is not None:
                 return ev.encoded()

@@ -55,6 +55,15 @@ from fluxwatch.sim.selectors import (
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 _FieldErrors = list[FieldError]
+Convert = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def is_storage_version(res: ResourceType) -> bool:
+    """Objects of this version are stored as they are; other versions are converted."""
+    return res.table_key == res.key and (
+        not res.storage_version or res.version == res.storage_version
+    )
+
 
 _DNS_LABEL_MSG = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
@@ -467,6 +476,8 @@ class Store:
         self.registry = registry if registry is not None else Registry()
         self.admission: Admission = Admission()
         self._terminating: set[str] = set()
+        # Per non-storage version (``<plural>.<version>.<group>``): to and from storage.
+        self.converters: dict[str, tuple[Convert, Convert]] = {}
         self._tables: dict[str, _Table] = {}
         for res in self.registry:
             if res.key not in VIRTUAL:
@@ -947,9 +958,10 @@ class Store:
         if ns is not None:
             self._ensure_namespace(ns)
         md["resourceVersion"] = str(self._next_rv())
-        self._commit(t, key, ADDED, new, None)
+        stored = self.to_storage(res, new)
+        self._commit(t, key, ADDED, stored, None)
         if res.key == CRD_KEY:
-            self._serve_crd(new)
+            self._serve_crd(stored)
         return new
 
     def _update(
@@ -981,7 +993,7 @@ class Store:
             )
         name = self._validate_name(res, body_name)
         ns = self._resolve_namespace(res, md, namespace)
-        old = self._get(t, ns, name)
+        old = self.from_storage(res, self._get(t, ns, name))
         rv = md.get("resourceVersion")
         if not rv and require_resource_version:
             raise invalid(
@@ -1006,7 +1018,7 @@ class Store:
     ) -> dict[str, Any]:
         res = res or t.res
         opts = options or _IN_PROCESS
-        old = self._get(t, namespace, name)
+        old = self.from_storage(res, self._get(t, namespace, name))
         if isinstance(patch, bytes | str):
             try:
                 patch = orjson.loads(patch)
@@ -1143,15 +1155,17 @@ class Store:
         if dry_run:
             return result
         key = object_key(md.get("namespace"), name)
+        stored_old = t.objs[key]
         if md.get("deletionTimestamp") and not md.get("finalizers"):
-            gone = dict(old)
+            gone = dict(stored_old)
             gone["metadata"] = {**old_md, "resourceVersion": str(self._next_rv())}
-            self._commit(t, key, DELETED, gone, old)
-            return gone
+            self._commit(t, key, DELETED, gone, stored_old)
+            return self.from_storage(res, gone)
         md["resourceVersion"] = str(self._next_rv())
-        self._commit(t, key, MODIFIED, result, old)
+        stored = self.to_storage(res, result)
+        self._commit(t, key, MODIFIED, stored, stored_old)
         if res.key == CRD_KEY:
-            self._serve_crd(result)
+            self._serve_crd(stored)
         return result
 
     def _delete(
@@ -1322,6 +1336,25 @@ class Store:
                     ]
                 },
             )
+
+    def to_storage(self, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """An object of ``res``'s version as the storage version holds it."""
+        if is_storage_version(res):
+            return obj
+        conv = self.converters.get(f"{res.plural}.{res.version}.{res.group}")
+        if conv is not None:
+            return conv[0](obj)
+        # A CRD without a conversion webhook: strategy None, only apiVersion changes.
+        return {**obj, "apiVersion": self.table(res).res.api_version}
+
+    def from_storage(self, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+        """A stored object as ``res``'s version shows it."""
+        if is_storage_version(res):
+            return obj
+        conv = self.converters.get(f"{res.plural}.{res.version}.{res.group}")
+        if conv is not None:
+            return conv[1](obj)
+        return {**obj, "apiVersion": res.api_version}
 
     def _decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
         try:
