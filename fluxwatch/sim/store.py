@@ -422,16 +422,37 @@ def encode_continue(rv: int, last_key: str) -> str:
     return base64.urlsafe_b64encode(body).rstrip(b"=").decode()
 
 
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
 def decode_continue(token: str) -> tuple[int, str]:
+    """A continue token back to (resourceVersion, start key); a bad one is 400 with the
+    storage layer's words (k8s.io/apiserver/pkg/storage DecodeContinue)."""
+
+    def bad(why: str) -> ApiError:
+        return bad_request(f"invalid continue token: continue key is not valid{why}")
+
+    for i, ch in enumerate(token):
+        if ch not in _B64URL:
+            raise bad(f": illegal base64 data at input byte {i}")
+    if len(token) % 4 == 1:
+        raise bad(f": illegal base64 data at input byte {len(token) - 1}")
     try:
         body = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        rv, start = body["rv"], body["start"]
-        if body.get("v") != "meta.k8s.io/v1" or not isinstance(rv, int) or rv < 1:
-            raise ValueError("bad version or resourceVersion")
-        if not isinstance(start, str):
-            raise ValueError("bad start")
-    except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise bad_request(f"continue key is not valid: {exc}") from None
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
+        raise bad(f": {exc}") from None
+    if not isinstance(body, dict):
+        raise bad(": json: cannot unmarshal into Go value of type storage.continueToken")
+    version = body.get("v")
+    if version != "meta.k8s.io/v1":
+        raise bad(f": server does not recognize this encoded version {version or ''}")
+    rv, start = body.get("rv"), body.get("start")
+    if not isinstance(rv, int) or isinstance(rv, bool) or rv == 0:
+        raise bad(": incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    if not isinstance(start, str) or not start:
+        raise bad(": encoded start key empty (version meta.k8s.io/v1)")
+    if rv < 0:
+        raise bad("")
     return rv, start
 
 

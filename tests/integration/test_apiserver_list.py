@@ -95,7 +95,7 @@ async def test_a_continue_token_older_than_the_history_is_410_expired(
 async def test_a_garbled_continue_token_is_400(http: aiohttp.ClientSession) -> None:
     code, status = await get(http, APPS_HRS, **{"continue": "bm9wZQ"})
     assert code == 400
-    assert status["message"].startswith("continue key is not valid")
+    assert status["message"].startswith("invalid continue token: continue key is not valid")
 
 
 async def test_list_exact_resource_version_shows_the_past(
