@@ -660,13 +660,6 @@ def _message(data: memoryview, name: str) -> dict[str, Any]:
                 raise _wrong_wire_type(wire, field)
             key, value = _map_entry(payload, field)
             found.setdefault(field.name, {})[key] = value
-        elif field.repeated and wire == _LEN and field.type in _VARINT_TYPES:
-            # A packed run of varints: proto2 writers do not pack, others may.
-            values = found.setdefault(field.name, [])
-            pos = 0
-            while pos < len(payload):
-                raw, pos = _varint(payload, pos)
-                values.append(_from_varint(raw, field.type))
         elif field.repeated:
             found.setdefault(field.name, []).append(_value(wire, payload, field))
         else:
