@@ -16,7 +16,8 @@ the JSON presence rule of each field from its Go ``types.go``. Unknown field num
 are skipped, as the generated Go decoders skip them; a field the table names but does
 not describe (a Pod's volumes, probes, affinity, ...) is refused rather than silently
 lost. Errors carry the words of the generated decoders, and ``ProtobufError.message``
-wraps them as kube-apiserver's create and update handlers do.
+wraps them as kube-apiserver's create and update handlers do. (kubectl delete sends
+its DeleteOptions as JSON; client-go's typed Delete sends them as protobuf.)
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ EXTRA_VALUE = "extra"  # authentication/v1.ExtraValue: {items} -> list of string
 UNDESCRIBED = "undescribed"  # a field this table does not describe: refused if present
 
 _SCALARS = frozenset(
-    {STRING, BOOL, INT, BYTES, TIME, FIELDS_V1, INT_OR_STRING, QUANTITY, EXTRA_VALUE, UNDESCRIBED}
+    {STRING, BOOL, INT, BYTES, TIME, FIELDS_V1, INT_OR_STRING, QUANTITY, EXTRA_VALUE}
 )
 _VARINT_TYPES = frozenset({BOOL, INT})
 
@@ -510,8 +511,10 @@ def supports(api_version: str, kind: str) -> bool:
 
 
 def decode(body: bytes, *, api_version: str = "", kind: str = "") -> dict[str, Any]:
-    """The JSON form of a protobuf body. ``api_version`` and ``kind`` fill in an
-    envelope that leaves them empty, as the server fills them from the request URL."""
+    """The JSON form of a protobuf body, ``kind`` and ``apiVersion`` included, or
+    ProtobufError. ``api_version`` and ``kind`` fill in an envelope that leaves them
+    empty, as the server fills them from the request URL. The kind is the envelope's:
+    the caller checks it against the URL, as for a JSON body."""
     if not body:
         raise ProtobufError("empty data")
     if not body.startswith(MAGIC):
