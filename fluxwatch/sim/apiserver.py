@@ -48,6 +48,7 @@ from fluxwatch.sim.store import (
 )
 
 JSON = "application/json"
+YAML = "application/yaml"
 PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
@@ -194,12 +195,17 @@ class _Target:
 
 
 def _negotiate(accept: str, *, collection: bool, watch: bool) -> str:
-    """Pick the response form from an Accept header: "json", "meta" or "table"."""
+    """Pick the response form from an Accept header: "json", "yaml", "meta" or "table".
+
+    Answers are JSON (or YAML for a plain read); a client that accepts only protobuf
+    is refused with the real server's list, which names the three it serves."""
     if not accept:
         return "json"
     for entry in accept.split(","):
         media, *params = (p.strip() for p in entry.split(";"))
         opts = dict(p.split("=", 1) for p in params if "=" in p)
+        if media == YAML and not watch and "as" not in opts:
+            return "yaml"
         if media not in (JSON, "application/*", "*/*"):
             continue
         as_ = opts.get("as")
@@ -216,7 +222,8 @@ def _negotiate(accept: str, *, collection: bool, watch: bool) -> str:
     raise ApiError(
         406,
         "NotAcceptable",
-        "only the following media types are accepted: application/json, application/yaml",
+        "only the following media types are accepted: application/json, application/yaml, "
+        "application/vnd.kubernetes.protobuf",
     )
 
 
@@ -470,6 +477,7 @@ class ApiServer:
         if verb == "watch":
             return await self._watch(request, target, stats_key)
         status = 200
+        content_type = JSON
         if verb == "list":
             mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=False)
             limit = self._limit(query.get("limit"))
@@ -571,9 +579,12 @@ class ApiServer:
                     "items": deleted,
                 }
             )
+        if verb in ("get", "list") and mode == "yaml":
+            body = yaml.safe_dump(orjson.loads(body), sort_keys=False).encode()
+            content_type = YAML
         self.stats.bytes[stats_key] += len(body)
         headers = _warning_headers(options.warnings) if options is not None else None
-        return web.Response(body=body, status=status, content_type=JSON, headers=headers)
+        return web.Response(body=body, status=status, content_type=content_type, headers=headers)
 
     @staticmethod
     def _write_options(request: web.Request) -> WriteOptions:

@@ -81,7 +81,5 @@ async def test_an_object_with_a_finalizer_holds_its_namespace_until_it_is_releas
     assert ns["status"]["conditions"][0]["type"] == "NamespaceContentRemaining"
     code, cm = await api.get("/api/v1/namespaces/team-a/configmaps/held")
     assert code == 200 and cm["metadata"]["deletionTimestamp"]
-    await api.patch(
-        "/api/v1/namespaces/team-a/configmaps/held", {"metadata": {"finalizers": None}}
-    )
+    await api.patch("/api/v1/namespaces/team-a/configmaps/held", {"metadata": {"finalizers": None}})
     await wait_gone(api, "/api/v1/namespaces/team-a")

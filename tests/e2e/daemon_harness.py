@@ -208,6 +208,9 @@ class Cluster:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.store = Store()
+        # As `kubectl apply -k config/default` leaves it: fluxwatch's namespace exists.
+        for ns in ("fluxwatch-system", "flux-system", APPS):
+            self.store.create("namespaces", {"metadata": {"name": ns}})
         self.faces: list[ApiServer] = []
         self.helm: HelmController | None = None
         self.log = HRLog(self.store)
