@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from fluxwatch.sim.fielderrors import (
     FieldError,
+    GoSyntax,
     duplicate,
     forbidden,
     invalid_value,
@@ -25,6 +26,7 @@ from fluxwatch.sim.fielderrors import (
 )
 from fluxwatch.sim.validation.meta import (
     as_dict,
+    as_int,
     as_list,
     as_str,
     immutable,
@@ -33,6 +35,7 @@ from fluxwatch.sim.validation.meta import (
     validate_object_meta_update,
 )
 from fluxwatch.sim.validation.rules import (
+    go_string_slice,
     is_config_map_key,
     is_dns1123_label,
     is_dns1123_subdomain,
@@ -150,26 +153,36 @@ def secret_create(obj: dict[str, Any]) -> list[FieldError]:
 
 def _json_object_error(raw: bytes) -> str:
     """Why ``raw`` does not unmarshal into a Go map, worded as encoding/json words it."""
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        if not raw.strip():
-            return "unexpected end of JSON input"
-        return f"invalid character {_go_char(raw, exc)} looking for beginning of value"
-    if not isinstance(value, dict):
-        kinds = {list: "array", str: "string", bool: "bool", type(None): ""}
-        word = kinds.get(type(value), "number")
-        if not word:
-            return ""  # JSON null unmarshals into a map without error
-        return f"json: cannot unmarshal {word} into Go value of type map[string]interface {{}}"
-    return ""
-
-
-def _go_char(raw: bytes, exc: ValueError) -> str:
-    pos = getattr(exc, "pos", 0) or 0
     text = raw.decode(errors="replace")
-    char = text[pos] if pos < len(text) else text[-1]
-    return "'\\''" if char == "'" else f"'{char}'"
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return _go_syntax_error(text, exc)
+    if value is None or isinstance(value, dict):
+        return ""  # JSON null unmarshals into a map without error
+    kinds = {list: "array", str: "string", bool: "bool"}
+    word = kinds.get(type(value), "number")
+    return f"json: cannot unmarshal {word} into Go value of type map[string]interface {{}}"
+
+
+def _go_syntax_error(text: str, exc: json.JSONDecodeError) -> str:
+    if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated"):
+        return "unexpected end of JSON input"
+    char = text[exc.pos]
+    shown = "'\\''" if char == "'" else f"'{char}'"
+    if exc.msg.startswith("Expecting property name"):
+        where = "looking for beginning of object key string"
+    elif exc.msg.startswith("Expecting ':'"):
+        where = "after object key"
+    elif exc.msg.startswith("Expecting ','"):
+        inner = text[: exc.pos]
+        in_object = inner.rfind("{") > inner.rfind("[")
+        where = "after object key:value pair" if in_object else "after array element"
+    elif exc.msg.startswith("Extra data"):
+        where = "after top-level value"
+    else:
+        where = "looking for beginning of value"
+    return f"invalid character {shown} {where}"
 
 
 def secret_update(obj: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
@@ -273,44 +286,110 @@ def _service_port(
     return errs
 
 
-def service_create(obj: dict[str, Any]) -> list[FieldError]:
-    """ValidateService, the required fields and enumerations (no IP allocation rules)."""
-    errs = validate_object_meta(obj, namespaced=True, name_rule=name_is_dns1035_label, builtin=True)
-    spec = as_dict(obj.get("spec"))
-    kind = as_str(spec.get("type"))
-    headless = spec.get("clusterIP") == "None"
-    ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
-    if not ports and not headless and kind != "ExternalName":
-        errs.append(required("spec.ports"))
-    if kind == "ExternalName":
-        external = as_str(spec.get("externalName")).removesuffix(".")
-        if not external:
+def _go_service_port(port: dict[str, Any]) -> GoSyntax:
+    target = port.get("targetPort")
+    if isinstance(target, str):
+        target_text = f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(target)}}}"
+    else:
+        target_text = f'intstr.IntOrString{{Type:0, IntVal:{as_int(target)}, StrVal:""}}'
+    return GoSyntax(
+        f"core.ServicePort{{Name:{json.dumps(as_str(port.get('name')))}, "
+        f"Protocol:{json.dumps(as_str(port.get('protocol')))}, AppProtocol:(*string)(nil), "
+        f"Port:{as_int(port.get('port'))}, TargetPort:{target_text}, "
+        f"NodePort:{as_int(port.get('nodePort'))}}}"
+    )
+
+
+def _service_type_rules(spec: dict[str, Any], kind: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    cluster_ip = as_str(spec.get("clusterIP"))
+    if kind in ("LoadBalancer", "NodePort") and cluster_ip == "None":
+        errs.append(
+            invalid_value(
+                "spec.clusterIPs[0]", cluster_ip, f"may not be set to 'None' for {kind} services"
+            )
+        )
+    elif kind == "ExternalName":
+        for name in ("clusterIPs", "ipFamilies"):
+            if as_list(spec.get(name)) or (name == "clusterIPs" and cluster_ip):
+                errs.append(forbidden(f"spec.{name}", "may not be set for ExternalName services"))
+        if spec.get("ipFamilyPolicy") is not None:
+            errs.append(
+                forbidden("spec.ipFamilyPolicy", "may not be set for ExternalName services")
+            )
+        # A CNAME may end in a dot, fully qualified.
+        cname = as_str(spec.get("externalName")).removesuffix(".")
+        if not cname:
             errs.append(required("spec.externalName"))
         else:
             errs += [
-                invalid_value("spec.externalName", external, m)
-                for m in is_dns1123_subdomain(external)
+                invalid_value("spec.externalName", cname, m) for m in is_dns1123_subdomain(cname)
             ]
+    return errs
+
+
+def service_create(obj: dict[str, Any]) -> list[FieldError]:
+    """ValidateService: names are DNS-1035 labels; ports, type and affinity are
+    checked, IP allocation and load-balancer details are not."""
+    errs = validate_object_meta(obj, namespaced=True, name_rule=name_is_dns1035_label, builtin=True)
+    spec = as_dict(obj.get("spec"))
+    kind = as_str(spec.get("type"))
+    ports = [p for p in as_list(spec.get("ports")) if isinstance(p, dict)]
+    if not ports and spec.get("clusterIP") != "None" and kind != "ExternalName":
+        errs.append(required("spec.ports"))
+    errs += _service_type_rules(spec, kind)
     seen: set[str] = set()
     for i, port in enumerate(ports):
         errs += _service_port(port, f"spec.ports[{i}]", len(ports) > 1, seen)
-        if kind == "ClusterIP" and port.get("nodePort"):
-            errs.append(
-                forbidden(f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'")
-            )
-    errs += validate_labels(spec.get("selector"), "spec.selector")
-    if kind not in SERVICE_TYPES:
-        errs.append(not_supported("spec.type", kind, SERVICE_TYPES))
+    if spec.get("selector") is not None:
+        errs += validate_labels(spec.get("selector"), "spec.selector")
     affinity = as_str(spec.get("sessionAffinity"))
-    if affinity not in SESSION_AFFINITIES:
+    if not affinity:
+        errs.append(required("spec.sessionAffinity"))
+    elif affinity not in SESSION_AFFINITIES:
         errs.append(not_supported("spec.sessionAffinity", affinity, SESSION_AFFINITIES))
+    if not kind:
+        errs.append(required("spec.type"))
+    elif kind not in SERVICE_TYPES:
+        errs.append(not_supported("spec.type", kind, SERVICE_TYPES))
+    if kind == "ClusterIP":
+        for i, port in enumerate(ports):
+            if as_int(port.get("nodePort")):
+                errs.append(
+                    forbidden(
+                        f"spec.ports[{i}].nodePort", "may not be used when `type` is 'ClusterIP'"
+                    )
+                )
+    seen_ports: set[tuple[str, int]] = set()
+    for i, port in enumerate(ports):
+        key = (as_str(port.get("protocol")), as_int(port.get("port")))
+        if key in seen_ports:
+            # The duplicate is shown as the (protocol, port) key the server compared.
+            errs.append(
+                duplicate(
+                    f"spec.ports[{i}]", _go_service_port({"protocol": key[0], "port": key[1]})
+                )
+            )
+        seen_ports.add(key)
     return errs
 
 
 def service_update(obj: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    """ValidateServiceUpdate: an allocated cluster IP stays (unless either side is an
+    ExternalName Service)."""
     errs = validate_object_meta_update(obj, old, builtin=True)
-    new_ip = as_str(as_dict(obj.get("spec")).get("clusterIP"))
-    old_ip = as_str(as_dict(old.get("spec")).get("clusterIP"))
-    if new_ip and old_ip and new_ip != old_ip:
-        errs.append(invalid_value("spec.clusterIPs[0]", new_ip, "may not change once set"))
+    spec, old_spec = as_dict(obj.get("spec")), as_dict(old.get("spec"))
+    external = "ExternalName" in (as_str(spec.get("type")), as_str(old_spec.get("type")))
+    new_ips = [as_str(ip) for ip in as_list(spec.get("clusterIPs"))] or (
+        [as_str(spec["clusterIP"])] if as_str(spec.get("clusterIP")) else []
+    )
+    old_ips = [as_str(ip) for ip in as_list(old_spec.get("clusterIPs"))] or (
+        [as_str(old_spec["clusterIP"])] if as_str(old_spec.get("clusterIP")) else []
+    )
+    if not external and new_ips and old_ips and new_ips[0] != old_ips[0]:
+        errs.append(
+            invalid_value(
+                "spec.clusterIPs[0]", GoSyntax(go_string_slice(new_ips)), "may not change once set"
+            )
+        )
     return errs + service_create(obj)

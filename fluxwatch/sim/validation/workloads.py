@@ -252,7 +252,14 @@ def _strategy(strategy: dict[str, Any], path: str) -> list[FieldError]:
             ]
         return []
     if kind != "RollingUpdate":
-        return [not_supported(f"{path}.type", kind, ["Recreate", "RollingUpdate"])]
+        # The real error names the whole strategy and prints the struct; a set
+        # rollingUpdate shows as a pointer, whose address no one can reproduce.
+        pointer = "nil" if rolling is None else "0xc000000000"
+        shown = GoSyntax(
+            f"apps.DeploymentStrategy{{Type:{json.dumps(kind)}, "
+            f"RollingUpdate:(*apps.RollingUpdateDeployment)({pointer})}}"
+        )
+        return [not_supported(path, shown, ["Recreate", "RollingUpdate"])]
     if not isinstance(rolling, dict):
         return [required(f"{path}.rollingUpdate", "this should be defaulted and never be nil")]
     at = f"{path}.rollingUpdate"
