@@ -46,6 +46,7 @@ __all__ = [
     "validate",
     "validate_object_meta",
     "validate_object_meta_update",
+    "validates",
 ]
 
 keep_namespace_spec = core.keep_namespace_spec
