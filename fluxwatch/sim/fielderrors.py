@@ -78,8 +78,19 @@ class FieldError:
         return f"{self.field}: {self.body()}" if self.field else self.body()
 
 
+@dataclass(frozen=True, slots=True)
+class GoSyntax:
+    """A bad value already printed the way Go's ``%#v`` prints a struct, map or slice
+    (``map[string]string{"app":"web"}``), which a 1.32 server shows for values that
+    are neither strings nor numbers."""
+
+    text: str
+
+
 def go_value(value: Any) -> str:
     """A bad value as Go's ``%q``/``%v`` prints it in a field error."""
+    if isinstance(value, GoSyntax):
+        return value.text
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -109,7 +120,8 @@ def forbidden(field: str, detail: str) -> FieldError:
 
 
 def too_long(field: str, limit: int) -> FieldError:
-    return FieldError(TOO_LONG, field, OMIT, f"must have at most {limit} bytes")
+    # field.TooLong as of apimachinery 0.32 (older servers said "must have at most").
+    return FieldError(TOO_LONG, field, OMIT, f"may not be more than {limit} bytes")
 
 
 def duplicate(field: str, value: Any) -> FieldError:
