@@ -103,13 +103,44 @@ class Admission:
     def validate(
         self, res: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> list[FieldError]:
+        """A built-in kind's own rules include its ObjectMeta's; a custom resource gets
+        the ObjectMeta rules, then its schema's and CEL rules'."""
         errors: list[FieldError] = []
-        if self.meta_validate is not None:
-            errors.extend(self.meta_validate(res, obj, old))
         if res.custom:
+            if self.meta_validate is not None:
+                errors.extend(self.meta_validate(res, obj, old))
             schema = self.schema_for(res)
             if schema is not None:
                 errors.extend(schema.validate(obj, old))
         elif self.builtin_validate is not None:
             errors.extend(self.builtin_validate(res, obj, old))
         return errors
+
+
+def builtin_admission() -> Admission:
+    """An Admission with Kubernetes' own defaulting and validation of the built-in kinds
+    and the ObjectMeta rules custom resources get."""
+    from fluxwatch.sim import validation
+
+    def default(res: ResourceType, obj: dict[str, Any]) -> None:
+        validation.default(res.key, obj)
+
+    def validate(
+        res: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> list[FieldError]:
+        return validation.validate(res.key, obj, old)
+
+    def meta(
+        res: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> list[FieldError]:
+        if old is not None:
+            return validation.validate_object_meta_update(obj, old)
+        return validation.validate_object_meta(
+            obj, namespaced=res.namespaced, name_rule=validation.name_is_dns_subdomain
+        )
+
+    admission = Admission()
+    admission.builtin_default = default
+    admission.builtin_validate = validate
+    admission.meta_validate = meta
+    return admission

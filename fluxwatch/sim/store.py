@@ -30,7 +30,8 @@ from typing import Any, NamedTuple
 import orjson
 
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions
+from fluxwatch.sim import validation
+from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions, builtin_admission
 from fluxwatch.sim.customresources import (
     CRD_KEY,
     accepted_status,
@@ -47,8 +48,6 @@ from fluxwatch.sim.selectors import (
     LabelPredicate,
     ObjectPredicate,
     SelectorError,
-    label_key_error,
-    label_value_error,
     parse_field_selector,
     parse_label_selector,
 )
@@ -495,10 +494,15 @@ class Store:
         self._clock = clock
         self._now_cache = (-1, "")
         self.registry = registry if registry is not None else Registry()
-        self.admission: Admission = Admission()
+        self.admission: Admission = builtin_admission()
         self._terminating: set[str] = set()
         # Per non-storage version (``<plural>.<version>.<group>``): to and from storage.
-        self.converters: dict[str, tuple[Convert, Convert]] = {}
+        self.converters: dict[str, tuple[Convert, Convert]] = {
+            "events.v1.events.k8s.io": (
+                validation.events_v1_to_core,
+                validation.event_to_events_v1,
+            )
+        }
         self._tables: dict[str, _Table] = {}
         for res in self.registry:
             if res.key not in VIRTUAL:
@@ -794,31 +798,6 @@ class Store:
                 f"the kind in the data ({kind}) does not match the expected kind ({res.kind})"
             )
 
-    def _validate_meta(self, res: ResourceType, name: str, md: dict[str, Any]) -> None:
-        causes: list[tuple[str, str]] = []
-        for field in ("labels", "annotations"):
-            value = md.get(field)
-            if value is None:
-                continue
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                causes.append((f"metadata.{field}", "Invalid value: must be a map of strings"))
-                continue
-            for k, v in value.items():
-                err = label_key_error(k)
-                if err:
-                    causes.append((f"metadata.{field}", f'Invalid value: "{k}": {err}'))
-                if field == "labels":
-                    err = label_value_error(v)
-                    if err:
-                        causes.append(("metadata.labels", f'Invalid value: "{v}": {err}'))
-        finalizers = md.get("finalizers")
-        if finalizers is not None and (
-            not isinstance(finalizers, list) or not all(isinstance(f, str) for f in finalizers)
-        ):
-            causes.append(("metadata.finalizers", "Invalid value: must be a list of strings"))
-        if causes:
-            raise invalid(res, name, causes)
-
     def _validate_name(self, res: ResourceType, name: Any) -> str:
         if not name:
             raise invalid(
@@ -826,14 +805,8 @@ class Store:
             )
         if not isinstance(name, str):
             raise bad_request("metadata.name must be a string")
-        if res.plural == "namespaces":
-            ok = _is_dns_label(name)
-            msg = _DNS_LABEL_MSG
-        else:
-            ok = _is_dns_subdomain(name) and all(len(p) <= 63 for p in name.split("."))
-            msg = _DNS_SUBDOMAIN_MSG
-        if not ok:
-            raise invalid(res, name, [("metadata.name", f'Invalid value: "{name}": {msg}')])
+        # The name's format is the kind's validation's to judge (RBAC kinds take path
+        # segments like "system:discovery", Namespaces DNS labels, most kinds subdomains).
         return name
 
     def _resolve_namespace(
@@ -946,19 +919,15 @@ class Store:
         ns = self._resolve_namespace(res, md, namespace)
         if ns is not None and not ensure_namespace:
             self._admit_namespace(ns)
-        if res.plural == "namespaces" and not res.group:
-            new.setdefault("spec", {"finalizers": ["kubernetes"]})
-            new["status"] = {"phase": "Active"}
-            md.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
-        elif not keep_status and res.status_subresource:
+        if not keep_status and res.status_subresource:
             new.pop("status", None)
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
-        _default(res, new)
         self.admission.default(res, new)
+        if res.key == "namespaces":
+            validation.prepare_namespace_create(new)
         for field in _SYSTEM_FIELDS:
             md.pop(field, None)
-        self._validate_meta(res, name, md)
         errors = self.admission.validate(res, new, None)
         if res.key == CRD_KEY:
             errors.extend(self._crd_errors(new))
@@ -1153,18 +1122,19 @@ class Store:
                             )
                         ],
                     )
-            self._validate_meta(res, name, md)
-            _default(res, result)
         result["apiVersion"] = res.api_version
         result["kind"] = res.kind
         result["metadata"] = md
-        self.admission.default(res, result)
+        md["resourceVersion"] = old_md["resourceVersion"]
+        if subresource is None:
+            self.admission.default(res, result)
         errors = self.admission.validate(res, result, old)
         if res.key == CRD_KEY and subresource is None:
             errors.extend(self._crd_errors(result))
         if errors:
             raise invalid_fields(res, name, errors)
-        md["resourceVersion"] = old_md["resourceVersion"]
+        if res.key == "namespaces":
+            validation.keep_namespace_spec(result, old)
         if res.key == CRD_KEY and subresource is None:
             result["status"] = accepted_status(result, self.now())
         if subresource is None and sets_generation(res) and _spec_changed(old, result, res):
@@ -1450,18 +1420,6 @@ def invalid_fields(res: ResourceType, name: str, errors: list[FieldError]) -> Ap
         fe.invalid_message(res.kind, res.group, name, errors),
         fe.status_details(res.kind, res.group, name, errors),
     )
-
-
-def _default(res: ResourceType, obj: dict[str, Any]) -> None:
-    """Per-type defaulting the real server does on create and update."""
-    if res.key == "secrets":
-        string_data = obj.pop("stringData", None)
-        if isinstance(string_data, dict):
-            data = dict(obj.get("data") or {})
-            for k, v in string_data.items():
-                data[k] = base64.b64encode(str(v).encode()).decode()
-            obj["data"] = data
-        obj.setdefault("type", "Opaque")
 
 
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
