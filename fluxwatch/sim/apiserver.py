@@ -29,9 +29,10 @@ import yaml
 from aiohttp import web
 
 from fluxwatch.sim import certs, kubeconfig, tables
+from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
-from fluxwatch.sim.resources import RESOURCES, ResourceType, lookup
+from fluxwatch.sim.resources import RESOURCES, Registry, ResourceType, lookup
 from fluxwatch.sim.selectors import field_selector_name
 from fluxwatch.sim.store import (
     ApiError,
@@ -254,6 +255,8 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self._watches: set[_WatchStream] = set()
         self._discovery = _Discovery()
+        # CRD versions publish no schema until the integrator passes their openAPIV3Schema.
+        self.openapi = OpenAPI(Registry(RESOURCES), lambda res: None)
         self.tls = tls
         self.ca_pem: bytes | None = None  # the served certificate, when tls
 
@@ -336,6 +339,10 @@ class ApiServer:
                 return self._json(VERSION_INFO)
             user = self._authenticate(request)
             parts = [p for p in path.split("/") if p]
+            if parts[:1] == ["openapi"]:
+                if request.method not in ("GET", "HEAD"):
+                    raise _method_not_allowed()
+                return http_response(self.openapi, request, parts)
             doc = self._discovery.lookup(parts)
             if doc is not None:
                 if request.method != "GET":
