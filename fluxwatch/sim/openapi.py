@@ -6,9 +6,11 @@ asks the OpenAPI v3 document of a group-version whether the PATCH operation of a
 kind takes the ``fieldValidation`` query parameter (and, if so, lets the server
 validate), client-side ``kubectl apply`` computes strategic merge patches from the
 patch strategies and list map keys of the v3 schemas, and ``kubectl explain``
-prints them. So the documents have the shape kube-apiserver gives them: one v3
-document per group-version with its kinds' schemas and every endpoint's
-operations, an index of them whose ``?hash=`` URLs change with their content.
+prints them; where v3 cannot answer (a ``kind: List`` manifest, a CRD's patch type)
+kubectl reads v2, as protobuf only (``openapi_proto``). So the documents have the
+shape kube-apiserver gives them: one v3 document per group-version with its kinds'
+schemas and every endpoint's operations, an index of them whose ``?hash=`` URLs
+change with their content, and v2 with all of it in one.
 
 The schemas of built-in kinds are Kubernetes v1.32's own definitions, read at run
 time from the JSON schemas the ``kubernetes-validate`` package ships (there turned
@@ -33,11 +35,13 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
+from fluxwatch.sim import openapi_proto
 from fluxwatch.sim.resources import Registry, ResourceType
 
 JSON: Final = "application/json"
-# What client-go asks /openapi/v2 for; the embedded cluster does not encode protobuf.
+# What client-go asks /openapi/v2 for (the deprecated spelling), and what the server answers.
 V2_PROTOBUF: Final = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+V2_PROTOBUF_SERVED: Final = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
 
 _DEFINITIONS: Final = "kubernetes-json-schema/v1.32.0-local/_definitions.json"
 _META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -233,7 +237,8 @@ def unknown_fields(res: ResourceType, obj: Any) -> list[str]:
         return []
     found: list[str] = []
     _unknown(schema, obj, "", found)
-    return [f'unknown field "{path}"' for path in found]
+    # The real decoder reports each path once, in the order it meets them.
+    return [f'unknown field "{path}"' for path in dict.fromkeys(found)]
 
 
 def _unknown(schema: dict[str, Any], value: Any, path: str, found: list[str]) -> None:
@@ -251,7 +256,9 @@ def _unknown(schema: dict[str, Any], value: Any, path: str, found: list[str]) ->
                     _unknown(props[key], sub, child, found)
         elif isinstance(schema.get("additionalProperties"), dict):
             for key, sub in value.items():
-                _unknown(schema["additionalProperties"], sub, f"{path}[{key}]", found)
+                # Map keys join the path like field names do, as the real decoder joins them.
+                child = f"{path}.{key}" if path else key
+                _unknown(schema["additionalProperties"], sub, child, found)
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for i, item in enumerate(value):
             _unknown(schema["items"], item, f"{path}[{i}]", found)
@@ -987,6 +994,7 @@ class OpenAPI:
         self._v3: dict[str, Document] = {}
         self._index: Document | None = None
         self._v2: Document | None = None
+        self._v2_protobuf: Document | None = None
 
     def v3_index(self) -> Document:
         """``/openapi/v3``: each group-version and the URL of its current document."""
@@ -1011,11 +1019,22 @@ class OpenAPI:
         return self._v3[path]
 
     def v2(self) -> Document:
-        """``/openapi/v2``: every served kind in one Swagger 2.0 document."""
+        """``/openapi/v2``: every served kind in one Swagger 2.0 document (JSON)."""
         self._refresh()
         if self._v2 is None:
             self._v2 = _document(self._build(list(self._registry), False), datetime.now(UTC))
         return self._v2
+
+    def v2_protobuf(self) -> Document:
+        """``/openapi/v2`` as gnostic's protobuf, the form client-go asks for; the ETag is
+        the JSON document's, as kube-openapi keeps it for both forms."""
+        json_doc = self.v2()
+        if self._v2_protobuf is None:
+            body = openapi_proto.document(orjson.loads(json_doc.body))
+            self._v2_protobuf = Document(
+                body, json_doc.etag, V2_PROTOBUF_SERVED, json_doc.last_modified
+            )
+        return self._v2_protobuf
 
     def _all_v3(self) -> dict[str, Document]:
         out: dict[str, Document] = {}
@@ -1031,6 +1050,7 @@ class OpenAPI:
             self._v3.clear()
             self._index = None
             self._v2 = None
+            self._v2_protobuf = None
 
     def _build(self, kinds: Iterable[ResourceType], v3: bool) -> dict[str, Any]:
         schemas: dict[str, Any] = {}
@@ -1098,15 +1118,23 @@ _NO_CACHE: Final = "no-cache, private"
 
 
 def _accepts_json(accept: str) -> bool:
-    """Whether an Accept header admits the JSON form; client-go asks /openapi/v2 for protobuf
-    alone, which this cluster does not encode (kube-openapi answers that with 406 too)."""
+    """Whether an Accept header admits the JSON form (v3 is served as JSON only; client-go
+    asks for nothing else)."""
+    return _v2_form(accept) == "json"
+
+
+def _v2_form(accept: str) -> str | None:
+    """The form of /openapi/v2 an Accept header asks for first: "json", "protobuf" (either
+    spelling of gnostic's media type) or None (kube-openapi then answers 406)."""
     if not accept.strip():
-        return True
+        return "json"
     for clause in accept.split(","):
         media = clause.split(";")[0].strip().lower()
         if media in ("application/json", "application/*", "*/*"):
-            return True
-    return False
+            return "json"
+        if media in (V2_PROTOBUF, V2_PROTOBUF_SERVED):
+            return "protobuf"
+    return None
 
 
 def _served(request: web.Request, doc: Document, headers: dict[str, str]) -> web.Response:
@@ -1129,14 +1157,17 @@ def _served(request: web.Request, doc: Document, headers: dict[str, str]) -> web
 def http_response(openapi: OpenAPI, request: web.Request, parts: Sequence[str]) -> web.Response:
     """The answer to GET ``/openapi/...`` (``parts``: the path split on ``/``), with
     kube-apiserver's headers: a quoted ETag (answering If-None-Match with 304),
-    ``Vary: Accept``, 406 for an Accept without JSON; a ``?hash=`` that is the current one
-    makes a document cacheable for a year, an old one redirects (301) to the current."""
+    ``Vary: Accept``; v2 as JSON or protobuf, v3 as JSON, 406 for any other Accept; a
+    ``?hash=`` that is the current one makes a document cacheable for a year, an old one
+    redirects (301) to the current."""
     parts = list(parts)
     accept = request.headers.get("Accept", "")
     if parts == ["openapi", "v2"]:
-        if not _accepts_json(accept):
+        form = _v2_form(accept)
+        if form is None:
             return web.Response(status=406, headers={"Vary": "Accept", "Cache-Control": _NO_CACHE})
-        return _served(request, openapi.v2(), {"Vary": "Accept"})
+        v2 = openapi.v2() if form == "json" else openapi.v2_protobuf()
+        return _served(request, v2, {"Vary": "Accept"})
     if parts == ["openapi", "v3"]:
         return _served(request, openapi.v3_index(), {})
     if len(parts) > 2 and parts[:2] == ["openapi", "v3"]:

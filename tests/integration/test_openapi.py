@@ -14,6 +14,7 @@ from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl
 from fluxwatch.sim.openapi import (
     V2_PROTOBUF,
+    V2_PROTOBUF_SERVED,
     ListStrategy,
     OpenAPI,
     builtin_schema,
@@ -157,9 +158,7 @@ async def test_unknown_group_version_and_unacceptable_types(
     assert (await _get(http, "/openapi/v3/api/v1", Accept=proto)).status == 406
 
 
-async def test_v2_is_json_when_json_is_accepted_and_406_for_protobuf_alone(
-    http: aiohttp.ClientSession,
-) -> None:
+async def test_v2_is_json_or_protobuf_as_accepted(http: aiohttp.ClientSession) -> None:
     resp = await _get(http, "/openapi/v2", Accept="application/json")
     assert resp.status == 200
     doc = await resp.json()
@@ -171,8 +170,15 @@ async def test_v2_is_json_when_json_is_accepted_and_406_for_protobuf_alone(
     patch = doc["paths"][CM_ITEM]["patch"]
     assert "fieldValidation" in _params(patch)
     assert "application/strategic-merge-patch+json" in patch["consumes"]
-    # client-go asks for protobuf only; kubectl treats the refusal as "no v2" and goes on.
-    assert (await _get(http, "/openapi/v2", Accept=V2_PROTOBUF)).status == 406
+    # client-go asks for gnostic's protobuf alone, in the deprecated spelling.
+    proto = await _get(http, "/openapi/v2", Accept=V2_PROTOBUF)
+    assert proto.status == 200
+    assert proto.headers["Content-Type"] == V2_PROTOBUF_SERVED
+    assert proto.headers["Etag"] == resp.headers["Etag"]
+    body = await proto.read()
+    assert body.startswith(b"\x0a\x032.0")  # field 1 (swagger), "2.0"
+    assert b"io.k8s.api.core.v1.Secret" in body
+    assert (await _get(http, "/openapi/v2", Accept="text/html")).status == 406
 
 
 async def test_openapi_needs_authentication(apiserver: ApiServer) -> None:
@@ -228,6 +234,17 @@ def test_unknown_fields_are_worded_as_strict_decoding_errors() -> None:
     ]
     secret = {"apiVersion": "v1", "kind": "Secret", "data": {"k": "dg=="}, "type": "Opaque"}
     assert unknown_fields(_res("", "v1", "secrets"), secret) == []
+    # Map keys join the path as field names do.
+    crd = {
+        "spec": {
+            "versions": [
+                {"schema": {"openAPIV3Schema": {"properties": {"spec": {"typo": "object"}}}}}
+            ]
+        }
+    }
+    assert unknown_fields(_res("apiextensions.k8s.io", "v1", "customresourcedefinitions"), crd) == [
+        'unknown field "spec.versions[0].schema.openAPIV3Schema.properties.spec.typo"'
+    ]
     hr = next(r for r in RESOURCES if r.key == HR_KEY)
     assert unknown_fields(hr, {"spec": {"anything": 1}}) == []
 
@@ -361,3 +378,42 @@ async def test_kubectl_create_with_validation_on(
     assert result.stdout.strip() == "configmap/app created"
     assert "fieldValidation=Strict" in result.stderr
     assert tls_apiserver.store.get("configmaps", "default", "app")["data"] == {"colour": "red"}
+
+
+LIST = """\
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata:
+    name: listed
+  {field}:
+    a: "1"
+"""
+
+
+async def test_kubectl_validates_a_list_against_the_v2_document(
+    tls_apiserver: ApiServer, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    # kubectl cannot ask the server to validate a v1 List, so it validates the items itself
+    # against /openapi/v2, which it reads as protobuf only.
+    manifest = tmp_path / "list.yaml"
+    manifest.write_text(LIST.format(field="datax"))
+    rejected = await kubectl("apply", "-f", str(manifest))
+    assert rejected.returncode == 1
+    assert (
+        'ValidationError(ConfigMap): unknown field "datax" in io.k8s.api.core.v1.ConfigMap'
+        in rejected.stderr
+    )
+    manifest.write_text(LIST.format(field="data"))
+    (await kubectl("apply", "-f", str(manifest))).check()
+    assert tls_apiserver.store.get("configmaps", "default", "listed")["data"] == {"a": "1"}
+
+
+async def test_kubectl_explain_from_the_v2_document(kubectl: Kubectl) -> None:
+    out = (
+        await kubectl("explain", "deployment.spec.strategy", "--output=plaintext-openapiv2")
+    ).check()
+    assert "RESOURCE: strategy <Object>" in out.stdout
+    assert "rollingUpdate\t<Object>" in out.stdout
