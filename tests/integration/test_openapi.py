@@ -417,3 +417,46 @@ async def test_kubectl_explain_from_the_v2_document(kubectl: Kubectl) -> None:
     ).check()
     assert "RESOURCE: strategy <Object>" in out.stdout
     assert "rollingUpdate\t<Object>" in out.stdout
+
+
+CLUSTER_SCOPED = """\
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list]
+---
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: team
+"""
+
+
+async def test_kubectl_create_cluster_scoped_objects_with_validation_on(
+    tls_apiserver: ApiServer, kubectl: Kubectl, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "cluster.yaml"
+    manifest.write_text(CLUSTER_SCOPED)
+    result = (await kubectl("create", "-f", str(manifest))).check()
+    assert result.stdout.split("\n")[:2] == [
+        "clusterrole.rbac.authorization.k8s.io/reader created",
+        "namespace/team created",
+    ]
+    rules = tls_apiserver.store.get("clusterroles.rbac.authorization.k8s.io", None, "reader")
+    assert rules["rules"][0]["verbs"] == ["get", "list"]
+
+
+async def test_kubectl_edit_saves_through_validation(
+    tls_apiserver: ApiServer, kubectl: Kubectl, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = tmp_path / "cm.yaml"
+    manifest.write_text(CONFIGMAP.format(colour="blue", extra=""))
+    (await kubectl("apply", "-f", str(manifest))).check()
+    monkeypatch.setenv("KUBE_EDITOR", "sed -i s/colour:.blue/colour:\\ green/")
+    result = (await kubectl("edit", "configmap", "app")).check()
+    assert result.stdout.strip() == "configmap/app edited"
+    assert tls_apiserver.store.get("configmaps", "default", "app")["data"] == {"colour": "green"}
