@@ -45,17 +45,17 @@ class CustomSchema(Protocol):
 
 
 class StrictDecodingError(Exception):
-    """Unknown fields under ``fieldValidation=Strict``: a 400, as the real decoder answers."""
+    """Unknown fields under ``fieldValidation=Strict``: a 400, as the real decoder answers.
+    ``problems`` are worded like ``unknown field "spec.foo"``."""
 
-    def __init__(self, unknown: list[str]) -> None:
-        self.unknown = unknown
-        super().__init__(
-            "strict decoding error: " + ", ".join(f'unknown field "{u}"' for u in unknown)
-        )
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("strict decoding error: " + ", ".join(problems))
 
 
 # Hooks the admission steps are made of; each defaults to doing nothing, so that a
-# kind without rules of its own passes through unchanged.
+# kind without rules of its own passes through unchanged. UnknownFields removes the
+# fields the kind does not define and words each as the strict decoder does.
 UnknownFields = Callable[[ResourceType, dict[str, Any]], list[str]]
 Validate = Callable[[ResourceType, dict[str, Any], dict[str, Any] | None], list[FieldError]]
 Default = Callable[[ResourceType, dict[str, Any]], None]
@@ -90,7 +90,7 @@ class Admission:
         if opts.field_validation == "Strict":
             raise StrictDecodingError(unknown)
         if opts.field_validation == "Warn":
-            opts.warnings.extend(f'unknown field "{u}"' for u in unknown)
+            opts.warnings.extend(unknown)
 
     def default(self, res: ResourceType, obj: dict[str, Any]) -> None:
         if res.custom:
@@ -120,7 +120,7 @@ class Admission:
 def builtin_admission() -> Admission:
     """An Admission with Kubernetes' own defaulting and validation of the built-in kinds
     and the ObjectMeta rules custom resources get."""
-    from fluxwatch.sim import validation
+    from fluxwatch.sim import openapi, validation
 
     def default(res: ResourceType, obj: dict[str, Any]) -> None:
         validation.default(res.key, obj)
@@ -140,6 +140,7 @@ def builtin_admission() -> Admission:
         )
 
     admission = Admission()
+    admission.builtin_unknown = openapi.drop_unknown_fields
     admission.builtin_default = default
     admission.builtin_validate = validate
     admission.meta_validate = meta

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from fluxwatch.sim import certs, kubeconfig, protobuf, tables
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
+from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
 from fluxwatch.sim.resources import Registry, ResourceType
@@ -265,6 +266,7 @@ class ApiServer:
         self._watches: set[_WatchStream] = set()
         self._discovery = _Discovery(self.store.registry)
         self.store.registry.on_change(self._discovery.invalidate)
+        self.openapi = OpenAPI(self.store.registry, self.store.crd_schema)
         self.tls = tls
         self.ca_pem: bytes | None = None  # the served certificate, when tls
 
@@ -347,6 +349,10 @@ class ApiServer:
                 return self._json(VERSION_INFO)
             user = self._authenticate(request)
             parts = [p for p in path.split("/") if p]
+            if parts[:1] == ["openapi"]:
+                if request.method not in ("GET", "HEAD"):
+                    raise _method_not_allowed()
+                return http_response(self.openapi, request, parts)
             doc = self._discovery.lookup(parts)
             if doc is not None:
                 if request.method != "GET":

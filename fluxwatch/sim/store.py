@@ -1328,6 +1328,17 @@ class Store:
                 },
             )
 
+    def crd_schema(self, res: ResourceType) -> dict[str, Any] | None:
+        """The openAPIV3Schema a CRD gives one served version of its kind."""
+        crd = self._tables[CRD_KEY].objs.get(f"{res.plural}.{res.group}")
+        if crd is None:
+            return None
+        for version in crd["spec"]["versions"]:
+            if version.get("name") == res.version:
+                schema = (version.get("schema") or {}).get("openAPIV3Schema")
+                return schema if isinstance(schema, dict) else None
+        return None
+
     def to_storage(self, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         """An object of ``res``'s version as the storage version holds it."""
         if is_storage_version(res):
