@@ -28,10 +28,10 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import certs, kubeconfig, tables
+from fluxwatch.sim import auth, certs, kubeconfig, rbac, tables
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
-from fluxwatch.sim.resources import RESOURCES, ResourceType, lookup
+from fluxwatch.sim.resources import RESOURCES, VIRTUAL, ResourceType, lookup
 from fluxwatch.sim.selectors import field_selector_name
 from fluxwatch.sim.store import (
     ApiError,
@@ -41,7 +41,6 @@ from fluxwatch.sim.store import (
     Watcher,
     bad_request,
     is_custom_resource,
-    qualified,
 )
 
 JSON = "application/json"
@@ -242,12 +241,15 @@ class ApiServer:
         self.admin_token = admin_token or f"sim-admin-{secrets.token_hex(16)}"
         self.bookmark_interval = bookmark_interval
         self.max_watch_timeout = max_watch_timeout
-        self.authorizer = Authorizer.from_paths(list(rbac_files))
-        self._tokens: dict[str, User] = {
-            self.admin_token: User(ADMIN_USER, (ADMIN_GROUP, "system:authenticated"))
-        }
-        for subject in self.authorizer.subjects():
-            self.token_for(subject)
+        # RBAC is the store's Roles and bindings: the defaults of a fresh cluster, then
+        # whatever rbac_files hold, created as objects that the API can change.
+        self.authorizer = Authorizer(self.store)
+        rbac.bootstrap(self.store)
+        rbac.create_documents(self.store, rbac.load_documents(list(rbac_files)))
+        self.authenticator = auth.Authenticator(self.store)
+        self.authenticator.add_static(
+            self.admin_token, User(ADMIN_USER, (ADMIN_GROUP, "system:authenticated"))
+        )
         self.faults = Faults(self)
         self.stats = Stats()
         self.url = ""
@@ -308,7 +310,7 @@ class ApiServer:
         """The bearer token of a user, e.g. ``system:serviceaccount:fluxwatch-system:fluxwatch``;
         a subject no binding names gets a token too, and is then denied everything."""
         token = _token_for_subject(subject)
-        self._tokens[token] = user_for_subject(subject)
+        self.authenticator.add_static(token, user_for_subject(subject))
         return token
 
     def write_kubeconfig(
@@ -329,13 +331,16 @@ class ApiServer:
         try:
             if self.faults.latency > 0:
                 await asyncio.sleep(self.faults.latency)
+            user = self._authenticate(request)
+            request[_USER] = user
             path = request.path.rstrip("/") or "/"
+            parts = [p for p in path.split("/") if p]
+            if not _is_resource_path(parts):
+                self._authorize_path(user, request)
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
             if path == "/version":
                 return self._json(VERSION_INFO)
-            user = self._authenticate(request)
-            parts = [p for p in path.split("/") if p]
             doc = self._discovery.lookup(parts)
             if doc is not None:
                 if request.method != "GET":
@@ -361,12 +366,16 @@ class ApiServer:
         return web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
 
     def _authenticate(self, request: web.Request) -> User:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        user = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            raise ApiError(401, "Unauthorized", "Unauthorized")
-        return user
+        """The user a request acts as: its bearer token's (anonymous without one), then
+        whoever its Impersonate-* headers name, if it may impersonate them."""
+        user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        return auth.impersonate(self.authorizer, user, request.headers)
+
+    def _authorize_path(self, user: User, request: web.Request) -> None:
+        """Non-resource URLs (discovery, /version, /healthz) are authorized by path."""
+        req = Request(user, request.method.lower(), path=request.path)
+        if not self.authorizer.allowed(req):
+            raise req.forbidden()
 
     def _route(self, parts: list[str]) -> _Target:
         if len(parts) >= 2 and parts[0] == "api" and parts[1] == "v1":
@@ -397,7 +406,9 @@ class ApiServer:
             raise _not_found()
         if res.namespaced and namespace is None and name is not None:
             raise _not_found()
-        if sub is not None and not (sub == "status" and res.status_subresource):
+        if sub is not None and not (
+            (sub == "status" and res.status_subresource) or sub in res.subresources
+        ):
             raise _not_found()
         return _Target(res, namespace, name, sub, watch_path)
 
@@ -409,6 +420,8 @@ class ApiServer:
                     raise _method_not_allowed()
                 return "watch"
             return "get" if target.name else "list"
+        if target.subresource in target.res.subresources and method == "POST":
+            return "create"  # serviceaccounts/<name>/token
         if target.subresource and method not in ("PUT", "PATCH"):
             raise _method_not_allowed()
         if method == "POST" and not target.name:
@@ -422,10 +435,10 @@ class ApiServer:
         raise _method_not_allowed()
 
     def _authorize(self, user: User, verb: str, target: _Target, request: web.Request) -> None:
-        if user.is_admin:
-            return
         name = target.name or ""
         if verb in ("list", "watch") and not name:
+            # A list or watch pinned to one name by fieldSelector is authorized for that
+            # name, so that resourceNames rules can allow it (as kube-apiserver does).
             name = field_selector_name(request.query.get("fieldSelector")) or ""
         req = Request(
             user,
@@ -446,19 +459,16 @@ class ApiServer:
                 req.namespace,
                 target.name or "",
             )
-            raise ApiError(
-                403,
-                "Forbidden",
-                shown.forbidden_message(qualified(target.res)),
-                {"name": target.name, "group": target.res.group, "kind": target.res.plural}
-                if target.name
-                else {"group": target.res.group, "kind": target.res.plural},
-            )
+            raise shown.forbidden()
 
     async def _serve(
         self, request: web.Request, verb: str, target: _Target, stats_key: tuple[str, str]
     ) -> web.StreamResponse:
         store = self.store
+        if target.res.key in VIRTUAL or target.subresource in target.res.subresources:
+            return await self._serve_auth(request, target, stats_key)
+        if verb in ("create", "update", "patch") and target.subresource is None:
+            await self._check_escalation(request, verb, target)
         table = store.table(target.res)
         query = request.query
         dry_run = self._dry_run(query)
@@ -548,6 +558,43 @@ class ApiServer:
             )
         self.stats.bytes[stats_key] += len(body)
         return web.Response(body=body, status=status, content_type=JSON)
+
+    async def _serve_auth(
+        self, request: web.Request, target: _Target, stats_key: tuple[str, str]
+    ) -> web.StreamResponse:
+        """Create on a review kind (answered, never stored) or on serviceaccounts/token."""
+        body = await self._read_body(request, optional=True)
+        user = request[_USER]
+        if target.subresource == "token":
+            assert target.namespace is not None and target.name is not None
+            answer = self.authenticator.request_token(target.namespace, target.name, body)
+        else:
+            answer = auth.review(self.authorizer, target.res.key, user, body, self.store.now())
+        encoded = orjson.dumps(answer)
+        self.stats.bytes[stats_key] += len(encoded)
+        return web.Response(body=encoded, status=201, content_type=JSON)
+
+    async def _check_escalation(self, request: web.Request, verb: str, target: _Target) -> None:
+        """A role or binding may grant only what its author holds (or may escalate/bind)."""
+        user = request[_USER]
+        if user.is_admin or target.res.group != rbac.RBAC_GROUP:
+            return
+        if verb == "patch":
+            assert target.name is not None
+            obj = self.store._patch(
+                self.store.table(target.res),
+                target.namespace,
+                target.name,
+                await request.read(),
+                self._patch_type(request),
+                None,
+                dry_run=True,
+            )
+        else:
+            obj = await self._read_body(request)
+            if not isinstance(obj, dict):
+                return  # the store answers the malformed body
+        rbac.check_escalation(self.authorizer, user, target.res.key, obj, target.namespace or "")
 
     @staticmethod
     def _dry_run(query: Any) -> bool:
@@ -801,6 +848,20 @@ class ApiServer:
         else:
             obj = {"kind": res.kind, "apiVersion": res.api_version, "metadata": metadata}
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
+
+
+# The request's authenticated (or impersonated) user, for the handlers after _handle.
+_USER = web.RequestKey("fluxwatch.user", User)
+
+
+def _is_resource_path(parts: list[str]) -> bool:
+    """/api/<v>/<resource>... and /apis/<g>/<v>/<resource>... are resource requests;
+    everything else (discovery, /version, /healthz) is authorized by path."""
+    if parts[:1] == ["api"]:
+        return len(parts) >= 3
+    if parts[:1] == ["apis"]:
+        return len(parts) >= 4
+    return False
 
 
 def _not_found() -> ApiError:

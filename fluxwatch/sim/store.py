@@ -757,6 +757,11 @@ class Store:
         if res.plural == "namespaces":
             ok = _is_dns_label(name)
             msg = _DNS_LABEL_MSG
+        elif res.group == "rbac.authorization.k8s.io":
+            # RBAC names are path segments (``system:discovery``), not DNS subdomains.
+            bad = next((b for b in ("/", "%") if b in name), None)
+            ok = name not in (".", "..") and bad is None
+            msg = f"may not contain '{bad}'" if bad else f"may not be '{name}'"
         else:
             ok = _is_dns_subdomain(name) and all(len(p) <= 63 for p in name.split("."))
             msg = _DNS_SUBDOMAIN_MSG
