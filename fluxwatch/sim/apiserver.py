@@ -346,7 +346,14 @@ class ApiServer:
                 if request.method != "GET":
                     raise _method_not_allowed()
                 return web.Response(body=doc, content_type=JSON)
-            target = self._route(parts)
+            try:
+                target = self._route(parts)
+            except ApiError as err:
+                # Authorization comes before routing: a resource that is not served is a
+                # 403 to whoever may not use it, a 404 only to whoever may.
+                if err.code == 404:
+                    self._authorize_unrouted(user, request, parts)
+                raise
             verb = self._verb(request, target)
             stats_key = (verb, target.stats_key)
             self.stats.requests[stats_key] += 1
@@ -374,6 +381,36 @@ class ApiServer:
     def _authorize_path(self, user: User, request: web.Request) -> None:
         """Non-resource URLs (discovery, /version, /healthz) are authorized by path."""
         req = Request(user, request.method.lower(), path=request.path)
+        if not self.authorizer.allowed(req):
+            raise req.forbidden()
+
+    def _authorize_unrouted(self, user: User, request: web.Request, parts: list[str]) -> None:
+        """Authorize a resource path that names nothing served, from the path alone as
+        kube-apiserver's RequestInfo reads it."""
+        if parts[0] == "api":
+            group, rest = "", parts[2:]
+        else:
+            group, rest = parts[1], parts[3:]
+        watch_path = rest[:1] == ["watch"]
+        if watch_path:
+            rest = rest[1:]
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            return
+        resource, name, sub = [*rest, "", ""][:3]
+        method = request.method
+        if method == "GET":
+            watching = watch_path or _bool(request.query.get("watch"))
+            verb = "watch" if watching else ("get" if name else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
+            if method == "DELETE":
+                verb = "delete" if name else "deletecollection"
+        if not verb:
+            return
+        req = Request(user, verb, group, resource, sub, namespace, name)
         if not self.authorizer.allowed(req):
             raise req.forbidden()
 

@@ -90,11 +90,13 @@ class Authenticator:
     def authenticate(self, authorization: str) -> User:
         """The user of an ``Authorization`` header: anonymous without one, 401 for a
         token that is not (or no longer) valid."""
-        if not authorization:
+        parts = authorization.strip().split(" ", 2)
+        # Another scheme (Basic) is not a bearer token: the request stays anonymous, as
+        # when no authenticator recognises it; an empty bearer token is invalid.
+        if len(parts) < 2 or parts[0].lower() != "bearer":
             return ANONYMOUS
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token = parts[1]
+        if not token:
             raise unauthorized()
         user = self._static.get(token)
         if user is not None:

@@ -131,6 +131,32 @@ async def test_an_invalid_token_is_401_even_for_health(apiserver: ApiServer) -> 
         assert status["reason"] == "Unauthorized" and status["message"] == "Unauthorized"
 
 
+async def test_a_header_without_a_bearer_token_is_anonymous(apiserver: ApiServer) -> None:
+    """As the bearer-token authenticator reads the header: another scheme, or "Bearer"
+    alone, is not a token at all; an empty token between two spaces is an invalid one."""
+    for header in ("Basic eDp5", "Bearer"):
+        code, status = await call(
+            apiserver, "GET", "/api/v1/namespaces/x/secrets", headers={"Authorization": header}
+        )
+        assert code == 403 and 'User "system:anonymous"' in status["message"], header
+    code, _ = await call(
+        apiserver, "GET", "/api/v1/namespaces/x/secrets", headers={"Authorization": "Bearer  x"}
+    )
+    assert code == 401
+
+
+async def test_authorization_comes_before_routing(apiserver: ApiServer) -> None:
+    """A resource the cluster does not serve is a 403 to anonymous, a 404 to an admin."""
+    path = "/api/v1/namespaces/x/pods/p"
+    code, status = await call(apiserver, "GET", path)
+    assert code == 403
+    assert status["message"] == (
+        'pods "p" is forbidden: User "system:anonymous" cannot get resource "pods" in API '
+        'group "" in the namespace "x"'
+    )
+    assert (await call(apiserver, "GET", path, apiserver.admin_token))[0] == 404
+
+
 async def test_a_fresh_cluster_has_the_bootstrap_roles(apiserver: ApiServer) -> None:
     code, listed = await call(apiserver, "GET", f"{RBAC}/clusterroles", apiserver.admin_token)
     assert code == 200
