@@ -516,7 +516,6 @@ _VIEW_CORE = [
     "events",
     "limitranges",
     "namespaces/status",
-    "pods/log",
 ]
 _VIEW_GROUPS: list[tuple[str, list[str]]] = [
     (
@@ -559,7 +558,7 @@ _WRITE_CORE = [
 
 def _view_rules() -> list[dict[str, Any]]:
     rules: list[dict[str, Any]] = [
-        {"apiGroups": [""], "resources": sorted(set(_VIEW_CORE)), "verbs": _READ},
+        {"apiGroups": [""], "resources": sorted(_VIEW_CORE), "verbs": _READ},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": _READ},
     ]
     for group, resources in _VIEW_GROUPS:

@@ -533,11 +533,17 @@ async def test_an_admin_impersonates_a_user_who_is_then_authorized_as_themself(
         SSR,
         apiserver.admin_token,
         {},
-        {"Impersonate-User": "alice", "Impersonate-Group": "devs", "Impersonate-Extra-Scopes": "a"},
+        {
+            "Impersonate-User": "alice",
+            "Impersonate-Group": "devs",
+            "Impersonate-Uid": "u-1",
+            "Impersonate-Extra-Scopes": "a",
+        },
     )
     assert code == 201
     assert review["status"]["userInfo"] == {
         "username": "alice",
+        "uid": "u-1",
         "groups": ["devs", "system:authenticated"],
         "extra": {"scopes": ["a"]},
     }
