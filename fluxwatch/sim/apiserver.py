@@ -246,6 +246,7 @@ class ApiServer:
         self.authorizer = Authorizer(self.store)
         rbac.bootstrap(self.store)
         rbac.create_documents(self.store, rbac.load_documents(list(rbac_files)))
+        self.authorizer.sync()
         self.authenticator = auth.Authenticator(self.store)
         self.authenticator.add_static(
             self.admin_token, User(ADMIN_USER, (ADMIN_GROUP, "system:authenticated"))

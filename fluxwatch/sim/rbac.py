@@ -297,6 +297,53 @@ class _Index:
     bindings_by_ns: dict[str, list[Binding]] = field(default_factory=dict)
 
 
+def _selector_matches(selector: Any, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector against labels; an empty selector matches nothing here,
+    as the aggregation controller ignores it."""
+    if not isinstance(selector, dict):
+        return False
+    match_labels = selector.get("matchLabels") or {}
+    expressions = selector.get("matchExpressions") or []
+    if not match_labels and not expressions:
+        return False
+    if any(labels.get(k) != v for k, v in match_labels.items()):
+        return False
+    for expr in expressions:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _aggregate(store: Store, cluster_roles: _Table) -> bool:
+    """Set each aggregated ClusterRole's rules to the rules of the ClusterRoles its
+    selectors match, in name order, without repeats. True when one was changed."""
+    changed = False
+    by_name = sorted(cluster_roles.objs.items())
+    for name, obj in by_name:
+        rule = obj.get("aggregationRule")
+        if not isinstance(rule, dict):
+            continue
+        selectors = rule.get("clusterRoleSelectors") or []
+        rules: list[Any] = []
+        for other_name, other in by_name:
+            if other_name == name:
+                continue
+            labels = other["metadata"].get("labels") or {}
+            if any(_selector_matches(sel, labels) for sel in selectors):
+                rules.extend(r for r in other.get("rules") or () if r not in rules)
+        if rules != (obj.get("rules") or []):
+            store.update(cluster_roles.res, {**obj, "rules": rules})
+            changed = True
+    return changed
+
+
 def _signature(table: _Table) -> tuple[int, int]:
     """Changes whenever the table is written: the version of its last event and its size."""
     return (table.events[-1].rv if table.events else -1, len(table.objs))
@@ -314,9 +361,20 @@ class Authorizer:
         tables = [self.store.table(key) for key in _TABLES]
         seen = tuple(_signature(t) for t in tables)
         if seen != self._seen:
+            # Aggregated ClusterRoles are brought up to date first, as the clusterrole-
+            # aggregation controller would have done by the time a request is authorized.
+            # Each pass may feed one more level of nesting; five are plenty.
+            for _ in range(5):
+                if not _aggregate(self.store, tables[1]):
+                    break
+            seen = tuple(_signature(t) for t in tables)
             self._index = self._build(*tables)
             self._seen = seen
         return self._index
+
+    def sync(self) -> None:
+        """Index the store now (and fill aggregated ClusterRoles' rules)."""
+        self._current()
 
     @staticmethod
     def _build(roles: _Table, cluster_roles: _Table, rbs: _Table, crbs: _Table) -> _Index:
@@ -566,31 +624,33 @@ def _view_rules() -> list[dict[str, Any]]:
     return rules
 
 
-def _edit_rules() -> list[dict[str, Any]]:
-    rules = _view_rules()
-    rules.append({"apiGroups": [""], "resources": ["secrets"], "verbs": _READ})
-    rules.append({"apiGroups": [""], "resources": _WRITE_CORE, "verbs": _WRITE})
-    rules.append({"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]})
-    rules.append({"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]})
+def _edit_only_rules() -> list[dict[str, Any]]:
+    """What edit adds to view (view reaches edit through its aggregate-to-edit label)."""
+    rules: list[dict[str, Any]] = [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": _READ},
+        {"apiGroups": [""], "resources": _WRITE_CORE, "verbs": _WRITE},
+        {"apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"]},
+        {"apiGroups": [""], "resources": ["serviceaccounts"], "verbs": ["impersonate"]},
+    ]
     for group, resources in _VIEW_GROUPS:
         writable = [r for r in resources if not r.endswith("/status")]
         rules.append({"apiGroups": [group], "resources": writable, "verbs": _WRITE})
     return rules
 
 
-def _admin_rules() -> list[dict[str, Any]]:
-    rules = _edit_rules()
-    rules.append(
-        {"apiGroups": [RBAC_GROUP], "resources": ["rolebindings", "roles"], "verbs": _READ + _WRITE}
-    )
-    rules.append(
+def _admin_only_rules() -> list[dict[str, Any]]:
+    return [
+        {
+            "apiGroups": [RBAC_GROUP],
+            "resources": ["rolebindings", "roles"],
+            "verbs": _READ + _WRITE,
+        },
         {
             "apiGroups": ["authorization.k8s.io"],
             "resources": ["localsubjectaccessreviews"],
             "verbs": ["create"],
-        }
-    )
-    return rules
+        },
+    ]
 
 
 _DISCOVERY_URLS = [
@@ -615,13 +675,22 @@ def bootstrap_objects() -> list[dict[str, Any]]:
     meta_labels = {"kubernetes.io/bootstrapping": "rbac-defaults"}
     annotations = {"rbac.authorization.kubernetes.io/autoupdate": "true"}
 
-    def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-        return {
+    def role(
+        name: str, rules: list[dict[str, Any]], *, to: str = "", of: str = ""
+    ) -> dict[str, Any]:
+        """``to``: the aggregated role this one feeds (its label); ``of``: the label
+        this one aggregates, whose rules the aggregation controller fills in."""
+        labels = {**meta_labels, **({f"{_AGGREGATE_TO}{to}": "true"} if to else {})}
+        obj: dict[str, Any] = {
             "apiVersion": f"{RBAC_GROUP}/v1",
             "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": meta_labels, "annotations": annotations},
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
             "rules": rules,
         }
+        if of:
+            selector = {"matchLabels": {f"{_AGGREGATE_TO}{of}": "true"}}
+            obj["aggregationRule"] = {"clusterRoleSelectors": [selector]}
+        return obj
 
     def binding(name: str, *groups: str) -> dict[str, Any]:
         return {
@@ -640,9 +709,12 @@ def bootstrap_objects() -> list[dict[str, Any]]:
                 {"nonResourceURLs": ["*"], "verbs": ["*"]},
             ],
         ),
-        role("admin", _admin_rules()),
-        role("edit", _edit_rules()),
-        role("view", _view_rules()),
+        role("admin", [], of="admin"),
+        role("edit", [], to="admin", of="edit"),
+        role("view", [], to="edit", of="view"),
+        role("system:aggregate-to-admin", _admin_only_rules(), to="admin"),
+        role("system:aggregate-to-edit", _edit_only_rules(), to="edit"),
+        role("system:aggregate-to-view", _view_rules(), to="view"),
         role("system:discovery", [{"nonResourceURLs": _DISCOVERY_URLS, "verbs": ["get"]}]),
         role("system:public-info-viewer", [{"nonResourceURLs": _PUBLIC_URLS, "verbs": ["get"]}]),
         role(
@@ -667,6 +739,7 @@ def bootstrap_objects() -> list[dict[str, Any]]:
     ]
 
 
+_AGGREGATE_TO = "rbac.authorization.k8s.io/aggregate-to-"
 _PLURALS = {
     "ClusterRole": "clusterroles.rbac.authorization.k8s.io",
     "Role": "roles.rbac.authorization.k8s.io",

@@ -86,6 +86,7 @@ def user(name: str) -> dict[str, str]:
     return {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}
 
 
+_READ = ["get", "list", "watch"]
 READ_SECRETS = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}
 
 
@@ -320,6 +321,45 @@ async def test_subresource_wildcards_and_groups(apiserver: ApiServer) -> None:
     assert authorizer.allowed(Request(ops, "update", "apps", "deployments", "scale", "a", "d"))
     assert not authorizer.allowed(Request(ops, "update", "apps", "deployments", "", "a", "d"))
     assert not authorizer.allowed(Request(ops, "update", "", "deployments", "scale", "a", "d"))
+
+
+async def test_aggregated_cluster_roles_follow_their_labelled_parts(
+    apiserver: ApiServer,
+) -> None:
+    """view/edit/admin are aggregated as in a real cluster: a ClusterRole labelled
+    aggregate-to-view (as Flux's flux-view is) adds its rules to view, and so to edit
+    and admin, and removing it takes them away again."""
+    alice = apiserver.token_for("alice")
+    hrs = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases"
+    await admin_create(
+        apiserver,
+        f"{RBAC}/namespaces/apps/rolebindings",
+        binding("v", "apps", "ClusterRole", "admin", user("alice")),
+    )
+    assert (await call(apiserver, "GET", "/api/v1/namespaces/apps/configmaps", alice))[0] == 200
+    assert (await call(apiserver, "GET", hrs, alice))[0] == 403
+    flux_view = role(
+        "flux-view",
+        None,
+        {"apiGroups": ["helm.toolkit.fluxcd.io"], "resources": ["helmreleases"], "verbs": _READ},
+    )
+    flux_view["metadata"]["labels"] = {"rbac.authorization.k8s.io/aggregate-to-view": "true"}
+    await admin_create(apiserver, f"{RBAC}/clusterroles", flux_view)
+    assert (await call(apiserver, "GET", hrs, alice))[0] == 200
+    code, view = await call(apiserver, "GET", f"{RBAC}/clusterroles/view", apiserver.admin_token)
+    assert code == 200
+    assert flux_view["rules"][0] in view["rules"]
+    assert view["aggregationRule"] == {
+        "clusterRoleSelectors": [
+            {"matchLabels": {"rbac.authorization.k8s.io/aggregate-to-view": "true"}}
+        ]
+    }
+
+    code, _ = await call(
+        apiserver, "DELETE", f"{RBAC}/clusterroles/flux-view", apiserver.admin_token
+    )
+    assert code == 200
+    assert (await call(apiserver, "GET", hrs, alice))[0] == 403
 
 
 # ---- privilege escalation ---------------------------------------------------------------------
