@@ -29,12 +29,12 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import certs, kubeconfig, protobuf, tables
+from fluxwatch.sim import auth, certs, kubeconfig, protobuf, rbac, tables
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
-from fluxwatch.sim.resources import Registry, ResourceType
+from fluxwatch.sim.resources import VIRTUAL, Registry, ResourceType
 from fluxwatch.sim.selectors import field_selector_name
 from fluxwatch.sim.store import (
     ApiError,
@@ -45,7 +45,6 @@ from fluxwatch.sim.store import (
     bad_request,
     is_custom_resource,
     is_storage_version,
-    qualified,
 )
 
 JSON = "application/json"
@@ -253,12 +252,16 @@ class ApiServer:
         self.admin_token = admin_token or f"sim-admin-{secrets.token_hex(16)}"
         self.bookmark_interval = bookmark_interval
         self.max_watch_timeout = max_watch_timeout
-        self.authorizer = Authorizer.from_paths(list(rbac_files))
-        self._tokens: dict[str, User] = {
-            self.admin_token: User(ADMIN_USER, (ADMIN_GROUP, "system:authenticated"))
-        }
-        for subject in self.authorizer.subjects():
-            self.token_for(subject)
+        # RBAC is the store's Roles and bindings: the defaults of a fresh cluster, then
+        # whatever rbac_files hold, created as objects that the API can change.
+        self.authorizer = Authorizer(self.store)
+        rbac.bootstrap(self.store)
+        rbac.create_documents(self.store, rbac.load_documents(list(rbac_files)))
+        self.authorizer.sync()
+        self.authenticator = auth.Authenticator(self.store)
+        self.authenticator.add_static(
+            self.admin_token, User(ADMIN_USER, (ADMIN_GROUP, "system:authenticated"))
+        )
         self.faults = Faults(self)
         self.stats = Stats()
         self.url = ""
@@ -321,7 +324,7 @@ class ApiServer:
         """The bearer token of a user, e.g. ``system:serviceaccount:fluxwatch-system:fluxwatch``;
         a subject no binding names gets a token too, and is then denied everything."""
         token = _token_for_subject(subject)
-        self._tokens[token] = user_for_subject(subject)
+        self.authenticator.add_static(token, user_for_subject(subject))
         return token
 
     def write_kubeconfig(
@@ -342,13 +345,16 @@ class ApiServer:
         try:
             if self.faults.latency > 0:
                 await asyncio.sleep(self.faults.latency)
+            user = self._authenticate(request)
+            request[_USER] = user
             path = request.path.rstrip("/") or "/"
+            parts = [p for p in path.split("/") if p]
+            if not _is_resource_path(parts):
+                self._authorize_path(user, request)
             if path in ("/healthz", "/livez", "/readyz"):
                 return web.Response(text="ok")
             if path == "/version":
                 return self._json(VERSION_INFO)
-            user = self._authenticate(request)
-            parts = [p for p in path.split("/") if p]
             if parts[:1] == ["openapi"]:
                 if request.method not in ("GET", "HEAD"):
                     raise _method_not_allowed()
@@ -358,7 +364,14 @@ class ApiServer:
                 if request.method != "GET":
                     raise _method_not_allowed()
                 return web.Response(body=doc, content_type=JSON)
-            target = self._route(parts)
+            try:
+                target = self._route(parts)
+            except ApiError as err:
+                # Authorization comes before routing: a resource that is not served is a
+                # 403 to whoever may not use it, a 404 only to whoever may.
+                if err.code == 404:
+                    self._authorize_unrouted(user, request, parts)
+                raise
             verb = self._verb(request, target)
             stats_key = (verb, target.stats_key)
             self.stats.requests[stats_key] += 1
@@ -378,12 +391,46 @@ class ApiServer:
         return web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
 
     def _authenticate(self, request: web.Request) -> User:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        user = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
-        if user is None:
-            raise ApiError(401, "Unauthorized", "Unauthorized")
-        return user
+        """The user a request acts as: its bearer token's (anonymous without one), then
+        whoever its Impersonate-* headers name, if it may impersonate them."""
+        user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        return auth.impersonate(self.authorizer, user, request.headers)
+
+    def _authorize_path(self, user: User, request: web.Request) -> None:
+        """Non-resource URLs (discovery, /version, /healthz) are authorized by path."""
+        req = Request(user, request.method.lower(), path=request.path)
+        if not self.authorizer.allowed(req):
+            raise req.forbidden()
+
+    def _authorize_unrouted(self, user: User, request: web.Request, parts: list[str]) -> None:
+        """Authorize a resource path that names nothing served, from the path alone as
+        kube-apiserver's RequestInfo reads it."""
+        if parts[0] == "api":
+            group, rest = "", parts[2:]
+        else:
+            group, rest = parts[1], parts[3:]
+        watch_path = rest[:1] == ["watch"]
+        if watch_path:
+            rest = rest[1:]
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        if not rest:
+            return
+        resource, name, sub = [*rest, "", ""][:3]
+        method = request.method
+        if method == "GET":
+            watching = watch_path or _bool(request.query.get("watch"))
+            verb = "watch" if watching else ("get" if name else "list")
+        else:
+            verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
+            if method == "DELETE":
+                verb = "delete" if name else "deletecollection"
+        if not verb:
+            return
+        req = Request(user, verb, group, resource, sub, namespace, name)
+        if not self.authorizer.allowed(req):
+            raise req.forbidden()
 
     def _route(self, parts: list[str]) -> _Target:
         if len(parts) >= 2 and parts[0] == "api" and parts[1] == "v1":
@@ -414,7 +461,9 @@ class ApiServer:
             raise _not_found()
         if res.namespaced and namespace is None and name is not None:
             raise _not_found()
-        if sub is not None and not (sub == "status" and res.status_subresource):
+        if sub is not None and not (
+            (sub == "status" and res.status_subresource) or sub in res.subresources
+        ):
             raise _not_found()
         return _Target(res, namespace, name, sub, watch_path)
 
@@ -426,6 +475,8 @@ class ApiServer:
                     raise _method_not_allowed()
                 return "watch"
             return "get" if target.name else "list"
+        if target.subresource in target.res.subresources and method == "POST":
+            return "create"  # serviceaccounts/<name>/token
         if target.subresource and method not in ("PUT", "PATCH"):
             raise _method_not_allowed()
         if method == "POST" and not target.name:
@@ -439,10 +490,10 @@ class ApiServer:
         raise _method_not_allowed()
 
     def _authorize(self, user: User, verb: str, target: _Target, request: web.Request) -> None:
-        if user.is_admin:
-            return
         name = target.name or ""
         if verb in ("list", "watch") and not name:
+            # A list or watch pinned to one name by fieldSelector is authorized for that
+            # name, so that resourceNames rules can allow it (as kube-apiserver does).
             name = field_selector_name(request.query.get("fieldSelector")) or ""
         req = Request(
             user,
@@ -463,19 +514,16 @@ class ApiServer:
                 req.namespace,
                 target.name or "",
             )
-            raise ApiError(
-                403,
-                "Forbidden",
-                shown.forbidden_message(qualified(target.res)),
-                {"name": target.name, "group": target.res.group, "kind": target.res.plural}
-                if target.name
-                else {"group": target.res.group, "kind": target.res.plural},
-            )
+            raise shown.forbidden()
 
     async def _serve(
         self, request: web.Request, verb: str, target: _Target, stats_key: tuple[str, str]
     ) -> web.StreamResponse:
         store = self.store
+        if target.res.key in VIRTUAL or target.subresource in target.res.subresources:
+            return await self._serve_auth(request, target, stats_key)
+        if verb in ("create", "update", "patch") and target.subresource is None:
+            await self._check_escalation(request, verb, target)
         table = store.table(target.res)
         query = request.query
         dry_run = self._dry_run(query)
@@ -611,6 +659,44 @@ class ApiServer:
             user_agent=request.headers.get("User-Agent", ""),
             force=_bool(query.get("force")),
         )
+
+    async def _serve_auth(
+        self, request: web.Request, target: _Target, stats_key: tuple[str, str]
+    ) -> web.StreamResponse:
+        """Create on a review kind (answered, never stored) or on serviceaccounts/token."""
+        kind = _TOKEN_REQUEST if target.subresource == "token" else target.res
+        body = await self._read_body(request, kind)
+        user = request[_USER]
+        if target.subresource == "token":
+            assert target.namespace is not None and target.name is not None
+            answer = self.authenticator.request_token(target.namespace, target.name, body)
+        else:
+            answer = auth.review(self.authorizer, target.res.key, user, body, self.store.now())
+        encoded = orjson.dumps(answer)
+        self.stats.bytes[stats_key] += len(encoded)
+        return web.Response(body=encoded, status=201, content_type=JSON)
+
+    async def _check_escalation(self, request: web.Request, verb: str, target: _Target) -> None:
+        """A role or binding may grant only what its author holds (or may escalate/bind)."""
+        user = request[_USER]
+        if user.is_admin or target.res.group != rbac.RBAC_GROUP:
+            return
+        if verb == "patch":
+            assert target.name is not None
+            obj = self.store._patch(
+                self.store.table(target.res),
+                target.namespace,
+                target.name,
+                await request.read(),
+                self._patch_type(request),
+                None,
+                dry_run=True,
+            )
+        else:
+            obj = await self._read_body(request, target.res)
+            if not isinstance(obj, dict):
+                return  # the store answers the malformed body
+        rbac.check_escalation(self.authorizer, user, target.res.key, obj, target.namespace or "")
 
     @staticmethod
     def _dry_run(query: Any) -> bool:
@@ -881,12 +967,30 @@ class ApiServer:
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
 
+# The kind a serviceaccounts/<name>/token request body is (kubectl sends it as protobuf).
+_TOKEN_REQUEST = ResourceType("authentication.k8s.io", "v1", "tokenrequests", "TokenRequest", True)
+
+
 def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
     """RFC 7234 Warning headers, as the real server sends for ``fieldValidation=Warn``."""
     if not warnings:
         return None
     text = ", ".join('299 - "' + w.replace('"', '\\"') + '"' for w in warnings)
     return {"Warning": text}
+
+
+# The request's authenticated (or impersonated) user, for the handlers after _handle.
+_USER = web.RequestKey("fluxwatch.user", User)
+
+
+def _is_resource_path(parts: list[str]) -> bool:
+    """/api/<v>/<resource>... and /apis/<g>/<v>/<resource>... are resource requests;
+    everything else (discovery, /version, /healthz) is authorized by path."""
+    if parts[:1] == ["api"]:
+        return len(parts) >= 3
+    if parts[:1] == ["apis"]:
+        return len(parts) >= 4
+    return False
 
 
 def _not_found() -> ApiError:

@@ -397,6 +397,25 @@ MESSAGES: dict[str, dict[int, Field]] = {
         (2, _f("spec", "SelfSubjectAccessReviewSpec", ALWAYS)),
         (3, _f("status", "SubjectAccessReviewStatus", ALWAYS)),
     ),
+    # `kubectl auth can-i --list` (k8s.io/api authorization/v1 generated.proto).
+    "SelfSubjectRulesReview": _object(
+        (2, _f("spec", "SelfSubjectRulesReviewSpec", ALWAYS)),
+        (3, _f("status", "SubjectRulesReviewStatus", ALWAYS)),
+    ),
+    "SelfSubjectRulesReviewSpec": {1: _f("namespace")},
+    "SubjectRulesReviewStatus": {
+        1: _list("resourceRules", "ResourceRule", NULL),
+        2: _list("nonResourceRules", "NonResourceRule", NULL),
+        3: _f("incomplete", BOOL, ALWAYS),
+        4: _f("evaluationError"),
+    },
+    "ResourceRule": {
+        1: _list("verbs", STRING, NULL),
+        2: _list("apiGroups"),
+        3: _list("resources"),
+        4: _list("resourceNames"),
+    },
+    "NonResourceRule": {1: _list("verbs", STRING, NULL), 2: _list("nonResourceURLs")},
     "SelfSubjectAccessReviewSpec": {
         1: _f("resourceAttributes", "ResourceAttributes", PTR),
         2: _f("nonResourceAttributes", "NonResourceAttributes", PTR),
@@ -473,6 +492,7 @@ KINDS: dict[tuple[str, str], str] = {
     ("authentication.k8s.io/v1", "TokenRequest"): "TokenRequest",
     ("authentication.k8s.io/v1", "SelfSubjectReview"): "SelfSubjectReview",
     ("authorization.k8s.io/v1", "SelfSubjectAccessReview"): "SelfSubjectAccessReview",
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"): "SelfSubjectRulesReview",
     ("rbac.authorization.k8s.io/v1", "Role"): "Role",
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): "ClusterRole",
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): "RoleBinding",

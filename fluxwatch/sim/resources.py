@@ -130,6 +130,14 @@ BUILTIN: tuple[ResourceType, ...] = (
     _builtin(
         "authorization.k8s.io",
         "v1",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+        False,
+        verbs=_CREATE_ONLY,
+    ),
+    _builtin(
+        "authorization.k8s.io",
+        "v1",
         "subjectaccessreviews",
         "SubjectAccessReview",
         False,
@@ -159,6 +167,7 @@ BUILTIN: tuple[ResourceType, ...] = (
 VIRTUAL: frozenset[str] = frozenset(
     {
         "selfsubjectaccessreviews.authorization.k8s.io",
+        "selfsubjectrulesreviews.authorization.k8s.io",
         "subjectaccessreviews.authorization.k8s.io",
         "selfsubjectreviews.authentication.k8s.io",
     }

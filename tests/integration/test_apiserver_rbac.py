@@ -1,5 +1,6 @@
-"""Authentication and RBAC: bearer tokens, 401, and 403s decided by Roles and
-ClusterRoles bound per namespace or cluster-wide, worded like the real server."""
+"""Authentication and RBAC from rbac_files: bearer tokens, anonymous requests, 401, and
+403s decided by Roles and ClusterRoles bound per namespace or cluster-wide, worded like
+the real server."""
 
 from __future__ import annotations
 
@@ -108,21 +109,29 @@ async def request(
         return resp.status, await resp.json(content_type=None)
 
 
-async def test_a_request_without_a_token_is_401(rbac_api: ApiServer) -> None:
+async def test_a_request_without_a_token_is_anonymous_and_forbidden(rbac_api: ApiServer) -> None:
     code, status = await request(rbac_api, None, "GET", HRS)
+    assert code == 403
+    assert status["message"] == (
+        'helmreleases.helm.toolkit.fluxcd.io is forbidden: User "system:anonymous" cannot '
+        'list resource "helmreleases" in API group "helm.toolkit.fluxcd.io" at the cluster scope'
+    )
+
+
+async def test_an_unknown_token_is_401(rbac_api: ApiServer) -> None:
+    code, status = await request(rbac_api, "not-a-token", "GET", HRS)
     assert code == 401
     assert status["reason"] == "Unauthorized"
 
 
-async def test_an_unknown_token_is_401(rbac_api: ApiServer) -> None:
-    code, _ = await request(rbac_api, "not-a-token", "GET", HRS)
-    assert code == 401
-
-
-async def test_discovery_needs_any_valid_token_but_no_rule(rbac_api: ApiServer) -> None:
+async def test_discovery_needs_authentication_but_no_rule_of_its_own(rbac_api: ApiServer) -> None:
+    """system:discovery is bound to system:authenticated only, as in a default cluster."""
     nobody = rbac_api.token_for("nobody")
     assert (await request(rbac_api, nobody, "GET", "/apis"))[0] == 200
-    assert (await request(rbac_api, None, "GET", "/apis"))[0] == 401
+    code, status = await request(rbac_api, None, "GET", "/apis")
+    assert code == 403
+    assert status["message"] == 'forbidden: User "system:anonymous" cannot get path "/apis"'
+    assert status["details"] == {}
 
 
 async def test_tokens_are_deterministic_per_subject(rbac_api: ApiServer) -> None:

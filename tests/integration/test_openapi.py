@@ -181,9 +181,10 @@ async def test_v2_is_json_or_protobuf_as_accepted(http: aiohttp.ClientSession) -
     assert (await _get(http, "/openapi/v2", Accept="text/html")).status == 406
 
 
-async def test_openapi_needs_authentication(apiserver: ApiServer) -> None:
+async def test_openapi_is_forbidden_to_anonymous(apiserver: ApiServer) -> None:
+    """system:discovery grants /openapi to authenticated users only."""
     async with aiohttp.ClientSession(base_url=apiserver.url) as anonymous:
-        assert (await _get(anonymous, "/openapi/v3")).status == 401
+        assert (await _get(anonymous, "/openapi/v3")).status == 403
 
 
 async def test_documents_follow_the_registry() -> None:
