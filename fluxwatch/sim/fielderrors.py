@@ -53,6 +53,13 @@ class _Omit:
 OMIT: Final = _Omit()  # a value the message leaves out (field.OmitValueType)
 
 
+class Verbatim(str):
+    """A bad value already written as Go's ``%#v`` writes it (``map[string]interface {}{...}``),
+    printed as it is rather than quoted."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     """One problem with one field: ``type`` is a reason above, ``field`` the JSON path
@@ -80,6 +87,8 @@ class FieldError:
 
 def go_value(value: Any) -> str:
     """A bad value as Go's ``%q``/``%v`` prints it in a field error."""
+    if isinstance(value, Verbatim):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):
