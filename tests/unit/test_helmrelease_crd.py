@@ -417,7 +417,7 @@ def test_prunes_and_defaults(schemas: tuple[Schema, Schema]) -> None:
     assert pruned == []
     assert work["spec"]["values"] == {"a": [1, {"b": None}], "c": {"d": "e"}}
     pruned, _, _ = _run(schemas[0], CASES["unknown metadata and top level"][0], None)
-    assert pruned == ["extra", "metadata.junk"]
+    assert pruned == ["metadata.junk", "extra"]  # metadata's come first, as the decoder's
 
 
 def test_served_version_names_columns_and_subresources_match(upstream_crd: dict[str, Any]) -> None:

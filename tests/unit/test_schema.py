@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim.schema import Schema, structural_errors
+from fluxwatch.sim.schema import (
+    Schema,
+    structural_errors,
+    unknown_field_warnings,
+    unknown_fields_error,
+)
 
 
 def spec_schema(props: dict[str, Any], **extra: Any) -> Schema:
@@ -495,13 +500,42 @@ def test_prune_keeps_embedded_resource_type_and_metadata() -> None:
             }
         }
     )
-    assert s.prune(obj) == ["spec.template.metadata.junk", "spec.template.other"]
+    # Embedded metadata is coerced after pruning: its paths come last.
+    assert s.prune(obj) == ["spec.template.other", "spec.template.metadata.junk"]
     assert obj["spec"]["template"] == {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "p"},
         "spec": {},
     }
+
+
+def test_prune_drops_nulls_of_fields_that_cannot_be_null() -> None:
+    s = spec_schema(
+        {
+            "a": {"type": "string"},
+            "b": {"type": "string", "nullable": True},
+            "c": {"type": "string", "default": "x"},
+        },
+        required=["a"],
+    )
+    obj = widget({"a": None, "b": None, "c": None})
+    assert s.prune(obj) == []  # dropped, not reported as unknown
+    assert obj["spec"] == {"b": None, "c": None}
+    s.default(obj)
+    assert obj["spec"] == {"b": None, "c": "x"}
+    assert [str(e) for e in s.validate(obj)] == ["spec.a: Required value"]
+
+
+def test_unknown_field_wording_for_strict_and_warn() -> None:
+    paths = ["metadata.junk", "spec.foo"]
+    assert unknown_fields_error(paths) == (
+        'strict decoding error: unknown field "metadata.junk", unknown field "spec.foo"'
+    )
+    assert unknown_field_warnings(paths) == [
+        'unknown field "metadata.junk"',
+        'unknown field "spec.foo"',
+    ]
 
 
 # -- defaulting ----------------------------------------------------------------------

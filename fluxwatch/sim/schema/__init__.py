@@ -26,7 +26,12 @@ from fluxwatch.sim.schema import cel
 from fluxwatch.sim.schema.formats import CHECKS
 from fluxwatch.sim.schema.structural import Node, compile_node, structural_errors
 
-__all__ = ["Schema", "structural_errors"]
+__all__ = [
+    "Schema",
+    "structural_errors",
+    "unknown_field_warnings",
+    "unknown_fields_error",
+]
 
 # metav1.ObjectMeta's JSON fields: what survives in ``metadata`` of a custom resource.
 OBJECT_META_FIELDS: Final = frozenset(
@@ -86,12 +91,21 @@ class Schema:
     # -- pruning -------------------------------------------------------------------
 
     def prune(self, obj: dict[str, Any]) -> list[str]:
-        """Drop, in place, what the schema does not specify; the dropped paths, sorted,
-        as the real server names them (``spec.foo``, ``spec.list[0].bar``)."""
+        """Drop, in place, what the schema does not specify, and JSON nulls of fields
+        that are neither nullable nor defaulted; the dropped paths in the real
+        decoder's order: unknown ``metadata`` fields, then the pruned paths sorted
+        (``spec.foo``, ``spec.list[0].bar``), then those of embedded objects' metadata.
+        ``unknown_fields_error``/``unknown_field_warnings`` word them for
+        ``fieldValidation=Strict``/``Warn``."""
+        meta: list[str] = []
+        if isinstance(obj.get("metadata"), dict):
+            _prune_meta(obj["metadata"], "metadata", meta)
         pruned: list[str] = []
-        _prune(obj, self.root, "", pruned, root=True)
+        embedded: list[str] = []
+        _prune(obj, self.root, "", pruned, embedded, root=True)
         pruned.sort()
-        return pruned
+        _drop_nulls(obj, self.root)
+        return meta + pruned + embedded
 
     # -- defaulting ----------------------------------------------------------------
 
@@ -171,9 +185,13 @@ def _join(parent: str, key: str) -> str:
     return f"{parent}.{key}" if parent else key
 
 
-def _prune(x: Any, s: Node | None, path: str, out: list[str], root: bool = False) -> None:
+def _prune(
+    x: Any, s: Node | None, path: str, out: list[str], meta: list[str], root: bool = False
+) -> None:
+    """pruning.PruneWithOptions; ``meta`` collects what embedded objects' metadata
+    loses (objectmeta.Coerce, which runs after pruning)."""
     if s is not None and s.preserve_unknown:
-        _skip_prune(x, s, path, out)
+        _skip_prune(x, s, path, out, meta)
         return
     if isinstance(x, dict):
         if s is None:
@@ -184,38 +202,38 @@ def _prune(x: Any, s: Node | None, path: str, out: list[str], root: bool = False
         embedded = root or s.embedded
         for k in list(x):
             if embedded and k in _META_FIELDS:
-                if k == "metadata":
-                    _prune_meta(x[k], _join(path, k), out)
+                if k == "metadata" and not root:
+                    _prune_meta(x[k], _join(path, k), meta)
                 continue
             prop = s.properties.get(k)
             if prop is not None:
-                _prune(x[k], prop, _join(path, k), out)
+                _prune(x[k], prop, _join(path, k), out, meta)
             elif s.additional is not None:
-                _prune(x[k], s.additional, _join(path, k), out)
+                _prune(x[k], s.additional, _join(path, k), out, meta)
             else:
                 out.append(_join(path, k))
                 del x[k]
     elif isinstance(x, list):
         items = s.items if s is not None else None
         for i, v in enumerate(x):
-            _prune(v, items, f"{path}[{i}]", out)
+            _prune(v, items, f"{path}[{i}]", out, meta)
 
 
-def _skip_prune(x: Any, s: Node, path: str, out: list[str]) -> None:
+def _skip_prune(x: Any, s: Node, path: str, out: list[str], meta: list[str]) -> None:
     if isinstance(x, dict):
         for k, v in x.items():
             if s.embedded and k in _META_FIELDS:
                 if k == "metadata":
-                    _prune_meta(v, _join(path, k), out)
+                    _prune_meta(v, _join(path, k), meta)
                 continue
             prop = s.properties.get(k)
             if prop is not None:
-                _prune(v, prop, _join(path, k), out)
+                _prune(v, prop, _join(path, k), out, meta)
             elif s.additional is not None:
-                _prune(v, s.additional, _join(path, k), out)
+                _prune(v, s.additional, _join(path, k), out, meta)
     elif isinstance(x, list) and s.items is not None:
         for i, v in enumerate(x):
-            _skip_prune(v, s.items, f"{path}[{i}]", out)
+            _skip_prune(v, s.items, f"{path}[{i}]", out, meta)
 
 
 def _prune_meta(meta: Any, path: str, out: list[str]) -> None:
@@ -225,6 +243,33 @@ def _prune_meta(meta: Any, path: str, out: list[str]) -> None:
             if k not in OBJECT_META_FIELDS:
                 out.append(f"{path}.{k}")
                 del meta[k]
+
+
+def _drop_nulls(x: Any, s: Node | None) -> None:
+    """PruneNonNullableNullsWithoutDefaults: ``field: null`` of a field that may not
+    be null and has no default is the field left out."""
+    if isinstance(x, dict):
+        for k in list(x):
+            sub = None if s is None else (s.properties.get(k) or s.additional)
+            v = x[k]
+            if v is None and sub is not None and not sub.nullable and not sub.has_default:
+                del x[k]
+            else:
+                _drop_nulls(v, sub)
+    elif isinstance(x, list):
+        items = s.items if s is not None else None
+        for v in x:
+            _drop_nulls(v, items)
+
+
+def unknown_fields_error(paths: Sequence[str]) -> str:
+    """The 400 message of a ``fieldValidation=Strict`` write that had unknown fields."""
+    return "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in paths)
+
+
+def unknown_field_warnings(paths: Sequence[str]) -> list[str]:
+    """The ``Warning`` headers of a ``fieldValidation=Warn`` write (299 "...")."""
+    return [f'unknown field "{p}"' for p in paths]
 
 
 # -- defaulting ----------------------------------------------------------------------
