@@ -486,3 +486,30 @@ def test_flux_crds_compile_and_accept_a_minimal_object(path: Path) -> None:
         bad = copy.deepcopy(obj)
         bad["spec"] = "not an object"
         assert schema.validate(bad), f"{kind} {version['name']} accepted a string spec"
+
+
+def test_status_subresource_writes_name_paths_from_status(
+    schemas: tuple[Schema, Schema],
+) -> None:
+    old = hr()
+    new = copy.deepcopy(old)
+    new["status"] = {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "Maybe",
+                "reason": "Progressing",
+                "message": "m",
+                "lastTransitionTime": "2024-01-01T00:00:00Z",
+            }
+        ]
+    }
+    ours, theirs = schemas
+    found = [str(e) for e in ours.validate_status(new, old)]
+    assert found == [str(e) for e in theirs.validate_status(new, old)]
+    assert found[0] == (
+        'status.conditions[0].status: Unsupported value: "Maybe": supported values: "True", '
+        '"False", "Unknown"'
+    )
+    new["status"]["conditions"][0]["status"] = "True"
+    assert ours.validate_status(new, old) == []

@@ -130,25 +130,52 @@ class Schema:
         _check(self.root, obj, "", errors, old, has_old)
         if self.root.lists_below and (not has_old or not _list_errors(self.root, old, "")):
             errors.extend(_list_errors(self.root, obj, ""))
-        if self.root.rules_below:
-            if any(e.type in _BLOCKING for e in (*preceding, *errors)):
-                errors.append(fe.invalid_value(_NIL, "null", _BLOCKED_DETAIL))
-            else:
-                _rules(self.root, obj, "", errors, old, has_old)
+        self._run_rules(obj, old, has_old, errors, preceding)
         return errors
 
     def validate_status(
-        self, obj: dict[str, Any], old: dict[str, Any] | None = None
+        self,
+        obj: dict[str, Any],
+        old: dict[str, Any],
+        *,
+        preceding: Sequence[fe.FieldError] = (),
     ) -> list[fe.FieldError]:
-        """The status subresource's check: only ``status`` against its schema."""
-        status = obj.get("status")
-        sub = self.root.properties.get("status")
-        if status is None or sub is None:
-            return []
+        """A write to the status subresource: ``status`` alone against its schema
+        (kube-openapi names paths from ``status``, so the messages say
+        ``conditions[0].reason in body ...`` under field ``status.conditions[0].reason``),
+        then list types and CEL rules over the whole object, as the real status
+        strategy does."""
         errors: list[fe.FieldError] = []
-        old_status = old.get("status") if old is not None else None
-        _check(sub, status, "status", errors, old_status, old_status is not None)
+        sub = self.root.properties.get("status")
+        status = obj.get("status")
+        if sub is not None and "status" in obj:
+            found: list[fe.FieldError] = []
+            old_status = old.get("status")
+            _check(sub, status, "", found, old_status, "status" in old)
+            for e in found:
+                where = "status" if e.field == _NIL else f"status.{e.field}"
+                errors.append(fe.FieldError(e.type, where, e.value, e.detail))
+        if self.root.lists_below:
+            new_lists = _list_errors(self.root, obj, "")
+            if new_lists and not _list_errors(self.root, old, ""):
+                errors.extend(new_lists)
+        self._run_rules(obj, old, True, errors, preceding)
         return errors
+
+    def _run_rules(
+        self,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        has_old: bool,
+        errors: list[fe.FieldError],
+        preceding: Sequence[fe.FieldError],
+    ) -> None:
+        if not self.root.rules_below:
+            return
+        if any(e.type in _BLOCKING for e in (*preceding, *errors)):
+            errors.append(fe.invalid_value(_NIL, "null", _BLOCKED_DETAIL))
+        else:
+            _rules(self.root, obj, "", errors, old, has_old)
 
     # -- merge strategy for server-side apply --------------------------------------
 
