@@ -411,6 +411,37 @@ def test_cel_rules_on_list_items_and_map_values() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("rule", "value"),
+    [
+        ("self.lowerAscii() == 'podinfo'", "PodInfo"),
+        ("self.split('/').size() == 2", "ghcr.io/podinfo"),
+        ("self.substring(0, 3) == 'oci'", "oci://x"),
+        ("self.find('[0-9]+') == '42'", "v42"),
+    ],
+)
+def test_kubernetes_cel_library_functions(rule: str, value: str) -> None:
+    s = spec_schema({"v": {"type": "string", "x-kubernetes-validations": [{"rule": rule}]}})
+    assert errors(s, {"v": value}) == []
+    assert errors(s, {"v": "nope-nope"}) == [
+        f'spec.v: Invalid value: "string": failed rule: {rule}'
+    ]
+
+
+def test_kubernetes_cel_list_functions() -> None:
+    s = spec_schema(
+        {
+            "l": {
+                "type": "array",
+                "items": {"type": "integer"},
+                "x-kubernetes-validations": [{"rule": "self.isSorted() && self.sum() < 10"}],
+            }
+        }
+    )
+    assert errors(s, {"l": [1, 2, 3]}) == []
+    assert len(errors(s, {"l": [3, 1]})) == 1
+
+
 def test_transition_rules_run_only_on_update() -> None:
     s = spec_schema(
         {

@@ -5,21 +5,26 @@ Rust interpreter behind Python bindings). It was chosen over ``cel-python`` beca
 runs every rule in Flux's published CRDs (``has()``, ``size()``, ``matches``,
 ``startsWith``, ``exists``/``all``, ``map``) correctly and about seventy times faster
 (10 µs against 700 µs a rule), which matters when a benchmark writes thousands of
-HelmReleases. What Kubernetes adds to CEL beyond the standard library (the strings,
-lists, url, quantity and regex extensions, typed ``date-time``/``duration`` fields,
-property-name escaping, cost budgets) is not modelled; a rule that calls them fails
-at evaluation as the real server fails a rule it cannot run.
+HelmReleases. Of what Kubernetes adds to CEL, the strings, lists and regex library
+functions rules use most are provided below (``lowerAscii``, ``split``, ``isSorted``,
+``find``...); the url, quantity, ip/cidr and format libraries, typed
+``date-time``/``duration`` fields, property-name escaping and cost budgets are not
+modelled, and a rule calling them fails at evaluation, as a rule the server cannot
+run fails.
 
 Wording of the outcomes follows apiextensions-apiserver's ``schema/cel`` validator.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import cel
+import re2
 
 from fluxwatch.sim import fielderrors as fe
 
@@ -42,6 +47,8 @@ class Rule:
     optional_old_self: bool
     program: cel.Program
     message_program: cel.Program | None
+    # Kubernetes library functions the rule or its messageExpression calls.
+    extensions: tuple[str, ...] = ()
 
     @property
     def error_string(self) -> str:
@@ -87,6 +94,9 @@ def compile_rule(raw: dict[str, Any]) -> Rule:
                 message_expression,
                 f"messageExpression compilation failed: {_first_line(err)}",
             ) from err
+    called = set(program.references()["functions"])
+    if message_program is not None:
+        called |= set(message_program.references()["functions"])
     reason = raw.get("reason") or fe.INVALID
     if reason not in _REASONS:
         raise RuleCompileError(
@@ -106,6 +116,7 @@ def compile_rule(raw: dict[str, Any]) -> Rule:
         optional_old_self=bool(raw.get("optionalOldSelf", False)),
         program=program,
         message_program=message_program,
+        extensions=tuple(sorted(called & EXTENSIONS.keys())),
     )
 
 
@@ -145,10 +156,17 @@ def evaluate(
     (``oldSelf``) when ``has_old``: transition rules run only then."""
     errors: list[fe.FieldError] = []
     here = path or "<nil>"
-    activation: dict[str, Any] = {"self": value}
+    variables: dict[str, Any] = {"self": value}
     if has_old:
-        activation["oldSelf"] = old
+        variables["oldSelf"] = old
     for rule in rules:
+        activation: dict[str, Any] | cel.Context = variables
+        if rule.extensions:
+            activation = cel.Context()
+            for name, val in variables.items():
+                activation.add_variable(name, val)
+            for name in rule.extensions:
+                activation.add_function(name, EXTENSIONS[name])
         if rule.uses_old_self and not has_old:
             continue
         try:
@@ -173,7 +191,7 @@ def evaluate(
     return errors
 
 
-def _message(rule: Rule, activation: dict[str, Any]) -> str:
+def _message(rule: Rule, activation: dict[str, Any] | cel.Context) -> str:
     if rule.message_program is None:
         return rule.default_message()
     try:
@@ -193,3 +211,108 @@ def _rule_error(rule: Rule, field: str, schema_type: str, detail: str) -> fe.Fie
     if rule.reason == fe.DUPLICATE:
         return fe.duplicate(field, schema_type)
     return fe.invalid_value(field, schema_type, detail)
+
+
+# -- Kubernetes' CEL libraries (strings v2, lists, regex) ----------------------------
+
+
+def _char_at(s: str, i: int) -> str:
+    if i < 0 or i > len(s):
+        raise ValueError(f"index out of range: {i}")
+    return s[i : i + 1]
+
+
+def _index_of(x: Any, item: Any, start: int = 0) -> int:
+    if isinstance(x, str):
+        if start < 0 or start > len(x):
+            raise ValueError(f"index out of range: {start}")
+        return x.find(item, start)
+    for i, v in enumerate(x):
+        if v == item and type(v) is type(item):
+            return i
+    return -1
+
+
+def _last_index_of(x: Any, item: Any, end: int | None = None) -> int:
+    if isinstance(x, str):
+        if end is None:
+            return x.rfind(item)
+        if end < 0 or end >= len(x):
+            raise ValueError(f"index out of range: {end}")
+        return x.rfind(item, 0, end + len(item))
+    for i in range(len(x) - 1, -1, -1):
+        if x[i] == item and type(x[i]) is type(item):
+            return i
+    return -1
+
+
+def _ascii(s: str, upper: bool) -> str:
+    if upper:
+        return "".join(chr(ord(c) - 32) if "a" <= c <= "z" else c for c in s)
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in s)
+
+
+def _replace(s: str, old: str, new: str, n: int = -1) -> str:
+    return s.replace(old, new, n if n >= 0 else -1)
+
+
+def _split(s: str, sep: str, n: int = -1) -> list[str]:
+    """Go's strings.SplitN."""
+    if n == 0:
+        return []
+    if sep == "":
+        chars = list(s)
+        if 0 < n < len(chars):
+            return [*chars[: n - 1], "".join(chars[n - 1 :])]
+        return chars
+    return s.split(sep, n - 1) if n > 0 else s.split(sep)
+
+
+def _substring(s: str, start: int, end: int | None = None) -> str:
+    stop = len(s) if end is None else end
+    if start < 0 or start > len(s) or stop < start or stop > len(s):
+        raise ValueError(f"index out of range: {start if start < 0 or start > len(s) else stop}")
+    return s[start:stop]
+
+
+def _min(items: list[Any]) -> Any:
+    if not items:
+        raise ValueError("min(list) argument must not be empty")
+    return min(items)
+
+
+def _max(items: list[Any]) -> Any:
+    if not items:
+        raise ValueError("max(list) argument must not be empty")
+    return max(items)
+
+
+def _find(s: str, pattern: str) -> str:
+    m = re2.search(pattern, s)
+    return m.group(0) if m else ""
+
+
+def _find_all(s: str, pattern: str, n: int = -1) -> list[str]:
+    found = [m.group(0) for m in re2.finditer(pattern, s)]
+    return found if n < 0 else found[:n]
+
+
+EXTENSIONS: Final[dict[str, Callable[..., Any]]] = {
+    "charAt": _char_at,
+    "indexOf": _index_of,
+    "lastIndexOf": _last_index_of,
+    "lowerAscii": lambda s: _ascii(s, False),
+    "upperAscii": lambda s: _ascii(s, True),
+    "replace": _replace,
+    "split": _split,
+    "substring": _substring,
+    "trim": lambda s: s.strip(),
+    "join": lambda items, sep="": sep.join(items),
+    "reverse": lambda s: s[::-1],
+    "isSorted": lambda items: all(a <= b for a, b in itertools.pairwise(items)),
+    "sum": lambda items: sum(items),
+    "min": _min,
+    "max": _max,
+    "find": _find,
+    "findAll": _find_all,
+}
