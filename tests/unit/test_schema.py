@@ -96,6 +96,23 @@ def test_int_or_string_takes_both_and_names_both_when_neither() -> None:
     ]
 
 
+def test_int_or_string_with_its_typed_any_of_is_structural() -> None:
+    s = spec_schema(
+        {
+            "port": {
+                "x-kubernetes-int-or-string": True,
+                "anyOf": [{"type": "integer"}, {"type": "string"}],
+                "pattern": "^[0-9]+$",
+            }
+        }
+    )
+    assert errors(s, {"port": 8080}) == []
+    assert errors(s, {"port": "8080"}) == []
+    assert errors(s, {"port": "http"}) == [
+        "spec.port: Invalid value: \"http\": spec.port in body should match '^[0-9]+$'"
+    ]
+
+
 # -- formats -------------------------------------------------------------------------
 
 

@@ -248,10 +248,26 @@ def _check_schema(s: dict[str, Any], path: str, errors: list[fe.FieldError], whe
         _check_schema(items, f"{path}.items", errors, "junctor" if where == "junctor" else "item")
     for key in ("allOf", "anyOf", "oneOf"):
         for i, sub in enumerate(s.get(key) or []):
+            if int_or_string and _int_or_string_pattern(s, key, i):
+                continue
             if isinstance(sub, dict):
                 _check_schema(sub, f"{path}.{key}[{i}]", errors, "junctor")
     if isinstance(s.get("not"), dict):
         _check_schema(s["not"], f"{path}.not", errors, "junctor")
+
+
+_INT_OR_STRING_ANY_OF: Final = [{"type": "integer"}, {"type": "string"}]
+
+
+def _int_or_string_pattern(s: dict[str, Any], key: str, i: int) -> bool:
+    """The typed ``anyOf`` an int-or-string field may carry (as kubebuilder writes it,
+    alone or as the first ``allOf``), which the server lets through."""
+    if key == "anyOf":
+        return s.get("anyOf") == _INT_OR_STRING_ANY_OF
+    if key == "allOf" and i == 0:
+        first = (s.get("allOf") or [{}])[0]
+        return isinstance(first, dict) and first.get("anyOf") == _INT_OR_STRING_ANY_OF
+    return False
 
 
 def _check_metadata(s: Any, path: str, errors: list[fe.FieldError]) -> None:
