@@ -445,6 +445,26 @@ def test_kubernetes_cel_library_functions(rule: str, value: str) -> None:
     ]
 
 
+def test_cel_sees_date_time_and_duration_fields_as_typed_values() -> None:
+    s = spec_schema(
+        {
+            "at": {"type": "string", "format": "date-time"},
+            "every": {"type": "string", "format": "duration"},
+        },
+        **{
+            "x-kubernetes-validations": [
+                {"rule": "self.at > timestamp('2024-01-01T00:00:00Z')", "message": "too early"},
+                {"rule": "self.every >= duration('1m')", "message": "too often"},
+            ]
+        },
+    )
+    assert errors(s, {"at": "2024-06-01T10:00:00Z", "every": "5m"}) == []
+    assert errors(s, {"at": "2023-06-01T10:00:00Z", "every": "30s"}) == [
+        'spec: Invalid value: "object": too early',
+        'spec: Invalid value: "object": too often',
+    ]
+
+
 def test_kubernetes_cel_list_functions() -> None:
     s = spec_schema(
         {

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 from fluxwatch.sim import fielderrors as fe
 from fluxwatch.sim.schema import cel
-from fluxwatch.sim.schema.formats import CHECKS
+from fluxwatch.sim.schema.formats import CEL_TYPED, CHECKS
 from fluxwatch.sim.schema.structural import Node, compile_node, structural_errors
 
 __all__ = [
@@ -762,13 +762,33 @@ def _list_map(s: Node, v: list[Any], path: str, errs: list[fe.FieldError]) -> No
 # -- x-kubernetes-validations --------------------------------------------------------
 
 
+def _cel_typed(s: Node | None, v: Any) -> Any:
+    """``v`` as a rule sees it: date/date-time strings as timestamps, durations as
+    durations, byte strings as bytes (a string that does not parse stays a string;
+    format validation has already reported it)."""
+    if s is None or not s.typed_below:
+        return v
+    if isinstance(v, str):
+        parsed = CEL_TYPED[s.format_check](v) if s.format_check in CEL_TYPED else None
+        return v if parsed is None else parsed
+    if isinstance(v, dict):
+        return {k: _cel_typed(s.properties.get(k) or s.additional, x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_cel_typed(s.items, x) for x in v]
+    return v
+
+
 def _rules(s: Node, v: Any, path: str, errs: list[fe.FieldError], old: Any, has_old: bool) -> None:
     if v is None or not s.rules_below:
         return
     if has_old and _deep_equal(v, old):
         return  # ratcheting: rules on an unchanged value are not reported
     if s.rules:
-        errs.extend(cel.evaluate(s.rules, s.type, path, v, old, has_old and old is not None))
+        here, before = v, old
+        if s.typed_below:
+            here = _cel_typed(s, v)
+            before = _cel_typed(s, old) if has_old else old
+        errs.extend(cel.evaluate(s.rules, s.type, path, here, before, has_old and old is not None))
     for sub in s.all_of:
         _rules(sub, v, path, errs, old, has_old)
     if isinstance(v, dict):

@@ -7,10 +7,10 @@ runs every rule in Flux's published CRDs (``has()``, ``size()``, ``matches``,
 (10 µs against 700 µs a rule), which matters when a benchmark writes thousands of
 HelmReleases. Of what Kubernetes adds to CEL, the strings, lists and regex library
 functions rules use most are provided below (``lowerAscii``, ``split``, ``isSorted``,
-``find``...); the url, quantity, ip/cidr and format libraries, typed
-``date-time``/``duration`` fields, property-name escaping and cost budgets are not
-modelled, and a rule calling them fails at evaluation, as a rule the server cannot
-run fails.
+``find``...), and date/date-time/duration/byte fields reach rules as timestamps,
+durations and bytes (the schema walk converts them); the url, quantity, ip/cidr and
+format libraries, property-name escaping and cost budgets are not modelled, and a
+rule calling them fails at evaluation, as a rule the server cannot run fails.
 
 Wording of the outcomes follows apiextensions-apiserver's ``schema/cel`` validator.
 """

@@ -15,7 +15,7 @@ import binascii
 import functools
 import ipaddress
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Final
 
 import re2
@@ -288,4 +288,64 @@ CHECKS: Final[dict[str, Callable[[str], bool]]] = {
     "date": _date,
     "duration": _duration,
     "datetime": _datetime,
+}
+
+
+# -- typed values for CEL: Kubernetes hands these formats to rules as CEL types -------
+
+_GO_UNITS: Final = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+_GO_DURATION_PART = re2.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """strfmt.ParseDuration for the Go forms (``1h30m``, ``-2.5s``); None otherwise."""
+    if text == "0":
+        return timedelta(0)
+    if not _GO_DURATION.match(text):
+        return None
+    sign = -1.0 if text.startswith("-") else 1.0
+    seconds = sum(
+        float(m.group(1)) * _GO_UNITS[m.group(2)] for m in _GO_DURATION_PART.finditer(text)
+    )
+    return timedelta(seconds=sign * seconds)
+
+
+def parse_datetime(text: str) -> datetime | None:
+    if not _datetime(text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_date(text: str) -> datetime | None:
+    if not _date(text):
+        return None
+    return datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), tzinfo=UTC)
+
+
+def parse_bytes(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error:
+        return None
+
+
+# The formats whose strings a rule sees as another CEL type, and how they are read.
+CEL_TYPED: Final[dict[str, Callable[[str], object]]] = {
+    "datetime": parse_datetime,
+    "date": parse_date,
+    "duration": parse_duration,
+    "byte": parse_bytes,
 }

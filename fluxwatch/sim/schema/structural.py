@@ -93,6 +93,7 @@ class Node:
     # walks skip the subtrees that have none.
     rules_below: bool = False
     lists_below: bool = False
+    typed_below: bool = False  # a date/date-time/duration/byte string here or below
     defaults_below: bool = False
 
     @property
@@ -341,6 +342,9 @@ def compile_node(s: dict[str, Any]) -> Node:
     node.map_type = s.get("x-kubernetes-map-type", "") or ""
     children = [*node.properties.values(), *(c for c in (node.additional, node.items) if c)]
     node.rules_below = bool(node.rules) or any(c.rules_below for c in (*children, *node.all_of))
+    node.typed_below = (node.type == "string" and node.format_check in formats.CEL_TYPED) or any(
+        c.typed_below for c in children
+    )
     node.lists_below = node.list_type in ("set", "map") or any(c.lists_below for c in children)
     node.defaults_below = any(c.has_default or c.defaults_below for c in children)
     return node
