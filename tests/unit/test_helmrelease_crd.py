@@ -513,3 +513,55 @@ def test_status_subresource_writes_name_paths_from_status(
     )
     new["status"]["conditions"][0]["status"] = "True"
     assert ours.validate_status(new, old) == []
+
+
+def _flux_schema(filename: str) -> Schema:
+    crd = yaml.safe_load((FLUX_CRDS / filename).read_text())
+    version = next(v for v in crd["spec"]["versions"] if v.get("storage"))
+    return Schema.compile(
+        version["schema"]["openAPIV3Schema"],
+        kind=crd["spec"]["names"]["kind"],
+        group=crd["spec"]["group"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("filename", "good", "bad", "message"),
+    [
+        (
+            "source.toolkit.fluxcd.io_gitrepositories.yaml",
+            {**MINIMAL["GitRepository"], "provider": "azure", "serviceAccountName": "sa"},
+            {**MINIMAL["GitRepository"], "provider": "github", "serviceAccountName": "sa"},
+            "serviceAccountName can only be set when provider is 'azure' or 'aws'",
+        ),
+        (
+            "source.toolkit.fluxcd.io_helmcharts.yaml",
+            {**MINIMAL["HelmChart"], "verify": {"provider": "cosign"}},
+            {
+                **MINIMAL["HelmChart"],
+                "verify": {"provider": "cosign"},
+                "sourceRef": {"kind": "GitRepository", "name": "g"},
+            },
+            "spec.verify is only supported when spec.sourceRef.kind is 'HelmRepository'",
+        ),
+        (
+            "notification.toolkit.fluxcd.io_providers.yaml",
+            {"type": "github", "commitStatusExpr": "event.metadata.x"},
+            {"type": "slack", "commitStatusExpr": "event.metadata.x"},
+            "spec.commitStatusExpr is only supported for the 'github', 'gitlab', 'gitea', "
+            "'bitbucketserver', 'bitbucket', 'azuredevops' provider types",
+        ),
+    ],
+)
+def test_rules_of_the_other_flux_crds(
+    filename: str, good: dict[str, Any], bad: dict[str, Any], message: str
+) -> None:
+    schema = _flux_schema(filename)
+
+    def check(spec: dict[str, Any]) -> list[str]:
+        obj = {"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "n"}, "spec": spec}
+        schema.default(obj)
+        return [str(e) for e in schema.validate(obj)]
+
+    assert check(copy.deepcopy(good)) == []
+    assert check(copy.deepcopy(bad)) == [f'spec: Invalid value: "object": {message}']
