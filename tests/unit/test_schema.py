@@ -606,6 +606,27 @@ def test_unknown_field_wording_for_strict_and_warn() -> None:
     ]
 
 
+def test_embedded_resources_need_api_version_and_kind() -> None:
+    s = spec_schema(
+        {
+            "template": {
+                "type": "object",
+                "x-kubernetes-embedded-resource": True,
+                "x-kubernetes-preserve-unknown-fields": True,
+            }
+        }
+    )
+    assert errors(s, {"template": {"apiVersion": "v1", "kind": "ConfigMap"}}) == []
+    assert errors(s, {"template": {"kind": "Config_Map"}}) == [
+        "spec.template.apiVersion: Required value: must not be empty",
+        'spec.template.kind: Invalid value: "Config_Map": may have mixed case, but should '
+        "otherwise match: a DNS-1035 label must consist of lower case alphanumeric characters "
+        "or '-', start with an alphabetic character, and end with an alphanumeric character "
+        "(e.g. 'my-name',  or 'abc-123', regex used for validation is "
+        "'[a-z]([-a-z0-9]*[a-z0-9])?')",
+    ]
+
+
 # -- defaulting ----------------------------------------------------------------------
 
 

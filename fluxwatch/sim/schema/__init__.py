@@ -18,6 +18,7 @@ real server's validation ratcheting (on by default since 1.30) drops them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -128,6 +129,8 @@ class Schema:
         has_old = old is not None
         errors: list[fe.FieldError] = []
         _check(self.root, obj, "", errors, old, has_old)
+        if self.root.embedded_below:
+            _embedded(self.root, obj, "", errors, top=True)
         if self.root.lists_below and (not has_old or not _list_errors(self.root, old, "")):
             errors.extend(_list_errors(self.root, obj, ""))
         self._run_rules(obj, old, has_old, errors, preceding)
@@ -694,6 +697,58 @@ def _junctors(s: Node, v: Any, name: str, errs: list[fe.FieldError]) -> None:
         _check(s.not_, v, name, got, None, False)
         if not got:
             errs.append(_invalid("", "", f"{quoted} must not validate the schema (not)"))
+
+
+# -- x-kubernetes-embedded-resource -----------------------------------------------------
+
+_DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_MSG: Final = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with "
+    "an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+
+
+def _embedded(s: Node, v: Any, path: str, errs: list[fe.FieldError], top: bool = False) -> None:
+    """schemaobjectmeta.Validate: objects nested as x-kubernetes-embedded-resource need
+    a usable apiVersion and kind (their metadata is for ObjectMeta validation)."""
+    if isinstance(v, dict):
+        if s.embedded and not top:
+            _embedded_type_meta(v, path, errs)
+        for k, value in v.items():
+            prop = s.properties.get(k)
+            if prop is not None:
+                _embedded(prop, value, _child_path(path, k), errs)
+            elif s.additional is not None:
+                _embedded(s.additional, value, f"{path}[{k}]", errs)
+    elif isinstance(v, list) and s.items is not None:
+        for i, item in enumerate(v):
+            _embedded(s.items, item, f"{path}[{i}]", errs)
+
+
+def _embedded_type_meta(v: dict[str, Any], path: str, errs: list[fe.FieldError]) -> None:
+    for key in ("apiVersion", "kind"):
+        if key not in v:
+            errs.append(fe.required(_child_path(path, key), "must not be empty"))
+    for key, value in v.items():
+        where = _child_path(path, key)
+        if key not in ("apiVersion", "kind"):
+            continue
+        if not isinstance(value, str):
+            errs.append(fe.invalid_value(where, _bad(value), "must be a string"))
+        elif not value:
+            errs.append(fe.invalid_value(where, value, "must not be empty"))
+        elif key == "apiVersion" and value.count("/") > 1:
+            errs.append(fe.invalid_value(where, value, f"unexpected GroupVersion string: {value}"))
+        elif key == "kind":
+            problems = []
+            if len(value) > 63:
+                problems.append("must be no more than 63 characters")
+            if not _DNS1035.match(value.lower()):
+                problems.append(_DNS1035_MSG)
+            if problems:
+                detail = "may have mixed case, but should otherwise match: " + ",".join(problems)
+                errs.append(fe.invalid_value(where, value, detail))
 
 
 # -- x-kubernetes-list-type ----------------------------------------------------------

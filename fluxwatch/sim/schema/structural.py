@@ -94,6 +94,7 @@ class Node:
     rules_below: bool = False
     lists_below: bool = False
     typed_below: bool = False  # a date/date-time/duration/byte string here or below
+    embedded_below: bool = False  # an x-kubernetes-embedded-resource below the root
     defaults_below: bool = False
 
     @property
@@ -345,6 +346,7 @@ def compile_node(s: dict[str, Any]) -> Node:
     node.typed_below = (node.type == "string" and node.format_check in formats.CEL_TYPED) or any(
         c.typed_below for c in children
     )
+    node.embedded_below = any(c.embedded or c.embedded_below for c in children)
     node.lists_below = node.list_type in ("set", "map") or any(c.lists_below for c in children)
     node.defaults_below = any(c.has_default or c.defaults_below for c in children)
     return node
