@@ -516,6 +516,16 @@ def test_blocking_errors_stop_cel_rules() -> None:
     assert errors(s2, {"a": "y"})[-1] == 'spec: Invalid value: "object": never'
 
 
+def test_errors_found_before_also_stop_cel_rules() -> None:
+    s = spec_schema({}, **{"x-kubernetes-validations": [{"rule": "false", "message": "never"}]})
+    meta_error = fe.required("metadata.name", "name or generateName is required")
+    found = s.validate(widget({}), preceding=[meta_error])
+    assert [e.detail for e in found] == [
+        "some validation rules were not checked because the object was invalid; correct the "
+        "existing errors to complete validation"
+    ]
+
+
 def test_ratcheting_keeps_unchanged_invalid_values_on_update() -> None:
     s = spec_schema({"a": {"type": "string", "maxLength": 1}, "b": {"type": "string"}})
     assert errors(s, {"a": "long", "b": "new"}, old_spec={"a": "long", "b": "old"}) == []
