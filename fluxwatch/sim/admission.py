@@ -10,12 +10,13 @@ the store calls it on every create, update and patch.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fluxwatch.sim.fielderrors import FieldError
 from fluxwatch.sim.resources import ResourceType
+from fluxwatch.sim.schema import unknown_field_warnings
 
 FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
 
@@ -30,6 +31,9 @@ class WriteOptions:
     user_agent: str = ""
     force: bool = False
     warnings: list[str] = field(default_factory=list)
+    # False only for in-process seeding of objects a real cluster can hold although its
+    # validation would refuse them now (stored before a CRD's schema was tightened).
+    validate: bool = True
 
 
 class CustomSchema(Protocol):
@@ -40,7 +44,15 @@ class CustomSchema(Protocol):
     def default(self, obj: dict[str, Any]) -> None: ...
 
     def validate(
-        self, obj: dict[str, Any], old: dict[str, Any] | None = None
+        self,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None = None,
+        *,
+        preceding: Sequence[FieldError] = (),
+    ) -> list[FieldError]: ...
+
+    def validate_status(
+        self, obj: dict[str, Any], old: dict[str, Any], *, preceding: Sequence[FieldError] = ()
     ) -> list[FieldError]: ...
 
 
@@ -80,7 +92,7 @@ class Admission:
         ``Strict`` refuses them and ``Warn`` says so in a Warning header."""
         if res.custom:
             schema = self.schema_for(res)
-            unknown = schema.prune(obj) if schema is not None else []
+            unknown = unknown_field_warnings(schema.prune(obj)) if schema is not None else []
         elif self.builtin_unknown is not None:
             unknown = self.builtin_unknown(res, obj)
         else:
@@ -101,17 +113,24 @@ class Admission:
             self.builtin_default(res, obj)
 
     def validate(
-        self, res: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None
+        self,
+        res: ResourceType,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        subresource: str | None = None,
     ) -> list[FieldError]:
         """A built-in kind's own rules include its ObjectMeta's; a custom resource gets
-        the ObjectMeta rules, then its schema's and CEL rules'."""
+        the ObjectMeta rules, then its schema's and CEL rules' (a status write: the
+        status against its schema), which ObjectMeta errors keep from running CEL."""
         errors: list[FieldError] = []
         if res.custom:
             if self.meta_validate is not None:
                 errors.extend(self.meta_validate(res, obj, old))
             schema = self.schema_for(res)
-            if schema is not None:
-                errors.extend(schema.validate(obj, old))
+            if schema is not None and subresource == "status" and old is not None:
+                errors.extend(schema.validate_status(obj, old, preceding=errors))
+            elif schema is not None:
+                errors.extend(schema.validate(obj, old, preceding=errors))
         elif self.builtin_validate is not None:
             errors.extend(self.builtin_validate(res, obj, old))
         return errors

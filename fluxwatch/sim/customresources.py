@@ -22,6 +22,10 @@ from fluxwatch.sim import fielderrors as fe
 from fluxwatch.sim.admission import CustomSchema
 from fluxwatch.sim.fielderrors import FieldError
 from fluxwatch.sim.resources import ResourceType
+from fluxwatch.sim.schema import Schema
+from fluxwatch.sim.schema.structural import structural_errors
+
+__all__ = ["CRD_KEY", "compile_schema", "default_crds", "structural_errors"]
 
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 _SCOPES = ("Cluster", "Namespaced")
@@ -31,7 +35,7 @@ def default_crds() -> list[dict[str, Any]]:
     """The CRDs packaged in ``fluxwatch/sim/crds/`` (HelmRelease v2 and its kin)."""
     folder = importlib_resources.files("fluxwatch.sim").joinpath("crds")
     if not folder.is_dir():
-        return [_INTERIM_HELMRELEASE]
+        return []
     crds: list[dict[str, Any]] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
@@ -39,22 +43,9 @@ def default_crds() -> list[dict[str, Any]]:
     return crds
 
 
-def compile_schema(schema: dict[str, Any], kind: str, group: str) -> CustomSchema | None:
+def compile_schema(schema: dict[str, Any], kind: str, group: str) -> CustomSchema:
     """One version's structural schema, compiled for validation, pruning and defaulting."""
-    try:
-        from fluxwatch.sim.schema import Schema  # type: ignore[import-not-found]
-    except ImportError:
-        return None
     return Schema.compile(schema, kind=kind, group=group)
-
-
-def structural_errors(schema: dict[str, Any], path: str) -> list[FieldError]:
-    """Why a CRD version's schema is not structural (the real server refuses those)."""
-    try:
-        from fluxwatch.sim.schema import Schema
-    except ImportError:
-        return []
-    return Schema.structural_errors(schema, path)
 
 
 def load_crd_file(text: str) -> list[dict[str, Any]]:
@@ -203,37 +194,3 @@ def accepted_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
         ],
         "storedVersions": stored,
     }
-
-
-# Served until this project's own HelmRelease definition lands in crds/.
-_INTERIM_HELMRELEASE: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "helmreleases.helm.toolkit.fluxcd.io"},
-    "spec": {
-        "group": "helm.toolkit.fluxcd.io",
-        "names": {
-            "kind": "HelmRelease",
-            "listKind": "HelmReleaseList",
-            "plural": "helmreleases",
-            "singular": "helmrelease",
-            "shortNames": ["hr"],
-            "categories": ["all", "fluxcd", "fluxcd-appliers"],
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v2",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "x-kubernetes-preserve-unknown-fields": True,
-                    }
-                },
-                "subresources": {"status": {}},
-            }
-        ],
-    },
-}

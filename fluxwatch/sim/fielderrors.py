@@ -53,6 +53,13 @@ class _Omit:
 OMIT: Final = _Omit()  # a value the message leaves out (field.OmitValueType)
 
 
+class Verbatim(str):
+    """A bad value already written as Go's ``%#v`` writes it (``map[string]interface {}{...}``),
+    printed as it is rather than quoted."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class FieldError:
     """One problem with one field: ``type`` is a reason above, ``field`` the JSON path
@@ -78,19 +85,10 @@ class FieldError:
         return f"{self.field}: {self.body()}" if self.field else self.body()
 
 
-@dataclass(frozen=True, slots=True)
-class GoSyntax:
-    """A bad value already printed the way Go's ``%#v`` prints a struct, map or slice
-    (``map[string]string{"app":"web"}``), which a 1.32 server shows for values that
-    are neither strings nor numbers."""
-
-    text: str
-
-
 def go_value(value: Any) -> str:
     """A bad value as Go's ``%q``/``%v`` prints it in a field error."""
-    if isinstance(value, GoSyntax):
-        return value.text
+    if isinstance(value, Verbatim):
+        return str(value)
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -60,7 +60,19 @@ async def test_custom_object_merge_patch_and_status_patch(
         "apps",
         PLURAL,
         "podinfo",
-        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Ready",
+                        "status": "True",
+                        "reason": "InstallSucceeded",
+                        "message": "Helm install succeeded",
+                        "lastTransitionTime": "2026-11-27T00:00:00Z",
+                    }
+                ]
+            }
+        },
         _content_type="application/merge-patch+json",
     )
     assert status["status"]["conditions"][0]["status"] == "True"

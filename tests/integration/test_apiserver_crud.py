@@ -176,16 +176,22 @@ async def test_generation_moves_on_spec_changes_only(http: aiohttp.ClientSession
 
 async def test_main_endpoint_ignores_status_changes(http: aiohttp.ClientSession, hr: HR) -> None:
     await create(http, HRS, hr("podinfo", "apps"))
-    await call(http, "PATCH", f"{HRS}/podinfo/status", headers=MERGE, json={"status": {"a": 1}})
+    await call(
+        http,
+        "PATCH",
+        f"{HRS}/podinfo/status",
+        headers=MERGE,
+        json={"status": {"observedGeneration": 1}},
+    )
     code, obj = await call(
         http,
         "PATCH",
         f"{HRS}/podinfo",
         headers=MERGE,
-        json={"status": {"a": 2}, "spec": {"suspend": True}},
+        json={"status": {"observedGeneration": 2}, "spec": {"suspend": True}},
     )
     assert code == 200
-    assert obj["status"] == {"a": 1}
+    assert obj["status"] == {"observedGeneration": 1}
     assert obj["spec"]["suspend"] is True
 
 

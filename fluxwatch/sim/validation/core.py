@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from fluxwatch.sim.fielderrors import (
     FieldError,
-    GoSyntax,
+    Verbatim,
     duplicate,
     forbidden,
     invalid_value,
@@ -286,13 +286,13 @@ def _service_port(
     return errs
 
 
-def _go_service_port(port: dict[str, Any]) -> GoSyntax:
+def _go_service_port(port: dict[str, Any]) -> Verbatim:
     target = port.get("targetPort")
     if isinstance(target, str):
         target_text = f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(target)}}}"
     else:
         target_text = f'intstr.IntOrString{{Type:0, IntVal:{as_int(target)}, StrVal:""}}'
-    return GoSyntax(
+    return Verbatim(
         f"core.ServicePort{{Name:{json.dumps(as_str(port.get('name')))}, "
         f"Protocol:{json.dumps(as_str(port.get('protocol')))}, AppProtocol:(*string)(nil), "
         f"Port:{as_int(port.get('port'))}, TargetPort:{target_text}, "
@@ -389,7 +389,7 @@ def service_update(obj: dict[str, Any], old: dict[str, Any]) -> list[FieldError]
     if not external and new_ips and old_ips and new_ips[0] != old_ips[0]:
         errs.append(
             invalid_value(
-                "spec.clusterIPs[0]", GoSyntax(go_string_slice(new_ips)), "may not change once set"
+                "spec.clusterIPs[0]", Verbatim(go_string_slice(new_ips)), "may not change once set"
             )
         )
     return errs + service_create(obj)

@@ -16,7 +16,7 @@ import copy
 import json
 from typing import Any, Final
 
-from fluxwatch.sim.fielderrors import FieldError, GoSyntax, invalid_value, required
+from fluxwatch.sim.fielderrors import FieldError, Verbatim, invalid_value, required
 from fluxwatch.sim.validation.meta import (
     FIELD_IMMUTABLE,
     as_dict,
@@ -200,7 +200,7 @@ def _go_ref(ref: Any) -> Any:
         return "null"
     ref = as_dict(ref)
     inner = ", ".join(f"{go}:{json.dumps(as_str(ref.get(js)))}" for go, js in _REF_FIELDS)
-    return GoSyntax(f"core.ObjectReference{{{inner}}}")
+    return Verbatim(f"core.ObjectReference{{{inner}}}")
 
 
 def _shown(name: str, value: Any) -> Any:
@@ -209,12 +209,12 @@ def _shown(name: str, value: Any) -> Any:
         return _go_ref(value) if name == "related" else _go_ref(value or {})
     if name == "source":
         src = as_dict(value)
-        return GoSyntax(
+        return Verbatim(
             f"core.EventSource{{Component:{json.dumps(as_str(src.get('component')))}, "
             f"Host:{json.dumps(as_str(src.get('host')))}}}"
         )
     if name in ("firstTimestamp", "lastTimestamp", "eventTime"):
-        return GoSyntax(go_time(as_str(value)) if value else "0001-01-01 00:00:00 +0000 UTC")
+        return Verbatim(go_time(as_str(value)) if value else "0001-01-01 00:00:00 +0000 UTC")
     if name == "count":
         return as_int(value)
     return as_str(value)

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from fluxwatch.sim.fielderrors import (
     FieldError,
-    GoSyntax,
+    Verbatim,
     forbidden,
     invalid_value,
     required,
@@ -118,7 +118,7 @@ def validate_owner_references(refs: Any, path: str) -> list[FieldError]:
             errs.append(
                 invalid_value(
                     path,
-                    GoSyntax(_go_owner_ref(ref)),
+                    Verbatim(_go_owner_ref(ref)),
                     "/v1, Kind=Event is disallowed from being an owner",
                 )
             )
@@ -129,7 +129,7 @@ def validate_owner_references(refs: Any, path: str) -> list[FieldError]:
                 errs.append(
                     invalid_value(
                         path,
-                        GoSyntax(listing),
+                        Verbatim(listing),
                         "Only one reference can have Controller set to true. "
                         f'Found "true" in references for {first_controller} and {current}',
                     )
@@ -150,7 +150,7 @@ def validate_finalizers(finalizers: Any, path: str, *, builtin: bool) -> list[Fi
         errs.append(
             invalid_value(
                 path,
-                GoSyntax(go_string_slice(names)),
+                Verbatim(go_string_slice(names)),
                 "finalizer orphan and foregroundDeletion cannot be both set",
             )
         )
@@ -250,8 +250,8 @@ def _immutable_value(key: str, value: Any) -> Any:
     # How Go prints the old/new value of each immutable metadata field.
     if key in ("creationTimestamp", "deletionTimestamp"):
         if not value:
-            return "null" if key == "deletionTimestamp" else GoSyntax(ZERO_TIME)
-        return GoSyntax(go_time(str(value)))
+            return "null" if key == "deletionTimestamp" else Verbatim(ZERO_TIME)
+        return Verbatim(go_time(str(value)))
     if key == "deletionGracePeriodSeconds":
         return "null" if value is None else value
     return as_str(value)

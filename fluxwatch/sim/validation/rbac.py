@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from fluxwatch.sim.fielderrors import FieldError, GoSyntax, invalid_value, not_supported, required
+from fluxwatch.sim.fielderrors import FieldError, Verbatim, invalid_value, not_supported, required
 from fluxwatch.sim.validation.meta import (
     as_dict,
     as_list,
@@ -30,7 +30,7 @@ def _rule(rule: dict[str, Any], namespaced: bool, path: str) -> list[FieldError]
         errs.append(required(f"{path}.verbs", "verbs must contain at least one value"))
     urls = as_list(rule.get("nonResourceURLs"))
     if urls:
-        shown = GoSyntax(go_string_slice(urls))
+        shown = Verbatim(go_string_slice(urls))
         if namespaced:
             errs.append(
                 invalid_value(
@@ -134,8 +134,8 @@ def binding_create(obj: dict[str, Any], *, namespaced: bool) -> list[FieldError]
     return errs
 
 
-def _go_role_ref(ref: dict[str, Any]) -> GoSyntax:
-    return GoSyntax(
+def _go_role_ref(ref: dict[str, Any]) -> Verbatim:
+    return Verbatim(
         f"rbac.RoleRef{{APIGroup:{json.dumps(as_str(ref.get('apiGroup')))}, "
         f"Kind:{json.dumps(as_str(ref.get('kind')))}, Name:{json.dumps(as_str(ref.get('name')))}}}"
     )

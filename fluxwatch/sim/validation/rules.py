@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from fluxwatch.sim.fielderrors import GoSyntax
+from fluxwatch.sim.fielderrors import Verbatim
 
 # A name rule: (value, is_prefix) -> messages, as ValidateNameFunc.
 NameRule = Callable[[str, bool], list[str]]
@@ -227,7 +227,7 @@ def go_string_slice(value: list[Any] | None) -> str:
     return "[]string{" + ", ".join(go_quote(str(v)) for v in value) + "}"
 
 
-def go_label_selector(sel: Mapping[str, Any]) -> GoSyntax:
+def go_label_selector(sel: Mapping[str, Any]) -> Verbatim:
     """A metav1.LabelSelector as %#v prints it (ValidateImmutableField on a selector)."""
     labels = sel.get("matchLabels")
     exprs = sel.get("matchExpressions")
@@ -243,7 +243,7 @@ def go_label_selector(sel: Mapping[str, Any]) -> GoSyntax:
         ]
         exprs_text = "[]v1.LabelSelectorRequirement{" + ", ".join(items) + "}"
     labels_text = go_string_map(labels if isinstance(labels, dict) else None)
-    return GoSyntax(f"v1.LabelSelector{{MatchLabels:{labels_text}, MatchExpressions:{exprs_text}}}")
+    return Verbatim(f"v1.LabelSelector{{MatchLabels:{labels_text}, MatchExpressions:{exprs_text}}}")
 
 
 def go_time(value: str) -> str:

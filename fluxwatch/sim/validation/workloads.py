@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from fluxwatch.sim.fielderrors import (
     FieldError,
-    GoSyntax,
+    Verbatim,
     duplicate,
     forbidden,
     invalid_value,
@@ -118,11 +118,11 @@ _PERCENT_MSG: Final = regex_error(
 )
 
 
-def go_int_or_string(value: Any) -> GoSyntax:
+def go_int_or_string(value: Any) -> Verbatim:
     """An intstr.IntOrString as %#v prints it (the real message shows the struct)."""
     if isinstance(value, str):
-        return GoSyntax(f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(value)}}}")
-    return GoSyntax(f'intstr.IntOrString{{Type:0, IntVal:{as_int(value)}, StrVal:""}}')
+        return Verbatim(f"intstr.IntOrString{{Type:1, IntVal:0, StrVal:{json.dumps(value)}}}")
+    return Verbatim(f'intstr.IntOrString{{Type:0, IntVal:{as_int(value)}, StrVal:""}}')
 
 
 def positive_int_or_percent(value: Any, path: str) -> list[FieldError]:
@@ -218,7 +218,7 @@ def _template(template: Any, selector: Any, path: str) -> list[FieldError]:
         errs.append(
             invalid_value(
                 f"{path}.metadata.labels",
-                GoSyntax(go_string_map(labels if isinstance(labels, dict) else None)),
+                Verbatim(go_string_map(labels if isinstance(labels, dict) else None)),
                 "`selector` does not match template `labels`",
             )
         )
@@ -255,7 +255,7 @@ def _strategy(strategy: dict[str, Any], path: str) -> list[FieldError]:
         # The real error names the whole strategy and prints the struct; a set
         # rollingUpdate shows as a pointer, whose address no one can reproduce.
         pointer = "nil" if rolling is None else "0xc000000000"
-        shown = GoSyntax(
+        shown = Verbatim(
             f"apps.DeploymentStrategy{{Type:{json.dumps(kind)}, "
             f"RollingUpdate:(*apps.RollingUpdateDeployment)({pointer})}}"
         )
@@ -347,10 +347,10 @@ def _pdb_spec(spec: dict[str, Any]) -> list[FieldError]:
     errs: list[FieldError] = []
     min_available, max_unavailable = spec.get("minAvailable"), spec.get("maxUnavailable")
     if min_available is not None and max_unavailable is not None:
-        shown = GoSyntax(
+        shown = Verbatim(
             "policy.PodDisruptionBudgetSpec{MinAvailable:"
-            f"{go_int_or_string(min_available).text}, MaxUnavailable:"
-            f"{go_int_or_string(max_unavailable).text}}}"
+            f"{go_int_or_string(min_available)!s}, MaxUnavailable:"
+            f"{go_int_or_string(max_unavailable)!s}}}"
         )
         errs.append(
             invalid_value("spec", shown, "minAvailable and maxUnavailable cannot be both set")
@@ -449,7 +449,7 @@ def _netpol_spec(spec: dict[str, Any]) -> list[FieldError]:
                 errs += _peer(as_dict(peer), f"{at}.{peers}[{j}]")
     types = as_list(spec.get("policyTypes"))
     if len(types) > len(POLICY_TYPES):
-        shown = GoSyntax(
+        shown = Verbatim(
             "&[]networking.PolicyType{" + ", ".join(json.dumps(str(t)) for t in types) + "}"
         )
         errs.append(
