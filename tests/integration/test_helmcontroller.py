@@ -523,3 +523,77 @@ async def test_deletion_records_the_uninstall() -> None:
         )
         assert story[-1]["message"] == "deleted HelmChart 'flux-system/observability-bp-grafana'"
         assert all(validate_event_create(e) == [] for e in story)
+
+
+# ---- Flux as `flux install` leaves it ----------------------------------------------------------
+
+
+def _deployments(store: Store) -> dict[str, dict[str, Any]]:
+    items, _ = store.list("deployments.apps", "flux-system")
+    return {d["metadata"]["name"]: d for d in items}
+
+
+async def test_scenarios_install_flux_as_flux_install_does() -> None:
+    """FLUX-FACTS §5, §7: one Deployment per controller in flux-system, each one a real server
+    accepts (its selector matches its pod labels, its container has a name and an image) and
+    shaped as `flux install` ships it: image ghcr.io/fluxcd/<name>:<tag>, the args, the
+    http-prom and healthz ports, probes, Flux's labels, its ServiceAccount; no
+    leader-election flags (the 35s/30s/5s defaults), and a Lease that says 35s."""
+    async with incident() as (store, _):
+        deployments = _deployments(store)
+        assert sorted(deployments) == sorted(FLUX_CONTROLLERS)
+        for name, deploy in deployments.items():
+            template = deploy["spec"]["template"]
+            selector = deploy["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= template["metadata"]["labels"].items()
+            [container] = template["spec"]["containers"]
+            assert container["name"] == "manager"
+            assert container["image"].startswith(f"ghcr.io/fluxcd/{name}:v")
+            assert "--enable-leader-election" in container["args"]
+            assert "--watch-all-namespaces=true" in container["args"]
+            assert "--log-encoding=json" in container["args"]
+            assert not [a for a in container["args"] if a.startswith("--leader-election-")]
+            assert {"http-prom", "healthz"} <= {p["name"] for p in container["ports"]}
+            assert container["livenessProbe"]["httpGet"]["port"] == "healthz"
+            assert container["resources"]["limits"]["memory"] == "1Gi"
+            assert template["spec"]["serviceAccountName"] == name
+            store.get("serviceaccounts", "flux-system", name)
+            labels = deploy["metadata"]["labels"]
+            assert labels["app.kubernetes.io/part-of"] == "flux"
+            assert labels["app.kubernetes.io/component"] == name
+            assert labels["control-plane"] == "controller"
+            assert deploy["status"]["availableReplicas"] == 1
+        helm_args = deployments["helm-controller"]["spec"]["template"]["spec"]["containers"][0]
+        assert helm_args["args"][0] == (
+            "--events-addr=http://notification-controller.flux-system.svc.cluster.local./"
+        )
+        lease = store.get(LEASES, "flux-system", HELM_LEASE)
+        assert lease["spec"]["leaseDurationSeconds"] == 35
+        ns = store.get("namespaces", None, "flux-system")
+        assert ns["metadata"]["labels"]["app.kubernetes.io/part-of"] == "flux"
+
+
+async def test_the_healthy_scenario_runs_the_seeds_mitigated_flux() -> None:
+    """FLUX-FACTS §1: the seed's PRIMARY fix, leader election 60s/40s/5s and memory 512Mi
+    (helm-controller) / 384Mi (kustomize-, source-controller); the Leases agree."""
+    store, run = await _run("healthy")
+    try:
+        deployments = _deployments(store)
+        for name, memory in (
+            ("helm-controller", "512Mi"),
+            ("kustomize-controller", "384Mi"),
+            ("source-controller", "384Mi"),
+            ("notification-controller", "1Gi"),
+        ):
+            [container] = deployments[name]["spec"]["template"]["spec"]["containers"]
+            assert container["args"][-3:] == [
+                "--leader-election-lease-duration=60s",
+                "--leader-election-renew-deadline=40s",
+                "--leader-election-retry-period=5s",
+            ]
+            assert container["resources"]["limits"]["memory"] == memory
+        for controller in FLUX_CONTROLLERS:
+            lease = store.get(LEASES, "flux-system", f"{controller}-leader-election")
+            assert lease["spec"]["leaseDurationSeconds"] == 60
+    finally:
+        await run.stop()
