@@ -7,9 +7,12 @@ import json
 import os
 import re
 import shlex
+import signal
+import ssl
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -292,8 +295,6 @@ async def test_the_readme_tryout_works_as_written(tmp_path: Path) -> None:
     bp-vpa Unknown and its Events ending at HelmChartCreated; scan calls it stuck; doctor
     warns about Flux's default leader-election flags; SIGINT ends it and removes the
     kubeconfig whose token died with it."""
-    import signal
-
     from fluxwatch.sim.kubectl import find_kubectl
 
     if find_kubectl() is None:
@@ -356,3 +357,127 @@ async def test_the_readme_tryout_works_as_written(tmp_path: Path) -> None:
         if serve.returncode is None:
             serve.kill()
             await serve.wait()
+
+
+async def test_sim_serve_with_rbac_prints_each_subjects_token(tmp_path: Path) -> None:
+    """With --rbac config/rbac, fluxwatch's ServiceAccount gets a token, printed where a user
+    can copy it, and that token is what the server authenticates as that ServiceAccount."""
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--rbac",
+        str(ROOT / "config" / "rbac"),
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert serve.stdout is not None
+        banner: list[str] = []
+        async with asyncio.timeout(30):
+            while not banner or "auth can-i" not in banner[-1]:
+                banner.append((await serve.stdout.readline()).decode().rstrip())
+        url = banner[0].rpartition(" ")[2]
+        subject = "system:serviceaccount:fluxwatch-system:fluxwatch"
+        [line] = [b for b in banner if b.strip().startswith(subject + ":")]
+        token = line.rpartition(" ")[2]
+        _, printed, _ = await fluxwatch("sim", "token", subject, cwd=tmp_path)
+        assert token == printed.strip()
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        hrs = f"{url}/apis/helm.toolkit.fluxcd.io/v2/helmreleases"
+        async with aiohttp.ClientSession() as session:
+            # config/rbac lets fluxwatch list HelmReleases cluster-wide; a made-up token is
+            # nobody.
+            for bearer, status in ((token, 200), ("sim-made-up", 401)):
+                async with session.get(
+                    hrs, headers={"Authorization": f"Bearer {bearer}"}, ssl=insecure
+                ) as response:
+                    assert response.status == status, await response.text()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        await asyncio.wait_for(serve.wait(), 15)
+
+
+async def test_sim_serve_helm_controller_installs_what_you_apply(tmp_path: Path) -> None:
+    """--helm-controller on an empty cluster: Flux's Deployments exist, and a HelmRelease
+    applied with kubectl is installed, Ready, with helm-controller's Events on it."""
+    from fluxwatch.sim.kubectl import find_kubectl
+
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--helm-controller",
+        "--time-scale",
+        "0.01",
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def run(*args: str, stdin: bytes | None = None) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(stdin)
+        assert proc.returncode == 0, f"kubectl {args}: {err.decode()}"
+        return out.decode()
+
+    try:
+        assert serve.stdout is not None
+        await asyncio.wait_for(serve.stdout.readline(), 30)
+        deployments = await run("get", "deployments", "-n", "flux-system", "-o", "name")
+        assert "deployment.apps/helm-controller" in deployments.split()
+        manifest = {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "podinfo",
+                        "version": "6.7.1",
+                        "sourceRef": {
+                            "kind": "HelmRepository",
+                            "name": "podinfo",
+                            "namespace": "flux-system",
+                        },
+                    }
+                },
+            },
+        }
+        # Client-side schema validation needs the server's OpenAPI documents, which this
+        # test is not about.
+        await run("create", "--validate=false", "-f", "-", stdin=json.dumps(manifest).encode())
+        await run("wait", "hr/podinfo", "-n", "default", "--for=condition=Ready", "--timeout=30s")
+        events = await run("events", "--for", "hr/podinfo", "-n", "default")
+        assert "InstallSucceeded" in events
+        assert "Helm install succeeded for release default/podinfo.v1" in events
+    finally:
+        serve.send_signal(signal.SIGINT)
+        await asyncio.wait_for(serve.wait(), 15)
