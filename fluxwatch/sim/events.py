@@ -44,6 +44,7 @@ REASON_LIMIT = 128
 NOTE_LIMIT = 1024
 # client-go's correlator forgets a repeat after this long and writes a new Event.
 CORRELATION_WINDOW = 600.0
+_SEEN_LIMIT = 4096  # client-go's correlator caches as many keys
 
 _DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
@@ -131,6 +132,9 @@ class EventRecorder:
             created = self.store.create(EVENTS, body)
         except ApiError:
             return None
+        if len(self._seen) >= _SEEN_LIMIT:
+            # Forget repeats past the window, as the correlator's LRU cache would.
+            self._seen = {k: v for k, v in self._seen.items() if now - v[2] <= CORRELATION_WINDOW}
         self._seen[key] = (namespace, metadata["name"], now)
         return created
 

@@ -24,7 +24,6 @@ Deployment with the container ``manager``, the image
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,5 +252,8 @@ def install_flux(
 
 def _create(store: Store, res: str, obj: dict[str, Any]) -> None:
     # A scenario may run on a store that already has them (a second scenario): keep those.
-    with contextlib.suppress(ApiError):
+    try:
         store.create(res, obj)
+    except ApiError as exc:
+        if exc.code != 409:
+            raise

@@ -192,12 +192,16 @@ def namespaces_of(components: Iterable[Component]) -> list[str]:
 
 
 def ensure_namespaces(store: Store, names: Iterable[str]) -> None:
-    """core/v1 Namespaces; one that exists already (the store makes some itself) is fine."""
+    """core/v1 Namespaces; one that exists already (the store makes some itself) is fine,
+    any other refusal is the scenario's error."""
     for name in names:
-        with contextlib.suppress(ApiError):
+        try:
             store.create(
                 "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             )
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
 
 
 def _leaves(components: Iterable[Component]) -> list[Component]:

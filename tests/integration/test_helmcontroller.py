@@ -597,3 +597,31 @@ async def test_the_healthy_scenario_runs_the_seeds_mitigated_flux() -> None:
             assert lease["spec"]["leaseDurationSeconds"] == 60
     finally:
         await run.stop()
+
+
+class StrictStore(Store):
+    """A store that, like a real API server, refuses an object in a namespace that does not
+    exist (404 'namespaces "x" not found'); the embedded store will do so itself."""
+
+    def create(self, res: Any, obj: dict[str, Any], namespace: str | None = None, **kw: Any) -> Any:
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        if ns:
+            self.get("namespaces", None, ns)  # raises the 404
+        return super().create(res, obj, namespace, **kw)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("incident-925", {}), ("healthy", {}), ("load", {"n": 40, "secrets": True, "stuck": 2})],
+)
+async def test_scenarios_create_their_namespaces_before_anything_in_them(
+    name: str, params: dict[str, Any]
+) -> None:
+    store = StrictStore()
+    run = await scenarios.start(name, store, **params)
+    try:
+        async with asyncio.timeout(3600):
+            await run.wait()
+        assert store.list(EVENTS)[0] or name == "load"
+    finally:
+        await run.stop()
