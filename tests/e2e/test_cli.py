@@ -213,6 +213,14 @@ async def test_sim_serve_prints_its_url_serves_kubectl_and_stops_on_sigterm(
                 break
             await asyncio.sleep(0.2)
         assert len(items) == 35 and len(ready) == 35
+        # healthy runs Flux with the seed's mitigation: doctor passes its flags and limits.
+        code, out, err = await fluxwatch(
+            "doctor", "--kubeconfig", str(kubeconfig), "--output", "json", cwd=tmp_path
+        )
+        assert code == 0, err
+        audit = {(f["check"], f["level"]) for f in json.loads(out)}
+        for check in ("leader-election", "memory", "version"):
+            assert (check, "pass") in audit and (check, "warn") not in audit, out
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
     finally:
