@@ -149,6 +149,22 @@ examples:
 """
 
 
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number above zero (a time scale of 0 would spin, not pause)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
     serve = sim_sub.add_parser(
         "serve",
@@ -183,14 +199,14 @@ def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--releases",
-        type=int,
+        type=_positive(int),
         default=1000,
         metavar="N",
         help="how many HelmReleases --scenario load writes (default: 1000)",
     )
     serve.add_argument(
         "--time-scale",
-        type=float,
+        type=_positive(float),
         default=1.0,
         metavar="F",
         help="multiply every cluster duration (Helm installs, Lease timings) by F: 0.02 "

@@ -256,7 +256,8 @@ async def test_sim_serve_help_explains_every_option(tmp_path: Path) -> None:
     [
         (["--scenario", "incident-9255"], "argument --scenario: invalid choice: 'incident-9255'"),
         (["--scenario", "load", "--helm-controller"], "--helm-controller with --scenario load"),
-        (["--time-scale", "fast"], "argument --time-scale: invalid float value: 'fast'"),
+        (["--time-scale", "fast"], "argument --time-scale: not a number: 'fast'"),
+        (["--time-scale", "0"], "argument --time-scale: must be above 0, not 0"),
     ],
 )
 async def test_sim_serve_usage_errors_exit_2(
