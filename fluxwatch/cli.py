@@ -115,26 +115,150 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(test_alert)
     test_alert.add_argument("--provider", help="only this provider")
 
-    sim = sub.add_parser("sim", help="the embedded cluster")
+    sim = sub.add_parser("sim", help="the embedded cluster: a Kubernetes API emulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
-    serve = sim_sub.add_parser("serve", help="serve the Kubernetes API emulator")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=0)
-    serve.add_argument("--kubeconfig-out", type=Path, help="write a kubeconfig here")
-    serve.add_argument("--scenario", help="incident-925, healthy, mass-outage or load")
-    serve.add_argument("--releases", type=int, default=1000, help="for --scenario load")
-    serve.add_argument("--time-scale", type=float, default=1.0)
+    _add_sim_serve(sim_sub)
+    token = sim_sub.add_parser(
+        "token",
+        help="print the bearer token of a user or ServiceAccount of `sim serve --rbac`",
+        description="Tokens of the embedded cluster are derived from the subject, so they are "
+        "the same on every run: the token a `sim serve --rbac FILE` grants to a subject its "
+        "bindings name. A subject no binding names is not known to the server (401).",
+    )
+    token.add_argument(
+        "subject",
+        help="system:serviceaccount:<namespace>:<name>, or a user name",
+    )
+    return parser
+
+
+# Scenario names, as `fluxwatch.sim.scenarios.SCENARIOS` has them; listed here so that the
+# parser does not import the emulator (aiohttp, the store) for every command.
+SIM_SCENARIOS = ("incident-925", "healthy", "mass-outage", "load")
+# Scenarios that drive their own simulated helm-controller.
+CATALOG_SCENARIOS = ("incident-925", "healthy", "mass-outage")
+
+_SIM_SERVE_EPILOG = """\
+examples:
+  fluxwatch sim serve --scenario incident-925 --time-scale 0.02 --kubeconfig-out /tmp/sim.kubeconfig
+      the seed's incident in about 3 seconds; then, in another terminal:
+      kubectl --kubeconfig /tmp/sim.kubeconfig get helmreleases -A
+  fluxwatch sim serve --helm-controller --rbac config/rbac
+      an empty cluster with Flux installed and a helm-controller that installs what you
+      apply; fluxwatch's ServiceAccount gets a token (printed), its RBAC from config/rbac
+"""
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    """An argparse type: a number above zero (a time scale of 0 would spin, not pause)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
+def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
+    serve = sim_sub.add_parser(
+        "serve",
+        help="serve the Kubernetes API emulator until Ctrl-C",
+        description="Serve the embedded Kubernetes API (HTTPS on loopback) that fluxwatch's "
+        "tests use, for kubectl and fluxwatch. It prints its URL, the kubeconfig it wrote "
+        "and the tokens it accepts, and a line when the scenario has played out.",
+        epilog=_SIM_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     serve.add_argument(
-        "--helm-controller", action="store_true", help="run the simulated helm-controller"
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=0, help="port to listen on (default: 0, any free port)"
+    )
+    serve.add_argument(
+        "--kubeconfig-out",
+        type=Path,
+        metavar="PATH",
+        help="write a kubeconfig for this server here, with the admin token; removed again "
+        "on exit (default: ./fluxwatch-sim.kubeconfig)",
+    )
+    serve.add_argument(
+        "--scenario",
+        choices=SIM_SCENARIOS,
+        help="what the cluster holds: incident-925 (the seed's incident: 35 HelmReleases, "
+        "helm-controller loses its Lease mid-install, bp-vpa stays Ready=Unknown), healthy "
+        "(the same 35, all Ready, on Flux with the seed's 60s/40s/5s mitigation), "
+        "mass-outage (15 stuck at once, past the guardrail), load (--releases Ready "
+        "HelmReleases written at once, no helm-controller); default: an empty cluster",
+    )
+    serve.add_argument(
+        "--releases",
+        type=_positive(int),
+        default=1000,
+        metavar="N",
+        help="how many HelmReleases --scenario load writes (default: 1000)",
+    )
+    serve.add_argument(
+        "--time-scale",
+        type=_positive(float),
+        default=1.0,
+        metavar="F",
+        help="multiply every cluster duration (Helm installs, Lease timings) by F: 0.02 "
+        "replays the incident's minutes in seconds, a 35s Lease lasting 0.7s; the times "
+        "written into objects stay real wall-clock times (default: 1, real time)",
+    )
+    serve.add_argument(
+        "--helm-controller",
+        action="store_true",
+        help="with no --scenario: install Flux and run the simulated helm-controller, which "
+        "installs the HelmReleases you apply and records its Events on them. The catalog "
+        "scenarios (incident-925, healthy, mass-outage) always run their own, so this "
+        "changes nothing there; with load it is refused (it would install every release "
+        "again)",
     )
     serve.add_argument(
         "--rbac",
         type=Path,
         action="append",
         default=[],
-        help="RBAC YAML (Roles and bindings) mapping tokens to rules",
+        metavar="PATH",
+        help="RBAC YAML (Roles, ClusterRoles and their bindings; a file or a kustomize "
+        "directory such as config/rbac), repeatable. Every subject a binding names gets a "
+        "bearer token, printed at start; without --rbac only the admin token exists",
     )
-    return parser
+    # Usage errors found after parsing are reported by this parser, with its usage line.
+    serve.set_defaults(serve_parser=serve)
+    return serve
+
+
+def _sim_banner(server: Any, path: Path, subjects: list[str]) -> list[str]:
+    """What a first-time user needs to talk to the cluster, in the order they need it."""
+    lines = [
+        f"fluxwatch sim: serving {server.url}",
+        f"  kubeconfig:  {path} (context fluxwatch-sim, as the admin)",
+        f"  try:         kubectl --kubeconfig {path} get helmreleases -A",
+        f"  admin token: {server.admin_token}",
+        f"               kubectl --server {server.url} --insecure-skip-tls-verify "
+        f"--token {server.admin_token} get ns",
+    ]
+    if subjects:
+        lines.append("  tokens of the --rbac subjects (valid on every run):")
+        lines += [f"    {subject}: {server.token_for(subject)}" for subject in subjects]
+        lines.append(
+            f"    as one of them: kubectl --kubeconfig {path} --token <token> auth can-i --list"
+        )
+    else:
+        lines.append(
+            "  ServiceAccount tokens: none without --rbac; pass --rbac config/rbac for "
+            "fluxwatch's, then `fluxwatch sim token system:serviceaccount:<ns>:<name>`"
+        )
+    return lines
 
 
 async def _sim_serve(args: argparse.Namespace) -> int:
@@ -148,23 +272,28 @@ async def _sim_serve(args: argparse.Namespace) -> int:
     await server.start()
     run = None
     helm = None
+    announce: asyncio.Task[None] | None = None
+    path: Path = args.kubeconfig_out
     try:
         if args.scenario:
             params: dict[str, Any] = {"n": args.releases} if args.scenario == "load" else {}
             run = await scenarios.start(
                 args.scenario, server.store, time_scale=args.time_scale, **params
             )
-        if args.helm_controller and (run is None or run.helm is None):
-            # The catalog scenarios bring their own helm-controller; load and none do not.
+        elif args.helm_controller:
+            from fluxwatch.sim.fluxinstall import install_flux
             from fluxwatch.sim.helmcontroller import HelmController
 
+            install_flux(server.store, scenarios.FLUX_CONTROLLERS)
             helm = HelmController(server.store, time_scale=args.time_scale)
             await helm.start()
-        path = args.kubeconfig_out or Path.cwd() / "fluxwatch-sim.kubeconfig"
         server.write_kubeconfig(path)
-        print(f"fluxwatch sim: serving {server.url}", flush=True)
-        print(f"  kubeconfig: {path}", flush=True)
-        print(f"  try: kubectl --kubeconfig {path} get helmreleases -A", flush=True)
+        for line in _sim_banner(server, path, server.authorizer.subjects()):
+            print(line, flush=True)
+        if args.scenario in CATALOG_SCENARIOS and args.helm_controller:
+            print(f"  --helm-controller: {args.scenario} runs its own", flush=True)
+        if run is not None:
+            announce = asyncio.create_task(_announce(run))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,11 +301,21 @@ async def _sim_serve(args: argparse.Namespace) -> int:
         await stop.wait()
         return 0
     finally:
+        if announce is not None:
+            announce.cancel()
         if helm is not None:
             await helm.stop()
         if run is not None:
             await run.stop()
         await server.stop()
+
+
+async def _announce(run: Any) -> None:
+    """One line once the scenario has played out: a script (or a person) waits for it."""
+    await run.wait()
+    stuck = ", ".join(f"{ns}/{name}" for ns, name in run.expected_stuck)
+    what = f"{len(run.expected_stuck)} stuck: {stuck}" if stuck else "nothing stuck"
+    print(f"fluxwatch sim: scenario {run.name} played out ({what})", flush=True)
 
 
 async def _run(settings: Settings) -> int:
@@ -259,8 +398,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "sim":
+            if args.sim_command == "token":
+                from fluxwatch.sim.rbac import token_for_subject
+
+                print(token_for_subject(args.subject))
+                return 0
+            if args.helm_controller and args.scenario == "load":
+                args.serve_parser.error(
+                    "--helm-controller with --scenario load: load's releases are written "
+                    "installed, a helm-controller would install every one again"
+                )
             setup_logging("info", "console")
-            return asyncio.run(_sim_serve(args))
+            args.kubeconfig_out = args.kubeconfig_out or Path.cwd() / "fluxwatch-sim.kubeconfig"
+            try:
+                return asyncio.run(_sim_serve(args))
+            finally:
+                # Its token died with the server; a stale file would only mislead.
+                args.kubeconfig_out.unlink(missing_ok=True)
         if args.command == "check-config":
             return asyncio.run(_check_config(args))
         if args.command == "demo":

@@ -13,6 +13,10 @@ found and what to change; the exit code is 1 when any check fails. The checks:
 * ``memory``: those controllers' memory limits against the seed's advice
   (helm-controller 512Mi, the others 384Mi): an OOM kill mid-install drops the
   Lease just the same.
+* ``version``: those controllers' versions, read from their images' tags;
+  helm-controller before v1.5.0 lacks the partial upstream fix (#1411), a
+  warning; from v1.5.0 on it has it, and the stuck shape was still reported
+  after it (FLUX-FACTS §1), so fluxwatch stays useful either way.
 * ``rbac``: whether the current credentials may do what fluxwatch does, each
   asked with a request that changes nothing (``fluxwatch.kube.probe``); run it
   as fluxwatch's ServiceAccount for an answer about fluxwatch. What could not
@@ -254,6 +258,62 @@ def check_memory(controller: str, deploy: Mapping[str, Any]) -> Finding:
     )
 
 
+# -- versions ------------------------------------------------------------------------------------
+
+# helm-controller#1411, first in v1.5.0: an in-sync release whose Released reason is
+# InstallFailed/UpgradeFailed gets Ready rewritten (FLUX-FACTS §1).
+HELM_FIX_VERSION = (1, 5, 0)
+_SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
+
+
+def image_version(image: str) -> tuple[int, int, int] | None:
+    """The semantic version of an image's tag (``ghcr.io/fluxcd/x:v1.6.3``,
+    ``...:v1.6.3@sha256:...``); None for a bare digest, ``latest`` or no tag."""
+    ref = image.split("@", 1)[0]
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:  # "host:5000/repo" has a port, not a tag
+        return None
+    match = _SEMVER_TAG.match(tag)
+    if match is None:
+        return None
+    major, minor, patch = (int(g) for g in match.groups())
+    return major, minor, patch
+
+
+def _version_text(version: tuple[int, int, int]) -> str:
+    return "v" + ".".join(str(n) for n in version)
+
+
+def check_version(controller: str, deploy: Mapping[str, Any]) -> Finding:
+    image = str(manager_container(deploy).get("image") or "")
+    version = image_version(image)
+    if version is None:
+        return Finding(
+            "version",
+            Level.WARN,
+            f"{controller}: cannot tell the version from image {image or '(none)'!r}; "
+            "pin a release tag such as v1.6.3",
+        )
+    shown = f"{controller} {_version_text(version)}"
+    if controller != REQUIRED_CONTROLLER:
+        return Finding("version", Level.PASS, f"{shown} ({image})")
+    if version < HELM_FIX_VERSION:
+        return Finding(
+            "version",
+            Level.WARN,
+            f"{shown} predates {_version_text(HELM_FIX_VERSION)}, the first with "
+            "helm-controller#1411: after a lost Lease mid-release it never rewrites Ready; "
+            "upgrade Flux, fluxwatch recovers such releases meanwhile",
+        )
+    return Finding(
+        "version",
+        Level.PASS,
+        f"{shown} has helm-controller#1411 ({_version_text(HELM_FIX_VERSION)}), which "
+        "covers failed releases only; the Ready=Unknown shape was reported after it, so "
+        "fluxwatch still watches",
+    )
+
+
 # -- the HelmRelease API -----------------------------------------------------------------------
 
 HELM_GROUP = "helm.toolkit.fluxcd.io"
@@ -431,6 +491,7 @@ async def _controllers(client: KubeClient, namespace: str) -> list[Finding]:
             continue
         found.append(check_leader_election(controller, deploy))
         found.append(check_memory(controller, deploy))
+        found.append(check_version(controller, deploy))
     return found
 
 
@@ -510,9 +571,11 @@ __all__ = [
     "check_events_address",
     "check_leader_election",
     "check_memory",
+    "check_version",
     "events_address",
     "exit_code",
     "flag_value",
+    "image_version",
     "needs",
     "parse_quantity",
     "render",

@@ -22,6 +22,19 @@ a demo can compress minutes into seconds. Wall times written into objects come
 from a clock that advances with the event loop's clock, which keeps them
 consistent under a faked loop clock (looptime) too. Randomness (pod names,
 holder UUIDs) comes from one seeded ``random.Random``.
+
+It also tells the story as the real one does, in core/v1 Events on the
+HelmRelease (``kubectl describe hr``, ``kubectl events --for hr/X``), recorded
+through :class:`~fluxwatch.sim.events.EventRecorder` with the reasons, types,
+messages and ``helm.toolkit.fluxcd.io/*`` annotations of helm-controller's
+code: ``DependencyNotReady`` while a dependency is not Ready,
+``HelmChartCreated`` when it first templates the HelmChart,
+``PendingRelease`` when it unlocks a release a dead process left pending,
+``InstallSucceeded``/``UpgradeSucceeded`` after Helm, ``UninstallSucceeded``
+and ``HelmChartDeleted`` on deletion. An install cut short by a lost Lease
+records nothing after ``HelmChartCreated``: the process that would have
+written ``InstallSucceeded`` is gone, which is what a user of the stuck
+release sees.
 """
 
 from __future__ import annotations
@@ -59,6 +72,7 @@ from fluxwatch.kube.helmstorage import (
     newest,
     secret_name,
 )
+from fluxwatch.sim.events import NORMAL, EventRecorder
 from fluxwatch.sim.store import ApiError, Store
 
 log = logging.getLogger(__name__)
@@ -68,6 +82,12 @@ LEASES = "leases.coordination.k8s.io"
 SECRETS = "secrets"
 
 HELM_LEASE = "helm-controller-leader-election"
+COMPONENT = "helm-controller"
+# helm-controller's event metadata keys, as annotations on its Events (eventMeta in
+# internal/reconcile/release.go): the chart version and the values digest.
+META_REVISION = "helm.toolkit.fluxcd.io/revision"
+META_TOKEN = "helm.toolkit.fluxcd.io/token"
+META_APP_VERSION = "helm.toolkit.fluxcd.io/app-version"
 DEFAULT_TIMEOUT = 300.0  # spec.timeout default: 5m0s
 MAX_HISTORY = 5
 _POD_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # what ReplicaSets use for pod name suffixes
@@ -389,11 +409,32 @@ class Desired:
     values: Any
     config_digest: str
     timeout: float
+    source_kind: str = "HelmRepository"
+    source_name: str = ""
+    source_namespace: str = ""  # empty: the HelmRelease's namespace
 
     @property
     def helm_chart(self) -> str:
-        """``status.helmChart``: the HelmChart the controller creates, ``<ns>/<ns>-<name>``."""
-        return f"{self.namespace}/{self.namespace}-{self.name}"
+        """``status.helmChart``: the HelmChart the controller creates next to its source,
+        ``<source namespace>/<ns>-<name>``."""
+        return f"{self.source_namespace or self.namespace}/{self.namespace}-{self.name}"
+
+    @property
+    def full_release_name(self) -> str:
+        """``<target namespace>/<release>``, as helm-controller's messages name a release."""
+        return f"{self.target_namespace}/{self.release}"
+
+    @property
+    def versioned_chart(self) -> str:
+        return f"{self.chart}@{self.chart_version}"
+
+    def event_meta(self) -> dict[str, str]:
+        """helm-controller's ``eventMeta``: what its release Events carry as annotations."""
+        return {
+            META_APP_VERSION: self.chart_version,
+            META_REVISION: self.chart_version,
+            META_TOKEN: self.config_digest,
+        }
 
     @staticmethod
     def of(obj: Mapping[str, Any]) -> Desired:
@@ -402,6 +443,7 @@ class Desired:
         chart_spec = ((spec.get("chart") or {}).get("spec")) or {}
         target = spec.get("targetNamespace") or namespace
         values = spec.get("values") or {}
+        source = chart_spec.get("sourceRef") or {}
         return Desired(
             namespace=namespace,
             name=name,
@@ -413,6 +455,9 @@ class Desired:
             values=values,
             config_digest=_digest(values),
             timeout=parse_go_duration(spec.get("timeout") or "") or DEFAULT_TIMEOUT,
+            source_kind=source.get("kind") or "HelmRepository",
+            source_name=source.get("name") or "",
+            source_namespace=source.get("namespace") or namespace,
         )
 
 
@@ -504,8 +549,8 @@ def snapshot(
 def success_message(desired: Desired, version: int, action: str) -> str:
     verb = "install" if action == "install" else "upgrade"
     return (
-        f"Helm {verb} succeeded for release {desired.target_namespace}/{desired.release}"
-        f".v{version} with chart {desired.chart}@{desired.chart_version}"
+        f"Helm {verb} succeeded for release {desired.full_release_name}.v{version} "
+        f"with chart {desired.versioned_chart}"
     )
 
 
@@ -629,6 +674,7 @@ class HelmController:
         self.suspend_clears_stuck = suspend_clears_stuck
         self.bug = bug
         self.clock = clock or SimClock()
+        self.recorder = EventRecorder(store, COMPONENT, self.clock)
         self.lease = LeaseHolder(
             store,
             "helm-controller",
@@ -884,6 +930,14 @@ class HelmController:
         if current.status.startswith("pending-"):
             # Unlock: a release left pending by a dead process is marked failed, then upgraded.
             self._set_secret_status(desired, current.version, "failed")
+            self.recorder.event(
+                obj,
+                NORMAL,
+                "PendingRelease",
+                f"Unlocked Helm release {desired.full_release_name}.v{current.version} with "
+                f"chart {desired.versioned_chart} in {current.status} state",
+                desired.event_meta(),
+            )
             await self._release(obj, desired, "upgrade", stored, handled)
             return
         in_sync = (
@@ -960,16 +1014,19 @@ class HelmController:
                 ok = False
             if not ok:
                 now = self.clock()
+                message = f"dependency '{ns}/{name}' is not ready"
                 conds = set_condition(
                     list((obj.get("status") or {}).get("conditions") or []),
                     "Ready",
                     "False",
                     "DependencyNotReady",
-                    f"dependency '{ns}/{name}' is not ready",
+                    message,
                     generation,
                     now,
                 )
-                self._patch_status(obj, {"conditions": conds})
+                obj = self._patch_status(obj, {"conditions": conds})
+                # A normal wait, so a Normal Event (FLUX-FACTS §7); repeats fold into one.
+                self.recorder.event(obj, NORMAL, "DependencyNotReady", message)
                 self._requeue((md["namespace"], md["name"]), self.requeue_dependency)
                 return False
         return True
@@ -992,7 +1049,18 @@ class HelmController:
         generation = int(md.get("generation") or 1)
         now = self.clock()
         message = f"Running '{action}' action with timeout of {go_duration(desired.timeout)}"
-        conds = list((obj.get("status") or {}).get("conditions") or [])
+        status = obj.get("status") or {}
+        if status.get("helmChart") != desired.helm_chart:
+            # The HelmChart template step runs first; a trace Event reaches Kubernetes as Normal.
+            chart_ns = desired.source_namespace or desired.namespace
+            self.recorder.event(
+                obj,
+                NORMAL,
+                "HelmChartCreated",
+                f"HelmChart/{desired.helm_chart} created with SourceRef "
+                f"'{desired.source_kind}/{chart_ns}/{desired.source_name}'",
+            )
+        conds = list(status.get("conditions") or [])
         conds = set_condition(conds, "Reconciling", "True", "Progressing", message, generation, now)
         conds = set_condition(conds, "Ready", "Unknown", "Progressing", message, generation, now)
         obj = self._patch_status(
@@ -1026,7 +1094,14 @@ class HelmController:
             self._inflight.pop(key, None)
         self._helm_done(flight)
         obj = self.store.get(HELMRELEASES, *key)
-        self._write_success(obj, desired, version, None, {}, action=action, first=first)
+        obj = self._write_success(obj, desired, version, None, {}, action=action, first=first)
+        self.recorder.event(
+            obj,
+            NORMAL,
+            success_reason(action),
+            success_message(desired, version, action),
+            desired.event_meta(),
+        )
 
     def _first_deployed(self, desired: Desired, stored: list[StoredRelease]) -> float:
         oldest = min(stored, key=lambda r: r.version, default=None)
@@ -1091,7 +1166,7 @@ class HelmController:
         *,
         action: str | None = None,
         first: float | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         md = obj["metadata"]
         status = obj.get("status") or {}
         generation = int(md.get("generation") or 1)
@@ -1127,7 +1202,7 @@ class HelmController:
                 snapshot(desired, version, action, first, now, digest),
                 *old,
             ][:MAX_HISTORY]
-        self._patch_status(obj, update)
+        return self._patch_status(obj, update)
 
     def _uninstall(self, obj: Mapping[str, Any], *, helm: bool) -> None:
         """Deletion: uninstall the release (its storage Secrets go) and drop the finalizer."""
@@ -1137,9 +1212,23 @@ class HelmController:
             return
         if helm:
             desired = Desired.of(obj)
-            for rel in self._stored(desired):
+            stored = self._stored(desired)
+            for rel in stored:
                 with contextlib.suppress(ApiError):
                     self.store.delete(SECRETS, desired.storage_namespace, rel.secret_name)
+            current = newest(stored)
+            if current is not None:
+                self.recorder.event(
+                    obj,
+                    NORMAL,
+                    "UninstallSucceeded",
+                    f"Helm uninstall succeeded for release {desired.full_release_name}"
+                    f".v{current.version} with chart {desired.versioned_chart}",
+                    desired.event_meta(),
+                )
+            chart = (obj.get("status") or {}).get("helmChart")
+            if chart:
+                self.recorder.event(obj, NORMAL, "HelmChartDeleted", f"deleted HelmChart '{chart}'")
         finalizers.remove(FINALIZER)
         self.store.patch(
             HELMRELEASES,

@@ -10,18 +10,23 @@ reached the state it is named for:
   per-category namespaces) fan out; helm-controller loses its Lease while
   ``bp-vpa`` is being installed; the new leader leaves exactly that one
   HelmRelease stuck: Secret ``deployed``, ``Ready=Unknown``.
-- ``healthy``: the same catalog, everything installed and Ready.
+- ``healthy``: the same catalog, everything installed and Ready, on a Flux
+  with the seed's mitigation (leader election 60s/40s/5s, memory 512Mi/384Mi).
 - ``mass-outage``: the Lease is lost while 15 installs run: 15 stuck at once.
 - ``load``: ``n`` HelmReleases written directly into the store, already
   installed and Ready with realistic status and history (optionally their
   Secrets, optionally some stuck); 50,000 build in seconds. No helm-controller
   reconciles them (it would install them all again); its Lease is held.
 
-Every scenario creates the Namespace objects it uses and holds the four Flux
-controller Leases in ``flux-system``. ``time_scale`` multiplies every
-cluster duration (install times, lease timings, ages of conditions), so
-``time_scale=0.01`` replays minutes in seconds; the times written stay real
-RFC 3339 times consistent with it.
+Every scenario creates the Namespace objects it uses before anything in them
+(a real server answers 404 for an object in a missing namespace), installs
+Flux's four controllers in ``flux-system`` as ``flux install`` does
+(:mod:`fluxwatch.sim.fluxinstall`: Deployments, ServiceAccounts; the default
+install unless told otherwise, so ``fluxwatch doctor`` has something true to
+audit), and holds their Leases with the timings those Deployments' flags say.
+``time_scale`` multiplies every cluster duration (install times, lease
+timings, ages of conditions), so ``time_scale=0.01`` replays minutes in
+seconds; the times written stay real RFC 3339 times consistent with it.
 """
 
 from __future__ import annotations
@@ -36,13 +41,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fluxwatch.kube.helmrelease import FINALIZER, hr_view
+from fluxwatch.sim.fluxinstall import DEFAULT, SEED_MITIGATED, FluxInstall, install_flux
 from fluxwatch.sim.helmcontroller import (
     HELMRELEASES,
     SECRETS,
     Desired,
     HelmController,
     LeaseHolder,
-    LeaseTimings,
     SimClock,
     helm_release_secret,
     ready_status,
@@ -187,12 +192,16 @@ def namespaces_of(components: Iterable[Component]) -> list[str]:
 
 
 def ensure_namespaces(store: Store, names: Iterable[str]) -> None:
-    """core/v1 Namespaces; one that exists already (the store makes some itself) is fine."""
+    """core/v1 Namespaces; one that exists already (the store makes some itself) is fine,
+    any other refusal is the scenario's error."""
     for name in names:
-        with contextlib.suppress(ApiError):
+        try:
             store.create(
                 "namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             )
+        except ApiError as exc:
+            if exc.code != 409:
+                raise
 
 
 def _leaves(components: Iterable[Component]) -> list[Component]:
@@ -237,8 +246,11 @@ async def _start_flux(
     seed: int,
     clock: Callable[[], float],
     helm: HelmController | None,
+    flux: FluxInstall,
 ) -> list[LeaseHolder]:
-    """Start the Lease holders of the Flux controllers other than a running helm-controller."""
+    """Install Flux's controllers and start the Lease holders of those other than a running
+    helm-controller."""
+    install_flux(store, FLUX_CONTROLLERS, flux)
     holders: list[LeaseHolder] = []
     rng = random.Random(seed ^ 0x5EED)
     for controller in FLUX_CONTROLLERS:
@@ -248,7 +260,7 @@ async def _start_flux(
             store,
             controller,
             namespace=FLUX_NAMESPACE,
-            timings=LeaseTimings(),
+            timings=flux.timings(),
             time_scale=time_scale,
             clock=clock,
             rng=random.Random(rng.getrandbits(64)),
@@ -298,6 +310,7 @@ async def _catalog_run(
     concurrent: int,
     bug: bool,
     suspend_clears_stuck: bool,
+    flux: FluxInstall,
 ) -> ScenarioRun:
     """The catalog fan-out; with ``lose_lease`` the Lease is lost while ``long_installs`` run."""
     rng = random.Random(seed)
@@ -313,9 +326,13 @@ async def _catalog_run(
         return durations.get(key, 20.0)
 
     clock = SimClock()
+    timings = flux.timings()
     helm = HelmController(
         store,
         namespace=FLUX_NAMESPACE,
+        lease_duration=timings.lease_duration,
+        renew_deadline=timings.renew_deadline,
+        retry_period=timings.retry_period,
         time_scale=time_scale,
         install_duration=install_duration,
         concurrent=concurrent,
@@ -325,7 +342,9 @@ async def _catalog_run(
         clock=clock,
     )
     ensure_namespaces(store, namespaces_of(CATALOG))
-    holders = await _start_flux(store, time_scale=time_scale, seed=seed, clock=clock, helm=helm)
+    holders = await _start_flux(
+        store, time_scale=time_scale, seed=seed, clock=clock, helm=helm, flux=flux
+    )
     run = ScenarioRun(name, store, time_scale, helm, holders)
     if lose_lease and bug:
         run.expected_stuck = tuple(sorted(long_keys))
@@ -364,8 +383,10 @@ async def incident_925(
     bug: bool = True,
     suspend_clears_stuck: bool = False,
     concurrent: int = 4,
+    flux: FluxInstall = DEFAULT,
 ) -> ScenarioRun:
-    """FLUX-FACTS §1: the Lease is lost mid-install of bp-vpa; bp-vpa alone ends stuck."""
+    """FLUX-FACTS §1: the Lease is lost mid-install of bp-vpa; bp-vpa alone ends stuck, on a
+    default Flux install (leader election 35s/30s/5s, where the incident happened)."""
     return await _catalog_run(
         "incident-925",
         store,
@@ -376,6 +397,7 @@ async def incident_925(
         concurrent=concurrent,
         bug=bug,
         suspend_clears_stuck=suspend_clears_stuck,
+        flux=flux,
     )
 
 
@@ -387,8 +409,10 @@ async def healthy(
     concurrent: int = 4,
     bug: bool = True,
     suspend_clears_stuck: bool = False,
+    flux: FluxInstall = SEED_MITIGATED,
 ) -> ScenarioRun:
-    """The catalog installs cleanly: every HelmRelease Ready."""
+    """The catalog installs cleanly: every HelmRelease Ready, on a Flux with the seed's
+    mitigation applied."""
     return await _catalog_run(
         "healthy",
         store,
@@ -399,6 +423,7 @@ async def healthy(
         concurrent=concurrent,
         bug=bug,
         suspend_clears_stuck=suspend_clears_stuck,
+        flux=flux,
     )
 
 
@@ -410,6 +435,7 @@ async def mass_outage(
     stuck: int = 15,
     bug: bool = True,
     suspend_clears_stuck: bool = False,
+    flux: FluxInstall = DEFAULT,
 ) -> ScenarioRun:
     """The Lease is lost while ``stuck`` installs run: that many HelmReleases stuck at once,
     more than the guardrail's batch limit (10)."""
@@ -426,6 +452,7 @@ async def mass_outage(
         concurrent=len(chosen) + 5,
         bug=bug,
         suspend_clears_stuck=suspend_clears_stuck,
+        flux=flux,
     )
 
 
@@ -494,6 +521,7 @@ async def load(
     namespaces: int | None = None,
     secrets: bool = False,
     stuck: int = 0,
+    flux: FluxInstall = DEFAULT,
 ) -> ScenarioRun:
     """``n`` installed, Ready HelmReleases (``stuck`` of them in the stuck shape), written
     straight into the store; with ``secrets`` each gets its last two storage Secrets."""
@@ -512,7 +540,9 @@ async def load(
     finally:
         if gc_was_enabled:
             gc.enable()
-    holders = await _start_flux(store, time_scale=time_scale, seed=seed, clock=clock, helm=None)
+    holders = await _start_flux(
+        store, time_scale=time_scale, seed=seed, clock=clock, helm=None, flux=flux
+    )
     return ScenarioRun("load", store, time_scale, None, holders, tuple(sorted(expected)))
 
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import shlex
+import signal
+import ssl
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
@@ -16,6 +22,9 @@ from fluxwatch.sim.scenarios import start
 pytestmark = pytest.mark.e2e
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
+ROOT = Path(__file__).resolve().parents[2]
+# The subprocesses import this checkout's fluxwatch, not whichever the venv installed.
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 async def fluxwatch(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, str, str]:
@@ -25,6 +34,7 @@ async def fluxwatch(*args: str, cwd: Path, timeout: float = 60) -> tuple[int, st
         "fluxwatch",
         *args,
         cwd=cwd,
+        env=ENV,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -169,6 +179,7 @@ async def test_sim_serve_prints_its_url_serves_kubectl_and_stops_on_sigterm(
         "--kubeconfig-out",
         str(kubeconfig),
         cwd=tmp_path,
+        env=ENV,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
@@ -202,9 +213,280 @@ async def test_sim_serve_prints_its_url_serves_kubectl_and_stops_on_sigterm(
                 break
             await asyncio.sleep(0.2)
         assert len(items) == 35 and len(ready) == 35
+        # healthy runs Flux with the seed's mitigation: doctor passes its flags and limits.
+        code, out, err = await fluxwatch(
+            "doctor", "--kubeconfig", str(kubeconfig), "--output", "json", cwd=tmp_path
+        )
+        assert code == 0, err
+        audit = {(f["check"], f["level"]) for f in json.loads(out)}
+        for check in ("leader-election", "memory", "version"):
+            assert (check, "pass") in audit and (check, "warn") not in audit, out
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 15) == 0
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+# ---- `fluxwatch sim serve` for a first-time user ------------------------------------------------
+
+
+async def test_sim_serve_help_explains_every_option(tmp_path: Path) -> None:
+    """Every option says what it does; --time-scale says what 0.02 means; --scenario lists the
+    scenarios (the same as fluxwatch.sim.scenarios has); --helm-controller says what it does
+    with the catalog scenarios."""
+    from fluxwatch.cli import SIM_SCENARIOS, build_parser
+    from fluxwatch.sim.scenarios import SCENARIOS
+
+    assert tuple(SCENARIOS) == SIM_SCENARIOS
+    serve = build_parser().parse_args(["sim", "serve"]).serve_parser
+    for action in serve._actions:
+        assert action.help, f"sim serve {action.option_strings} has no help"
+    code, out, _ = await fluxwatch("sim", "serve", "--help", cwd=tmp_path)
+    assert code == 0
+    text = " ".join(out.split())
+    assert "--scenario {incident-925,healthy,mass-outage,load}" in text
+    assert "0.02 replays the incident's minutes in seconds" in text
+    assert "The catalog scenarios (incident-925, healthy, mass-outage) always run their own" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["--scenario", "incident-9255"], "argument --scenario: invalid choice: 'incident-9255'"),
+        (["--scenario", "load", "--helm-controller"], "--helm-controller with --scenario load"),
+        (["--time-scale", "fast"], "argument --time-scale: not a number: 'fast'"),
+        (["--time-scale", "0"], "argument --time-scale: must be above 0, not 0"),
+    ],
+)
+async def test_sim_serve_usage_errors_exit_2(
+    tmp_path: Path, args: list[str], complaint: str
+) -> None:
+    code, out, err = await fluxwatch("sim", "serve", *args, cwd=tmp_path, timeout=30)
+    assert code == 2
+    assert err.startswith("usage: fluxwatch sim serve")
+    assert complaint in err
+    assert out == ""
+
+
+async def test_sim_token_is_the_one_sim_serve_grants(tmp_path: Path) -> None:
+    from fluxwatch.sim.rbac import token_for_subject
+
+    subject = "system:serviceaccount:fluxwatch-system:fluxwatch"
+    code, out, _ = await fluxwatch("sim", "token", subject, cwd=tmp_path)
+    assert (code, out) == (0, token_for_subject(subject) + "\n")
+
+
+def readme_tryout() -> tuple[str, list[str]]:
+    """The README's kubectl try-out: the `sim serve` line, then the commands of the second
+    terminal, exactly as written there."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("Try the embedded cluster with `kubectl`", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "the try-out has a block per terminal"
+    [serve] = blocks[0].strip().splitlines()
+    return serve, blocks[1].strip().splitlines()
+
+
+def as_here(command: str, kubeconfig: Path) -> list[str]:
+    """A README command run here: its `.venv/bin/fluxwatch` is this interpreter's fluxwatch,
+    its /tmp/sim.kubeconfig one in the test's directory; nothing else changes."""
+    argv = shlex.split(command.replace("/tmp/sim.kubeconfig", str(kubeconfig)))
+    if argv[0] == ".venv/bin/fluxwatch":
+        return [sys.executable, "-m", "fluxwatch", *argv[1:]]
+    return argv
+
+
+async def test_the_readme_tryout_works_as_written(tmp_path: Path) -> None:
+    """README "Try the embedded cluster with kubectl", command by command: sim serve prints
+    the kubeconfig and the admin token and says when incident-925 played out; kubectl lists
+    bp-vpa Unknown and its Events ending at HelmChartCreated; scan calls it stuck; doctor
+    warns about Flux's default leader-election flags; SIGINT ends it and removes the
+    kubeconfig whose token died with it."""
+    from fluxwatch.sim.kubectl import find_kubectl
+
+    if find_kubectl() is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    serve_line, commands = readme_tryout()
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    serve = await asyncio.create_subprocess_exec(
+        *as_here(serve_line, kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert serve.stdout is not None
+        banner: list[str] = []
+        async with asyncio.timeout(60):
+            while not banner or "played out" not in banner[-1]:
+                line = (await serve.stdout.readline()).decode()
+                assert line, f"sim serve ended early: {banner}"
+                banner.append(line.rstrip())
+        text = "\n".join(banner)
+        assert banner[0].startswith("fluxwatch sim: serving https://127.0.0.1:")
+        assert f"kubeconfig:  {kubeconfig}" in text
+        token = re.search(r"admin token: (\S+)", text)
+        assert token is not None and token[1] in kubeconfig.read_text()
+        assert "fluxwatch sim token system:serviceaccount:<ns>:<name>" in text
+        assert banner[-1] == (
+            "fluxwatch sim: scenario incident-925 played out (1 stuck: flux-system/bp-vpa)"
+        )
+
+        outputs = []
+        for command in commands:
+            proc = await asyncio.create_subprocess_exec(
+                *as_here(command, kubeconfig),
+                cwd=tmp_path,
+                env=ENV,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, f"{command}: {err.decode()}"
+            outputs.append(out.decode())
+        listed, events, scanned, doctor = outputs
+        rows = {line.split()[1]: line.split() for line in listed.splitlines()[1:]}
+        assert len(rows) == 35 and rows["bp-vpa"][3] == "Unknown"
+        assert [r for r, row in rows.items() if row[3] != "True"] == ["bp-vpa"]
+        assert "HelmChartCreated" in events and "InstallSucceeded" not in events, events
+        vpa = next(line for line in scanned.splitlines() if " bp-vpa " in line)
+        assert vpa.split()[2] == "stuck", scanned
+        assert "WARN  leader-election          helm-controller: lease/renew/retry 35s/30s/5s" in (
+            doctor
+        )
+        assert "PASS  version                  helm-controller v1.6.3" in doctor
+
+        serve.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(serve.wait(), 15) == 0
+        assert not kubeconfig.exists()
+    finally:
+        if serve.returncode is None:
+            serve.kill()
+            await serve.wait()
+
+
+async def test_sim_serve_with_rbac_prints_each_subjects_token(tmp_path: Path) -> None:
+    """With --rbac config/rbac, fluxwatch's ServiceAccount gets a token, printed where a user
+    can copy it, and that token is what the server authenticates as that ServiceAccount."""
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--rbac",
+        str(ROOT / "config" / "rbac"),
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert serve.stdout is not None
+        banner: list[str] = []
+        async with asyncio.timeout(30):
+            while not banner or "auth can-i" not in banner[-1]:
+                banner.append((await serve.stdout.readline()).decode().rstrip())
+        url = banner[0].rpartition(" ")[2]
+        subject = "system:serviceaccount:fluxwatch-system:fluxwatch"
+        [line] = [b for b in banner if b.strip().startswith(subject + ":")]
+        token = line.rpartition(" ")[2]
+        _, printed, _ = await fluxwatch("sim", "token", subject, cwd=tmp_path)
+        assert token == printed.strip()
+        insecure = ssl.create_default_context()
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        hrs = f"{url}/apis/helm.toolkit.fluxcd.io/v2/helmreleases"
+        async with aiohttp.ClientSession() as session:
+            # config/rbac lets fluxwatch list HelmReleases cluster-wide; a made-up token is
+            # nobody.
+            for bearer, status in ((token, 200), ("sim-made-up", 401)):
+                async with session.get(
+                    hrs, headers={"Authorization": f"Bearer {bearer}"}, ssl=insecure
+                ) as response:
+                    assert response.status == status, await response.text()
+    finally:
+        serve.send_signal(signal.SIGINT)
+        await asyncio.wait_for(serve.wait(), 15)
+
+
+async def test_sim_serve_helm_controller_installs_what_you_apply(tmp_path: Path) -> None:
+    """--helm-controller on an empty cluster: Flux's Deployments exist, and a HelmRelease
+    applied with kubectl is installed, Ready, with helm-controller's Events on it."""
+    from fluxwatch.sim.kubectl import find_kubectl
+
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    serve = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--helm-controller",
+        "--time-scale",
+        "0.01",
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def run(*args: str, stdin: bytes | None = None) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            str(kubectl),
+            "--kubeconfig",
+            str(kubeconfig),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate(stdin)
+        assert proc.returncode == 0, f"kubectl {args}: {err.decode()}"
+        return out.decode()
+
+    try:
+        assert serve.stdout is not None
+        await asyncio.wait_for(serve.stdout.readline(), 30)
+        deployments = await run("get", "deployments", "-n", "flux-system", "-o", "name")
+        assert "deployment.apps/helm-controller" in deployments.split()
+        manifest = {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "podinfo",
+                        "version": "6.7.1",
+                        "sourceRef": {
+                            "kind": "HelmRepository",
+                            "name": "podinfo",
+                            "namespace": "flux-system",
+                        },
+                    }
+                },
+            },
+        }
+        # Client-side schema validation needs the server's OpenAPI documents, which this
+        # test is not about.
+        await run("create", "--validate=false", "-f", "-", stdin=json.dumps(manifest).encode())
+        await run("wait", "hr/podinfo", "-n", "default", "--for=condition=Ready", "--timeout=30s")
+        events = await run("events", "--for", "hr/podinfo", "-n", "default")
+        assert "InstallSucceeded" in events
+        assert "Helm install succeeded for release default/podinfo.v1" in events
+    finally:
+        serve.send_signal(signal.SIGINT)
+        await asyncio.wait_for(serve.wait(), 15)

@@ -7,12 +7,14 @@ keep the suite quick).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,8 @@ async def test_demo_replays_the_scenario(scenario: str, expect: list[str], tmp_p
         "--time-scale",
         "0.01",
         cwd=tmp_path,
+        # This checkout's fluxwatch, not whichever the venv installed.
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )

@@ -17,70 +17,26 @@ from typing import Any
 import orjson
 import pytest
 
-from fluxwatch.doctor import Finding, Level, exit_code, run_doctor
+from fluxwatch.doctor import CONTROLLERS, Finding, Level, exit_code, run_doctor
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.kube.probe import PROBE_NAME
 from fluxwatch.settings import Settings
 from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.fluxinstall import DEFAULT, SEED_MITIGATED, FluxInstall, deployment
+from fluxwatch.sim.fluxinstall import install_flux as sim_install_flux
 from fluxwatch.sim.receiver import Receiver
+from fluxwatch.sim.scenarios import FLUX_CONTROLLERS
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_ACCOUNT = "system:serviceaccount:fluxwatch-system:fluxwatch"
 DEPLOYMENTS = "deployments.apps"
-FLUX_ARGS = [
-    "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
-    "--watch-all-namespaces=true",
-    "--log-level=info",
-    "--log-encoding=json",
-    "--enable-leader-election",
-]
-SEED_FLAGS = [
-    "--leader-election-lease-duration=60s",
-    "--leader-election-renew-deadline=40s",
-    "--leader-election-retry-period=5s",
-]
-SEED_MEMORY = {
-    "helm-controller": "512Mi",
-    "kustomize-controller": "384Mi",
-    "source-controller": "384Mi",
-}
+# The seed's cluster before its fix: Flux's flags, and its chart's 256Mi memory limits.
+BEFORE_THE_FIX = FluxInstall(memory_limits=dict.fromkeys(CONTROLLERS, "256Mi"))
 
 
-def flux_deployment(name: str, args: list[str], memory: str) -> dict[str, Any]:
-    """A Flux controller Deployment as its install manifest writes it."""
-    labels = {"app": name}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": "flux-system", "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "serviceAccountName": name,
-                    "containers": [
-                        {
-                            "name": "manager",
-                            "image": f"ghcr.io/fluxcd/{name}:v1.4.0",
-                            "args": args,
-                            "resources": {
-                                "limits": {"cpu": "1000m", "memory": memory},
-                                "requests": {"cpu": "100m", "memory": "64Mi"},
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
-
-
-def install_flux(api: ApiServer, *, seed: bool) -> None:
-    for name, advised in SEED_MEMORY.items():
-        args = [*FLUX_ARGS, *SEED_FLAGS] if seed else FLUX_ARGS
-        api.store.create(DEPLOYMENTS, flux_deployment(name, args, advised if seed else "256Mi"))
+def install_flux(api: ApiServer, install: FluxInstall) -> None:
+    """Flux's controllers as `flux install` creates them (fluxwatch.sim.fluxinstall)."""
+    sim_install_flux(api.store, FLUX_CONTROLLERS, install)
 
 
 def settings(**data: Any) -> Settings:
@@ -120,10 +76,12 @@ async def client_for(tmp_path: Path) -> AsyncIterator[ClientFor]:
         await client.close()
 
 
-async def test_flux_defaults_warn_and_say_what_to_set(
+async def test_a_default_flux_install_warns_about_leader_election_only(
     apiserver: ApiServer, client_for: ClientFor, nc: Receiver
 ) -> None:
-    install_flux(apiserver, seed=False)
+    """FLUX-FACTS §5: `flux install` sets no leader-election flags, so 35s/30s/5s; its 1Gi
+    memory limits are above the advice; its helm-controller (v1.6.3) has #1411."""
+    install_flux(apiserver, DEFAULT)
     findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
     leader = lines(findings, "leader-election")
     assert [level for level, _ in leader] == [Level.WARN] * 3
@@ -133,25 +91,73 @@ async def test_flux_defaults_warn_and_say_what_to_set(
         "kustomize-controller",
         "source-controller",
     ]
+    assert (
+        "set --leader-election-lease-duration=60s --leader-election-renew-deadline=40s"
+        in (leader[0][1])
+    )
+    assert lines(findings, "memory") == [
+        (Level.PASS, f"{c}: memory limit 1Gi (advice: at least {m})")
+        for c, m in (
+            ("helm-controller", "512Mi"),
+            ("kustomize-controller", "384Mi"),
+            ("source-controller", "384Mi"),
+        )
+    ]
+    versions = lines(findings, "version")
+    assert [level for level, _ in versions] == [Level.PASS] * 3
+    assert versions[0][1].startswith("helm-controller v1.6.3 has helm-controller#1411")
+    assert versions[1][1] == (
+        "kustomize-controller v1.9.4 (ghcr.io/fluxcd/kustomize-controller:v1.9.4)"
+    )
+    assert exit_code(findings) == 0  # warnings only
+
+
+async def test_the_seeds_cluster_before_its_fix_warns_about_memory_too(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    """FLUX-FACTS §1: 256Mi limits are below the seed's 512Mi/384Mi: an OOM kill costs the
+    Lease like an API blip does."""
+    install_flux(apiserver, BEFORE_THE_FIX)
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
     memory = lines(findings, "memory")
     assert [level for level, _ in memory] == [Level.WARN] * 3
-    assert "below the advised 512Mi" in memory[0][1]
-    assert exit_code(findings) == 0  # warnings only
+    assert "memory limit 256Mi is below the advised 512Mi" in memory[0][1]
+
+
+async def test_a_helm_controller_before_the_upstream_fix_warns(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    """FLUX-FACTS §1: helm-controller#1411 is first in v1.5.0."""
+    install_flux(apiserver, SEED_MITIGATED)
+    old = apiserver.store.get(DEPLOYMENTS, "flux-system", "helm-controller")
+    old["spec"]["template"]["spec"]["containers"][0]["image"] = (
+        "ghcr.io/fluxcd/helm-controller:v1.4.1"
+    )
+    apiserver.store.update(DEPLOYMENTS, old)
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    [(level, message), *_] = lines(findings, "version")
+    assert level is Level.WARN
+    assert message.startswith("helm-controller v1.4.1 predates v1.5.0")
 
 
 async def test_the_seeds_values_pass_everything(
     apiserver: ApiServer, client_for: ClientFor, nc: Receiver
 ) -> None:
-    install_flux(apiserver, seed=True)
+    install_flux(apiserver, SEED_MITIGATED)
     findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
     assert [(f.check, f.message) for f in findings if f.level is not Level.PASS] == []
     assert {f.check for f in findings} == {
         "api",
         "leader-election",
         "memory",
+        "version",
         "rbac",
         "notification-controller",
     }
+    assert lines(findings, "leader-election")[0] == (
+        Level.PASS,
+        "helm-controller: lease/renew/retry 60s/40s/5s (advice 60s/40s/5s)",
+    )
     assert lines(findings, "notification-controller") == [
         (Level.PASS, f"{nc.url.rstrip('/')} answers (HTTP 405)")
     ]
@@ -161,9 +167,7 @@ async def test_the_seeds_values_pass_everything(
 async def test_a_missing_helm_controller_fails(
     apiserver: ApiServer, client_for: ClientFor, nc: Receiver
 ) -> None:
-    apiserver.store.create(
-        DEPLOYMENTS, flux_deployment("source-controller", [*FLUX_ARGS, *SEED_FLAGS], "1Gi")
-    )
+    apiserver.store.create(DEPLOYMENTS, deployment("source-controller", SEED_MITIGATED))
     findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
     leader = lines(findings, "leader-election")
     assert leader[0][0] is Level.FAIL and "helm-controller" in leader[0][1]
@@ -178,7 +182,7 @@ async def test_as_fluxwatch_with_the_shipped_rbac(
     """Every permission fluxwatch uses is probed and granted; Helm storage (an optional
     component) is a warning; nothing was written by the dry-run probes."""
     api = await make_apiserver(rbac_files=[ROOT / "config" / "rbac"])
-    install_flux(api, seed=True)
+    install_flux(api, SEED_MITIGATED)
     client = await client_for(api, SERVICE_ACCOUNT)
     findings = await run_doctor(settings(), client, events_addr=nc.url)
     rbac = lines(findings, "rbac")
@@ -220,7 +224,7 @@ async def test_the_doctor_component_lets_fluxwatch_read_the_controllers(
             config / "components" / "status-correct",
         ]
     )
-    install_flux(api, seed=False)
+    install_flux(api, DEFAULT)
     client = await client_for(api, SERVICE_ACCOUNT)
     findings = await run_doctor(
         settings(recovery={"statusCorrect": True}), client, events_addr=nc.url
@@ -238,7 +242,7 @@ async def test_missing_permissions_fail(
 ) -> None:
     """A subject no binding names: every probe is a 403; the status-correct and leader
     Lease permissions fail, the optional Helm storage list only warns."""
-    install_flux(apiserver, seed=True)
+    install_flux(apiserver, SEED_MITIGATED)
     client = await client_for(apiserver, "system:serviceaccount:default:nobody")
     findings = await run_doctor(
         settings(recovery={"statusCorrect": True}), client, events_addr=nc.url
@@ -260,7 +264,7 @@ async def test_missing_permissions_fail(
 async def test_a_flux_provider_whose_address_does_not_answer_fails(
     apiserver: ApiServer, client_for: ClientFor, nc: Receiver
 ) -> None:
-    install_flux(apiserver, seed=True)
+    install_flux(apiserver, SEED_MITIGATED)
     await nc.stop()  # nobody listens there any more
     forwarding = settings(
         notify={"providers": [{"name": "flux", "type": "flux", "address": nc.url}]}
@@ -276,7 +280,7 @@ async def test_a_flux_provider_whose_address_does_not_answer_fails(
 
 async def test_the_command_line(apiserver: ApiServer, tmp_path: Path, nc: Receiver) -> None:
     """``fluxwatch doctor`` prints one line per check and exits 0 without failures."""
-    install_flux(apiserver, seed=False)
+    install_flux(apiserver, DEFAULT)
     kubeconfig = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
     common = [sys.executable, "-m", "fluxwatch", "doctor", "--kubeconfig", str(kubeconfig)]
     proc = await asyncio.create_subprocess_exec(

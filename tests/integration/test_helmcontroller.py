@@ -31,6 +31,7 @@ from fluxwatch.kube.helmstorage import (
 )
 from fluxwatch.kube.lease import lease_view
 from fluxwatch.sim import scenarios
+from fluxwatch.sim.events import EVENTS, validate_event_create
 from fluxwatch.sim.helmcontroller import HELM_LEASE, HELMRELEASES, LEASES, SECRETS, HelmController
 from fluxwatch.sim.scenarios import CATALOG, FLUX_CONTROLLERS, ScenarioRun
 from fluxwatch.sim.store import ApiError, Store
@@ -420,3 +421,207 @@ async def test_load_scenario_builds_ready_releases() -> None:
 async def test_unknown_scenario_is_named() -> None:
     with pytest.raises(KeyError, match="known: incident-925"):
         await scenarios.start("nope", Store())
+
+
+# ---- the story in core/v1 Events ------------------------------------------------------------
+
+
+def events_on(store: Store, key: tuple[str, str]) -> list[dict[str, Any]]:
+    """What ``kubectl events --for hr/<name>`` lists: Events whose involvedObject is it."""
+    items, _ = store.list(EVENTS, key[0])
+    return sorted(
+        (
+            e
+            for e in items
+            if e["involvedObject"].get("kind") == "HelmRelease"
+            and e["involvedObject"].get("name") == key[1]
+        ),
+        key=lambda e: int(e["metadata"]["resourceVersion"]),
+    )
+
+
+def reasons(events: list[dict[str, Any]]) -> list[str]:
+    return [e["reason"] for e in events]
+
+
+def assert_recorded_like_flux(event: dict[str, Any], hr: dict[str, Any]) -> None:
+    """The shape of client-go's legacy recorder behind Flux's events.Recorder, which a real
+    kube-apiserver's ValidateEventCreate accepts."""
+    assert validate_event_create(event) == []
+    assert event["source"] == {"component": "helm-controller"}
+    assert "eventTime" not in event and "action" not in event
+    assert event["firstTimestamp"] <= event["lastTimestamp"]
+    assert event["count"] >= 1 and event["type"] in ("Normal", "Warning")
+    ref = event["involvedObject"]
+    assert ref["apiVersion"] == "helm.toolkit.fluxcd.io/v2"
+    assert ref["uid"] == hr["metadata"]["uid"]
+    assert ref["resourceVersion"].isdigit()
+    assert event["metadata"]["namespace"] == ref["namespace"] == hr["metadata"]["namespace"]
+    assert event["metadata"]["name"].startswith(hr["metadata"]["name"] + ".")
+
+
+async def test_events_tell_the_story_of_a_release_and_of_the_stuck_one() -> None:
+    """helm-controller's Events (internal/reconcile/install.go, upgrade.go,
+    helmchart_template.go; FLUX-FACTS §7 for DependencyNotReady being Normal): a healthy
+    release waits for its dependency (folded into one Event with a count), gets its HelmChart
+    and InstallSucceeded with the revision/token annotations; the stuck one (FLUX-FACTS §1)
+    never gets InstallSucceeded, because the process that would have recorded it died; a
+    forced reconcile then records UpgradeSucceeded for revision 2."""
+    async with incident() as (store, run):
+        grafana = ("observability", "bp-grafana")
+        hr = store.get(HELMRELEASES, *grafana)
+        story = events_on(store, grafana)
+        assert reasons(story) == ["DependencyNotReady", "HelmChartCreated", "InstallSucceeded"]
+        for event in story:
+            assert_recorded_like_flux(event, hr)
+        waiting, chart, installed = story
+        assert waiting["message"] == "dependency 'flux-system/bp-cilium' is not ready"
+        assert waiting["count"] > 1  # requeued every 5s while bp-cilium installed
+        assert chart["message"] == (
+            "HelmChart/flux-system/observability-bp-grafana created with SourceRef "
+            "'HelmRepository/flux-system/grafana'"
+        )
+        assert installed["type"] == "Normal"
+        assert installed["message"] == (
+            "Helm install succeeded for release observability/bp-grafana.v1 with chart "
+            "grafana@8.8.2"
+        )
+        assert installed["metadata"]["annotations"] == {
+            "helm.toolkit.fluxcd.io/app-version": "8.8.2",
+            "helm.toolkit.fluxcd.io/revision": "8.8.2",
+            "helm.toolkit.fluxcd.io/token": hr["status"]["history"][0]["configDigest"],
+        }
+        assert (
+            installed["involvedObject"]["resourceVersion"]
+            != waiting["involvedObject"]["resourceVersion"]
+        )
+
+        assert reasons(events_on(store, VPA)) == ["DependencyNotReady", "HelmChartCreated"]
+        annotate(store, VPA, **{ANNOTATION_REQUESTED_AT: "fw-9", ANNOTATION_FORCE_AT: "fw-9"})
+        await settle(run)
+        story = events_on(store, VPA)
+        assert reasons(story) == ["DependencyNotReady", "HelmChartCreated", "UpgradeSucceeded"]
+        assert story[-1]["message"] == (
+            "Helm upgrade succeeded for release vpa/vpa-bp-vpa.v2 with chart "
+            "vertical-pod-autoscaler@4.7.1"
+        )
+        assert_recorded_like_flux(story[-1], store.get(HELMRELEASES, *VPA))
+
+
+async def test_deletion_records_the_uninstall() -> None:
+    """helm-controller's uninstall.go and helmchart_template.go: UninstallSucceeded names the
+    last revision, then HelmChartDeleted; both outlive the HelmRelease, as Events do."""
+    async with incident() as (store, run):
+        key = ("observability", "bp-grafana")
+        store.delete(HELMRELEASES, *key)
+        await settle(run)
+        story = events_on(store, key)
+        assert reasons(story)[-2:] == ["UninstallSucceeded", "HelmChartDeleted"]
+        assert story[-2]["message"] == (
+            "Helm uninstall succeeded for release observability/bp-grafana.v1 with chart "
+            "grafana@8.8.2"
+        )
+        assert story[-1]["message"] == "deleted HelmChart 'flux-system/observability-bp-grafana'"
+        assert all(validate_event_create(e) == [] for e in story)
+
+
+# ---- Flux as `flux install` leaves it ----------------------------------------------------------
+
+
+def _deployments(store: Store) -> dict[str, dict[str, Any]]:
+    items, _ = store.list("deployments.apps", "flux-system")
+    return {d["metadata"]["name"]: d for d in items}
+
+
+async def test_scenarios_install_flux_as_flux_install_does() -> None:
+    """FLUX-FACTS §5, §7: one Deployment per controller in flux-system, each one a real server
+    accepts (its selector matches its pod labels, its container has a name and an image) and
+    shaped as `flux install` ships it: image ghcr.io/fluxcd/<name>:<tag>, the args, the
+    http-prom and healthz ports, probes, Flux's labels, its ServiceAccount; no
+    leader-election flags (the 35s/30s/5s defaults), and a Lease that says 35s."""
+    async with incident() as (store, _):
+        deployments = _deployments(store)
+        assert sorted(deployments) == sorted(FLUX_CONTROLLERS)
+        for name, deploy in deployments.items():
+            template = deploy["spec"]["template"]
+            selector = deploy["spec"]["selector"]["matchLabels"]
+            assert selector.items() <= template["metadata"]["labels"].items()
+            [container] = template["spec"]["containers"]
+            assert container["name"] == "manager"
+            assert container["image"].startswith(f"ghcr.io/fluxcd/{name}:v")
+            assert "--enable-leader-election" in container["args"]
+            assert "--watch-all-namespaces=true" in container["args"]
+            assert "--log-encoding=json" in container["args"]
+            assert not [a for a in container["args"] if a.startswith("--leader-election-")]
+            assert {"http-prom", "healthz"} <= {p["name"] for p in container["ports"]}
+            assert container["livenessProbe"]["httpGet"]["port"] == "healthz"
+            assert container["resources"]["limits"]["memory"] == "1Gi"
+            assert template["spec"]["serviceAccountName"] == name
+            store.get("serviceaccounts", "flux-system", name)
+            labels = deploy["metadata"]["labels"]
+            assert labels["app.kubernetes.io/part-of"] == "flux"
+            assert labels["app.kubernetes.io/component"] == name
+            assert labels["control-plane"] == "controller"
+            assert deploy["status"]["availableReplicas"] == 1
+        helm_args = deployments["helm-controller"]["spec"]["template"]["spec"]["containers"][0]
+        assert helm_args["args"][0] == (
+            "--events-addr=http://notification-controller.flux-system.svc.cluster.local./"
+        )
+        lease = store.get(LEASES, "flux-system", HELM_LEASE)
+        assert lease["spec"]["leaseDurationSeconds"] == 35
+        ns = store.get("namespaces", None, "flux-system")
+        assert ns["metadata"]["labels"]["app.kubernetes.io/part-of"] == "flux"
+
+
+async def test_the_healthy_scenario_runs_the_seeds_mitigated_flux() -> None:
+    """FLUX-FACTS §1: the seed's PRIMARY fix, leader election 60s/40s/5s and memory 512Mi
+    (helm-controller) / 384Mi (kustomize-, source-controller); the Leases agree."""
+    store, run = await _run("healthy")
+    try:
+        deployments = _deployments(store)
+        for name, memory in (
+            ("helm-controller", "512Mi"),
+            ("kustomize-controller", "384Mi"),
+            ("source-controller", "384Mi"),
+            ("notification-controller", "1Gi"),
+        ):
+            [container] = deployments[name]["spec"]["template"]["spec"]["containers"]
+            assert container["args"][-3:] == [
+                "--leader-election-lease-duration=60s",
+                "--leader-election-renew-deadline=40s",
+                "--leader-election-retry-period=5s",
+            ]
+            assert container["resources"]["limits"]["memory"] == memory
+        for controller in FLUX_CONTROLLERS:
+            lease = store.get(LEASES, "flux-system", f"{controller}-leader-election")
+            assert lease["spec"]["leaseDurationSeconds"] == 60
+    finally:
+        await run.stop()
+
+
+class StrictStore(Store):
+    """A store that, like a real API server, refuses an object in a namespace that does not
+    exist (404 'namespaces "x" not found'); the embedded store will do so itself."""
+
+    def create(self, res: Any, obj: dict[str, Any], namespace: str | None = None, **kw: Any) -> Any:
+        ns = namespace or (obj.get("metadata") or {}).get("namespace")
+        if ns:
+            self.get("namespaces", None, ns)  # raises the 404
+        return super().create(res, obj, namespace, **kw)
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("incident-925", {}), ("healthy", {}), ("load", {"n": 40, "secrets": True, "stuck": 2})],
+)
+async def test_scenarios_create_their_namespaces_before_anything_in_them(
+    name: str, params: dict[str, Any]
+) -> None:
+    store = StrictStore()
+    run = await scenarios.start(name, store, **params)
+    try:
+        async with asyncio.timeout(3600):
+            await run.wait()
+        assert store.list(EVENTS)[0] or name == "load"
+    finally:
+        await run.stop()

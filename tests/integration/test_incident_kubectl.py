@@ -67,3 +67,30 @@ async def test_incident_925_leaves_one_release_stuck_with_a_deployed_secret(
         assert all(s["type"] == "helm.sh/release.v1" for s in secrets["items"])
     finally:
         await run.stop()
+
+
+async def test_kubectl_describe_and_events_tell_what_helm_controller_did(
+    tls_apiserver: ApiServer, kubectl: Kubectl
+) -> None:
+    """What a user runs first on a stuck release: `kubectl describe hr` and `kubectl events
+    --for hr/X` show helm-controller's Events (found by kubectl's own field selectors on
+    involvedObject), From helm-controller; the stuck one never got InstallSucceeded."""
+    run = await start("incident-925", tls_apiserver.store, time_scale=0.005)
+    try:
+        await asyncio.wait_for(run.wait(), 60)
+        described = (await kubectl("describe", "hr", "bp-grafana", "-n", "observability")).check()
+        events = described.stdout.split("\nEvents:", 1)[1]
+        assert "helm-controller" in events
+        assert "DependencyNotReady" in events and "(x" in events  # folded repeats
+        assert (
+            "InstallSucceeded" in events
+            and "Helm install succeeded for release observability/bp-grafana.v1" in events
+        )
+
+        listed = (await kubectl("events", "--for", "hr/bp-vpa", "-n", "flux-system")).check()
+        lines = listed.stdout.splitlines()
+        assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+        assert "HelmChartCreated" in listed.stdout and "HelmRelease/bp-vpa" in listed.stdout
+        assert "InstallSucceeded" not in listed.stdout
+    finally:
+        await run.stop()

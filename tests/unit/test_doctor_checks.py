@@ -20,9 +20,11 @@ from fluxwatch.doctor import (
     check_api,
     check_leader_election,
     check_memory,
+    check_version,
     events_address,
     exit_code,
     flag_value,
+    image_version,
     needs,
     parse_quantity,
     render,
@@ -281,3 +283,39 @@ def test_render_and_exit_code() -> None:
         "1 passed, 1 warning, 0 failed",
     ]
     assert exit_code([*findings, Finding("rbac", Level.FAIL, "no")]) == 1
+
+
+@pytest.mark.parametrize(
+    ("image", "version"),
+    [
+        ("ghcr.io/fluxcd/helm-controller:v1.6.3", (1, 6, 3)),
+        ("ghcr.io/fluxcd/helm-controller:v1.5.0@sha256:" + "a" * 64, (1, 5, 0)),
+        ("registry.local:5000/fluxcd/helm-controller:v1.4.1-rc.1", (1, 4, 1)),
+        ("registry.local:5000/fluxcd/helm-controller", None),
+        ("ghcr.io/fluxcd/helm-controller:latest", None),
+        ("ghcr.io/fluxcd/helm-controller@sha256:" + "a" * 64, None),
+    ],
+)
+def test_versions_come_from_image_tags(image: str, version: tuple[int, int, int] | None) -> None:
+    assert image_version(image) == version
+
+
+def test_helm_controller_before_the_upstream_fix_is_a_warning() -> None:
+    """FLUX-FACTS §1: helm-controller#1411 is first in v1.5.0; it covers failed releases
+    only, so a newer controller passes with a note, an older one is a warning."""
+
+    def with_image(image: str) -> Any:
+        deploy = deployment(FLUX_ARGS)
+        deploy["spec"]["template"]["spec"]["containers"][1]["image"] = image  # "manager"
+        return deploy
+
+    old = check_version("helm-controller", with_image("ghcr.io/fluxcd/helm-controller:v1.4.1"))
+    assert old.level is Level.WARN and "predates v1.5.0" in old.message
+    new = check_version("helm-controller", with_image("ghcr.io/fluxcd/helm-controller:v1.5.0"))
+    assert new.level is Level.PASS and "helm-controller#1411" in new.message
+    unknown = check_version("helm-controller", with_image("ghcr.io/fluxcd/helm-controller"))
+    assert unknown.level is Level.WARN and "cannot tell the version" in unknown.message
+    other = check_version(
+        "source-controller", with_image("ghcr.io/fluxcd/source-controller:v1.0.0")
+    )
+    assert other.level is Level.PASS

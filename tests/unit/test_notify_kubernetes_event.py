@@ -13,6 +13,7 @@ from fluxwatch.notify.event import EventFactory, InvolvedObject
 from fluxwatch.notify.providers import EventWriter, ProviderDeps, ProviderSettings
 from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent, core_event
 from fluxwatch.notify.transport import RetryPolicy, Transport
+from fluxwatch.sim.events import validate_event_create
 
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
 HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_version="4711")
@@ -74,8 +75,45 @@ async def test_error_event_becomes_a_warning_on_the_helmrelease(factory: EventFa
         "reportingInstance": "fluxwatch-7d9f-abcde",
         "firstTimestamp": "2026-03-01T12:00:05Z",
         "lastTimestamp": "2026-03-01T12:00:05Z",
-        "eventTime": "2026-03-01T12:00:05.123456Z",
         "count": 1,
+    }
+    assert validate_event_create(body | {"metadata": {"namespace": "apps"}}) == []
+
+
+def test_the_body_is_one_a_real_api_server_accepts(factory: EventFactory) -> None:
+    """kube-apiserver's ValidateEventCreate for core/v1: an Event with eventTime must also
+    carry action (and the reporting fields), else 422. The provider writes client-go's legacy
+    recorder shape, without eventTime, so none of that applies; the namespaces agree."""
+    for event in (
+        factory.stuck_detected(HR, age=432, threshold=300, revision="6.5.0"),
+        factory.recovery_succeeded(
+            HR, strategy="force-reconcile", attempt=1, max_attempts=3, took=12.0
+        ),
+        factory.leader_restored(
+            InvolvedObject.lease("flux-system", "helm-controller-leader-election"),
+            holder="hc",
+            leaderless_for=60,
+        ),
+    ):
+        body = core_event(event)
+        assert "eventTime" not in body and "action" not in body
+        assert validate_event_create(body) == []
+    # The body as it was before: eventTime without action is what a real server refuses.
+    old = core_event(factory.stuck_detected(HR, age=1, threshold=1, revision="1"))
+    old["eventTime"] = "2026-03-01T12:00:05.123456Z"
+    assert [str(e) for e in validate_event_create(old)] == ["action: Required value"]
+
+
+def test_an_object_without_uid_is_referenced_without_one() -> None:
+    """client-go's ObjectReference leaves unknown fields out (omitempty), never sends ""."""
+    event = EventFactory("pod", now=lambda: T0).new(
+        InvolvedObject.helmrelease("apps", "podinfo"), "info", "RecoveryStarted", "m", {}
+    )
+    assert core_event(event)["involvedObject"] == {
+        "kind": "HelmRelease",
+        "namespace": "apps",
+        "name": "podinfo",
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
     }
 
 

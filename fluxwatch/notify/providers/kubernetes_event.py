@@ -1,12 +1,23 @@
 """``kubernetes-event``: a core/v1 Event on the involved object, as Flux controllers write.
 
-``kubectl describe hr`` and ``flux events`` show it. Only ``fluxwatch.kube``
-talks to the API, so this provider builds the body and hands it to an
-``EventWriter``. The Event looks like one from a Flux controller: ``Normal``
-for info, ``Warning`` for error, source component ``fluxwatch``, count 1 (the
-router already deduplicates), named ``<object>.<hex nanoseconds>`` like
-client-go's recorder. Metadata becomes ``fluxwatch.io/<key>`` annotations.
-The API caps an Event's message, so it is cut to ``MAX_EVENT_MESSAGE``.
+``kubectl describe hr`` and ``kubectl events --for hr/X`` show it. Only
+``fluxwatch.kube`` talks to the API, so this provider builds the body and
+hands it to an ``EventWriter``.
+
+The body has the shape client-go's legacy recorder (``tools/record``) gives
+it, which is what Flux's controllers send through controller-runtime's
+``GetEventRecorderFor``: named ``<object>.<hex nanoseconds>``, ``Normal`` for
+info and ``Warning`` for error, ``firstTimestamp``/``lastTimestamp`` in whole
+seconds, ``count`` 1 (the router already deduplicates), ``source.component``
+``fluxwatch``, and no ``eventTime``. That last one matters: kube-apiserver's
+ValidateEventCreate treats an Event with ``eventTime`` as a "new" Event and
+then requires ``action``, ``reportingComponent`` and ``reportingInstance``
+(422 otherwise); without it only the namespaces must agree. We also fill
+``reportingComponent`` and ``reportingInstance`` (the pod): the legacy rules do
+not look at them, and events.k8s.io/v1 readers show them as
+``reportingController``/``reportingInstance``. Metadata becomes
+``fluxwatch.io/<key>`` annotations. The message is cut to
+``MAX_EVENT_MESSAGE``, the limit the server applies to new-style Events.
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ def core_event(event: Event, *, name_ns: int | None = None) -> dict[str, Any]:
     }
     metadata: dict[str, Any] = {
         "name": f"{obj.name}.{(name_ns if name_ns is not None else _unique_ns()):x}",
+        # An Event about a cluster-scoped object lives in "default", as client-go puts it.
         "namespace": obj.namespace or "default",
     }
     if annotations:
@@ -73,7 +85,6 @@ def core_event(event: Event, *, name_ns: int | None = None) -> dict[str, Any]:
         "reportingInstance": event.reporting_instance,
         "firstTimestamp": rfc3339(ts),
         "lastTimestamp": rfc3339(ts),
-        "eventTime": ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "count": 1,
     }
     if not event.reporting_instance:
