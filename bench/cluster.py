@@ -108,7 +108,8 @@ class Cluster:
         self.workdir = workdir
         self.secrets = secrets
         self.time_scale = time_scale
-        self.server = WatchedApiServer(Store(), bookmark_interval=60.0 * time_scale)
+        # Cluster timing (bookmarks) scaled like the rest; no compaction to perturb the runs.
+        self.server = WatchedApiServer(Store(), time_scale=time_scale, compaction_interval=None)
         self.run: scenarios.ScenarioRun | None = None
         self.kubeconfig = ""
         self.stuck_since: dict[Key, float] = {}

@@ -116,7 +116,8 @@ async def main(argv: list[str]) -> int:
     args = _parse(argv)
     pin(args.cpu)
     history = max(10_000, 2 * args.releases + 1_000)
-    server = ApiServer(Store(history_limit=history))
+    # Never compacted: a replay from the burst must find it however long the run takes.
+    server = ApiServer(Store(history_limit=history), compaction_interval=None)
     await server.start()
     run = await scenarios.start("load", server.store, n=args.releases, secrets=args.secrets)
     burst_from = (

@@ -264,11 +264,18 @@ def _sim_banner(server: Any, path: Path, subjects: list[str]) -> list[str]:
 async def _sim_serve(args: argparse.Namespace) -> int:
     import signal
 
-    from fluxwatch.sim import scenarios
+    from fluxwatch.sim import rbac, scenarios
     from fluxwatch.sim.apiserver import ApiServer
 
-    # TLS: kubectl sends a bearer token only over https.
-    server = ApiServer(host=args.host, port=args.port, rbac_files=args.rbac, tls=True)
+    # TLS: kubectl sends a bearer token only over https. Bookmarks and compaction run
+    # on the scenario's clock, like every other duration.
+    server = ApiServer(
+        host=args.host,
+        port=args.port,
+        rbac_files=args.rbac,
+        tls=True,
+        time_scale=args.time_scale,
+    )
     await server.start()
     run = None
     helm = None
@@ -288,7 +295,8 @@ async def _sim_serve(args: argparse.Namespace) -> int:
             helm = HelmController(server.store, time_scale=args.time_scale)
             await helm.start()
         server.write_kubeconfig(path)
-        for line in _sim_banner(server, path, server.authorizer.subjects()):
+        subjects = rbac.binding_subjects(rbac.load_documents(args.rbac or []))
+        for line in _sim_banner(server, path, subjects):
             print(line, flush=True)
         if args.scenario in CATALOG_SCENARIOS and args.helm_controller:
             print(f"  --helm-controller: {args.scenario} runs its own", flush=True)

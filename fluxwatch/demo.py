@@ -137,7 +137,7 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
     # The timeline prints every event; the daemon's own event log lines would repeat them.
     for name in ("fluxwatch.app", "fluxwatch.engine.tracker"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    server = ApiServer(tls=True)
+    server = ApiServer(tls=True, time_scale=time_scale)
     receiver = Receiver(on_alert=received.append)
     await server.start()
     await receiver.start()

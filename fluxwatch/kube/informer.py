@@ -4,7 +4,13 @@ Three levels, each with one job (the shape kopf's watching module taught us):
 
 * :meth:`Informer.run` is the endless outer loop. It survives every failure:
   connection errors and 5xx back off with jitter, 429 waits for Retry-After,
-  410 Gone and ERROR events send it back to a fresh list.
+  410 Gone and ERROR events send it back to a fresh list, and so does a 504
+  "Too large resource version" (after a backoff: retrying the same version
+  could go on forever). The backoff starts over after a watch that was good
+  (delivered events or lived a while), however it ended. After a watch that
+  did not end cleanly it asks the server for its current resourceVersion
+  first: one lower than ours is a restored etcd or a new cluster at the same
+  address, whose watch from our version would stay silent forever; it relists.
 * :meth:`Informer._relist` lists page by page and replaces the cache. After
   the first list it emits the difference against the old cache: new objects
   as ADDED, changed ones (by resourceVersion) as MODIFIED, vanished ones as
@@ -12,7 +18,11 @@ Three levels, each with one job (the shape kopf's watching module taught us):
 * :meth:`Informer._watch` streams one watch from the last resourceVersion with
   bookmarks, a server ``timeoutSeconds`` and a client inactivity timeout (the
   library sets none: a half-dead TCP connection would hang forever). Lines are
-  split from raw chunks; objects become small views at once.
+  split from raw chunks; objects become small views at once. The API server
+  sends a bookmark about once a minute, but only once the version moved past
+  the watch's: on a quiet cluster a healthy watch can be silent until its
+  timeout. So the inactivity timeout (two bookmark periods) is not a failure:
+  the informer checks the server's version and resumes without backing off.
 
 How bytes become views is the :class:`~fluxwatch.kube.codec.Codec`'s job: a
 kind with a typed reader (HelmReleases) goes from bytes to view without a dict
@@ -43,6 +53,9 @@ from fluxwatch.kube.codec import Codec, Line
 log = logging.getLogger("fluxwatch.kube.informer")
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
+# kube-apiserver's watch cache sends a bookmark about this often (cluster seconds).
+BOOKMARK_PERIOD = 60.0
+_TOO_LARGE = "Too large resource version"
 
 
 class View(Protocol):
@@ -131,6 +144,14 @@ class _WatchError(Exception):
     """The server sent an ERROR event other than 410."""
 
 
+class _TooLarge(Exception):
+    """The server has not reached our resourceVersion (504 ResourceVersionTooLarge)."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Informer(Generic[V]):
     """A cache of views for one resource (in one namespace or all), kept by list+watch."""
 
@@ -147,10 +168,14 @@ class Informer(Generic[V]):
         accept: str = JSON,
         page_size: int = 500,
         watch_timeout: int = 300,
-        inactivity_timeout: float = 120.0,
+        inactivity_timeout: float = 2 * BOOKMARK_PERIOD,
+        healthy_watch: float = 1.0,
         backoff: Backoff | None = None,
         observer: InformerObserver | None = None,
     ) -> None:
+        """``inactivity_timeout``: how long a watch may send nothing before the informer
+        reconnects (it should outlast a bookmark period); ``healthy_watch``: a watch that
+        lived this long, or delivered anything, resets the backoff however it ended."""
         self.client = client
         self.resource = resource
         self.codec: Codec[V] = transform if isinstance(transform, Codec) else Codec(transform)
@@ -163,6 +188,7 @@ class Informer(Generic[V]):
         self.page_size = page_size
         self.watch_timeout = watch_timeout
         self.inactivity_timeout = inactivity_timeout
+        self.healthy_watch = healthy_watch
         self.backoff = backoff or Backoff()
         self.observer: InformerObserver = observer or _NoObserver()
         self.cache: dict[tuple[str, str], V] = {}
@@ -171,43 +197,63 @@ class Informer(Generic[V]):
         self.name = resource.plural if namespace is None else f"{resource.plural}@{namespace}"
         self._event = self.codec.event
         self._plural = resource.plural
+        self._delivered = 0  # lines the last watch delivered, however it ended
 
     # -- level 1: forever ---------------------------------------------------------------
 
     async def run(self) -> None:
         """List, then watch from the list's version, forever; never returns on its own."""
+        loop = asyncio.get_running_loop()
         failures = 0
         need_list = True
+        check_version = False  # ask the server for its version before resuming
         while True:
+            started: float | None = None  # when the watch began, once it has
+            self._delivered = 0
             try:
                 if need_list:
                     await self._relist()
-                    need_list = False
-                started = asyncio.get_running_loop().time()
+                    need_list = check_version = False
+                elif check_version:
+                    went_back = await self._server_went_back()
+                    check_version = False
+                    if went_back:
+                        self.observer.on_restart(self._plural, "version-went-back")
+                        need_list = True
+                        continue
+                started = loop.time()
                 delivered = await self._watch()
                 # A watch that ended by timeoutSeconds is normal: resume from the last version.
                 # One that ends at once with nothing in it is a broken server or proxy: back off.
-                if delivered or asyncio.get_running_loop().time() - started >= 1.0:
+                if delivered or loop.time() - started >= self.healthy_watch:
                     failures = 0
                     continue
-                reason, delay = "empty-watch", self.backoff.delay(failures)
+                reason, delay, check_version = "empty-watch", self.backoff.delay(failures), True
             except _Gone:
-                self.observer.on_restart(self.resource.plural, "expired")
+                self.observer.on_restart(self._plural, "expired")
                 log.info("watch expired; relisting", extra={"informer": self.name})
                 need_list = True
                 failures = 0
                 continue
+            except _TooLarge as exc:
+                reason, delay = "too-large", self._too_large_delay(failures, exc.retry_after)
+                need_list = True
+                log.warning("%s; relisting in %.2fs", exc, delay, extra={"informer": self.name})
             except KubeApiError as exc:
                 if exc.gone:
-                    self.observer.on_restart(self.resource.plural, "expired")
+                    self.observer.on_restart(self._plural, "expired")
                     need_list = True
                     continue
-                reason = "throttled" if exc.code == 429 else f"http-{exc.code}"
-                delay = (
-                    exc.retry_after
-                    if exc.code == 429 and exc.retry_after is not None
-                    else self.backoff.delay(failures)
-                )
+                if exc.code == 504 and _TOO_LARGE in exc.message:
+                    reason, delay = "too-large", self._too_large_delay(failures, exc.retry_after)
+                    need_list = True
+                else:
+                    reason = "throttled" if exc.code == 429 else f"http-{exc.code}"
+                    delay = (
+                        exc.retry_after
+                        if exc.code == 429 and exc.retry_after is not None
+                        else self.backoff.delay(failures)
+                    )
                 log.warning(
                     "API error %s %s; retrying in %.2fs",
                     exc.code,
@@ -220,17 +266,68 @@ class Informer(Generic[V]):
                 delay = self.backoff.delay(failures)
                 log.warning("watch error: %s; relisting", exc, extra={"informer": self.name})
             except (TimeoutError, KubeConnectionError, aiohttp.ClientError, OSError) as exc:
-                reason = "inactivity" if isinstance(exc, asyncio.TimeoutError) else "connection"
-                delay = self.backoff.delay(failures)
-                log.warning(
-                    "watch connection lost (%s); reconnecting in %.2fs",
-                    exc.__class__.__name__,
-                    delay,
-                    extra={"informer": self.name},
-                )
-            self.observer.on_restart(self.resource.plural, reason)
+                check_version = True
+                if self._healthy(started):
+                    failures = 0
+                if isinstance(exc, asyncio.TimeoutError):
+                    # Silence is what a quiet cluster sends (no bookmark until the version
+                    # moves): not a failure, but the version check tells it from a server
+                    # that is behind us.
+                    reason, delay = "inactivity", self.backoff.delay(failures)
+                    log.info(
+                        "watch silent for %.0fs; checking the server and resuming",
+                        self.inactivity_timeout,
+                        extra={"informer": self.name},
+                    )
+                else:
+                    reason, delay = "connection", self.backoff.delay(failures)
+                    log.warning(
+                        "watch connection lost (%s); reconnecting in %.2fs",
+                        exc.__class__.__name__,
+                        delay,
+                        extra={"informer": self.name},
+                    )
+            self.observer.on_restart(self._plural, reason)
             failures += 1
             await asyncio.sleep(delay)
+
+    def _healthy(self, started: float | None) -> bool:
+        """Whether the last watch was a good one: it delivered, or it lived a while."""
+        if started is None:
+            return False
+        lived = asyncio.get_running_loop().time() - started
+        return self._delivered > 0 or lived >= self.healthy_watch
+
+    def _too_large_delay(self, failures: int, retry_after: float | None) -> float:
+        return max(retry_after or 0.0, self.backoff.delay(failures))
+
+    async def _server_went_back(self) -> bool:
+        """Whether the server's current resourceVersion is below the last one we saw.
+
+        One object of a consistent list (no resourceVersion) is enough to read it. The
+        versions are compared as the integers etcd makes them; any other form cannot go
+        back as far as we can tell."""
+        query = self._query()
+        query["limit"] = 1
+        body = await self.client.read(
+            "GET", self.resource.path(self.namespace), query=query, accept=JSON
+        )
+        try:
+            doc = orjson.loads(body)
+            server = int(doc["metadata"]["resourceVersion"])
+            ours = int(self.resource_version or "")
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return False
+        if server >= ours:
+            return False
+        log.warning(
+            "the API server's resourceVersion %d is below ours (%d): restored or replaced; "
+            "relisting",
+            server,
+            ours,
+            extra={"informer": self.name},
+        )
+        return True
 
     # -- level 2: list ------------------------------------------------------------------
 
@@ -358,6 +455,7 @@ class Informer(Generic[V]):
                 on_line(rest)
                 delivered += 1
         finally:
+            self._delivered = delivered
             response.release()
         return delivered
 
@@ -387,6 +485,10 @@ class Informer(Generic[V]):
         if etype == "ERROR":
             if raw.get("code") == 410:
                 raise _Gone(raw.get("message", ""))
+            message = str(raw.get("message") or "")
+            if raw.get("code") == 504 and _TOO_LARGE in message:
+                retry = (raw.get("details") or {}).get("retryAfterSeconds")
+                raise _TooLarge(message, float(retry) if isinstance(retry, int) else None)
             raise _WatchError(f"{raw.get('code')} {raw.get('reason')}: {raw.get('message')}")
         rv = (raw.get("metadata") or {}).get("resourceVersion")
         if rv:

@@ -31,6 +31,7 @@ from aiohttp import web
 
 from fluxwatch.sim import auth, certs, kubeconfig, protobuf, rbac, tables
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
+from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
@@ -45,6 +46,8 @@ from fluxwatch.sim.store import (
     bad_request,
     is_custom_resource,
     is_storage_version,
+    parse_resource_version,
+    too_large,
 )
 
 JSON = "application/json"
@@ -231,6 +234,18 @@ def _bool(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
 
+# kube-apiserver's timings, in cluster seconds (ApiServer multiplies them by time_scale).
+# The watch cache sends a bookmark to each watcher about once a minute, and one more 2 s
+# before the watch's deadline (cacheWatcher.nextBookmarkTime); it blocks a read for a
+# version it has not seen for up to 3 s (watchCache.waitUntilFreshAndBlock); etcd is
+# compacted every 5 minutes (--etcd-compaction-interval), each time up to the revision
+# seen at the previous run.
+BOOKMARK_INTERVAL = 60.0
+BOOKMARK_BEFORE_DEADLINE = 2.0
+BLOCK_TIMEOUT = 3.0
+COMPACTION_INTERVAL = 300.0
+
+
 class ApiServer:
     """The emulator; ``async with ApiServer() as api:`` serves on a free loopback port."""
 
@@ -242,16 +257,29 @@ class ApiServer:
         port: int = 0,
         admin_token: str | None = None,
         rbac_files: Sequence[Path] = (),
-        bookmark_interval: float = 1.0,
+        time_scale: float = 1.0,
+        bookmark_interval: float = BOOKMARK_INTERVAL,
+        compaction_interval: float | None = COMPACTION_INTERVAL,
         max_watch_timeout: float = 1800,
         tls: bool = False,
     ) -> None:
+        """``bookmark_interval`` and ``compaction_interval`` are cluster seconds: like the
+        watch cache's 3 s wait for an unseen version and the bookmark 2 s before a watch's
+        deadline, they are multiplied by ``time_scale`` (0.01: a minute passes in 0.6 s).
+        ``compaction_interval=None`` never compacts (benchmarks)."""
         self.store = store if store is not None else Store()
         self.host = host
         self.port = port
         self.admin_token = admin_token or f"sim-admin-{secrets.token_hex(16)}"
-        self.bookmark_interval = bookmark_interval
+        self.time_scale = time_scale
+        self.bookmark_interval = bookmark_interval * time_scale
+        self.compaction_interval = (
+            None if compaction_interval is None else compaction_interval * time_scale
+        )
+        self.block_timeout = BLOCK_TIMEOUT * time_scale
+        self.bookmark_before_deadline = BOOKMARK_BEFORE_DEADLINE * time_scale
         self.max_watch_timeout = max_watch_timeout
+        self._compactor: asyncio.Task[None] | None = None
         # RBAC is the store's Roles and bindings: the defaults of a fresh cluster, then
         # whatever rbac_files hold, created as objects that the API can change.
         self.authorizer = Authorizer(self.store)
@@ -293,6 +321,19 @@ class ApiServer:
         self.port = self._runner.addresses[0][1]
         host = f"[{self.host}]" if ":" in self.host else self.host
         self.url = f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+        if self.compaction_interval is not None:
+            self._compactor = asyncio.create_task(self._compact_forever(self.compaction_interval))
+
+    async def _compact_forever(self, interval: float) -> None:
+        """kube-apiserver's etcd compactor: each run compacts up to the revision the
+        previous run saw (the first run, at bootstrap, compacts nothing), so between one
+        and two intervals of history stay readable."""
+        seen = 0
+        while True:
+            await asyncio.sleep(interval)
+            if seen:
+                self.store.compact(seen)
+            seen = self.store.resource_version
 
     def client_ssl_context(self) -> ssl.SSLContext | None:
         """An SSL context that trusts this server (None when it serves plain HTTP)."""
@@ -301,6 +342,9 @@ class ApiServer:
         return ssl.create_default_context(cadata=self.ca_pem.decode())
 
     async def stop(self) -> None:
+        if self._compactor is not None:
+            self._compactor.cancel()
+            self._compactor = None
         self.faults.drop_watches(clean=True)
         if self._runner is not None:
             await self._runner.cleanup()
@@ -534,16 +578,24 @@ class ApiServer:
         content_type = JSON
         if verb == "list":
             mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=False)
+            opts = list_options(query, watch=False)
             limit = self._limit(query.get("limit"))
+            rv = opts.resource_version
+            if rv not in ("", "0") and not opts.continue_token and opts.match != "Exact":
+                # Served by the watch cache unless paginated (then etcd answers at once):
+                # a version it has not seen yet is waited for before the 504.
+                wanted = parse_resource_version(rv)
+                if not limit and wanted > store.resource_version:
+                    await store.wait_for_version(wanted, self.block_timeout)
             page = store._list(
                 table,
                 target.namespace,
                 query.get("labelSelector"),
                 query.get("fieldSelector"),
                 limit=limit,
-                continue_token=query.get("continue") or None,
-                resource_version=query.get("resourceVersion"),
-                resource_version_match=query.get("resourceVersionMatch"),
+                continue_token=opts.continue_token or None,
+                resource_version=rv,
+                resource_version_match=opts.match or None,
             )
             if not is_storage_version(target.res):
                 page = page._replace(
@@ -834,6 +886,8 @@ class ApiServer:
     ) -> web.StreamResponse:
         query = request.query
         res = target.res
+        store = self.store
+        opts = list_options(query, watch=True)
         mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=True)
         include = query.get("includeObject") or "Metadata"
         field_selector = query.get("fieldSelector")
@@ -846,42 +900,59 @@ class ApiServer:
                 timeout = min(timeout, max(0.0, float(query["timeoutSeconds"])))
             except ValueError:
                 raise bad_request("timeoutSeconds must be a number") from None
-        bookmarks = _bool(query.get("allowWatchBookmarks"))
-        initial_events = _bool(query.get("sendInitialEvents"))
-        rv = query.get("resourceVersion")
+        rv = opts.resource_version
+        wanted = parse_resource_version(rv) if rv else 0
 
         resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
         resp.enable_chunked_encoding()
         try:
-            watcher = self.store.watch(
+            # Initial events must be at least that fresh: the watch cache waits for the
+            # version, then gives up. A plain watch from the future is accepted instead,
+            # and stays silent until the store passes the version.
+            if (
+                opts.send_initial_events
+                and wanted > store.resource_version
+                and not await store.wait_for_version(wanted, self.block_timeout)
+            ):
+                raise too_large(wanted, store.resource_version, 1)
+            watcher = store.watch(
                 res,
                 target.namespace,
-                None if initial_events else rv,
+                rv or None,
                 query.get("labelSelector"),
                 field_selector,
+                send_initial_events=opts.send_initial_events,
             )
         except ApiError as err:
-            if err.code != 410:
+            if err.code not in (410, 504):
                 raise
-            # An expired version is reported in the stream, as one ERROR event.
+            # Past admission, the watch cache reports these in the stream, as one ERROR event.
             await resp.prepare(request)
             body = orjson.dumps({"type": "ERROR", "object": err.status()}) + b"\n"
             self.stats.bytes[stats_key] += len(body)
             await resp.write(body)
             await resp.write_eof()
             return resp
+        initial_rv = store.resource_version
 
         stream = _WatchStream(request, watcher)
         self._watches.add(stream)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        next_bookmark = loop.time() + self.bookmark_interval if bookmarks else float("inf")
-        initial_left = watcher.pending() if initial_events else -1
+        now = loop.time()
+        deadline = now + timeout
+        last_bookmark = deadline - self.bookmark_before_deadline
+        inf = float("inf")
+        next_bookmark = self._next_bookmark(now, last_bookmark) if opts.allow_bookmarks else inf
+        # The initial events of a watch-list, then the bookmark that marks their end.
+        initial_left = watcher.pending() if opts.watch_list else -1
         first = [True]
         try:
             await resp.prepare(request)
             while True:
                 chunks: list[bytes] = []
+                if initial_left == 0:
+                    chunks.append(self._bookmark(res, mode, initial_rv, initial_end=True))
+                    initial_left = -1
                 while len(chunks) < 1000:
                     item = watcher.pop()
                     if item is None:
@@ -889,9 +960,9 @@ class ApiServer:
                     chunks.append(self._encode_event(res, item, mode, include, first))
                     if initial_left > 0:
                         initial_left -= 1
-                if initial_left == 0 and not watcher.pending():
-                    chunks.append(self._bookmark(res, mode, initial_end=True))
-                    initial_left = -1
+                        if initial_left == 0:
+                            chunks.append(self._bookmark(res, mode, initial_rv, initial_end=True))
+                            initial_left = -1
                 if chunks:
                     body = b"".join(chunks)
                     self.stats.bytes[stats_key] += len(body)
@@ -903,10 +974,13 @@ class ApiServer:
                 if now >= deadline:
                     break
                 if now >= next_bookmark:
-                    body = self._bookmark(res, mode)
-                    self.stats.bytes[stats_key] += len(body)
-                    await resp.write(body)
-                    next_bookmark = now + self.bookmark_interval
+                    next_bookmark = self._next_bookmark(now, last_bookmark)
+                    # Nothing at or below the watch's starting version is sent, bookmarks
+                    # included: a quiet store sends none.
+                    if store.resource_version > watcher.after:
+                        body = self._bookmark(res, mode, store.resource_version)
+                        self.stats.bytes[stats_key] += len(body)
+                        await resp.write(body)
                     continue
                 await watcher.wait(min(deadline, next_bookmark) - now)
         finally:
@@ -919,6 +993,12 @@ class ApiServer:
             return resp
         await resp.write_eof()
         return resp
+
+    def _next_bookmark(self, now: float, last: float) -> float:
+        """When a watcher's next bookmark is due: a bookmark interval from now, but no later
+        than ``last`` (2 s before the deadline); never, once that has passed."""
+        due = min(now + self.bookmark_interval, last)
+        return due if due > now else float("inf")
 
     def _encode_event(
         self,
@@ -944,8 +1024,10 @@ class ApiServer:
             first[0] = False
         return orjson.dumps({"type": type_, "object": shown}) + b"\n"
 
-    def _bookmark(self, res: ResourceType, mode: str, *, initial_end: bool = False) -> bytes:
-        metadata: dict[str, Any] = {"resourceVersion": str(self.store.resource_version)}
+    def _bookmark(
+        self, res: ResourceType, mode: str, rv: int, *, initial_end: bool = False
+    ) -> bytes:
+        metadata: dict[str, Any] = {"resourceVersion": str(rv)}
         if initial_end:
             metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
         if mode == "meta":

@@ -1,4 +1,4 @@
-"""core/v1 Events as Flux's controllers record them, and the rules a real server checks.
+"""core/v1 Events as Flux's controllers record them.
 
 Flux's recorder (fluxcd/pkg ``runtime/events``) hands every Kubernetes Event to
 controller-runtime's ``GetEventRecorderFor(<controller>)``, which is client-go's
@@ -16,39 +16,26 @@ and message) into the Event it already wrote: a patch of ``count`` and
 ``lastTimestamp`` instead of a new object. A controller that requeues every few
 seconds (``DependencyNotReady``) then shows one Event ``x12``, not twelve.
 
-:func:`validate_event_create` is kube-apiserver's ValidateEventCreate for a
-core/v1 request: an Event without ``eventTime`` must only agree with its
-object's namespace; one with ``eventTime`` is a "new" Event and needs
-``reportingComponent``, ``reportingInstance``, ``action`` and ``reason``.
+The store validates these Events as kube-apiserver does (``fluxwatch.sim.validation``):
+an Event without ``eventTime`` must only agree with its object's namespace.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from fluxwatch.kube.fields import format_rfc3339
-from fluxwatch.sim.fielderrors import FieldError, invalid_value, required
 from fluxwatch.sim.store import ApiError, Store
 
 EVENTS = "events"
 NORMAL = "Normal"
 WARNING = "Warning"
 
-# Limits of k8s.io/kubernetes pkg/apis/core/validation/events.go.
-REPORTING_INSTANCE_LIMIT = 128
-ACTION_LIMIT = 128
-REASON_LIMIT = 128
-NOTE_LIMIT = 1024
 # client-go's correlator forgets a repeat after this long and writes a new Event.
 CORRELATION_WINDOW = 600.0
 _SEEN_LIMIT = 4096  # client-go's correlator caches as many keys
-
-_DNS1123_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$")
-_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 
 def object_reference(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -154,86 +141,3 @@ class EventRecorder:
             return self.store.patch(EVENTS, namespace, name, patch, "strategic")
         except ApiError:
             return None  # deleted meanwhile (Events expire): write a new one
-
-
-def _namespace_errors(event: Mapping[str, Any], namespace: str, new: bool) -> list[FieldError]:
-    involved = str((event.get("involvedObject") or {}).get("namespace") or "")
-    if new:
-        allowed = ("default", "kube-system")
-        ok = bool(involved) or namespace in allowed
-    elif involved:
-        ok = namespace == involved
-    else:
-        ok = namespace in ("", "default")
-    return [] if ok else [invalid_value("involvedObject.namespace", involved, _MISMATCH)]
-
-
-_MISMATCH = "does not match event.namespace"
-
-
-def validate_event_create(event: Mapping[str, Any]) -> list[FieldError]:
-    """kube-apiserver's checks of a core/v1 Event create beyond its object metadata."""
-    md = event.get("metadata") or {}
-    namespace = str(md.get("namespace") or "")
-    new = bool(event.get("eventTime"))
-    errors = _namespace_errors(event, namespace, new)
-    if new:
-        controller = str(event.get("reportingComponent") or "")
-        instance = str(event.get("reportingInstance") or "")
-        action = str(event.get("action") or "")
-        reason = str(event.get("reason") or "")
-        message = str(event.get("message") or "")
-        if not controller:
-            errors.append(required("reportingComponent"))
-        for problem in _qualified_name_problems(controller):
-            errors.append(invalid_value("reportingComponent", controller, problem))
-        if not instance:
-            errors.append(required("reportingInstance"))
-        if len(instance) > REPORTING_INSTANCE_LIMIT:
-            errors.append(_too_many("reportingInstance", REPORTING_INSTANCE_LIMIT))
-        if not action:
-            errors.append(required("action"))
-        if len(action) > ACTION_LIMIT:
-            errors.append(_too_many("action", ACTION_LIMIT))
-        if not reason:
-            errors.append(required("reason"))
-        if len(reason) > REASON_LIMIT:
-            errors.append(_too_many("reason", REASON_LIMIT))
-        if len(message) > NOTE_LIMIT:
-            errors.append(_too_many("message", NOTE_LIMIT))
-    if namespace and not _DNS1123_SUBDOMAIN.match(namespace):
-        errors.append(
-            invalid_value(
-                "namespace",
-                namespace,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character "
-                "(e.g. 'example.com', regex used for validation is "
-                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')",
-            )
-        )
-    return errors
-
-
-def _too_many(path: str, limit: int) -> FieldError:
-    return invalid_value(path, "", f"can have at most {limit} characters")
-
-
-def _qualified_name_problems(value: str) -> list[str]:
-    """ValidateQualifiedName for the reporting controller (``fluxwatch``, ``x.io/ctrl``)."""
-    if not value:
-        return []
-    prefix, _, name = value.rpartition("/")
-    problems = []
-    if prefix and not _DNS1123_SUBDOMAIN.match(prefix):
-        problems.append("prefix part must be a lowercase RFC 1123 subdomain")
-    if len(name) > 63:
-        problems.append("name part must be no more than 63 characters")
-    if not _QUALIFIED_NAME.match(name):
-        problems.append(
-            "name part must consist of alphanumeric characters, '-', '_' or '.', and must "
-            "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or "
-            "'123-abc', regex used for validation is "
-            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
-        )
-    return problems

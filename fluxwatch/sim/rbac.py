@@ -779,6 +779,23 @@ def create_documents(store: Store, docs: Iterable[dict[str, Any]]) -> None:
             store.update(table.res, replaced)
 
 
+def binding_subjects(docs: Iterable[dict[str, Any]]) -> list[str]:
+    """The users and ServiceAccounts (``system:serviceaccount:<ns>:<name>``) the bindings
+    among ``docs`` name, in order, once each: whom a sim user may want a token for."""
+    found: dict[str, None] = {}
+    for doc in docs:
+        if doc.get("kind") not in ("RoleBinding", "ClusterRoleBinding"):
+            continue
+        binding = Binding.parse(doc)
+        for subject in binding.subjects:
+            if subject.kind == "User":
+                found[subject.name] = None
+            elif subject.kind == "ServiceAccount":
+                ns = subject.namespace or binding.namespace or "default"
+                found[f"{SA_PREFIX}{ns}:{subject.name}"] = None
+    return list(found)
+
+
 def load_documents(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """RBAC documents and ServiceAccounts from files and kustomize directories."""
     docs: list[dict[str, Any]] = []

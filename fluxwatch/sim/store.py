@@ -101,6 +101,8 @@ class ApiError(Exception):
         message: str,
         details: dict[str, Any] | None = None,
         retry_after: int | None = None,
+        *,
+        continue_token: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -108,16 +110,18 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.retry_after = retry_after
+        self.continue_token = continue_token  # the Status's metadata.continue
 
     def status(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
-            "metadata": {},
+            "metadata": {"continue": self.continue_token} if self.continue_token else {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:  # an error the server did not classify has no reason at all
+            body["reason"] = self.reason
         if self.details is not None:
             body["details"] = self.details
         body["code"] = self.code
@@ -195,6 +199,41 @@ def unknown_resource() -> ApiError:
     return ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
+# etcd3's list errors (k8s.io/apiserver/pkg/storage/etcd3/errors.go), word for word.
+LIST_TOO_OLD = "The resourceVersion for the provided list is too old."
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list."
+)
+
+
+def too_large(rv: int, current: int, retry_after: int) -> ApiError:
+    """504 for a version the server has not reached (storage.NewTooLargeResourceVersionError).
+    The watch cache asks for a retry after 1 s; etcd's own check asks for none (0), and then
+    neither ``retryAfterSeconds`` nor the Retry-After header is sent."""
+    details: dict[str, Any] = {
+        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]
+    }
+    if retry_after > 0:
+        details["retryAfterSeconds"] = retry_after
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {rv}, current: {current}",
+        details,
+        retry_after=retry_after or None,
+    )
+
+
+def future_revision() -> ApiError:
+    """An etcd read at a revision it has not reached: etcd's ErrFutureRev is not a Status
+    error, so the API server answers a bare 500 without a reason."""
+    return ApiError(500, "", "etcdserver: mvcc: required revision is a future revision")
+
+
 class WatchEvent(NamedTuple):
     type: str
     object: dict[str, Any]
@@ -240,6 +279,7 @@ class _Table:
         "_keys",
         "_unsorted",
         "events",
+        "future",
         "horizon",
         "hstart",
         "objs",
@@ -258,6 +298,9 @@ class _Table:
         self.hstart = 0
         self.horizon = 0  # every event with rv > horizon is still in the history
         self.watchers: set[Watcher] = set()
+        # Watches from a version not reached yet: they join `watchers` with the first
+        # event past it, so the per-event path never compares versions.
+        self.future: list[Watcher] = []
 
     @property
     def keys(self) -> list[str]:
@@ -328,6 +371,9 @@ class Watcher:
         self._items: deque[Delivery] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self.closed = False
+        # The version the watch started after: the watch cache sends nothing at or
+        # below it, bookmarks included (cacheWatcher.process).
+        self.after = 0
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
         if self._labels is not None and not self._labels(obj["metadata"].get("labels") or {}):
@@ -390,6 +436,8 @@ class Watcher:
     def close(self) -> None:
         self.closed = True
         self._table.watchers.discard(self)
+        if self in self._table.future:
+            self._table.future.remove(self)
         self._items.clear()
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
@@ -417,7 +465,11 @@ class ListPage(NamedTuple):
 
 
 def encode_continue(rv: int, last_key: str) -> str:
-    body = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": last_key + "\x00"})
+    return _continue_token(rv, last_key + "\x00")
+
+
+def _continue_token(rv: int, start: str) -> str:
+    body = orjson.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start})
     return base64.urlsafe_b64encode(body).rstrip(b"=").decode()
 
 
@@ -426,7 +478,9 @@ _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 
 def decode_continue(token: str) -> tuple[int, str]:
     """A continue token back to (resourceVersion, start key); a bad one is 400 with the
-    storage layer's words (k8s.io/apiserver/pkg/storage DecodeContinue)."""
+    storage layer's words (k8s.io/apiserver/pkg/storage DecodeContinue). Version -1
+    (what a 410 for a compacted token hands back) means "continue at the latest
+    version", as etcd3's store reads it."""
 
     def bad(why: str) -> ApiError:
         return bad_request(f"invalid continue token: continue key is not valid{why}")
@@ -450,7 +504,7 @@ def decode_continue(token: str) -> tuple[int, str]:
         raise bad(": incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
     if not isinstance(start, str) or not start:
         raise bad(": encoded start key empty (version meta.k8s.io/v1)")
-    if rv < 0:
+    if rv < -1:
         raise bad("")
     return rv, start
 
@@ -491,6 +545,7 @@ class Store:
     ):
         self.history_limit = history_limit
         self.resource_version = 0
+        self.compacted = 0  # etcd's compacted revision: nothing older can be read
         self._clock = clock
         self._now_cache = (-1, "")
         self.registry = registry if registry is not None else Registry()
@@ -634,34 +689,76 @@ class Store:
         resource_version: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        *,
+        send_initial_events: bool | None = None,
     ) -> Watcher:
-        """Open a watch. Without a resourceVersion (or with "0"), every matching object
-        first arrives as a synthetic ADDED; with one, the history after it is replayed
-        (410 Expired when it is older than the history holds)."""
+        """Open a watch, as the API server's watch cache serves one.
+
+        ``send_initial_events=True``: every matching object first, as ADDED, whatever the
+        version (the caller makes sure the version has been reached). ``None`` (a client
+        that does not know the parameter): without a version (or "0") the same; with one,
+        the history after it is replayed, 410 Expired when it is older than the history
+        holds. ``False``: the history after the version, or from now without one.
+        A version not reached yet is accepted: nothing is sent until the store passes it.
+        """
         t = self.table(res)
         labels, fields = self._selectors(t.res, label_selector, field_selector)
         w = Watcher(t, namespace, labels, fields)
-        if resource_version in (None, "", "0"):
+        unversioned = resource_version in (None, "", "0")
+        if send_initial_events or (send_initial_events is None and unversioned):
+            # Without a version the server reads the current one from etcd first and
+            # sends nothing at or below it; with "0" any version will do.
+            if resource_version:
+                w.after = parse_resource_version(resource_version)
+            elif send_initial_events:
+                w.after = self.resource_version
             lo, hi = _key_range(t.keys, namespace)
             for i in range(lo, hi):
                 obj = t.objs[t.keys[i]]
                 if w.matches(obj):
                     w._put((ADDED, obj, None))
+        elif unversioned:
+            w.after = self.resource_version if not resource_version else 0
         else:
+            assert resource_version is not None
             rv = parse_resource_version(resource_version)
+            w.after = rv
+            if rv > self.resource_version:
+                t.future.append(w)
+                return w
             if rv < t.horizon:
-                raise expired(f"too old resource version: {rv} ({t.horizon + 1})")
+                raise expired(f"too old resource version: {rv} ({t.horizon})")
             for ev in t.events_after(rv):
                 w._offer(ev)
         t.watchers.add(w)
         return w
 
-    def compact(self) -> None:
-        """Forget all history: a watch or continue from any older version now gets 410."""
+    def compact(self, revision: int | None = None) -> None:
+        """etcd compaction: forget every change at or below ``revision`` (default: all
+        history). Watches, continue tokens and exact lists from before it get 410."""
+        rev = self.resource_version if revision is None else min(revision, self.resource_version)
+        if revision is not None and rev <= self.compacted:
+            return
+        self.compacted = max(self.compacted, rev)
         for t in self._tables.values():
-            t.events = []
+            if t.horizon >= rev and t.history_len() == 0:
+                continue
+            cut = bisect.bisect_right(t.events, rev, lo=t.hstart, key=lambda e: e.rv)
+            del t.events[:cut]
             t.hstart = 0
-            t.horizon = self.resource_version
+            t.horizon = max(t.horizon, rev)
+
+    async def wait_for_version(self, rv: int, timeout: float) -> bool:
+        """Wait until the store has reached ``rv``, at most ``timeout`` seconds, as the
+        watch cache blocks a read for a version it has not seen yet; True if reached."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.resource_version < rv:
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            await asyncio.sleep(min(0.01, left))
+        return True
 
     # ---- internals shared with the HTTP layer (stored dicts, read-only) ------------------
 
@@ -702,56 +799,43 @@ class Store:
         """
         labels, fields = self._selectors(t.res, label_selector, field_selector)
         namespace = namespace if t.res.namespaced else None
+        current = self.resource_version
         snapshot_rv: int | None = None
         start = ""
         if continue_token:
             if resource_version not in (None, "", "0"):
                 raise bad_request("specifying resource version is not allowed when using continue")
-            snapshot_rv, start = decode_continue(continue_token)
+            token_rv, start = decode_continue(continue_token)
+            if token_rv > current:
+                raise future_revision()
+            if token_rv != -1:
+                if token_rv < self.compacted or token_rv < t.horizon:
+                    # The 410 carries a token that continues at the latest version.
+                    raise ApiError(
+                        410, "Expired", CONTINUE_TOO_OLD, continue_token=_continue_token(-1, start)
+                    )
+                snapshot_rv = token_rv
         elif resource_version not in (None, "", "0"):
             rv = parse_resource_version(resource_version)
-            if rv > self.resource_version:
-                raise ApiError(
-                    504,
-                    "Timeout",
-                    f"Too large resource version: {rv}, current: {self.resource_version}",
-                    {
-                        "causes": [
-                            {
-                                "reason": "ResourceVersionTooLarge",
-                                "message": "Too large resource version",
-                            }
-                        ],
-                        "retryAfterSeconds": 1,
-                    },
-                )
-            if resource_version_match == "Exact":
+            if resource_version_match == "Exact" or (not resource_version_match and limit):
+                # etcd serves these at exactly that revision (a paginated list without a
+                # match too: etcd3 store's resolveGetListRev).
+                if rv > current:
+                    raise future_revision()
+                if rv < self.compacted or rv < t.horizon:
+                    raise expired(LIST_TOO_OLD)
                 snapshot_rv = rv
-        elif resource_version_match == "Exact":
-            raise bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden "
-                "unless resourceVersion is provided"
-            )
+            elif rv > current:
+                # NotOlderThan: from the watch cache (which asks for a retry in 1 s), or from
+                # etcd when paginated (which asks for none).
+                raise too_large(rv, current, 0 if limit else 1)
 
         overrides: dict[str, dict[str, Any] | None] = {}
-        list_rv = self.resource_version
-        if snapshot_rv is not None and snapshot_rv < self.resource_version:
-            if snapshot_rv < t.horizon:
-                if continue_token:
-                    raise expired(
-                        "The provided continue parameter is too old to display a consistent "
-                        "list result. You can start a new list without the continue parameter, "
-                        "or use the continue token in this response to retrieve the remainder "
-                        "of the results. Continuing with the provided token results in an "
-                        "inconsistent list - objects that were created, modified, or deleted "
-                        "between the time the first chunk was returned and now may show up in "
-                        "the list."
-                    )
-                raise expired(f"too old resource version: {snapshot_rv} ({t.horizon + 1})")
-            for ev in t.events_after(snapshot_rv):
-                overrides.setdefault(ev.key, ev.prev)
-            list_rv = snapshot_rv
-        elif snapshot_rv is not None:
+        list_rv = current
+        if snapshot_rv is not None:
+            if snapshot_rv < current:
+                for ev in t.events_after(snapshot_rv):
+                    overrides.setdefault(ev.key, ev.prev)
             list_rv = snapshot_rv
 
         keys = t.keys
@@ -864,15 +948,27 @@ class Store:
         ev = _Event(rv, type_, key, obj["metadata"].get("namespace") or "", obj, prev)
         t.events.append(ev)
         if t.history_len() > self.history_limit:
-            t.horizon = t.events[t.hstart].rv
+            # Like the watch cache's ring: the oldest event makes room, and a watch may
+            # then start no earlier than just before the oldest one kept.
             t.hstart += 1
+            t.horizon = t.events[t.hstart].rv - 1
             if t.hstart > 1024 and t.hstart * 2 > len(t.events):
                 del t.events[: t.hstart]
                 t.hstart = 0
+        if t.future:
+            self._wake(t, rv)
         for w in tuple(t.watchers):
             w._offer(ev)
         if type_ == DELETED:
             self._after_delete(t, obj)
+
+    @staticmethod
+    def _wake(t: _Table, rv: int) -> None:
+        """Watches waiting for a version this event passes start receiving events."""
+        ready = [w for w in t.future if w.after < rv]
+        for w in ready:
+            t.future.remove(w)
+            t.watchers.add(w)
 
     def _ensure_namespace(self, namespace: str) -> None:
         t = self.table("namespaces")

@@ -31,10 +31,11 @@ from fluxwatch.kube.helmstorage import (
 )
 from fluxwatch.kube.lease import lease_view
 from fluxwatch.sim import scenarios
-from fluxwatch.sim.events import EVENTS, validate_event_create
+from fluxwatch.sim.events import EVENTS
 from fluxwatch.sim.helmcontroller import HELM_LEASE, HELMRELEASES, LEASES, SECRETS, HelmController
 from fluxwatch.sim.scenarios import CATALOG, FLUX_CONTROLLERS, ScenarioRun
 from fluxwatch.sim.store import ApiError, Store
+from fluxwatch.sim.validation import validate as validate_object
 
 VPA = ("flux-system", "bp-vpa")
 pytestmark = pytest.mark.looptime
@@ -447,7 +448,7 @@ def reasons(events: list[dict[str, Any]]) -> list[str]:
 def assert_recorded_like_flux(event: dict[str, Any], hr: dict[str, Any]) -> None:
     """The shape of client-go's legacy recorder behind Flux's events.Recorder, which a real
     kube-apiserver's ValidateEventCreate accepts."""
-    assert validate_event_create(event) == []
+    assert validate_object("events", event) == []
     assert event["source"] == {"component": "helm-controller"}
     assert "eventTime" not in event and "action" not in event
     assert event["firstTimestamp"] <= event["lastTimestamp"]
@@ -522,7 +523,7 @@ async def test_deletion_records_the_uninstall() -> None:
             "grafana@8.8.2"
         )
         assert story[-1]["message"] == "deleted HelmChart 'flux-system/observability-bp-grafana'"
-        assert all(validate_event_create(e) == [] for e in story)
+        assert all(validate_object("events", e) == [] for e in story)
 
 
 # ---- Flux as `flux install` leaves it ----------------------------------------------------------

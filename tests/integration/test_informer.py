@@ -2,7 +2,10 @@
 
 Each test drives the API server into one situation a real cluster produces
 (pagination, a dropped watch, 410 Gone, throttling, a silent connection, a
-broken object, missing RBAC) and checks that no HelmRelease change is lost.
+broken object, missing RBAC, minutely bookmarks, a version not reached yet, a
+server restored to an older version, a flapping connection) and checks that no
+HelmRelease change is lost. Servers whose timing matters run with a small
+``time_scale``: a minute of cluster time in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ import pytest
 
 from fluxwatch.kube.client import HELMRELEASES, KubeClient
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView, hr_view
-from fluxwatch.kube.informer import Backoff, Informer
+from fluxwatch.kube.informer import BOOKMARK_PERIOD, Backoff, Informer
 from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.store import Store, too_large
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
+LEASES = "leases.coordination.k8s.io"
 FAST = Backoff(base=0.05, factor=2.0, cap=0.2, jitter=0.0)
 
 
@@ -75,6 +80,32 @@ async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClie
     kube = await KubeClient.from_config(path)
     yield kube
     await kube.close()
+
+
+SCALE = 0.002
+
+
+@pytest.fixture
+async def scaled(tmp_path: Path) -> AsyncIterator[tuple[ApiServer, KubeClient]]:
+    """A server on which a cluster minute lasts 0.12 s (bookmarks every 0.12 s, compaction
+    never), and a client of it."""
+    async with ApiServer(time_scale=SCALE, compaction_interval=None) as server:
+        kube = await KubeClient.from_config(server.write_kubeconfig(tmp_path / "scaled"))
+        yield server, kube
+        await kube.close()
+
+
+def count_relists(informer: Informer[HRView]) -> list[int]:
+    """A one-element list counting the informer's full relists from now on."""
+    seen = [0]
+    relist = informer._relist
+
+    async def counted() -> None:
+        seen[0] += 1
+        await relist()
+
+    informer._relist = counted  # type: ignore[method-assign]
+    return seen
 
 
 async def start(informer: Informer[HRView]) -> asyncio.Task[None]:
@@ -142,8 +173,9 @@ async def test_watch_delivers_changes_in_order(apiserver: ApiServer, client: Kub
 
 
 async def test_bookmarks_advance_the_resource_version(
-    apiserver: ApiServer, client: KubeClient
+    scaled: tuple[ApiServer, KubeClient],
 ) -> None:
+    apiserver, client = scaled
     apiserver.store.create(HR, helmrelease("apps", "a"))
     informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, observer=Recorder())
     task = await start(informer)
@@ -170,6 +202,7 @@ async def test_dropped_watch_resumes_and_sees_change_made_while_disconnected(
         client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
     )
     task = await start(informer)
+    relists = count_relists(informer)
     try:
         apiserver.stats.reset()
         # Same tick: the watch is gone before the change, so only the resume can carry it.
@@ -178,8 +211,9 @@ async def test_dropped_watch_resumes_and_sees_change_made_while_disconnected(
         await rec.until(lambda: ("MODIFIED", "apps", "a") in rec.events)
         assert informer.cache[("apps", "a")].suspend is True
         assert rec.restarts, "the dropped watch was not noticed"
-        # Resumed from its resourceVersion: no new LIST was needed.
-        assert apiserver.stats.requests.get(("list", HR), 0) == 0
+        # Resumed from its resourceVersion: no relist, only the one-object version check.
+        assert relists == [0]
+        assert apiserver.stats.requests.get(("list", HR), 0) == 1
     finally:
         await stop(task)
 
@@ -377,3 +411,216 @@ subjects:
         finally:
             await stop(task)
             await kube.close()
+
+
+async def test_minutely_bookmarks_keep_a_quiet_resource_alive(
+    scaled: tuple[ApiServer, KubeClient],
+) -> None:
+    """HelmReleases do not change, the cluster does (Leases renew): a bookmark comes every
+    cluster minute, well within two minutes of inactivity, so the watch is never cut."""
+    apiserver, client = scaled
+    apiserver.store.create(HR, helmrelease("apps", "a"))
+    rec = Recorder()
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        rec.handler,
+        observer=rec,
+        inactivity_timeout=2 * BOOKMARK_PERIOD * SCALE,
+    )
+    task = await start(informer)
+    listed = int(informer.resource_version or 0)
+    try:
+        lease = {"metadata": {"name": "helm-controller", "namespace": "flux-system"}}
+        apiserver.store.create(LEASES, lease)
+        for i in range(40):  # eight cluster minutes of renewals every 10 cluster seconds
+            await asyncio.sleep(10 * SCALE)
+            apiserver.store.patch(
+                LEASES, "flux-system", "helm-controller", {"spec": {"leaseTransitions": i}}
+            )
+        assert rec.restarts == []
+        assert int(informer.resource_version or 0) > listed
+    finally:
+        await stop(task)
+
+
+async def test_a_silent_quiet_cluster_is_resumed_without_relisting_or_backing_off(
+    scaled: tuple[ApiServer, KubeClient],
+) -> None:
+    """Nothing writes at all: the server sends no bookmark (none is newer than the watch),
+    the inactivity timeout fires again and again; each time the version check finds the
+    server where we are, and the watch resumes at once."""
+    apiserver, client = scaled
+    apiserver.store.create(HR, helmrelease("apps", "a"))
+    rec = Recorder()
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        rec.handler,
+        observer=rec,
+        inactivity_timeout=0.1,
+        healthy_watch=0.05,
+        # Were these restarts failures, the fourth would wait 50 s.
+        backoff=Backoff(base=0.05, factor=10.0, cap=100.0, jitter=0.0),
+    )
+    task = await start(informer)
+    relists = count_relists(informer)
+    try:
+        await rec.until(lambda: rec.restarts.count("inactivity") >= 4, timeout=5)
+        assert set(rec.restarts) == {"inactivity"}
+        assert relists == [0]
+        apiserver.store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+        await rec.until(lambda: ("MODIFIED", "apps", "a") in rec.events)
+    finally:
+        await stop(task)
+
+
+async def test_a_410_as_http_during_a_paginated_relist_starts_the_list_over(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """etcd compacted between two pages: the continue token is refused with 410."""
+    store = apiserver.store
+    for i in range(5):
+        store.create(HR, helmrelease("apps", f"hr{i}"))
+    real_list = store._list
+    compacted = [False]
+
+    def compact_before_second_page(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("continue_token") and not compacted[0]:
+            compacted[0] = True
+            store.create(HR, helmrelease("apps", "late"))
+            store.compact()
+        return real_list(*args, **kwargs)
+
+    store._list = compact_before_second_page  # type: ignore[method-assign]
+    rec = Recorder()
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        rec.handler,
+        page_size=2,
+        backoff=FAST,
+        observer=rec,
+    )
+    task = await start(informer)
+    try:
+        assert rec.restarts == ["expired"]
+        assert len(informer.cache) == 6
+        assert rec.synced_counts == [6]
+    finally:
+        await stop(task)
+
+
+async def test_a_504_too_large_version_relists_after_a_backoff(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """A server behind our version answers the watch with an ERROR 504 "Too large resource
+    version": retrying that version could go on forever, so the informer relists."""
+    store = apiserver.store
+    store.create(HR, helmrelease("apps", "a"))
+    real_watch = store.watch
+    refused: list[str | None] = []
+
+    def behind_once(*args: Any, **kwargs: Any) -> Any:
+        if not refused:
+            refused.append(args[2])
+            raise too_large(int(args[2]), store.resource_version - 1, 1)
+        return real_watch(*args, **kwargs)
+
+    store.watch = behind_once  # type: ignore[method-assign]
+    rec = Recorder()
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
+    )
+    loop = asyncio.get_running_loop()
+    task = await start(informer)
+    relists = count_relists(informer)
+    began = loop.time()
+    try:
+        await rec.until(lambda: "too-large" in rec.restarts)
+        store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+        await rec.until(lambda: ("MODIFIED", "apps", "a") in rec.events)
+        assert relists == [1]
+        # The server asked for a retry after 1 s; the informer waited at least that long.
+        assert loop.time() - began >= 1.0
+        assert rec.restarts == ["too-large"]
+    finally:
+        await stop(task)
+
+
+async def test_a_server_restored_to_an_older_version_is_relisted(
+    client: KubeClient, apiserver: ApiServer
+) -> None:
+    """etcd restored from a backup (or a new cluster at the same address): the server's
+    resourceVersion is below the informer's. A watch from ours would be accepted and stay
+    silent forever; the informer notices after the connection drops and relists."""
+    for i in range(30):
+        apiserver.store.create(HR, helmrelease("apps", f"old{i}"))
+    rec = Recorder()
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        rec.handler,
+        backoff=FAST,
+        observer=rec,
+        inactivity_timeout=0.5,
+    )
+    task = await start(informer)
+    port = apiserver.port
+    try:
+        await drop_open_watch(apiserver)
+        await apiserver.stop()
+        restored = Store()
+        restored.create(HR, helmrelease("apps", "old0"))
+        restored.create(HR, helmrelease("apps", "new"))
+        assert restored.resource_version < int(informer.resource_version or 0)
+        replacement = ApiServer(restored, port=port, admin_token=apiserver.admin_token)
+        await replacement.start()
+        try:
+            await rec.until(lambda: ("ADDED", "apps", "new") in rec.events, timeout=5)
+            assert "version-went-back" in rec.restarts
+            assert set(informer.cache) == {("apps", "old0"), ("apps", "new")}
+            assert informer.resource_version == str(restored.resource_version)
+        finally:
+            await replacement.stop()
+    finally:
+        await stop(task)
+
+
+async def test_the_backoff_starts_over_after_each_good_watch(
+    apiserver: ApiServer, client: KubeClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nine abrupt drops, each after a watch that delivered: nine shortest delays (it was
+    36 s by the ninth, as if the connection had never worked)."""
+    store = apiserver.store
+    store.create(HR, helmrelease("apps", "a"))
+    rec = Recorder()
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        rec.handler,
+        backoff=Backoff(base=0.02, factor=2.0, cap=30.0, jitter=0.0),
+        observer=rec,
+    )
+    caplog.set_level(logging.WARNING, "fluxwatch.kube.informer")
+    task = await start(informer)
+    try:
+        for i in range(9):
+            for _ in range(500):
+                if store.table(HR).watchers:
+                    break
+                await asyncio.sleep(0.01)
+            store.patch(HR, "apps", "a", {"spec": {"suspend": i % 2 == 0}})
+            await rec.until(lambda n=i: len(rec.events) >= n + 2)
+            await drop_open_watch(apiserver)
+        await rec.until(lambda: rec.restarts.count("connection") >= 9)
+        delays = [r.getMessage() for r in caplog.records if "reconnecting in" in r.getMessage()]
+        assert len(delays) == 9
+        assert all(d.endswith("reconnecting in 0.02s") for d in delays), delays
+    finally:
+        await stop(task)

@@ -13,7 +13,7 @@ from fluxwatch.notify.event import EventFactory, InvolvedObject
 from fluxwatch.notify.providers import EventWriter, ProviderDeps, ProviderSettings
 from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent, core_event
 from fluxwatch.notify.transport import RetryPolicy, Transport
-from fluxwatch.sim.events import validate_event_create
+from fluxwatch.sim.validation import validate as validate_object
 
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
 HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_version="4711")
@@ -77,7 +77,7 @@ async def test_error_event_becomes_a_warning_on_the_helmrelease(factory: EventFa
         "lastTimestamp": "2026-03-01T12:00:05Z",
         "count": 1,
     }
-    assert validate_event_create(body | {"metadata": {"namespace": "apps"}}) == []
+    assert validate_object("events", body | {"metadata": {"namespace": "apps"}}) == []
 
 
 def test_the_body_is_one_a_real_api_server_accepts(factory: EventFactory) -> None:
@@ -97,11 +97,11 @@ def test_the_body_is_one_a_real_api_server_accepts(factory: EventFactory) -> Non
     ):
         body = core_event(event)
         assert "eventTime" not in body and "action" not in body
-        assert validate_event_create(body) == []
+        assert validate_object("events", body) == []
     # The body as it was before: eventTime without action is what a real server refuses.
     old = core_event(factory.stuck_detected(HR, age=1, threshold=1, revision="1"))
     old["eventTime"] = "2026-03-01T12:00:05.123456Z"
-    assert [str(e) for e in validate_event_create(old)] == ["action: Required value"]
+    assert [str(e) for e in validate_object("events", old)] == ["action: Required value"]
 
 
 def test_an_object_without_uid_is_referenced_without_one() -> None:
