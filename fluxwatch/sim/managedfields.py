@@ -1276,17 +1276,8 @@ def apply(
         changes = compare(base, merged, lists, ignored)
     except _Untyped as exc:
         raise _typed_error("failed to merge config", config, exc) from None
-    conflicts: list[tuple[str, str]] = []
-    changed = union(changes.modified, changes.added)
-    for other, entry in managed.items():
-        if other == ident:
-            continue
-        clash = intersection(entry.fields, changed)
-        if clash:
-            conflicts.extend((entry.printed(), p) for p in paths(clash))
-    if conflicts and not force:
-        conflicts.sort(key=lambda c: c[0])
-        raise ApplyConflict(conflicts)
+    if not force:
+        _check_conflicts(managed, ident, changes, base, lists)
     _take_from_others(managed, changes, ident)
     if not managed[ident].fields:
         del managed[ident]
@@ -1301,7 +1292,70 @@ def apply(
     else:
         merged_meta.pop("managedFields", None)
     merged["metadata"] = merged_meta
+    if manager == "kubectl" and (merged_meta.get("annotations") or {}).get(LAST_APPLIED):
+        # kubectl's server-side apply keeps a client-side apply annotation in step.
+        merged_meta["annotations"] = {
+            **merged_meta["annotations"],
+            LAST_APPLIED: _last_applied(config),
+        }
     return merged
+
+
+LAST_APPLIED: Final = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def _last_applied(config: dict[str, Any]) -> str:
+    """The applied configuration as kubectl's annotation holds it: Go's JSON of the
+    object without the annotation itself, newline-terminated."""
+    meta = dict(config.get("metadata") or {})
+    annotations = dict(meta.get("annotations") or {})
+    annotations.pop(LAST_APPLIED, None)
+    if "annotations" in meta:
+        meta["annotations"] = annotations
+    return _go_json({**config, "metadata": meta} if "metadata" in config else config) + "\n"
+
+
+def _check_conflicts(
+    managed: Managed,
+    ident: tuple[str, str, str, str],
+    changes: _Comparison,
+    live: dict[str, Any],
+    lists: ListTypes,
+) -> None:
+    """Raise ApplyConflict for the changed fields other managers own. For ``kubectl``
+    moving from client-side apply, fields its last-applied annotation holds at their
+    live values are not conflicts: the apply then takes them, as if forced."""
+    changed = union(changes.modified, changes.added)
+    clashes = [
+        (entry, clash)
+        for other, entry in managed.items()
+        if other != ident and (clash := intersection(entry.fields, changed))
+    ]
+    if not clashes:
+        return
+    if ident[0] == "kubectl":
+        allowed = _unchanged_last_applied(live, lists)
+        clashes = [(e, rest) for e, c in clashes if (rest := difference(c, allowed))]
+        if not clashes:
+            return
+    conflicts = [(entry.printed(), p) for entry, clash in clashes for p in paths(clash)]
+    conflicts.sort(key=lambda c: c[0])
+    raise ApplyConflict(conflicts)
+
+
+def _unchanged_last_applied(live: dict[str, Any], lists: ListTypes) -> Trie:
+    raw = ((live.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    if not raw:
+        return {}
+    try:
+        last = json.loads(raw)
+        if not isinstance(last, dict) or last.get("apiVersion") != live.get("apiVersion"):
+            return {}
+        drift = compare(last, live, lists)
+        held = applied_fields(last, lists)
+    except (ValueError, _Untyped):
+        return {}
+    return difference(difference(difference(held, drift.modified), drift.added), drift.removed)
 
 
 def _apply_starting_point(

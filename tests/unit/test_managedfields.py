@@ -546,3 +546,25 @@ def test_apply_refuses_what_the_server_refuses() -> None:
         "failed to create typed patch object (default/web; apps/v1, Kind=Deployment): "
         '.spec.template.spec.containers: duplicate entries for key [name="a"]'
     )
+
+
+def test_kubectl_moving_from_client_side_apply_takes_what_its_annotation_holds() -> None:
+    last = '{"apiVersion":"v1","data":{"key":"a"},"kind":"ConfigMap","metadata":{"name":"cm"}}\n'
+    live = created(
+        configmap({"key": "a"}, annotations={mf.LAST_APPLIED: last}), "kubectl-client-side-apply"
+    )
+    obj = applied(live, configmap({"key": "b"}), "kubectl")
+    assert obj["data"] == {"key": "b"}
+    assert entries(obj)[("kubectl", "Apply", "")] == {"f:data": {"f:key": {}}}
+    # The annotation follows what kubectl applied (Go's JSON: sorted keys, a newline).
+    assert obj["metadata"]["annotations"][mf.LAST_APPLIED] == (
+        '{"apiVersion":"v1","data":{"key":"b"},"kind":"ConfigMap",'
+        '"metadata":{"name":"cm","namespace":"default"}}\n'
+    )
+    # Another manager is not let through, and neither is a value edited since.
+    with pytest.raises(mf.ApplyConflict):
+        applied(live, configmap({"key": "b"}), "someone-else")
+    edited = updated(live, lambda o: o["data"].update(key="c"), "kubectl-edit")
+    owner = re.escape('conflict with "kubectl-edit" using v1: .data.key')
+    with pytest.raises(mf.ApplyConflict, match=owner):
+        applied(edited, configmap({"key": "b"}), "kubectl")
