@@ -1224,8 +1224,13 @@ def apply(
     lists: ListTypes = default_list_types,
     subresource: str = "",
     ignore: Iterable[str] = (),
+    kind: str = "",
 ) -> dict[str, Any]:
     """Server-side apply of ``config`` by ``manager`` onto ``live`` (None: create).
+
+    ``api_version`` and ``kind`` are those of the URL; the configuration must name
+    them (``kind`` defaults to the live object's). The result may share unchanged
+    subtrees with ``live`` and ``config``: copy it before mutating either.
 
     Returns the new object with its managedFields; raises ``ApplyConflict`` (409) when
     another manager owns a field whose value would change and ``force`` is false, and
@@ -1235,17 +1240,12 @@ def apply(
     """
     if not manager:
         raise missing_manager_error()
+    expected_kind = kind or (live or {}).get("kind") or config.get("kind")
+    if (config.get("apiVersion"), config.get("kind")) != (api_version, expected_kind):
+        raise ApplyError(400, "BadRequest", f"invalid object type: {_gvk(config)}")
     meta = config.get("metadata")
     if isinstance(meta, dict) and meta.get("managedFields") is not None:
         raise ApplyError(400, "BadRequest", "metadata.managedFields must be nil")
-    applied_version = config.get("apiVersion")
-    if applied_version != api_version:
-        raise ApplyError(
-            400,
-            "BadRequest",
-            "Incorrect version specified in apply patch. Specified patch version: "
-            f"{applied_version or ''}, expected: {api_version}",
-        )
     base: dict[str, Any] = live if live is not None else {}
     schema = _Schema(lists)
     try:
@@ -1389,10 +1389,14 @@ def _apply_starting_point(
     return managed
 
 
+def _gvk(obj: dict[str, Any]) -> str:
+    """schema.GroupVersionKind.String(): ``apps/v1, Kind=Deployment``, ``/v1, Kind=Secret``."""
+    version = str(obj.get("apiVersion") or "")
+    group_version = version if "/" in version else f"/{version}"
+    return f"{group_version}, Kind={obj.get('kind') or ''}"
+
+
 def _typed_error(what: str, obj: dict[str, Any], exc: _Untyped) -> ApplyError:
     meta = obj.get("metadata") or {}
-    version = str(obj.get("apiVersion", ""))
-    group_version = version if "/" in version else f"/{version}"
     name = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-    where = f"{name}; {group_version}, Kind={obj.get('kind', '')}"
-    return ApplyError(500, "", f"{what} ({where}): {exc}")
+    return ApplyError(500, "", f"{what} ({name}; {_gvk(obj)}): {exc}")

@@ -523,7 +523,7 @@ def test_apply_refuses_what_the_server_refuses() -> None:
     with_fields = configmap({"a": "1"}, managedFields=[])
     with pytest.raises(mf.ApplyError, match=r"metadata\.managedFields must be nil"):
         applied(None, with_fields, "kubectl")
-    with pytest.raises(mf.ApplyError, match="Specified patch version: v2, expected: v1"):
+    with pytest.raises(mf.ApplyError) as wrong:
         mf.apply(
             None,
             {**configmap({}), "apiVersion": "v2"},
@@ -532,7 +532,12 @@ def test_apply_refuses_what_the_server_refuses() -> None:
             api_version="v1",
             now=T0,
             lists=CM_TYPES,
+            kind="ConfigMap",
         )
+    assert wrong.value.code == 400
+    assert wrong.value.message == "invalid object type: /v2, Kind=ConfigMap"
+    with pytest.raises(mf.ApplyError, match="invalid object type: /, Kind="):
+        applied(configmap({}), {"apiVersion": "", "metadata": {"name": "cm"}}, "kubectl")
     duplicated = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
