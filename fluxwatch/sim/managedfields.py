@@ -1074,6 +1074,8 @@ def record_update(
     ownership; anything else (absent, invalid) falls back to the live object's, as the
     server silently does. A subresource write always starts from the live object's.
     An existing object without managedFields stays untracked until its first apply.
+    ``old`` is the stored object and must never be mutated: its decoded managedFields
+    are remembered by identity, so that a patch need not parse them again.
     ``ignore``: top-level fields the server resets for this request (``status`` on the
     main resource of a kind with a status subresource; ``spec`` and ``metadata`` on
     ``status``): no manager gains or loses them.
