@@ -196,6 +196,31 @@ class Schema:
             return "granular"
         return node.map_type
 
+    def field_type(self, path: tuple[str | int, ...]) -> tuple[str, tuple[str, ...]]:
+        """What server-side apply asks of the value at ``path`` (field names only; a
+        list's items share its path): a list's type and keys, or for an object
+        "struct" (declared fields), "map" (free keys) or "atomic"."""
+        node: Node | None = self.root
+        for step in path:
+            while node is not None and node.items is not None and not node.properties:
+                node = node.items
+            if node is None:
+                return ("deduced", ())
+            node = node.properties.get(str(step)) or node.additional
+        if node is None:
+            return ("deduced", ())
+        if node.items is not None or node.type == "array":
+            if node.list_type in ("set", "map"):
+                return (node.list_type, node.list_map_keys)
+            return ("atomic", ())
+        if node.map_type == "atomic":
+            return ("atomic", ())
+        if node.properties:
+            return ("struct", ())
+        if node.additional is not None or node.preserve_unknown:
+            return ("map", ())
+        return ("struct", ())
+
     def _at(self, path: tuple[str | int, ...]) -> Node | None:
         node: Node | None = self.root
         for step in path:
