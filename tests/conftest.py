@@ -107,6 +107,18 @@ def helmrelease(
     }
 
 
+def condition(type_: str, status: str, message: str = "", reason: str = "") -> dict[str, Any]:
+    """A metav1.Condition as the HelmRelease CRD requires it (reason, message and
+    lastTransitionTime are required fields)."""
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason or {"True": "Succeeded", "False": "Failed"}.get(status, "Progressing"),
+        "message": message or f"{type_} is {status}",
+        "lastTransitionTime": "2026-11-27T00:00:00Z",
+    }
+
+
 @pytest.fixture
 def hr() -> Callable[..., dict[str, Any]]:
     """Build a HelmRelease body: ``hr("podinfo", "apps", labels={...}, suspend=True)``."""

@@ -34,6 +34,9 @@ class WriteOptions:
     # False only for in-process seeding of objects a real cluster can hold although its
     # validation would refuse them now (stored before a CRD's schema was tightened).
     validate: bool = True
+    # True once server-side apply has written managedFields: the write path then leaves
+    # them as they are instead of recording an Update.
+    applied: bool = False
 
 
 class CustomSchema(Protocol):

@@ -29,7 +29,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import auth, certs, kubeconfig, protobuf, rbac, tables
+from fluxwatch.sim import auth, certs, kubeconfig, managedfields, protobuf, rbac, tables
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
@@ -44,6 +44,7 @@ from fluxwatch.sim.store import (
     Store,
     Watcher,
     bad_request,
+    invalid_options,
     is_custom_resource,
     is_storage_version,
     parse_resource_version,
@@ -56,8 +57,8 @@ PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
 }
-APPLY_PATCH = "application/apply-patch+yaml"
 VERSION_INFO = {
     "major": "1",
     "minor": "32",
@@ -609,7 +610,7 @@ class ApiServer:
             body = self._encode_one(target.res, obj, mode, query.get("includeObject"))
         elif verb == "create":
             obj = await self._read_body(request, target.res)
-            options = self._write_options(request)
+            options = self._write_options(request, "CreateOptions")
             obj = store._create(
                 table,
                 obj,
@@ -623,7 +624,7 @@ class ApiServer:
             body, status = orjson.dumps(obj), 201
         elif verb == "update":
             obj = await self._read_body(request, target.res)
-            options = self._write_options(request)
+            options = self._write_options(request, "UpdateOptions")
             obj = store._update(
                 table,
                 obj,
@@ -640,7 +641,7 @@ class ApiServer:
             assert target.name is not None
             patch_type = self._patch_type(request)
             raw = await request.read()
-            options = self._write_options(request)
+            options = self._write_options(request, "PatchOptions")
             obj = store._patch(
                 table,
                 target.namespace,
@@ -651,6 +652,7 @@ class ApiServer:
                 dry_run=dry_run,
                 res=target.res,
                 options=options,
+                ensure_namespace=False,
             )
             body = orjson.dumps(obj)
         elif verb == "delete":
@@ -693,8 +695,9 @@ class ApiServer:
         return web.Response(body=body, status=status, content_type=content_type, headers=headers)
 
     @staticmethod
-    def _write_options(request: web.Request) -> WriteOptions:
-        """``fieldValidation`` (Warn when absent, as on a real server) and ``fieldManager``."""
+    def _write_options(request: web.Request, kind: str) -> WriteOptions:
+        """``fieldValidation`` (Warn when absent, as on a real server), ``fieldManager`` and
+        ``force``, checked as the real server checks Create/Update/PatchOptions."""
         query = request.query
         validation = query.get("fieldValidation") or "Warn"
         if validation not in FIELD_VALIDATION:
@@ -703,8 +706,9 @@ class ApiServer:
                 '"Ignore", "Strict", "Warn"'.replace("'", '"')
             )
         manager = query.get("fieldManager") or ""
-        if len(manager) > 128:
-            raise bad_request("fieldManager: Too long: must have at most 128 bytes")
+        errors = managedfields.validate_manager(manager)
+        if errors:
+            raise invalid_options(kind, errors)
         return WriteOptions(
             field_validation=validation,
             manager=manager,
@@ -773,17 +777,13 @@ class ApiServer:
         patch_type = PATCH_TYPES.get(content_type)
         if patch_type is not None:
             return patch_type
-        if content_type == APPLY_PATCH:
-            message = (
-                "server-side apply (application/apply-patch+yaml) is not supported by the emulator"
-            )
-        else:
-            message = (
-                f"the body of the request was in an unknown format ({content_type or 'none'}) - "
-                "accepted media types include: application/json-patch+json, "
-                "application/merge-patch+json, application/strategic-merge-patch+json"
-            )
-        raise ApiError(415, "UnsupportedMediaType", message)
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types include: "
+            "application/json-patch+json, application/merge-patch+json, "
+            "application/apply-patch+yaml, application/strategic-merge-patch+json",
+        )
 
     @staticmethod
     async def _read_body(request: web.Request, res: ResourceType, *, optional: bool = False) -> Any:

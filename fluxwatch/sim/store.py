@@ -17,6 +17,7 @@ import base64
 import binascii
 import bisect
 import contextlib
+import dataclasses
 import heapq
 import random
 import re
@@ -28,9 +29,10 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import orjson
+import yaml
 
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim import validation
+from fluxwatch.sim import managedfields, validation
 from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions, builtin_admission
 from fluxwatch.sim.customresources import (
     CRD_KEY,
@@ -1031,9 +1033,11 @@ class Store:
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
         self.admission.default(res, new)
-        if not keep_status and res.status_subresource:
-            # The strategy's PrepareForCreate, after the decoder's defaulting.
-            new.pop("status", None)
+        if not keep_status and res.status_subresource and "status" in new:
+            # The strategy's PrepareForCreate, after the decoder's defaulting; what is
+            # read back from storage is defaulted again (a CRD's status default shows).
+            new.pop("status")
+            self.admission.default(res, new)
         if res.key == "namespaces":
             validation.prepare_namespace_create(new)
         for field in _SYSTEM_FIELDS:
@@ -1052,6 +1056,7 @@ class Store:
             md["generation"] = 1
         if res.key == CRD_KEY:
             new["status"] = accepted_status(new, self.now())
+        self._record_fields(res, None, new, opts, None)
         if dry_run:
             md["resourceVersion"] = ""
             return new
@@ -1115,9 +1120,18 @@ class Store:
         dry_run: bool = False,
         res: ResourceType | None = None,
         options: WriteOptions | None = None,
+        ensure_namespace: bool = True,
     ) -> dict[str, Any]:
         res = res or t.res
         opts = options or _IN_PROCESS
+        if patch_type == "apply":
+            return self._server_side_apply(
+                t, namespace, name, patch, subresource, res, opts, dry_run, ensure_namespace
+            )
+        if opts.force:
+            raise invalid_options(
+                "PatchOptions", [fe.forbidden("force", "may not be specified for non-apply patch")]
+            )
         old = self.from_storage(res, self._get(t, namespace, name))
         if isinstance(patch, bytes | str):
             try:
@@ -1247,6 +1261,7 @@ class Store:
             validation.keep_namespace_spec(result, old)
         if res.key == CRD_KEY and subresource is None:
             result["status"] = accepted_status(result, self.now())
+        self._record_fields(res, old, result, options or _IN_PROCESS, subresource)
         if subresource is None and sets_generation(res) and _spec_changed(old, result, res):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         if result == old:
@@ -1468,6 +1483,112 @@ class Store:
             return conv[1](obj)
         return {**obj, "apiVersion": res.api_version}
 
+    # ---- field ownership -----------------------------------------------------------------
+
+    def field_types(self, res: ResourceType) -> managedfields.ListTypes:
+        """How server-side apply merges ``res``'s lists and maps: from the CRD's schema,
+        or the table of built-in kinds."""
+        if res.custom:
+            schema = self.admission.schema_for(res)
+            field_type = getattr(schema, "field_type", None)
+            return field_type if field_type is not None else managedfields.default_list_types
+        return managedfields.builtin_list_types(res.api_version, res.kind)
+
+    @staticmethod
+    def _reset_fields(res: ResourceType, subresource: str | None) -> tuple[str, ...]:
+        """What a write through this endpoint can never change (GetResetFields)."""
+        if subresource == "status":
+            return ("spec",)
+        return ("status",) if res.status_subresource else ()
+
+    def _record_fields(
+        self,
+        res: ResourceType,
+        old: dict[str, Any] | None,
+        new: dict[str, Any],
+        opts: WriteOptions,
+        subresource: str | None,
+    ) -> None:
+        """managedFields for an Update (create, update, patch) by the request's manager."""
+        if opts.applied:
+            return
+        manager = opts.manager or managedfields.default_manager(opts.user_agent)
+        managedfields.record_update(
+            old,
+            new,
+            manager=manager,
+            api_version=res.api_version,
+            now=self.now(),
+            subresource=subresource or "",
+            lists=self.field_types(res),
+            ignore=self._reset_fields(res, subresource),
+        )
+
+    def _server_side_apply(
+        self,
+        t: _Table,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        subresource: str | None,
+        res: ResourceType,
+        opts: WriteOptions,
+        dry_run: bool,
+        ensure_namespace: bool,
+    ) -> dict[str, Any]:
+        """PATCH with application/apply-patch+yaml: merge the applied configuration, then
+        create or update as any write does; a missing object is created."""
+        if isinstance(body, bytes | str):
+            try:
+                config = yaml.safe_load(body)
+            except yaml.YAMLError as exc:
+                raise bad_request(f"error decoding YAML: {exc}") from None
+        else:
+            config = body
+        if not isinstance(config, dict):
+            raise bad_request("error decoding patch: the applied configuration must be an object")
+        stored = t.objs.get(object_key(namespace if res.namespaced else None, name))
+        if stored is None and subresource is not None:
+            raise not_found(res, name)
+        live = self.from_storage(res, stored) if stored is not None else None
+        try:
+            merged = managedfields.apply(
+                live,
+                config,
+                manager=opts.manager,
+                force=opts.force,
+                api_version=res.api_version,
+                now=self.now(),
+                lists=self.field_types(res),
+                subresource=subresource or "",
+                ignore=self._reset_fields(res, subresource),
+                kind=res.kind,
+            )
+        except managedfields.ApplyError as err:
+            raise ApiError(err.code, err.reason, err.message, err.details) from None
+        applied = dataclasses.replace(opts, applied=True)
+        merged = deep_copy(merged)
+        md = merged.setdefault("metadata", {})
+        if md.get("name", name) != name:
+            raise bad_request(
+                f"the name of the object ({md.get('name')}) does not match the name on the "
+                f"URL ({name})"
+            )
+        md["name"] = name
+        if live is None:
+            return self._create(
+                t,
+                merged,
+                namespace,
+                keep_status=False,
+                dry_run=dry_run,
+                res=res,
+                options=applied,
+                ensure_namespace=ensure_namespace,
+            )
+        assert live is not None
+        return self._apply(t, live, merged, subresource, dry_run=dry_run, res=res, options=applied)
+
     def _decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
         try:
             self.admission.decode(res, obj, opts)
@@ -1531,6 +1652,16 @@ _GENERATION_KINDS = frozenset(
 
 def sets_generation(res: ResourceType) -> bool:
     return res.custom or res.key in _GENERATION_KINDS
+
+
+def invalid_options(kind: str, errors: list[FieldError]) -> ApiError:
+    """422 for bad request options (``PatchOptions.meta.k8s.io "" is invalid: ...``)."""
+    return ApiError(
+        422,
+        "Invalid",
+        fe.invalid_message(kind, "meta.k8s.io", "", errors),
+        fe.status_details(kind, "meta.k8s.io", "", errors),
+    )
 
 
 def invalid_fields(res: ResourceType, name: str, errors: list[FieldError]) -> ApiError:

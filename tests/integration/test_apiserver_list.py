@@ -3,7 +3,6 @@ the metadata-only and Table forms, discovery, and the speed benchmarks rely on."
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ import aiohttp
 import pytest
 
 from fluxwatch.sim.apiserver import ApiServer
+from tests.conftest import condition
 
 HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
 HRS = "/apis/helm.toolkit.fluxcd.io/v2/helmreleases"
@@ -250,11 +250,7 @@ async def test_table_list_has_the_helmrelease_printer_columns(
     apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
 ) -> None:
     body = hr("podinfo", "apps")
-    body["status"] = {
-        "conditions": [
-            {"type": "Ready", "status": "Unknown", "message": "Running 'install' action"}
-        ]
-    }
+    body["status"] = {"conditions": [condition("Ready", "Unknown", "Running 'install' action")]}
     apiserver.store.create(HR_KEY, body)
     code, table = await get(
         http, APPS_HRS, accept="application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
@@ -289,64 +285,3 @@ async def test_discovery_describes_resources_subresources_and_groups(
     assert version["major"] == "1"
     code, _ = await get(http, "/openapi/v3")
     assert code == 200
-
-
-async def test_listing_10000_helmreleases_by_500_is_fast(
-    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
-) -> None:
-    """Benchmarks list 10,000+ HRs: 20 pages of 500 must stay far below 0.3 s of server
-    time (measured around the store and the encoder, without the client)."""
-    store = apiserver.store
-    for i in range(10_000):
-        body = hr(f"hr-{i:05d}", f"ns-{i % 50}")
-        body["status"] = {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True",
-                    "reason": "UpgradeSucceeded",
-                    "message": "Helm upgrade succeeded",
-                    "observedGeneration": 1,
-                    "lastTransitionTime": "2025-01-01T00:00:00Z",
-                }
-            ],
-            "history": [
-                {
-                    "name": f"hr-{i:05d}",
-                    "namespace": f"ns-{i % 50}",
-                    "version": 3,
-                    "status": "deployed",
-                    "chartName": "podinfo",
-                    "chartVersion": "6.5.0",
-                }
-            ],
-        }
-        store.create(HR_KEY, body)
-    table = store.table(HR_KEY)
-    server_time = 0.0
-    total = 0
-    token: str | None = None
-    while True:
-        started = time.perf_counter()
-        page = store._list(table, None, limit=500, continue_token=token)
-        encoded = apiserver._encode_list(table.res, page, "json", None)
-        server_time += time.perf_counter() - started
-        total += len(page.items)
-        token = page.continue_token
-        if token is None:
-            break
-    assert total == 10_000
-    assert len(encoded) > 500
-    assert server_time < 0.3, f"{server_time:.3f}s"
-
-    started = time.perf_counter()
-    count, token = 0, None
-    while True:
-        params = {"limit": "500", **({"continue": token} if token else {})}
-        _, listed = await get(http, HRS, **params)
-        count += len(listed["items"])
-        token = listed["metadata"].get("continue")
-        if not token:
-            break
-    assert count == 10_000
-    assert time.perf_counter() - started < 3.0

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from fluxwatch.sim.apiserver import ApiServer
+from tests.conftest import helmrelease
 
 MakeServer = Callable[..., Awaitable[ApiServer]]
 SA = "system:serviceaccount:fluxwatch-system:fluxwatch"
@@ -91,7 +92,7 @@ async def rbac_api(make_apiserver: MakeServer, tmp_path: Path) -> ApiServer:
     path = tmp_path / "rbac.yaml"
     path.write_text(RBAC_YAML)
     api = await make_apiserver(rbac_files=[path])
-    api.store.create(HR_KEY, {"metadata": {"name": "podinfo", "namespace": "apps"}})
+    api.store.create(HR_KEY, helmrelease("podinfo", "apps"))
     api.store.create("leases.coordination.k8s.io", {"metadata": {"name": "l", "namespace": "apps"}})
     return api
 

@@ -102,17 +102,17 @@ async def test_watch_from_an_expired_version_sends_one_error_410_and_closes(
 
 async def test_history_is_bounded_so_old_versions_expire() -> None:
     store = Store(history_limit=3)
-    rv = store.create(HR_KEY, {"metadata": {"name": "a", "namespace": "apps"}})
+    rv = store.create("configmaps", {"metadata": {"name": "a", "namespace": "apps"}})
     for i in range(4):
-        store.patch(HR_KEY, "apps", "a", {"spec": {"i": i}})
+        store.patch("configmaps", "apps", "a", {"data": {"i": str(i)}})
     try:
-        store.watch(HR_KEY, "apps", rv["metadata"]["resourceVersion"])
+        store.watch("configmaps", "apps", rv["metadata"]["resourceVersion"])
     except ApiError as err:
         assert (err.code, err.reason) == (410, "Expired")
     else:
         raise AssertionError("a version older than the history must be refused")
     recent = str(store.resource_version - 2)
-    assert [e[0] for e in _drain(store.watch(HR_KEY, "apps", recent))] == ["MODIFIED"] * 2
+    assert [e[0] for e in _drain(store.watch("configmaps", "apps", recent))] == ["MODIFIED"] * 2
 
 
 def _drain(watcher: Any) -> list[Any]:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl
+from tests.conftest import condition, helmrelease
 
 HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
+READY_TRUE = condition("Ready", "True", "Helm install succeeded", "InstallSucceeded")
 
 HR_YAML = """\
 apiVersion: helm.toolkit.fluxcd.io/v2
@@ -40,13 +42,8 @@ def seed(api: ApiServer) -> None:
         api.store.create(
             HR_KEY,
             {
-                "metadata": {"name": name, "namespace": ns, "labels": {"team": team}},
-                "spec": {"interval": "10m"},
-                "status": {
-                    "conditions": [
-                        {"type": "Ready", "status": ready, "message": f"{name} is {ready}"}
-                    ]
-                },
+                **helmrelease(name, ns, labels={"team": team}),
+                "status": {"conditions": [condition("Ready", ready, f"{name} is {ready}")]},
             },
         )
 
@@ -137,13 +134,13 @@ async def test_patch_merge_json_and_status(tls_apiserver: ApiServer, kubectl: Ku
             "--type",
             "merge",
             "-p",
-            '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}',
+            json.dumps({"status": {"conditions": [READY_TRUE]}}),
         )
     ).check()
     stored = tls_apiserver.store.get(HR_KEY, "apps", "podinfo")
     assert stored["spec"]["suspend"] is True
     assert stored["metadata"]["annotations"] == {"reconcile.fluxcd.io/requestedAt": "now"}
-    assert stored["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
+    assert stored["status"]["conditions"] == [READY_TRUE]
     assert stored["metadata"]["generation"] == 2
 
 
@@ -197,13 +194,7 @@ async def test_get_watch_prints_a_line_for_a_change(
             HR_KEY,
             "apps",
             "podinfo",
-            {
-                "status": {
-                    "conditions": [
-                        {"type": "Ready", "status": "False", "message": "upgrade failed"}
-                    ]
-                }
-            },
+            {"status": {"conditions": [condition("Ready", "False", "upgrade failed")]}},
             subresource="status",
         )
         line = await asyncio.wait_for(proc.stdout.readline(), 10)

@@ -124,9 +124,9 @@ async def test_crd_group_version_offers_no_strategic_merge_patch(
         "application/json-patch+json",
         "application/merge-patch+json",
     }
-    # No schema given: the kind keeps every field, as a CRD without a schema does.
+    # The CRD's own schema is published, with the kind's GVK.
     hr = doc["components"]["schemas"]["io.fluxcd.toolkit.helm.v2.HelmRelease"]
-    assert hr["x-kubernetes-preserve-unknown-fields"] is True
+    assert "interval" in hr["properties"]["spec"]["properties"]
     assert hr["x-kubernetes-group-version-kind"] == [
         {"group": "helm.toolkit.fluxcd.io", "kind": "HelmRelease", "version": "v2"}
     ]

@@ -1,19 +1,13 @@
 """The machine's kubectl doing server-side apply against the emulator: create, a second
 manager's conflict (exit 1, naming the owner and the field), ``--force-conflicts``
-taking the field over, and both managers in ``--show-managed-fields``.
-
-Skipped while the emulator answers 415 to ``application/apply-patch+yaml`` (the store
-does not call fluxwatch.sim.managedfields yet)."""
+taking the field over, and both managers in ``--show-managed-fields``."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import aiohttp
-import pytest
-
-from fluxwatch.sim.apiserver import APPLY_PATCH, ApiServer
+from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl
 
 CM_YAML = """\
@@ -38,28 +32,9 @@ data:
 """
 
 
-async def require_server_side_apply(api: ApiServer) -> None:
-    """Skip unless the server takes apply patches (a body without a kind is refused
-    with 400 by a server that does, and changes nothing)."""
-    async with (
-        aiohttp.ClientSession(
-            base_url=api.url, headers={"Authorization": f"Bearer {api.admin_token}"}
-        ) as http,
-        http.patch(
-            "/api/v1/namespaces/default/configmaps/ssa-probe?fieldManager=probe",
-            data=b"{}",
-            headers={"Content-Type": APPLY_PATCH},
-            ssl=api.client_ssl_context() or False,
-        ) as resp,
-    ):
-        if resp.status == 415:
-            pytest.skip("server-side apply not wired")
-
-
 async def test_server_side_apply_conflict_and_force(
     tls_apiserver: ApiServer, kubectl: Kubectl, tmp_path: Path
 ) -> None:
-    await require_server_side_apply(tls_apiserver)
     first, other = tmp_path / "cm.yaml", tmp_path / "other.yaml"
     first.write_text(CM_YAML)
     other.write_text(OTHER_YAML)

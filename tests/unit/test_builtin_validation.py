@@ -438,11 +438,25 @@ HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_vers
 
 
 def provider_event() -> dict[str, Any]:
-    """The body fluxwatch's kubernetes-event provider sends today."""
+    """The body fluxwatch's kubernetes-event provider sent before it dropped eventTime:
+    eventTime set, and no action (a real server answered 422)."""
     event = EventFactory("fluxwatch-7d9f-abcde", now=lambda: T0).stuck_detected(
         HR, age=432, threshold=300, revision="6.5.0"
     )
-    return core_event(event, name_ns=1)
+    body = core_event(event, name_ns=1)
+    body["eventTime"] = "2026-03-01T12:00:05.000000Z"
+    body.pop("action", None)
+    return body
+
+
+def test_the_kubernetes_event_provider_body_passes() -> None:
+    """What the provider sends now: the legacy recorder's shape, without eventTime."""
+    event = EventFactory("fluxwatch-7d9f-abcde", now=lambda: T0).stuck_detected(
+        HR, age=432, threshold=300, revision="6.5.0"
+    )
+    body = core_event(event, name_ns=1)
+    assert "eventTime" not in body
+    assert validate("events", body) == []
 
 
 def test_the_kubernetes_event_provider_body_is_refused_for_lack_of_action() -> None:
