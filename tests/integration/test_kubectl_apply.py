@@ -7,6 +7,7 @@ another client set, kept."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from fluxwatch.sim.apiserver import ApiServer
@@ -36,6 +37,7 @@ spec:
         env: [{{name: MODE, value: watch}}]
         ports: [{{containerPort: 9090, name: metrics}}]
 """
+KUSTOMIZATION = Path(__file__).resolve().parents[2] / "config" / "default"
 ENV_V1 = '{name: A, value: "1"}, {name: B, value: "2"}'
 ENV_V2 = '{name: A, value: "1"}, {name: B, value: "3"}, {name: C, value: "4"}'
 
@@ -169,3 +171,18 @@ async def test_kubectl_patch_directives_and_a_malformed_patch(
     assert result.stderr.strip() == (
         "Error from server: map: map[image:nginx:2] does not contain declared merge key: name"
     )
+
+
+async def test_applying_the_kustomization_twice_changes_nothing(
+    tls_apiserver: ApiServer, kubectl: Kubectl
+) -> None:
+    kustomization = str(KUSTOMIZATION)
+    (await kubectl("apply", "-k", kustomization)).check()
+    first = await get(kubectl, "deployment", "fluxwatch", "-n", "fluxwatch-system")
+    second = (await kubectl("apply", "-k", kustomization)).check().stdout.splitlines()
+    # The PDB's selector has patch strategy "replace", so kubectl always sends it and
+    # reports "configured" on a real cluster too; everything else is left as it was.
+    changed = [line for line in second if not line.endswith(" unchanged")]
+    assert changed == ["poddisruptionbudget.policy/fluxwatch configured"]
+    again = await get(kubectl, "deployment", "fluxwatch", "-n", "fluxwatch-system")
+    assert again["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]

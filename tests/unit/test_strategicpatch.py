@@ -254,6 +254,19 @@ def test_the_inputs_are_never_mutated() -> None:
         ),
         (
             {"items": [{"name": "a"}]},
+            {"items": [{"value": 1.5, "big": 2e6, "on": False, "none": None}]},
+            500,
+            "map: map[big:2e+06 none:<nil> on:false value:1.5] does not contain declared "
+            "merge key: name",
+        ),
+        (
+            {"m": {"a": 1}},
+            {"m": {"$patch": 1}},
+            500,
+            "unknown patch type: %!s(int64=1) in map: map[$patch:1]",
+        ),
+        (
+            {"items": [{"name": "a"}]},
             {"items": [{"$patch": "merge", "name": "a"}]},
             500,
             "merging lists cannot yet be specified in the patch",
