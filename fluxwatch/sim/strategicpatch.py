@@ -160,7 +160,7 @@ class _Merger:
             if not found_patch:
                 merged = live
             elif not found_original:
-                merged = _remove_directives(patched)[0]
+                merged = _remove_directives(_discard_nulls(patched))[0]
             else:
                 merged = self.merge_list_field(list(live), patched, sub, strat, merge_key, False)
             in_order, server_only = _partition(merged, order, merge_key)

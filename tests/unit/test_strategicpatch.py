@@ -163,6 +163,37 @@ def test_set_element_order_may_name_items_that_no_longer_exist() -> None:
     assert merge(live, patch) == {"items": [{"name": 3, "value": 3}, {"name": 1, "value": 1}]}
 
 
+def test_a_volume_changing_its_source_keeps_only_the_retained_keys() -> None:
+    live = pod(
+        volumes=[{"name": "conf", "configMap": {"name": "a"}}, {"name": "tmp", "emptyDir": {}}]
+    )
+    patch = pod(
+        **{
+            "$setElementOrder/volumes": [{"name": "conf"}, {"name": "tmp"}],
+            "volumes": [
+                {
+                    "$retainKeys": ["name", "secret"],
+                    "name": "conf",
+                    "configMap": None,
+                    "secret": {"secretName": "b"},
+                }
+            ],
+        }
+    )
+    assert deploy_merge(live, patch)["spec"]["template"]["spec"]["volumes"] == [
+        {"name": "conf", "secret": {"secretName": "b"}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+
+
+def test_a_list_the_live_object_lacks_is_taken_from_the_patch_without_nulls() -> None:
+    patch = {
+        "$setElementOrder/items": [{"name": "b"}, {"name": "a"}],
+        "items": [{"name": "b"}, {"name": "a", "x": None}],
+    }
+    assert merge({}, patch) == {"items": [{"name": "b"}, {"name": "a"}]}
+
+
 def test_patch_delete_item_removes_it_from_the_list() -> None:
     patch = pod(containers=[{"name": "sidecar", "$patch": "delete"}])
     assert [c["name"] for c in containers(deploy_merge(DEPLOY, patch))] == ["app"]
