@@ -32,7 +32,7 @@ import orjson
 import yaml
 
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim import managedfields, validation
+from fluxwatch.sim import managedfields, openapi, validation
 from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions, builtin_admission
 from fluxwatch.sim.customresources import (
     CRD_KEY,
@@ -53,6 +53,7 @@ from fluxwatch.sim.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from fluxwatch.sim.strategicpatch import StrategicPatchError, strategic_merge
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 _FieldErrors = list[FieldError]
@@ -191,6 +192,25 @@ def invalid(res: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiE
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
+
+
+def _strategic(res: ResourceType, old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """A strategic merge patch of a built-in kind, failing as kube-apiserver does: a bad
+    directive is a 400, a list of lists a 422 whose message the server replaces with a
+    generic one, anything else an unclassified 500 carrying the merge error's text."""
+    try:
+        return strategic_merge(old, patch, lambda path: openapi.list_strategy(res, path))
+    except StrategicPatchError as exc:
+        if exc.code == 400:
+            raise bad_request(str(exc)) from None
+        if exc.code == 422:
+            raise ApiError(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request",
+                details={},
+            ) from None
+        raise ApiError(500, "", str(exc)) from None
 
 
 def expired(message: str) -> ApiError:
@@ -1152,7 +1172,7 @@ class Store:
                     "error decoding patch: json: cannot unmarshal into Go value of type "
                     "map[string]interface {}"
                 )
-            new = merge_patch(old, patch)
+            new = merge_patch(old, patch) if patch_type == "merge" else _strategic(res, old, patch)
         elif patch_type == "json":
             try:
                 new = json_patch(old, patch)
