@@ -232,6 +232,16 @@ def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
         "directory such as config/rbac), repeatable. Every subject a binding names gets a "
         "bearer token, printed at start; without --rbac only the admin token exists",
     )
+    serve.add_argument(
+        "--crd",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CustomResourceDefinitions to serve (YAML, e.g. Flux's published CRDs), "
+        "repeatable; applied at start like `kubectl apply -f`, so a definition named like "
+        "the built-in HelmRelease one (helmreleases.helm.toolkit.fluxcd.io) replaces it",
+    )
     # Usage errors found after parsing are reported by this parser, with its usage line.
     serve.set_defaults(serve_parser=serve)
     return serve
@@ -261,11 +271,47 @@ def _sim_banner(server: Any, path: Path, subjects: list[str]) -> list[str]:
     return lines
 
 
+def apply_crd(store: Any, crd: dict[str, Any]) -> None:
+    """Create a CRD, or replace the one of the same name, as ``kubectl apply`` would."""
+    from fluxwatch.sim.customresources import CRD_KEY
+    from fluxwatch.sim.store import ApiError
+
+    try:
+        store.create(CRD_KEY, crd)
+    except ApiError as err:
+        if err.code != 409:
+            raise
+        current = store.get(CRD_KEY, None, crd["metadata"]["name"])
+        replacement = {**crd, "metadata": {**crd["metadata"]}}
+        replacement["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        store.update(CRD_KEY, replacement)
+
+
+def _read_crds(serve_parser: argparse.ArgumentParser, paths: list[Path]) -> list[dict[str, Any]]:
+    """The CRDs of every --crd file; a file that cannot be read or holds none is a
+    usage error."""
+    import yaml
+
+    from fluxwatch.sim.customresources import load_crd_file
+
+    crds: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            found = load_crd_file(path.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            serve_parser.error(f"--crd {path}: {exc}")
+        if not found:
+            serve_parser.error(f"--crd {path}: no CustomResourceDefinition in the file")
+        crds.extend(found)
+    return crds
+
+
 async def _sim_serve(args: argparse.Namespace) -> int:
     import signal
 
     from fluxwatch.sim import rbac, scenarios
     from fluxwatch.sim.apiserver import ApiServer
+    from fluxwatch.sim.store import ApiError
 
     # TLS: kubectl sends a bearer token only over https. Bookmarks and compaction run
     # on the scenario's clock, like every other duration.
@@ -282,6 +328,13 @@ async def _sim_serve(args: argparse.Namespace) -> int:
     announce: asyncio.Task[None] | None = None
     path: Path = args.kubeconfig_out
     try:
+        for crd in args.crds:
+            try:
+                apply_crd(server.store, crd)
+            except ApiError as err:
+                name = (crd.get("metadata") or {}).get("name", "?")
+                print(f"fluxwatch: --crd {name}: {err.message}", file=sys.stderr)
+                return 2
         if args.scenario:
             params: dict[str, Any] = {"n": args.releases} if args.scenario == "load" else {}
             run = await scenarios.start(
@@ -416,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "--helm-controller with --scenario load: load's releases are written "
                     "installed, a helm-controller would install every one again"
                 )
+            args.crds = _read_crds(args.serve_parser, args.crd)
             setup_logging("info", "console")
             args.kubeconfig_out = args.kubeconfig_out or Path.cwd() / "fluxwatch-sim.kubeconfig"
             try:

@@ -258,6 +258,8 @@ async def test_sim_serve_help_explains_every_option(tmp_path: Path) -> None:
         (["--scenario", "load", "--helm-controller"], "--helm-controller with --scenario load"),
         (["--time-scale", "fast"], "argument --time-scale: not a number: 'fast'"),
         (["--time-scale", "0"], "argument --time-scale: must be above 0, not 0"),
+        (["--crd", "missing.yaml"], "--crd missing.yaml: [Errno 2] No such file or directory"),
+        (["--crd", "/dev/null"], "--crd /dev/null: no CustomResourceDefinition in the file"),
     ],
 )
 async def test_sim_serve_usage_errors_exit_2(
@@ -490,3 +492,81 @@ async def test_sim_serve_helm_controller_installs_what_you_apply(tmp_path: Path)
     finally:
         serve.send_signal(signal.SIGINT)
         await asyncio.wait_for(serve.wait(), 15)
+
+
+FLUX_CRDS = Path(__file__).resolve().parents[3] / "shared" / "flux-crds"
+
+
+async def test_sim_serve_crd_serves_flux_s_own_definitions(tmp_path: Path) -> None:
+    """`--crd` loads any CRD file: Flux's HelmRepository becomes a kind kubectl can use,
+    and Flux's published HelmRelease definition replaces the built-in one."""
+    from fluxwatch.sim.kubectl import find_kubectl
+
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
+    repo_crd = FLUX_CRDS / "source.toolkit.fluxcd.io_helmrepositories.yaml"
+    hr_crd = FLUX_CRDS / "helm.toolkit.fluxcd.io_helmreleases.yaml"
+    if not repo_crd.exists():
+        pytest.skip(f"Flux's CRDs are not beside the project ({FLUX_CRDS})")
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        "--crd",
+        str(repo_crd),
+        "--crd",
+        str(hr_crd),
+        "--kubeconfig-out",
+        str(kubeconfig),
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+    async def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        sub = await asyncio.create_subprocess_exec(
+            kubectl,
+            "--kubeconfig",
+            str(kubeconfig),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await sub.communicate(stdin)
+        assert sub.returncode is not None
+        return sub.returncode, out.decode(), err.decode()
+
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line.startswith(b"fluxwatch sim: serving https://127.0.0.1:")
+        repo = {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": "podinfo", "namespace": "default"},
+            "spec": {"url": "https://stefanprodan.github.io/podinfo", "interval": "10m"},
+        }
+        code, out, err = await run("apply", "-f", "-", stdin=json.dumps(repo).encode())
+        assert code == 0, err
+        assert out.strip() == "helmrepository.source.toolkit.fluxcd.io/podinfo created"
+        code, out, err = await run("get", "helmrepositories", "-o", "json")
+        assert code == 0, err
+        [item] = json.loads(out)["items"]
+        assert item["spec"]["url"] == repo["spec"]["url"]
+        code, out, err = await run("explain", "helmrepository.spec.url")
+        assert code == 0 and "FIELD: url <string>" in out, err
+        # Flux's own HelmRelease definition is served now: its descriptions explain.
+        code, out, err = await run("explain", "helmrelease.spec.interval")
+        assert code == 0 and "Interval at which to reconcile the Helm release." in out, out
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
