@@ -75,6 +75,9 @@ def compressed(time_scale: float, data: Mapping[str, Any] | None = None) -> dict
     return merge(scaled, data or {})
 
 
+DEMO_NAMESPACE = "fluxwatch-system"
+
+
 def demo_settings(kubeconfig: Path, receiver_url: str, time_scale: float) -> Settings:
     """Production defaults with every cluster duration multiplied by ``time_scale``."""
     return Settings.model_validate(
@@ -84,7 +87,7 @@ def demo_settings(kubeconfig: Path, receiver_url: str, time_scale: float) -> Set
                 "kubeconfig": str(kubeconfig),
                 "shutdown_timeout": 5.0,
                 "leader": {
-                    "namespace": "fluxwatch-system",
+                    "namespace": DEMO_NAMESPACE,
                     "identity": "fluxwatch-demo",
                     "lease_duration": 3.0,
                     "renew_deadline": 2.0,
@@ -149,6 +152,9 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
         f"the {THRESHOLD / 60:.0f}m stuck threshold lasts {THRESHOLD * time_scale:.1f}s"
     )
     run = await scenarios.start(scenario, server.store, time_scale=time_scale)
+    # fluxwatch's own namespace, as `kubectl apply -k config/default` creates it: its
+    # leader-election Lease lives there.
+    server.store.create("namespaces", {"metadata": {"name": DEMO_NAMESPACE}})
     expected = set(run.expected_stuck)
     settings = demo_settings(kubeconfig, receiver.url, time_scale)
     client = await KubeClient.from_config(kubeconfig)
