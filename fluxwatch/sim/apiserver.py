@@ -47,6 +47,7 @@ from fluxwatch.sim.store import (
     invalid_options,
     is_custom_resource,
     is_storage_version,
+    object_key,
     parse_resource_version,
     too_large,
 )
@@ -642,6 +643,8 @@ class ApiServer:
             patch_type = self._patch_type(request)
             raw = await request.read()
             options = self._write_options(request, "PatchOptions")
+            # Server-side apply creates what is missing, and answers 201 then.
+            existed = object_key(target.namespace, target.name) in table.objs
             obj = store._patch(
                 table,
                 target.namespace,
@@ -655,6 +658,8 @@ class ApiServer:
                 ensure_namespace=False,
             )
             body = orjson.dumps(obj)
+            if not existed:
+                status = 201
         elif verb == "delete":
             assert target.name is not None
             delete_options = await self._read_body(request, target.res, optional=True) or {}
