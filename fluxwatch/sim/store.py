@@ -67,16 +67,6 @@ def is_storage_version(res: ResourceType) -> bool:
     )
 
 
-_DNS_LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
-    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
-    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
-_DNS_SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
-    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex "
-    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
-)
 # Server-owned metadata: clients cannot set it on create, and updates keep the old values.
 _SYSTEM_FIELDS = (
     "uid",
@@ -174,20 +164,6 @@ def stale(res: ResourceType, name: str) -> ApiError:
         "the object has been modified; please apply your changes to the latest version "
         "and try again",
     )
-
-
-def invalid(res: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
-    """422 Invalid; ``causes`` are (field, message) pairs."""
-    kind = f"{res.kind}.{res.group}" if res.group else res.kind
-    text = ", ".join(f"{field}: {msg}" for field, msg in causes)
-    details: dict[str, Any] = {"name": name}
-    if res.group:
-        details["group"] = res.group
-    details["kind"] = res.kind
-    details["causes"] = [
-        {"reason": "FieldValueInvalid", "message": msg, "field": field} for field, msg in causes
-    ]
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}', details)
 
 
 def bad_request(message: str) -> ApiError:
@@ -919,8 +895,8 @@ class Store:
 
     def _validate_name(self, res: ResourceType, name: Any) -> str:
         if not name:
-            raise invalid(
-                res, "", [("metadata.name", "Required value: name or generateName is required")]
+            raise invalid_fields(
+                res, "", [fe.required("metadata.name", "name or generateName is required")]
             )
         if not isinstance(name, str):
             raise bad_request("metadata.name must be a string")
@@ -942,7 +918,9 @@ class Store:
             )
         ns = namespace or body_ns or "default"
         if not isinstance(ns, str) or not _is_dns_label(ns):
-            raise invalid(res, md.get("name") or "", [("metadata.namespace", "Invalid value")])
+            raise invalid_fields(
+                res, md.get("name") or "", [fe.invalid_value("metadata.namespace", ns)]
+            )
         md["namespace"] = ns
         return ns
 
@@ -1121,10 +1099,14 @@ class Store:
         old = self.from_storage(res, self._get(t, ns, name))
         rv = md.get("resourceVersion")
         if not rv and require_resource_version:
-            raise invalid(
+            raise invalid_fields(
                 res,
                 name,
-                [("metadata.resourceVersion", "Invalid value: 0: must be specified for an update")],
+                [
+                    fe.invalid_value(
+                        "metadata.resourceVersion", 0, "must be specified for an update"
+                    )
+                ],
             )
         return self._apply(t, old, new, subresource, dry_run=dry_run, res=res, options=opts)
 
@@ -1252,20 +1234,6 @@ class Store:
                     md[field] = old_md[field]
                 else:
                     md.pop(field, None)
-            if old_md.get("deletionTimestamp"):
-                added = set(md.get("finalizers") or ()) - set(old_md.get("finalizers") or ())
-                if added:
-                    raise invalid(
-                        res,
-                        name,
-                        [
-                            (
-                                "metadata.finalizers",
-                                f"Forbidden: no new finalizers can be added if the object is being "
-                                f"deleted, found new finalizers {sorted(added)}",
-                            )
-                        ],
-                    )
         result["apiVersion"] = res.api_version
         result["kind"] = res.kind
         result["metadata"] = md
@@ -1676,34 +1644,28 @@ def sets_generation(res: ResourceType) -> bool:
 
 def invalid_options(kind: str, errors: list[FieldError]) -> ApiError:
     """422 for bad request options (``PatchOptions.meta.k8s.io "" is invalid: ...``)."""
-    return ApiError(
-        422,
-        "Invalid",
-        fe.invalid_message(kind, "meta.k8s.io", "", errors),
-        fe.status_details(kind, "meta.k8s.io", "", errors),
-    )
+    return _invalid(kind, "meta.k8s.io", "", errors)
 
 
 def invalid_fields(res: ResourceType, name: str, errors: list[FieldError]) -> ApiError:
     """422 Invalid from field errors, worded as the real server words it."""
+    return _invalid(res.kind, res.group, name, errors)
+
+
+def _invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiError:
     return ApiError(
         422,
         "Invalid",
-        fe.invalid_message(res.kind, res.group, name, errors),
-        fe.status_details(res.kind, res.group, name, errors),
+        fe.invalid_message(kind, group, name, errors),
+        fe.status_details(kind, group, name, errors),
     )
 
 
 _DNS_LABEL_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
 def _is_dns_label(text: str) -> bool:
     return len(text) <= 63 and _DNS_LABEL_RE.fullmatch(text) is not None
-
-
-def _is_dns_subdomain(text: str) -> bool:
-    return len(text) <= 253 and _DNS_SUBDOMAIN_RE.fullmatch(text) is not None
 
 
 def _spec_changed(old: dict[str, Any], new: dict[str, Any], res: ResourceType) -> bool:
