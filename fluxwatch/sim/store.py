@@ -1041,7 +1041,7 @@ class Store:
             raise ApiError(
                 500, "InternalError", "resourceVersion should not be set on objects to be created"
             )
-        self._decode(res, new, opts)
+        self._decode(res, new, opts, body=True)
         name = md.get("name")
         if not name and isinstance(md.get("generateName"), str):
             name = md["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
@@ -1109,7 +1109,7 @@ class Store:
             raise bad_request("the body of the request must be a JSON object with metadata")
         new = deep_copy(obj)
         self._check_type(res, new)
-        self._decode(res, new, opts)
+        self._decode(res, new, opts, body=True)
         md = new.setdefault("metadata", {})
         body_name = md.get("name")
         if name is not None and body_name != name:
@@ -1609,11 +1609,25 @@ class Store:
         assert live is not None
         return self._apply(t, live, merged, subresource, dry_run=dry_run, res=res, options=applied)
 
-    def _decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+    def _decode(
+        self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions, *, body: bool = False
+    ) -> None:
+        """Unknown fields. A create or update (``body``) decodes the request body into the
+        kind, and the handler's 400 then names the kind and version the body claimed and
+        the kind it was decoded into, as transformDecodeError words it; a patch's decode
+        error is the bare strict decoding error. Server-side apply words its own."""
+        claimed_kind = obj.get("kind") or res.kind
+        claimed_version = str(obj.get("apiVersion") or res.api_version).rpartition("/")[2]
         try:
             self.admission.decode(res, obj, opts)
         except StrictDecodingError as exc:
-            raise bad_request(str(exc)) from None
+            message = str(exc)
+            if body and not opts.applied:
+                message = (
+                    f'{claimed_kind} in version "{claimed_version}" cannot be handled as a '
+                    f"{res.kind}: {message}"
+                )
+            raise bad_request(message) from None
 
     def _crd_errors(self, crd: dict[str, Any]) -> _FieldErrors:
         errors = validate_crd(crd)
