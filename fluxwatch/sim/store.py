@@ -1043,13 +1043,15 @@ class Store:
             )
         self._decode(res, new, opts, body=True)
         name = md.get("name")
+        # Admission sees the name the request gave: none yet for a generateName.
+        given = name if isinstance(name, str) else ""
         if not name and isinstance(md.get("generateName"), str):
             name = md["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
             md["name"] = name
         name = self._validate_name(res, name)
         ns = self._resolve_namespace(res, md, namespace)
         if ns is not None and not ensure_namespace:
-            self._admit_namespace(ns)
+            self._admit_namespace(ns, res, given)
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
         self.admission.default(res, new)
@@ -1446,8 +1448,10 @@ class Store:
         lo, hi = _key_range(t.keys, namespace)
         return hi > lo
 
-    def _admit_namespace(self, namespace: str) -> None:
-        """NamespaceLifecycle: no content in a missing or terminating namespace."""
+    def _admit_namespace(self, namespace: str, res: ResourceType, name: str) -> None:
+        """NamespaceLifecycle: no content in a missing or terminating namespace. The
+        terminating refusal is admission's Forbidden, which names the object's resource
+        and name before the plugin's reason, and adds the NamespaceTerminating cause."""
         ns_obj = self._tables["namespaces"].objs.get(namespace)
         if ns_obj is None:
             raise ApiError(
@@ -1457,20 +1461,18 @@ class Store:
                 {"name": namespace, "kind": "namespaces"},
             )
         if ns_obj["metadata"].get("deletionTimestamp"):
+            subject = f'{qualified(res)} "{name}"' if name else qualified(res)
+            cause = {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
             raise ApiError(
                 403,
                 "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being "
-                "terminated",
-                {
-                    "causes": [
-                        {
-                            "reason": "NamespaceTerminating",
-                            "message": f"namespace {namespace} is being terminated",
-                            "field": "metadata.namespace",
-                        }
-                    ]
-                },
+                f"{subject} is forbidden: unable to create new content in namespace "
+                f"{namespace} because it is being terminated",
+                {k: v for k, v in _details(res, name, causes=[cause]).items() if v},
             )
 
     def crd_schema(self, res: ResourceType) -> dict[str, Any] | None:
