@@ -40,15 +40,22 @@ class KubectlResult:
 
 class Kubectl:
     """``await kubectl("get", "hr", "-A")``: kubectl with a kubeconfig, a private
-    discovery cache and a request timeout."""
+    discovery cache and a request timeout. ``cwd`` is where it runs: kubectl names a
+    file in its messages as it was given (``error when creating "hr.yaml"``)."""
 
     def __init__(
-        self, binary: Path, kubeconfig: Path, cache_dir: Path, request_timeout: str = "10s"
+        self,
+        binary: Path,
+        kubeconfig: Path,
+        cache_dir: Path,
+        request_timeout: str = "10s",
+        cwd: Path | None = None,
     ) -> None:
         self.binary = binary
         self.kubeconfig = kubeconfig
         self.cache_dir = cache_dir
         self.request_timeout = request_timeout
+        self.cwd = cwd
 
     def argv(self, *args: str) -> list[str]:
         return [
@@ -67,6 +74,7 @@ class Kubectl:
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            cwd=self.cwd,
         )
         try:
             out, err = await asyncio.wait_for(
@@ -86,4 +94,5 @@ class Kubectl:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            cwd=self.cwd,
         )

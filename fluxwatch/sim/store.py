@@ -1019,15 +1019,17 @@ class Store:
             raise ApiError(
                 500, "InternalError", "resourceVersion should not be set on objects to be created"
             )
-        self._decode(res, new, opts)
+        self._decode(res, new, opts, body=True)
         name = md.get("name")
+        # Admission sees the name the request gave: none yet for a generateName.
+        given = name if isinstance(name, str) else ""
         if not name and isinstance(md.get("generateName"), str):
             name = md["generateName"] + "".join(random.choices(_GENERATE_CHARS, k=5))
             md["name"] = name
         name = self._validate_name(res, name)
         ns = self._resolve_namespace(res, md, namespace)
         if ns is not None and not ensure_namespace:
-            self._admit_namespace(ns)
+            self._admit_namespace(ns, res, given)
         new["apiVersion"] = res.api_version
         new["kind"] = res.kind
         self.admission.default(res, new)
@@ -1087,7 +1089,7 @@ class Store:
             raise bad_request("the body of the request must be a JSON object with metadata")
         new = deep_copy(obj)
         self._check_type(res, new)
-        self._decode(res, new, opts)
+        self._decode(res, new, opts, body=True)
         md = new.setdefault("metadata", {})
         body_name = md.get("name")
         if name is not None and body_name != name:
@@ -1414,8 +1416,10 @@ class Store:
         lo, hi = _key_range(t.keys, namespace)
         return hi > lo
 
-    def _admit_namespace(self, namespace: str) -> None:
-        """NamespaceLifecycle: no content in a missing or terminating namespace."""
+    def _admit_namespace(self, namespace: str, res: ResourceType, name: str) -> None:
+        """NamespaceLifecycle: no content in a missing or terminating namespace. The
+        terminating refusal is admission's Forbidden, which names the object's resource
+        and name before the plugin's reason, and adds the NamespaceTerminating cause."""
         ns_obj = self._tables["namespaces"].objs.get(namespace)
         if ns_obj is None:
             raise ApiError(
@@ -1425,20 +1429,18 @@ class Store:
                 {"name": namespace, "kind": "namespaces"},
             )
         if ns_obj["metadata"].get("deletionTimestamp"):
+            subject = f'{qualified(res)} "{name}"' if name else qualified(res)
+            cause = {
+                "reason": "NamespaceTerminating",
+                "message": f"namespace {namespace} is being terminated",
+                "field": "metadata.namespace",
+            }
             raise ApiError(
                 403,
                 "Forbidden",
-                f"unable to create new content in namespace {namespace} because it is being "
-                "terminated",
-                {
-                    "causes": [
-                        {
-                            "reason": "NamespaceTerminating",
-                            "message": f"namespace {namespace} is being terminated",
-                            "field": "metadata.namespace",
-                        }
-                    ]
-                },
+                f"{subject} is forbidden: unable to create new content in namespace "
+                f"{namespace} because it is being terminated",
+                {k: v for k, v in _details(res, name, causes=[cause]).items() if v},
             )
 
     def crd_schema(self, res: ResourceType) -> dict[str, Any] | None:
@@ -1577,11 +1579,25 @@ class Store:
         assert live is not None
         return self._apply(t, live, merged, subresource, dry_run=dry_run, res=res, options=applied)
 
-    def _decode(self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions) -> None:
+    def _decode(
+        self, res: ResourceType, obj: dict[str, Any], opts: WriteOptions, *, body: bool = False
+    ) -> None:
+        """Unknown fields. A create or update (``body``) decodes the request body into the
+        kind, and the handler's 400 then names the kind and version the body claimed and
+        the kind it was decoded into, as transformDecodeError words it; a patch's decode
+        error is the bare strict decoding error. Server-side apply words its own."""
+        claimed_kind = obj.get("kind") or res.kind
+        claimed_version = str(obj.get("apiVersion") or res.api_version).rpartition("/")[2]
         try:
             self.admission.decode(res, obj, opts)
         except StrictDecodingError as exc:
-            raise bad_request(str(exc)) from None
+            message = str(exc)
+            if body and not opts.applied:
+                message = (
+                    f'{claimed_kind} in version "{claimed_version}" cannot be handled as a '
+                    f"{res.kind}: {message}"
+                )
+            raise bad_request(message) from None
 
     def _crd_errors(self, crd: dict[str, Any]) -> _FieldErrors:
         errors = validate_crd(crd)

@@ -104,9 +104,71 @@ def _deploy_ready(obj: dict[str, Any], now: float) -> str:
     return f"{status.get('readyReplicas', 0)}/{(obj.get('spec') or {}).get('replicas', 1)}"
 
 
+def _created_at(obj: dict[str, Any], now: float) -> str:
+    """Roles print their creation time, not an age (RFC 3339, UTC)."""
+    return str(obj["metadata"].get("creationTimestamp", ""))
+
+
+def _role_ref(obj: dict[str, Any], now: float) -> str:
+    ref = obj.get("roleRef") or {}
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}"
+
+
+def _count(field: str) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> int:
+        return len(obj.get(field) or ())
+
+    return cell
+
+
+def _or_none(*parts: str) -> Cell:
+    """A string the printer shows as ``<none>`` when unset."""
+    value = _path(*parts)
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        return str(value(obj, now) or "<none>")
+
+    return cell
+
+
+def _external_ips(obj: dict[str, Any], now: float) -> str:
+    """What a Service is reachable at from outside: its externalIPs, a LoadBalancer's
+    ingress (``<pending>`` until one is assigned), an ExternalName's name."""
+    spec = obj.get("spec") or {}
+    kind = spec.get("type") or "ClusterIP"
+    ips = [str(ip) for ip in spec.get("externalIPs") or ()]
+    if kind == "LoadBalancer":
+        ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or ()
+        ips = [str(i.get("ip") or i.get("hostname") or "") for i in ingress] + ips
+        return ",".join(ips) if ips else "<pending>"
+    if kind == "ExternalName":
+        return str(spec.get("externalName") or "<none>")
+    return ",".join(ips) if ips else "<none>"
+
+
+def _service_ports(obj: dict[str, Any], now: float) -> str:
+    ports = []
+    for p in (obj.get("spec") or {}).get("ports") or ():
+        node = f":{p['nodePort']}" if p.get("nodePort") else ""
+        ports.append(f"{p.get('port')}{node}/{p.get('protocol', 'TCP')}")
+    return ",".join(ports) if ports else "<none>"
+
+
+def _int_or_percent(*parts: str) -> Cell:
+    """A PodDisruptionBudget bound: its value, or ``N/A`` when the other one is set."""
+    value = _path(*parts, default=None)
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        found = value(obj, now)
+        return "N/A" if found is None else str(found)
+
+    return cell
+
+
 Column = tuple[str, str, str, Cell]  # name, type, format, cell
 _NAME: Column = ("Name", "string", "name", _name)
 _AGE: Column = ("Age", "string", "", _age)
+_CREATED_AT: Column = ("Created At", "string", "date", _created_at)
 
 COLUMNS: dict[str, Sequence[Column]] = {
     "helmreleases.helm.toolkit.fluxcd.io": (
@@ -147,6 +209,39 @@ COLUMNS: dict[str, Sequence[Column]] = {
         ("Ready", "string", "", _deploy_ready),
         ("Up-to-date", "integer", "", _path("status", "updatedReplicas", default=0)),
         ("Available", "integer", "", _path("status", "availableReplicas", default=0)),
+        _AGE,
+    ),
+    "serviceaccounts": (_NAME, ("Secrets", "string", "", _count("secrets")), _AGE),
+    "services": (
+        _NAME,
+        ("Type", "string", "", _path("spec", "type")),
+        ("Cluster-IP", "string", "", _or_none("spec", "clusterIP")),
+        ("External-IP", "string", "", _external_ips),
+        ("Port(s)", "string", "", _service_ports),
+        _AGE,
+    ),
+    "poddisruptionbudgets.policy": (
+        _NAME,
+        ("Min Available", "string", "", _int_or_percent("spec", "minAvailable")),
+        ("Max Unavailable", "string", "", _int_or_percent("spec", "maxUnavailable")),
+        (
+            "Allowed Disruptions",
+            "integer",
+            "",
+            _path("status", "disruptionsAllowed", default=0),
+        ),
+        _AGE,
+    ),
+    "roles.rbac.authorization.k8s.io": (_NAME, _CREATED_AT),
+    "clusterroles.rbac.authorization.k8s.io": (_NAME, _CREATED_AT),
+    "rolebindings.rbac.authorization.k8s.io": (
+        _NAME,
+        ("Role", "string", "", _role_ref),
+        _AGE,
+    ),
+    "clusterrolebindings.rbac.authorization.k8s.io": (
+        _NAME,
+        ("Role", "string", "", _role_ref),
         _AGE,
     ),
 }

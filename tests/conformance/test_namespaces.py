@@ -62,9 +62,12 @@ async def test_content_in_a_terminating_namespace_is_403_namespace_terminating(
     code, body = await api.post("/api/v1/namespaces/team-a/configmaps", CM)
     assert code == 403
     assert body["reason"] == "Forbidden"
+    # admission.NewForbidden: the object's resource and name, then the plugin's reason.
     assert body["message"] == (
-        "unable to create new content in namespace team-a because it is being terminated"
+        'configmaps "c" is forbidden: unable to create new content in namespace team-a '
+        "because it is being terminated"
     )
+    assert body["details"]["name"] == "c" and body["details"]["kind"] == "configmaps"
     assert body["details"]["causes"][0]["reason"] == "NamespaceTerminating"
 
 

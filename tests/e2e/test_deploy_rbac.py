@@ -1,21 +1,23 @@
-"""The shipped deployment is enough, and no more: ``kubectl kustomize config/default``
-rendered, its RBAC loaded into the emulator, and a real daemon run with the token of
-``system:serviceaccount:fluxwatch-system:fluxwatch`` through the seed's incident.
+"""The shipped deployment is enough, and no more: ``kubectl apply -k config/default``
+against the embedded cluster, the daemon's token minted by ``kubectl create token
+fluxwatch -n fluxwatch-system`` (a TokenRequest for the ServiceAccount the Deployment
+runs as), and a real daemon run with that token through the seed's incident.
 
-The daemon's settings are the rendered ConfigMap's ``config.yaml`` (durations
-compressed, telemetry on loopback), its identity and namespace come from
-``POD_NAME`` and ``POD_NAMESPACE`` as the Deployment's downward API sets them,
-and alerts go to the ``kubernetes-event`` provider so that Event writes are
-exercised too. FLUX-FACTS §1: incident-925 leaves ``flux-system/bp-vpa`` stuck;
-§3: force-reconcile is a patch of two annotations, which the ClusterRole allows.
+The RBAC the daemon is held to is the objects kubectl created, nothing loaded beside
+the API. The daemon's settings are the applied ConfigMap's ``config.yaml`` (durations
+compressed, telemetry on loopback), its identity and namespace come from ``POD_NAME``
+and ``POD_NAMESPACE`` as the Deployment's downward API sets them, and alerts go to the
+``kubernetes-event`` provider so that Event writes are exercised too. FLUX-FACTS §1:
+incident-925 leaves ``flux-system/bp-vpa`` stuck; §3: force-reconcile is a patch of two
+annotations, which the ClusterRole allows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from fluxwatch.notify.event import Event
 from fluxwatch.settings import load_settings
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
-from fluxwatch.sim.kubectl import find_kubectl
+from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 from fluxwatch.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.e2e
@@ -95,22 +97,44 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
 
 
 async def test_the_shipped_rbac_is_enough_to_recover_and_no_more(
-    rendered: list[dict[str, Any]],
-    make_apiserver: Callable[..., Awaitable[ApiServer]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    manifest = tmp_path / "fluxwatch.yaml"
-    manifest.write_text(yaml.safe_dump_all(rendered))
-    api = await make_apiserver(rbac_files=[manifest])
-    token = api.token_for(SERVICE_ACCOUNT)
+    binary = find_kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed: it applies config/default")
+    async with ApiServer(tls=True) as api:
+        admin = Kubectl(binary, api.write_kubeconfig(tmp_path / "admin"), tmp_path / "cache")
+        # Flux is installed first: config/default's Role for Flux's Leases lives in its
+        # namespace.
+        (await admin("create", "namespace", "flux-system")).check()
+        applied = (await admin("apply", "-k", str(ROOT / "config" / "default"))).check()
+        assert "serviceaccount/fluxwatch created" in applied.stdout.splitlines()
+        token = (
+            (await admin("create", "token", "fluxwatch", "-n", "fluxwatch-system"))
+            .check()
+            .stdout.strip()
+        )
+        listed = await admin("get", "configmaps", "-n", "fluxwatch-system", "-o", "json")
+        config_maps = json.loads(listed.check().stdout)["items"]
+        await _recover_with(api, token, config_maps, tmp_path, monkeypatch, caplog)
+
+
+async def _recover_with(
+    api: ApiServer,
+    token: str,
+    config_maps: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", token=token)
     run = await scenarios.start("incident-925", api.store, time_scale=TIME_SCALE)
 
     # What the Deployment gives the pod: its settings file and the downward API.
     config = tmp_path / "config.yaml"
-    config.write_text(_one(rendered, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"])
+    config.write_text(_one(config_maps, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"])
     monkeypatch.setenv("POD_NAME", "fluxwatch-7d9c5b6f4-abcde")
     monkeypatch.setenv("POD_NAMESPACE", "fluxwatch-system")
     settings = load_settings(
