@@ -17,10 +17,13 @@ real server's validation ratcheting (on by default since 1.30) drops them.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
 from typing import Any, Final
+
+import re2
 
 from fluxwatch.sim import fielderrors as fe
 from fluxwatch.sim.schema import cel
@@ -517,11 +520,24 @@ def _string_check(s: Node, v: str, name: str, errs: list[fe.FieldError]) -> None
         errs.append(
             _invalid(name, v, f"{name} in body should be at least {s.min_length} chars long")
         )
-    elif s.pattern_re is not None and s.pattern_re.search(v) is None:
+    elif s.pattern_re is not None and not _matches(s.pattern_re, v):
         errs.append(_invalid(name, v, f"{name} in body should match '{s.pattern}'"))
-    if s.format_check and not CHECKS[s.format_check](v):
+    if s.format_check and not _formatted(s.format_check, v):
         detail = f"{name} in body must be of type {s.format}: {_go_q(v)}"
         errs.append(fe.FieldError(fe.TYPE_INVALID, _field(name), v, detail))
+
+
+# Every write is validated whole, and a cluster's objects repeat the same strings
+# (intervals, kinds, timestamps): remembering the last answers for a pattern or a format
+# keeps re2's per-call cost off the write path.
+@functools.lru_cache(maxsize=8192)
+def _matches(pattern: re2._Regexp, value: str) -> bool:
+    return pattern.search(value) is not None
+
+
+@functools.lru_cache(maxsize=8192)
+def _formatted(check: str, value: str) -> bool:
+    return bool(CHECKS[check](value))
 
 
 def _too_long(limit: int) -> str:
