@@ -573,3 +573,17 @@ async def test_apply_with_an_unknown_field_fails_kubectls_strict_validation(
         'unknown field "stringdata"\n'
     )
     assert cluster.api.store.list("secrets", "default")[0] == []
+
+
+async def test_apply_of_a_version_the_crd_does_not_serve_finds_no_kind(cluster: Cluster) -> None:
+    """HelmRelease v2beta1 is not served (Flux v2.7 dropped it): discovery does not list
+    it, so kubectl finds no mapping, as against a real cluster."""
+    text = helmrelease("default", "  interval: 10m\n" + CHART).replace(
+        "helm.toolkit.fluxcd.io/v2", "helm.toolkit.fluxcd.io/v2beta1"
+    )
+    result = await cluster.kubectl("apply", "-f", cluster.manifest("old.yaml", text))
+    assert result.returncode == 1
+    assert (
+        'no matches for kind "HelmRelease" in version "helm.toolkit.fluxcd.io/v2beta1"'
+        in result.stderr
+    )
