@@ -179,11 +179,13 @@ class Metrics:
         self._event_children: dict[tuple[str, str], Counter] = {}
 
     def prepare(self, strategies: Iterable[str], leases: Iterable[str]) -> None:
-        """Create at zero the series alerts read: each recovery strategy by result, each
-        guard, each Flux controller Lease watched."""
+        """Create at zero the series alerts and the dashboard read: each recovery strategy
+        by result, recovery durations by result, each guard, each Flux controller Lease."""
         for strategy in strategies:
             for result in STEP_RESULTS:
                 self.recoveries.labels(strategy, result)
+        for result in STEP_RESULTS:
+            self.recovery_duration.labels(result)
         for guard in GUARDS:
             self.guardrail_trips.labels(guard)
         for lease in leases:

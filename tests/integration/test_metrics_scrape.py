@@ -239,6 +239,9 @@ async def test_series_alerts_read_exist_at_zero_from_the_start(running: Running)
         for result in ("succeeded", "failed"):
             assert value(recoveries, "_total", strategy=strategy, result=result) == 0
     assert len(recoveries.samples) == 2 * len(LADDER)
+    durations = families["fluxwatch_recovery_duration_seconds"]
+    for result in ("succeeded", "failed"):
+        assert value(durations, "_count", result=result) == 0
     for lease in DEFAULT_LEASE_NAMES:
         assert value(families["fluxwatch_lease_leaderless"], lease=lease) == 0
         assert value(families["fluxwatch_lease_transitions"], "_total", lease=lease) == 0
