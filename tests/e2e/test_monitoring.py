@@ -511,9 +511,12 @@ def test_every_alert_is_exercised() -> None:
 
 
 def _promtool_test(
-    tmp_path: Path, timeline: dict[str, list[str | None]], tests: list[dict[str, Any]]
+    tmp_path: Path,
+    timeline: dict[str, list[str | None]],
+    tests: list[dict[str, Any]],
+    rules: Path | None = None,
 ) -> None:
-    rules = _rules_file(tmp_path)
+    rules = rules or _rules_file(tmp_path)
     spec = {
         "rule_files": [str(rules)],
         "evaluation_interval": "1m",
@@ -559,17 +562,39 @@ def test_dashboard_queries_read_series_fluxwatch_exports(scrapes: Scrapes) -> No
         assert not missing, f"{title}: {missing} not in any scrape"
 
 
+def _panel_queries() -> list[str]:
+    """The panels' queries (the variables' ``label_values`` is Grafana's, not PromQL)."""
+    return [expr for _title, expr in dashboard_queries() if not expr.startswith("label_values(")]
+
+
 def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """promtool parses each query as a recording rule's expression."""
-    rules = [
-        {"record": f"dashboard:q{n}", "expr": expr}
-        for n, (_title, expr) in enumerate(dashboard_queries())
-        if not expr.startswith("label_values(")
-    ]
+    rules = [{"record": f"dashboard:q{n}", "expr": e} for n, e in enumerate(_panel_queries())]
     path = tmp_path / "dashboard-rules.yaml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     checked = _run_promtool("check", "rules", str(path))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_every_panel_shows_data_during_the_incident(scrapes: Scrapes, tmp_path: Path) -> None:
+    """Each panel's query, evaluated by promtool on the incident's series, returns at least
+    one series: its label matchers (``job``, ``namespace``) and ``by`` clauses fit what the
+    PodMonitor's targets carry. Wrapped as ``count(query) > 0``, an alert with no labels
+    fires exactly when the query has data."""
+    s = scrapes
+    timeline: dict[str, list[str | None]] = {
+        PODS[0]: [s.healthy_leader] * 10 + [s.incident_leader] * 20,
+        PODS[1]: [s.healthy_follower] * 10 + [s.incident_follower] * 20,
+    }
+    queries = _panel_queries()
+    rules = [{"alert": f"Panel{n}", "expr": f"count({e}) > 0"} for n, e in enumerate(queries)]
+    rules_file = tmp_path / "panels.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))
+    tests = [
+        {"eval_time": "14m", "alertname": rule["alert"], "exp_alerts": [{"exp_labels": {}}]}
+        for rule in rules
+    ]
+    _promtool_test(tmp_path, timeline, tests, rules_file)
 
 
 # ---- the component in place ----------------------------------------------------------------------
