@@ -113,7 +113,7 @@ def _lease(name: str, holder: str, *, renewed: float, duration: int) -> dict[str
     }
 
 
-def _settings(cluster: Cluster, kubeconfig: Path, identity: str, slow_url: str) -> Settings:
+def _settings(kubeconfig: Path, identity: str, slow_url: str) -> Settings:
     notify = {
         # One queued event per provider: the slow receiver's queue overflows.
         "queue_size": 1,
@@ -223,19 +223,18 @@ async def _incident(
 
     face = await cluster.face()
     kubeconfig = cluster.kubeconfig(face)
-    leader = await _start(replicas, _settings(cluster, kubeconfig, PODS[0], slow_url))
+    leader = await _start(replicas, _settings(kubeconfig, PODS[0], slow_url))
     await leader.wait_ready()
-    follower = await _start(replicas, _settings(cluster, kubeconfig, PODS[1], slow_url))
+    follower = await _start(replicas, _settings(kubeconfig, PODS[1], slow_url))
     await eventually(lambda: _synced(follower), 10, "the follower synced")
     # The third replica's API answers after a minute: it serves /metrics, never syncs.
     slow_face = await cluster.face()
     slow_face.faults.latency = 60.0
-    stalled = await _start(
-        replicas, _settings(cluster, cluster.kubeconfig(slow_face), PODS[2], slow_url)
-    )
+    stalled = await _start(replicas, _settings(cluster.kubeconfig(slow_face), PODS[2], slow_url))
     await eventually(lambda: _serving(stalled), 5, "the stalled replica serving /metrics")
     healthy = (await _scrape(http, leader), await _scrape(http, follower))
     not_ready = await _scrape(http, stalled)
+    assert "\nfluxwatch_ready 0.0\n" in not_ready
     await stalled.stop()
 
     # The incident: the API server drops every watch (the informers restart), ...
