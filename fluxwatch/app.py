@@ -25,7 +25,7 @@ from opentelemetry import trace
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
-from fluxwatch.engine.guardrail import Exhausted, GuardEvent, Tripped
+from fluxwatch.engine.guardrail import Exhausted, GuardEvent, OverBudget, Tripped
 from fluxwatch.engine.leases import (
     ControllerLeaderless,
     Finding,
@@ -118,10 +118,10 @@ class Daemon:
 
     def _traced_guard(self, event: GuardEvent) -> None:
         """A refusal is a trace of its own: its span parents the alert's delivery."""
-        if not isinstance(event, Tripped | Exhausted):
+        if not isinstance(event, Tripped | OverBudget | Exhausted):
             self._on_guard(event)
             return
-        count = len(event.keys) if isinstance(event, Tripped) else 1
+        count = 1 if isinstance(event, Exhausted) else len(event.keys)
         with _tracer.start_as_current_span(
             "guardrail",
             attributes={"fluxwatch.guardrail.reason": event.reason, "fluxwatch.releases": count},
@@ -129,8 +129,8 @@ class Daemon:
             self._on_guard(event)
 
     def _on_guard(self, event: GuardEvent) -> None:
-        if isinstance(event, Tripped | Exhausted):
-            self.metrics.guardrail_trips.labels(event.reason).inc()
+        if isinstance(event, Tripped | OverBudget | Exhausted):
+            self.metrics.guardrail_trips.labels(event.guard).inc()
         releases = [f"{ns}/{name}" for ns, name in getattr(event, "keys", ())]
         if isinstance(event, Tripped):
             subject = InvolvedObject(
@@ -256,6 +256,11 @@ class Daemon:
         )
 
         self.metrics.follow_verdicts(tracker.counts)
+        self.metrics.prepare(
+            recovery_options(settings).ladder,
+            self.engine.leases.names,
+        )
+        self.metrics.leader.set(1 if self.leading else 0)
 
         def on_helmrelease(etype: str, view: HRView, old: HRView | None) -> None:
             tracker.handle(etype, view, old)
@@ -302,6 +307,7 @@ class Daemon:
             live={"root-tasks": self._tasks_alive},
             ready={f"informer-{i.name}": i.synced.is_set for i in self.informers},
         )
+        self.metrics.follow_readiness(self.server.ready)
 
     def _leadership(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)

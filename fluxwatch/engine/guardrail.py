@@ -20,7 +20,13 @@ again. In that order:
    Ready again (:meth:`Guardrail.forget`), with exponential backoff between
    them; a release out of attempts is reported once (:class:`Exhausted`) and
    no longer counted.
-3. budget: at most ``max_recoveries`` actions in any sliding ``window``.
+3. budget: at most ``max_recoveries`` actions in any sliding ``window``;
+   the first release it holds back is reported (:class:`OverBudget`), once
+   for as long as releases keep waiting for it.
+
+:class:`Tripped`, :class:`OverBudget` and :class:`Exhausted` are the
+refusals; each names its ``guard`` (``batch``, ``budget``, ``attempts``), the
+label ``fluxwatch_guardrail_trips_total`` counts them by.
 
 Resuming fluxwatch's own interrupted suspend (``urgent``) skips the batch
 count and the budget: holding it back would leave a release suspended, the
@@ -41,7 +47,16 @@ from typing import ClassVar
 
 from fluxwatch.engine.config import GuardrailSettings
 
-__all__ = ["Admission", "Exhausted", "GuardEvent", "Guardrail", "Key", "TripCleared", "Tripped"]
+__all__ = [
+    "Admission",
+    "Exhausted",
+    "GuardEvent",
+    "Guardrail",
+    "Key",
+    "OverBudget",
+    "TripCleared",
+    "Tripped",
+]
 
 Key = tuple[str, str]  # (namespace, name)
 
@@ -64,6 +79,7 @@ class Tripped:
     at: float
     reason: ClassVar[str] = "GuardrailTripped"
     severity: ClassVar[str] = "error"
+    guard: ClassVar[str] = "batch"
 
     @property
     def message(self) -> str:
@@ -103,6 +119,7 @@ class Exhausted:
     at: float
     reason: ClassVar[str] = "RecoveryExhausted"
     severity: ClassVar[str] = "error"
+    guard: ClassVar[str] = "attempts"
 
     @property
     def message(self) -> str:
@@ -113,7 +130,27 @@ class Exhausted:
         )
 
 
-GuardEvent = Tripped | TripCleared | Exhausted
+@dataclass(frozen=True, slots=True)
+class OverBudget:
+    """``max_recoveries`` actions in the last ``window`` already: these releases wait."""
+
+    keys: tuple[Key, ...]
+    max_recoveries: int
+    window: float
+    at: float
+    reason: ClassVar[str] = "GuardrailBudgetSpent"
+    severity: ClassVar[str] = "info"
+    guard: ClassVar[str] = "budget"
+
+    @property
+    def message(self) -> str:
+        return (
+            f"recovery budget of {self.max_recoveries} per {self.window:.0f}s used up: "
+            f"{_names(self.keys)} wait until the oldest recovery leaves the window"
+        )
+
+
+GuardEvent = Tripped | TripCleared | Exhausted | OverBudget
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +177,7 @@ class Guardrail:
         self._exhausted: set[Key] = set()  # reported already
         self._tripped_since: float | None = None
         self._recent: dict[Key, float] = {}  # acted on within batch_window, oldest first
+        self._over_budget = False  # releases waited for the budget at the last admission
 
     @property
     def tripped(self) -> bool:
@@ -211,14 +249,20 @@ class Guardrail:
 
         act: list[Key] = []
         held: dict[Key, str] = {}
+        starved: list[Key] = []
         todo = [(key, False) for key in resumes] + [(key, True) for key in candidates]
         for key, charged in todo:
             wait = self._charge(key, now, budget=charged)
             if wait is None:
                 act.append(key)
                 continue
-            held[key], until = wait
+            held[key], until, by_budget = wait
+            if by_budget:
+                starved.append(key)
             next_check = until if next_check is None else min(next_check, until)
+        if starved and not self._over_budget:
+            events.append(OverBudget(tuple(starved), s.max_recoveries, s.window, now))
+        self._over_budget = bool(starved)
         return Admission(tuple(act), tuple(events), held, next_check, s.dry_run)
 
     def _expire(self, now: float) -> None:
@@ -252,18 +296,19 @@ class Guardrail:
                 events.append(Exhausted(key, n, now))
         return usable
 
-    def _charge(self, key: Key, now: float, *, budget: bool) -> tuple[str, float] | None:
-        """Charge ``key`` an attempt (and the budget), or say why it waits and until when."""
+    def _charge(self, key: Key, now: float, *, budget: bool) -> tuple[str, float, bool] | None:
+        """Charge ``key`` an attempt (and the budget), or say why it waits, until when, and
+        whether the budget is what holds it."""
         s = self.settings
         n = self._attempts.get(key, 0)
         if n:
             until = self._last_attempt[key] + s.backoff(n)
             if now < until:
-                return f"backoff after {n} attempt(s)", until
+                return f"backoff after {n} attempt(s)", until, False
         if budget:
             if len(self._spent) >= s.max_recoveries:
                 why = f"budget: {s.max_recoveries} recoveries per {s.window:.0f}s used up"
-                return why, self._spent[0] + s.window
+                return why, self._spent[0] + s.window, True
             self._spent.append(now)
             self._recent.pop(key, None)
             self._recent[key] = now

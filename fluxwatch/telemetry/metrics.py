@@ -4,17 +4,54 @@ Names follow Prometheus conventions: ``fluxwatch_`` prefix, ``_total`` for
 counters, ``_seconds`` for durations, and no per-release labels on counters
 (a label per HelmRelease would grow without bound on a 10,000-release
 cluster); releases are counted by verdict in a gauge instead.
+
+Every labelled series an alert relies on exists at zero from the start
+(:meth:`Metrics.prepare`): ``increase()`` over a series that appears with its
+first event at 1 sees no increase, so the first guardrail trip would go
+unnoticed. The process's own ``process_*`` and ``python_info`` series and
+``fluxwatch_build_info`` come with every registry; the ``*_created`` series
+prometheus_client adds to each counter and histogram are switched off
+(process-wide): nothing reads them and they were a fifth of every scrape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import os
+import platform
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+import fluxwatch
+
 Counts = Callable[[], Mapping[tuple[str, str], int]]
+
+disable_created_metrics()
+
+# The guards of engine/guardrail.py, as the `guard` label spells them.
+GUARDS = ("batch", "budget", "attempts")
+# How a recovery step ends (engine/recovery.py).
+STEP_RESULTS = ("succeeded", "failed")
+
+
+def build_labels() -> dict[str, str]:
+    """``fluxwatch_build_info``'s labels. The image sets ``FLUXWATCH_REVISION`` to the git
+    commit it was built from; a checkout run from source says ``unknown``."""
+    return {
+        "version": fluxwatch.__version__,
+        "revision": os.environ.get("FLUXWATCH_REVISION") or "unknown",
+        "python": platform.python_version(),
+    }
 
 
 class _VerdictCollector(Collector):
@@ -41,6 +78,20 @@ class _VerdictCollector(Collector):
         )
 
 
+class _ReadyCollector(Collector):
+    """What ``/readyz`` answers, as a gauge: a pod that is not ready still gets scraped,
+    and this says so."""
+
+    def __init__(self, checks: Mapping[str, Callable[[], bool]]) -> None:
+        self.checks = checks
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        ready = all(check() for check in self.checks.values())
+        yield GaugeMetricFamily(
+            "fluxwatch_ready", "1 while every readiness check passes (/readyz).", value=ready
+        )
+
+
 _DELAY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _RECOVERY_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1200)
 
@@ -59,8 +110,9 @@ class Metrics:
         )
         self.guardrail_trips = Counter(
             "fluxwatch_guardrail_trips_total",
-            "Times the guardrail refused to act, by reason.",
-            ["reason"],
+            "Times a guard started refusing to act: batch (an incident too large), "
+            "budget (recoveries per window used up), attempts (a release out of attempts).",
+            ["guard"],
             registry=r,
         )
         self.detection_delay = Histogram(
@@ -115,7 +167,34 @@ class Metrics:
         self.leader = Gauge(
             "fluxwatch_leader", "1 while this replica leads and may write.", registry=r
         )
+        build = Gauge(
+            "fluxwatch_build_info",
+            "Always 1; the version, git revision and Python of this fluxwatch.",
+            list(build_labels()),
+            registry=r,
+        )
+        build.labels(**build_labels()).set(1)
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
         self._event_children: dict[tuple[str, str], Counter] = {}
+
+    def prepare(self, strategies: Iterable[str], leases: Iterable[str]) -> None:
+        """Create at zero the series alerts and the dashboard read: each recovery strategy
+        by result, recovery durations by result, each guard, each Flux controller Lease."""
+        for strategy in strategies:
+            for result in STEP_RESULTS:
+                self.recoveries.labels(strategy, result)
+        for result in STEP_RESULTS:
+            self.recovery_duration.labels(result)
+        for guard in GUARDS:
+            self.guardrail_trips.labels(guard)
+        for lease in leases:
+            self.lease_transitions.labels(lease)
+            self.leaderless.labels(lease).set(0)
+
+    def follow_readiness(self, checks: Mapping[str, Callable[[], bool]]) -> None:
+        """Export ``fluxwatch_ready``: 1 when every check of ``/readyz`` passes."""
+        self.registry.register(_ReadyCollector(checks))
 
     def follow_verdicts(self, counts: Counts) -> None:
         """Export ``fluxwatch_helmreleases{verdict,reason}`` and ``_stuck`` from ``counts``."""

@@ -15,6 +15,7 @@ from daemon_harness import (
     HR,
     TIME_SCALE,
     Cluster,
+    Replica,
     Replicas,
     eventually,
     make_settings,
@@ -50,6 +51,15 @@ async def _load(cluster: Cluster, stuck: int) -> scenarios.ScenarioRun:
     return run
 
 
+def trips(replica: Replica) -> dict[str, float | None]:
+    """``fluxwatch_guardrail_trips_total`` by guard, as the replica's registry has it."""
+    registry = replica.daemon.metrics.registry
+    return {
+        guard: registry.get_sample_value("fluxwatch_guardrail_trips_total", {"guard": guard})
+        for guard in ("batch", "budget", "attempts")
+    }
+
+
 async def test_eleven_due_at_once_get_no_write_and_one_alert_until_one_is_fixed(
     cluster: Cluster, replicas: Replicas
 ) -> None:
@@ -75,10 +85,7 @@ async def test_eleven_due_at_once_get_no_write_and_one_alert_until_one_is_fixed(
             ready = view(cluster.store, key).ready
             assert ready is not None and ready.status == "Unknown"
             assert len(cluster.log.of(key)) == 1, "created, then never written to"
-        trips = replica.daemon.metrics.registry.get_sample_value(
-            "fluxwatch_guardrail_trips_total", {"reason": "GuardrailTripped"}
-        )
-        assert trips == 1
+        assert trips(replica) == {"batch": 1, "budget": 0, "attempts": 0}
 
         # A person forces one of them (`flux reconcile hr --force`): ten remain, the count
         # fell to max_batch, and fluxwatch recovers those ten.
@@ -128,6 +135,29 @@ async def test_ten_due_at_once_are_all_recovered(cluster: Cluster, replicas: Rep
             assert ready is not None and ready.status == "True"
         assert writes(face) == (10, 0)  # one force-reconcile each
         assert replica.writes == 10
+        assert trips(replica) == {"batch": 0, "budget": 0, "attempts": 0}
         assert isinstance(cluster.helm, HelmController)
+    finally:
+        await run.stop()
+
+
+async def test_a_spent_budget_is_counted_as_one_trip(cluster: Cluster, replicas: Replicas) -> None:
+    """Four due at once under a budget of two: two recovered, two wait, and the budget's
+    refusal is one trip of the ``budget`` guard (not one per release, nor per recheck)."""
+    run = await _load(cluster, 4)
+    try:
+        face = await cluster.face()
+        settings = make_settings(
+            cluster.kubeconfig(face), "fluxwatch-0", {"guardrail": {"max_recoveries": 2}}
+        )
+        replica = await replicas.start(settings)
+        await replica.wait_ready()
+        await eventually(
+            lambda: replica.reasons().count("RecoverySucceeded") == 2, 15, "two recoveries"
+        )
+        await eventually(lambda: trips(replica)["budget"] == 1, 5, "the budget trip counted")
+        await asyncio.sleep(1.0)  # rechecks while the two wait add nothing
+        assert trips(replica) == {"batch": 0, "budget": 1, "attempts": 0}
+        assert writes(face) == (2, 0)
     finally:
         await run.stop()

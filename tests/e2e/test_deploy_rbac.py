@@ -81,7 +81,7 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert security["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http-metrics": 8080, "healthz": 9440}
+    assert ports == {"http-prom": 8080, "healthz": 9440}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     volumes = {v["name"]: v for v in pod["volumes"]}

@@ -3,12 +3,18 @@
 The daemon watches the emulator (two HelmReleases, helm-controller's Lease),
 leads, and serves its telemetry on free loopback ports. A scrape must parse,
 name every family with the type Prometheus conventions expect (counters end
-in ``_total`` on the wire), and show the values move when the cluster does.
+in ``_total`` on the wire), pass ``promtool check metrics`` (Prometheus' own
+linter, Debian package ``prometheus``), carry no ``_created`` series, have
+every series an alert reads at zero before its first event, and show the
+values move when the cluster does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import platform
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +26,9 @@ import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+import fluxwatch
 from fluxwatch.app import Daemon, build_router
+from fluxwatch.engine.config import DEFAULT_LEASE_NAMES
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.settings import Settings
 from fluxwatch.sim.apiserver import ApiServer
@@ -45,10 +53,18 @@ FAMILIES = {
     "fluxwatch_lease_transitions": "counter",
     "fluxwatch_lease_leaderless": "gauge",
     "fluxwatch_leader": "gauge",
+    "fluxwatch_ready": "gauge",
+    "fluxwatch_build_info": "gauge",
     "fluxwatch_notifications": "counter",
     "fluxwatch_notification_duration_seconds": "histogram",
     "fluxwatch_notification_queue_depth": "gauge",
+    "process_resident_memory_bytes": "gauge",
+    "process_cpu_seconds": "counter",
+    "process_open_fds": "gauge",
+    "process_start_time_seconds": "gauge",
+    "python_info": "gauge",
 }
+LADDER = ("force-reconcile", "suspend-toggle")  # the default ladder: statusCorrect is off
 
 
 def _lease(holder: str) -> dict[str, Any]:
@@ -99,11 +115,14 @@ class Running:
         assert self.daemon.server is not None
         return f"http://127.0.0.1:{self.daemon.server.ports[port]}{path}"
 
-    async def scrape(self) -> dict[str, Metric]:
+    async def text(self) -> str:
         async with self.http.get(self.url("metrics", "/metrics")) as resp:
             assert resp.status == 200
             assert resp.headers["Content-Type"].startswith("text/plain;")
-            text = await resp.text()
+            return await resp.text()
+
+    async def scrape(self) -> dict[str, Metric]:
+        text = await self.text()
         return {family.name: family for family in text_string_to_metric_families(text)}
 
 
@@ -164,11 +183,72 @@ async def test_every_family_is_exported_with_its_type(running: Running) -> None:
         assert families[name].type == kind, f"{name}: {families[name].type}, expected {kind}"
     # Counters carry the _total suffix on the wire, as Prometheus conventions ask.
     assert all(
-        s.name.endswith(("_total", "_created"))
+        s.name.endswith("_total")
         for name, kind in FAMILIES.items()
         if kind == "counter"
         for s in families[name].samples
     )
+
+
+async def test_promtool_finds_nothing_to_lint(running: Running) -> None:
+    """``promtool check metrics`` reads a scrape on stdin and lists every breach of the
+    naming conventions (units, ``_total``, help text); it exits 0 only when clean."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (Debian package prometheus)")
+    text = await running.text()
+    checked = await asyncio.to_thread(
+        subprocess.run,
+        [promtool, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout + checked.stderr == ""
+
+
+async def test_no_created_series(running: Running) -> None:
+    """prometheus_client's ``*_created`` samples (and families) are switched off."""
+    text = await running.text()
+    assert "_created" not in text
+
+
+async def test_build_info_names_this_fluxwatch(running: Running) -> None:
+    families = await running.scrape()
+    [sample] = families["fluxwatch_build_info"].samples
+    assert sample.value == 1
+    assert sample.labels == {
+        "version": fluxwatch.__version__,
+        "revision": "unknown",  # a checkout run from source
+        "python": platform.python_version(),
+    }
+    assert value(families["process_resident_memory_bytes"]) > 0
+
+
+async def test_series_alerts_read_exist_at_zero_from_the_start(running: Running) -> None:
+    """``increase()`` sees a first event only if the series was there at 0 before it."""
+    families = await running.scrape()
+    trips = families["fluxwatch_guardrail_trips"]
+    for guard in ("batch", "budget", "attempts"):
+        assert value(trips, "_total", guard=guard) == 0
+    assert {s.labels["guard"] for s in trips.samples} == {"batch", "budget", "attempts"}
+    recoveries = families["fluxwatch_recoveries"]
+    for strategy in LADDER:
+        for result in ("succeeded", "failed"):
+            assert value(recoveries, "_total", strategy=strategy, result=result) == 0
+    assert len(recoveries.samples) == 2 * len(LADDER)
+    durations = families["fluxwatch_recovery_duration_seconds"]
+    for result in ("succeeded", "failed"):
+        assert value(durations, "_count", result=result) == 0
+    for lease in DEFAULT_LEASE_NAMES:
+        assert value(families["fluxwatch_lease_leaderless"], lease=lease) == 0
+        assert value(families["fluxwatch_lease_transitions"], "_total", lease=lease) == 0
+    notifications = families["fluxwatch_notifications"]
+    results = {s.labels["result"] for s in notifications.samples if s.labels["provider"] == "audit"}
+    assert results == {"sent", "failed", "dropped", "deduplicated", "skipped"}
+    assert value(families["fluxwatch_ready"]) == 1
 
 
 async def test_caches_synced_and_leading(running: Running) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from fluxwatch.engine.config import GuardrailSettings
-from fluxwatch.engine.guardrail import Exhausted, Guardrail, Key, TripCleared, Tripped
+from fluxwatch.engine.guardrail import (
+    Exhausted,
+    Guardrail,
+    Key,
+    OverBudget,
+    TripCleared,
+    Tripped,
+)
 
 T = 1_777_967_398.0
 
@@ -83,6 +90,30 @@ def test_budget_slides() -> None:
     assert "budget" in late.held[("apps", "c-00")]
     assert len(guard.admit(keys(3, "c"), T + 600).act) == 3
     assert guard.budget_left(T + 600) == 2
+
+
+def test_a_spent_budget_is_reported_once_while_releases_wait_for_it() -> None:
+    """The budget's refusal is a trip of its own (guard ``budget``): reported when it first
+    holds a release back, not again at every recheck while they wait, and again once it
+    refuses after a time when nothing waited for it."""
+    guard = Guardrail(GuardrailSettings(max_recoveries=2, window=600))
+    first = guard.admit(keys(3), T)
+    assert first.act == tuple(keys(2))
+    [spent] = first.events
+    assert isinstance(spent, OverBudget) and spent.guard == "budget"
+    assert spent.keys == (("apps", "hr-02"),)
+    assert (spent.max_recoveries, spent.window, spent.at) == (2, 600, T)
+    assert "apps/hr-02 wait" in spent.message and "2 per 600s" in spent.message
+    assert guard.admit([*keys(3)[2:], *keys(1, "late")], T + 10).events == ()
+    # Backoff is not the budget: a release waiting out its backoff reports nothing, and
+    # this admission held none back for the budget.
+    assert guard.admit([("apps", "hr-00")], T + 20).events == ()
+    assert guard.admit(keys(2, "new"), T + 30).events[0].keys == tuple(keys(2, "new"))
+    assert guard.admit(keys(2, "new"), T + 600).act == tuple(keys(2, "new"))
+
+
+def test_every_refusal_names_its_guard() -> None:
+    assert (Tripped.guard, OverBudget.guard, Exhausted.guard) == ("batch", "budget", "attempts")
 
 
 def test_attempts_back_off_exponentially_then_give_up_once() -> None:
