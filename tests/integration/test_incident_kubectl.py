@@ -81,7 +81,8 @@ async def test_kubectl_describe_and_events_tell_what_helm_controller_did(
         described = (await kubectl("describe", "hr", "bp-grafana", "-n", "observability")).check()
         events = described.stdout.split("\nEvents:", 1)[1]
         assert "helm-controller" in events
-        assert "DependencyNotReady" in events and "(x" in events  # folded repeats
+        # How often it waited for its dependency depends on the host's speed at this time
+        # scale; the folding of those repeats is held by test_helmcontroller.
         assert (
             "InstallSucceeded" in events
             and "Helm install succeeded for release observability/bp-grafana.v1" in events
