@@ -81,7 +81,10 @@ async def test_remote_release_is_judged_by_history_not_local_secrets(
         body["status"] = _status(_unknown(), "podinfo", "default")
         store.create(HR, body)
     store.create("secrets", _helm_secret("podinfo", "default", "failed"))
+    apiserver.stats.reset()
     rows = await _scan(apiserver, tmp_path, capsys)
+    # One storage lookup, the local release's: the remote one's is never made.
+    assert apiserver.stats.requests[("list", "secrets")] == 1
     assert rows["local"]["skip"] == "not-deployed", rows["local"]
     assert rows["remote"]["verdict"] == "stuck", rows["remote"]
     assert "spec.kubeConfig" in rows["remote"]["reason"]
