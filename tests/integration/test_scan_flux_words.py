@@ -3,19 +3,29 @@ normal waits are named as Flux names them (FLUX-FACTS §7)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from conftest import condition, helmrelease
 from fluxwatch.scan import run_scan
 from fluxwatch.settings import load_settings
 from fluxwatch.sim.apiserver import ApiServer
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
 STUCK_SINCE = "2026-01-01T00:00:00Z"  # long past any threshold
+
+
+def condition(type_: str, status: str, message: str, reason: str = "Progressing") -> dict[str, Any]:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-11-27T00:00:00Z",
+    }
 
 
 def _status(ready: dict[str, Any], release: str, namespace: str) -> dict[str, Any]:
@@ -69,7 +79,10 @@ async def _scan(apiserver: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 async def test_remote_release_is_judged_by_history_not_local_secrets(
-    apiserver: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: ApiServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    hr: Callable[..., dict[str, Any]],
 ) -> None:
     """A HelmRelease with spec.kubeConfig installs on another cluster: a local Secret of
     the same release name, failed, decides nothing; the local twin without kubeConfig
@@ -77,7 +90,7 @@ async def test_remote_release_is_judged_by_history_not_local_secrets(
     store = apiserver.store
     for name, remote in (("remote", True), ("local", False)):
         extra = {"kubeConfig": {"secretRef": {"name": "prod-kubeconfig"}}} if remote else {}
-        body = helmrelease(name, "default", releaseName="podinfo", **extra)
+        body = hr(name, "default", releaseName="podinfo", **extra)
         body["status"] = _status(_unknown(), "podinfo", "default")
         store.create(HR, body)
     store.create("secrets", _helm_secret("podinfo", "default", "failed"))
@@ -92,18 +105,21 @@ async def test_remote_release_is_judged_by_history_not_local_secrets(
 
 
 async def test_dependency_not_ready_is_a_wait_not_a_failure(
-    apiserver: ApiServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    apiserver: ApiServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    hr: Callable[..., dict[str, Any]],
 ) -> None:
     """helm-controller marks Ready=False/DependencyNotReady and records a Normal event
     while a dependsOn release is not Ready; an InstallFailed is still a failure."""
     store = apiserver.store
-    waiting = helmrelease("app", "default", dependsOn=[{"name": "db"}])
+    waiting = hr("app", "default", dependsOn=[{"name": "db"}])
     waiting["status"] = _status(
         condition("Ready", "False", "dependency 'default/db' is not ready", "DependencyNotReady"),
         "app",
         "default",
     )
-    failed = helmrelease("db", "default")
+    failed = hr("db", "default")
     failed["status"] = _status(
         condition("Ready", "False", "install retries exhausted", "InstallFailed"), "db", "default"
     )
