@@ -4,8 +4,15 @@ Root tasks: one HelmRelease informer per watched namespace (or one for the
 whole cluster), the Flux Lease informer, fluxwatch's own leader election, the
 telemetry server. Every replica runs them all and keeps warm caches; only the
 leader's tracker dispatches recoveries and only the leader's events reach the
-alert router. A root task that ends or fails stops the daemon (Kubernetes
-restarts the pod) rather than leaving it half alive.
+alert router and the Kubernetes Event recorder. A root task that ends or fails
+stops the daemon (Kubernetes restarts the pod) rather than leaving it half alive.
+
+Events go two ways, as a Flux controller's do: through the alert router to the
+providers its Alerts select, and through the recorder (on by default,
+``events.record``) as core/v1 Events on the object each concerns, a HelmRelease,
+a Flux controller's Lease or fluxwatch's own leader Lease, with its uid and
+resourceVersion, so ``kubectl describe`` finds them. A batch refusal is one
+alert, and also one Event on each refused release (recorded, not alerted).
 
 Shutdown (SIGTERM, SIGINT or :meth:`Daemon.stop`): stop dispatching, let a
 suspend-toggle in flight resume, flush the alert queues, release the leader
@@ -49,8 +56,14 @@ from fluxwatch.kube.patch import (
     KubeEventWriter,
     KubeSecretReader,
 )
+from fluxwatch.notify.config import AlertSpec, LocalObjectReference
 from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.notify.metrics import NotifyMetrics, PrometheusMetrics
+from fluxwatch.notify.providers import ProviderDeps, ProviderSettings
+from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent
 from fluxwatch.notify.router import Router
+from fluxwatch.notify.rules import Rule
+from fluxwatch.notify.transport import RetryPolicy, Transport
 from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 from fluxwatch.telemetry import tracing
 from fluxwatch.telemetry.metrics import Metrics
@@ -70,6 +83,7 @@ class Daemon:
         *,
         metrics: Metrics | None = None,
         router: Router | None = None,
+        recorder: Router | None = None,
         on_event: Callable[[Event], None] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -78,6 +92,7 @@ class Daemon:
         self.client = client
         self.metrics = metrics or Metrics()
         self.router = router
+        self.recorder = recorder
         self.on_event = on_event
         self.backoff = backoff
         self.events = EventFactory(settings.leader.identity)
@@ -115,6 +130,30 @@ class Daemon:
             self.on_event(event)
         if self.router is not None:
             self.router.publish(event)
+        self._record(event)
+
+    def _record(self, event: Event) -> None:
+        """A core/v1 Event only, no alert; the leader's alone, like every alert."""
+        if self.recorder is not None and self.leading:
+            self.recorder.publish(event)
+
+    def _helmrelease(self, key: tuple[str, str]) -> InvolvedObject:
+        """The reference an Event about a release carries: uid and resourceVersion from
+        the cache, as ``kubectl describe`` selects Events by the object's uid."""
+        view = self.tracker.view(key) if self.tracker is not None else None
+        if view is None:
+            return InvolvedObject.helmrelease(*key)
+        return InvolvedObject.helmrelease(*key, view.uid, view.resource_version)
+
+    def _own_subject(self) -> InvolvedObject:
+        """What fluxwatch-wide events hang on: its leader Lease, which the leader has
+        just written (no extra RBAC, always there while someone leads); without leader
+        election, its Deployment by name."""
+        namespace = self.settings.leader.namespace
+        if self.elector is not None:
+            uid, version = self.elector.lease_uid_and_version
+            return InvolvedObject.lease(namespace, self.elector.name, uid, version)
+        return InvolvedObject("Deployment", namespace, "fluxwatch", api_version="apps/v1")
 
     def _traced_guard(self, event: GuardEvent) -> None:
         """A refusal is a trace of its own: its span parents the alert's delivery."""
@@ -133,22 +172,27 @@ class Daemon:
             self.metrics.guardrail_trips.labels(event.guard).inc()
         releases = [f"{ns}/{name}" for ns, name in getattr(event, "keys", ())]
         if isinstance(event, Tripped):
-            subject = InvolvedObject(
-                "Deployment", self.settings.leader.namespace, "fluxwatch", api_version="apps/v1"
-            )
             self.publish(
                 self.events.guardrail_tripped(
-                    subject,
+                    self._own_subject(),
                     guardrail="batch",
                     detail=event.message,
                     releases=releases,
                 )
             )
+            for key in event.keys:
+                self._record(
+                    self.events.guardrail_tripped(
+                        self._helmrelease(key),
+                        guardrail="batch",
+                        detail=event.message,
+                        releases=releases,
+                    )
+                )
         elif isinstance(event, Exhausted):
-            ns, name = event.key
             self.publish(
                 self.events.recovery_skipped(
-                    InvolvedObject.helmrelease(ns, name),
+                    self._helmrelease(event.key),
                     why=event.message,
                 )
             )
@@ -157,7 +201,10 @@ class Daemon:
 
     def _on_finding(self, finding: Finding) -> None:
         ns, name = finding.lease
-        lease = InvolvedObject.lease(ns, name)
+        view = self.lease_informer.cache.get(finding.lease) if self.lease_informer else None
+        lease = InvolvedObject.lease(
+            ns, name, view.uid if view else "", view.resource_version if view else ""
+        )
         controller = finding.controller
         if isinstance(finding, LeaderChanged):
             self.metrics.lease_transitions.labels(name).inc()
@@ -380,6 +427,8 @@ class Daemon:
             self.lease_watch.close()
         if self.router is not None:
             await self.router.close(timeout / 4)
+        if self.recorder is not None:
+            await self.recorder.close(timeout / 8)
         election = self._tasks.get("leader-election")
         if election is not None:
             election.cancel()
@@ -391,18 +440,59 @@ class Daemon:
         log.info("stopped")
 
 
-async def build_router(settings: Settings, client: KubeClient, metrics: Metrics) -> Router:
-    from fluxwatch.notify.metrics import PrometheusMetrics
-
+async def build_router(
+    settings: Settings,
+    client: KubeClient,
+    metrics: Metrics,
+    notify_metrics: NotifyMetrics | None = None,
+) -> Router:
+    """The alert router; pass ``notify_metrics`` when a recorder shares the registry."""
     return await Router.from_settings(
         settings.notify,
         namespace=settings.leader.namespace,
         secret_reader=KubeSecretReader(client),
         event_writer=KubeEventWriter(client),
-        metrics=PrometheusMetrics(metrics.registry),
+        metrics=notify_metrics or PrometheusMetrics(metrics.registry),
         # Webhooks carry the W3C traceparent of their delivery span when tracing is on.
         extra_headers=tracing.trace_headers if tracing.enabled() else None,
     )
+
+
+RECORDER = "kubernetes-events"
+
+
+def build_recorder(
+    settings: Settings, client: KubeClient, notify_metrics: NotifyMetrics
+) -> Router | None:
+    """The Kubernetes Event recorder: a ``kubernetes-event`` provider that hears every event.
+
+    It is a router of its own, not a lane of the alert router: its Events are not
+    subject to ``notify.rateLimitInterval`` (the provider folds repeats into one Event
+    as client-go does), and events meant for it alone reach no alert. None when
+    ``events.record`` is off, or when ``notify.providers`` has a ``kubernetes-event``
+    provider, which then decides through its alerts which Events are written.
+    """
+    if not settings.events.record or any(
+        p.type == KubernetesEvent.type for p in settings.notify.providers
+    ):
+        return None
+    transport = Transport(retry=RetryPolicy())
+    deps = ProviderDeps(transport=transport, event_writer=KubeEventWriter(client))
+    provider = KubernetesEvent(ProviderSettings(name=RECORDER, type=KubernetesEvent.type), deps)
+    rule = Rule.from_spec(
+        AlertSpec(name=RECORDER, provider_ref=LocalObjectReference(name=RECORDER))
+    )
+    router = Router(
+        {RECORDER: provider},
+        [rule],
+        rate_limit_interval=0,
+        # client-go's broadcaster queues as many Events before it drops them.
+        queue_size=1000,
+        metrics=notify_metrics,
+        transport=transport,
+    )
+    router.start()
+    return router
 
 
 async def run_daemon(settings: Settings) -> int:
@@ -411,8 +501,10 @@ async def run_daemon(settings: Settings) -> int:
         client = await KubeClient.from_config(settings.kubeconfig, settings.context)
         try:
             metrics = Metrics()
-            router = await build_router(settings, client, metrics)
-            daemon = Daemon(settings, client, metrics=metrics, router=router)
+            notify_metrics = PrometheusMetrics(metrics.registry)
+            router = await build_router(settings, client, metrics, notify_metrics)
+            recorder = build_recorder(settings, client, notify_metrics)
+            daemon = Daemon(settings, client, metrics=metrics, router=router, recorder=recorder)
             return await daemon.run()
         finally:
             await client.close()

@@ -22,10 +22,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fluxwatch.app import Daemon, build_router
+from fluxwatch.app import Daemon, build_recorder, build_router
 from fluxwatch.engine.config import GuardrailSettings, LeaseSettings
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.notify.event import Event
+from fluxwatch.notify.metrics import PrometheusMetrics
 from fluxwatch.settings import RecoverySettings, Settings, WatchSettings
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
@@ -159,8 +160,12 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
     settings = demo_settings(kubeconfig, receiver.url, time_scale)
     client = await KubeClient.from_config(kubeconfig)
     metrics = Metrics()
-    router = await build_router(settings, client, metrics)
-    daemon = Daemon(settings, client, metrics=metrics, router=router, on_event=on_event)
+    notify_metrics = PrometheusMetrics(metrics.registry)
+    router = await build_router(settings, client, metrics, notify_metrics)
+    recorder = build_recorder(settings, client, notify_metrics)
+    daemon = Daemon(
+        settings, client, metrics=metrics, router=router, recorder=recorder, on_event=on_event
+    )
     task = asyncio.create_task(daemon.run(install_signals=False))
     timeline.say(f"fluxwatch started; expecting {len(expected)} release(s) to get stuck")
 

@@ -404,9 +404,23 @@ def needs(settings: Settings) -> list[Need]:
         out.append(
             Need("get", SECRETS, settings.leader.namespace, "providers' secretRef credentials")
         )
+    writer: tuple[str, Level, str] | None = None
     if any(p.type == "kubernetes-event" for p in providers):
-        for ns in scopes:
-            out.append(Need("create", EVENTS, ns or leases_ns, "the kubernetes-event provider"))
+        writer = ("the kubernetes-event provider", Level.FAIL, "")
+    elif settings.events.record:
+        writer = (
+            "core/v1 Events on the objects they concern (events.record)",
+            Level.WARN,
+            "kubectl describe shows nothing of fluxwatch; or set events.record: false",
+        )
+    if writer is not None:
+        why, level, without = writer
+        # On the releases, on the Flux controllers' Leases, on fluxwatch's own Lease;
+        # a repeat is a patch of the Event it repeats.
+        places = {ns or leases_ns for ns in scopes} | {leases_ns, settings.leader.namespace}
+        for ns in sorted(places):
+            for verb in ("create", "patch"):
+                out.append(Need(verb, EVENTS, ns, why, level, without=without))
     return out
 
 

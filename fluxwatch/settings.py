@@ -155,6 +155,17 @@ class TelemetrySettings(_Group):
         return value
 
 
+class EventsSettings(_Group):
+    record: bool = Field(
+        default=True,
+        description=(
+            "Record every event as a core/v1 Event on the object it concerns, as Flux's "
+            "controllers do (kubectl describe, flux events); a kubernetes-event provider "
+            "in notify.providers takes its place."
+        ),
+    )
+
+
 class SettingsError(ValueError):
     """Settings that cannot be used; ``problems`` holds one line per error."""
 
@@ -219,6 +230,7 @@ class Settings(BaseSettings):
     leases: LeaseSettings = LeaseSettings()
     leader: LeaderSettings = Field(default_factory=LeaderSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
 
     # The YAML source needs the path before validation starts; set only inside load_settings.
@@ -306,6 +318,7 @@ def load_settings(
 
 __all__ = [
     "Duration",
+    "EventsSettings",
     "GuardrailSettings",
     "LeaderSettings",
     "LeaseSettings",

@@ -10,8 +10,14 @@ version. A release without history is judged by its Secrets alone.
 
 Checks run in this order, the first that applies wins: out of scope,
 malformed, being deleted, suspended (fluxwatch's own interrupted suspend is
-``resume-pending``; a person's is left alone), ignored, no or non-Unknown
-Ready, not deployed or a newer revision pending, then the threshold.
+``resume-pending``; a person's is left alone), ignored, no Ready, Ready=False
+(``waiting`` when helm-controller's reason is one of its normal waits, else
+``failed``), not deployed or a newer revision pending, then the threshold.
+
+A remote release (``spec.kubeConfig``, FLUX-FACTS §7) keeps its Helm storage on
+the other cluster: local Secrets are never evidence for or against it, so its
+storage counts as unreadable whatever was read, and the verdict rests on
+``status.history`` (or, with ``verifyStorage: always``, refuses), saying so.
 
 Storage is I/O, so the tracker decides on the view alone (``storage=None``).
 A verdict ``stuck`` reached that way carries ``needs_storage=True`` when
@@ -62,6 +68,7 @@ class Skip(StrEnum):
     IGNORED = "ignored"
     UNRECONCILED = "unreconciled"  # no Ready condition yet
     FAILED = "failed"  # Ready=False: helm-controller reports it, it is not the stuck bug
+    WAITING = "waiting"  # Ready=False for a normal wait (DependencyNotReady, SourceNotReady)
     NOT_DEPLOYED = "not-deployed"
     NEWER_PENDING = "newer-pending"
 
@@ -120,6 +127,20 @@ class StorageState:
         return cls(readable=False, problem=problem)
 
 
+# Ready=False reasons helm-controller v1.x sets while it waits for something else and
+# requeues (reconcileRelease in internal/controller/helmrelease_controller.go):
+# DependencyNotReady, recorded as a Normal event, until every dependsOn is Ready; and
+# SourceNotReady, without an event, until the chart's source has an artifact.
+NORMAL_WAITS = {
+    "DependencyNotReady": "waiting for the releases it dependsOn to be Ready",
+    "SourceNotReady": "waiting for its chart source to have an artifact",
+}
+
+REMOTE_STORAGE = (
+    "spec.kubeConfig: the release lives on a remote cluster, so local Helm Secrets are no evidence"
+)
+
+
 def _skip(skip: Skip, reason: str) -> Verdict:
     return Verdict(Kind.SKIPPED, reason, skip=skip)
 
@@ -172,6 +193,14 @@ def decide(
     if ready.status == "True":
         return READY
     if ready.status != "Unknown":
+        wait = NORMAL_WAITS.get(ready.reason) if ready.status == "False" else None
+        if wait is not None:
+            detail = f": {ready.message}" if ready.message else ""
+            return _skip(
+                Skip.WAITING,
+                f"Ready=False ({ready.reason}{detail}): helm-controller is {wait}, "
+                "a normal wait, not a failure",
+            )
         return _skip(
             Skip.FAILED,
             f"Ready={ready.status} ({ready.reason}): a failure helm-controller reports itself",
@@ -179,6 +208,8 @@ def decide(
     if ready.last_transition is None:
         return _skip(Skip.MALFORMED, "Ready=Unknown has no lastTransitionTime to count from")
 
+    if view.remote:
+        storage = StorageState.unreadable(REMOTE_STORAGE)
     deployed = _deployment(view, settings.verify_storage, storage)
     if isinstance(deployed, Verdict):
         return deployed

@@ -136,6 +136,9 @@ class HRView:
     last_handled_force_at: str | None
     last_attempted_release_action: str | None
     malformed: str | None = None
+    # spec.kubeConfig is set: helm-controller installs on another cluster, where the Helm
+    # storage Secrets live too (FLUX-FACTS §7); local Secrets say nothing about it.
+    remote: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -355,6 +358,7 @@ def _read(obj: Mapping[str, Any]) -> HRView:
             r.string(status, "lastAttemptedReleaseAction", "status")
         ),
         malformed="; ".join(r.problems) if r.problems else None,
+        remote=spec.get("kubeConfig") is not None,
     )
 
 
@@ -438,6 +442,8 @@ class _WireSpec(msgspec.Struct, rename="camel", gc=False):
     target_namespace: str | None = None
     release_name: str | None = None
     storage_namespace: str | None = None
+    # Only whether it is set matters: its bytes stay undecoded.
+    kube_config: msgspec.Raw = _NO_RAW
 
 
 class _WireStatus(msgspec.Struct, rename="camel", gc=False):
@@ -647,6 +653,8 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         handled_reconcile,
         handled_force,
         _interned(status.last_attempted_release_action),
+        None,
+        spec.kube_config is not _NO_RAW and bytes(spec.kube_config) != b"null",
     )
 
 

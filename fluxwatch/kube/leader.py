@@ -77,6 +77,13 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self.leading.is_set()
 
+    @property
+    def lease_uid_and_version(self) -> tuple[str, str]:
+        """The uid and resourceVersion of the Lease as last read or written ("" before
+        any): what an Event about this replica's leadership references."""
+        meta = (self._observed or {}).get("metadata") or {}
+        return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
     async def run(self) -> None:
         """Campaign, lead, and campaign again after a loss; forever."""
         loop = asyncio.get_running_loop()

@@ -28,6 +28,7 @@ class LeaseView:
     renew_time: float | None
     transitions: int
     malformed: str | None = None
+    uid: str = ""  # for the involvedObject of Events about this Lease
 
     @property
     def key(self) -> tuple[str, str]:
@@ -65,6 +66,7 @@ def _read(obj: Mapping[str, Any]) -> LeaseView:
         renew_time=r.timestamp(spec, "renewTime", "spec"),
         transitions=r.integer(spec, "leaseTransitions", "spec") or 0,
         malformed="; ".join(r.problems) if r.problems else None,
+        uid=r.string(meta, "uid", "metadata") or "",
     )
 
 

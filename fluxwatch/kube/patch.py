@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from fluxwatch.kube.client import EVENTS, HELMRELEASES, SECRETS, KubeClient
+from fluxwatch.kube.client import EVENTS, HELMRELEASES, SECRETS, KubeApiError, KubeClient
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
     ANNOTATION_REQUESTED_AT,
@@ -30,6 +30,9 @@ from fluxwatch.kube.helmrelease import (
     hr_view,
 )
 from fluxwatch.kube.helmstorage import StoredRelease, from_metadata, label_selector, newest
+from fluxwatch.notify.errors import DeliveryError
+
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
 
 def rfc3339(ts: float) -> str:
@@ -137,16 +140,43 @@ class HelmStorageReader:
 
 
 class KubeEventWriter:
-    """Creates core/v1 Events (the kubernetes-event provider's seam)."""
+    """Writes core/v1 Events (the kubernetes-event provider's seam), as client-go's
+    recorder sink: create, or a strategic merge patch of a repeat's ``count``,
+    ``lastTimestamp`` and ``message``. An answer the server means (4xx other than 404
+    and 429) is final, as client-go drops such an Event rather than retrying it; an
+    Event that already exists is taken as written."""
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
 
-    async def create_event(self, body: Mapping[str, Any]) -> None:
-        namespace = (body.get("metadata") or {}).get("namespace") or (
-            body.get("involvedObject") or {}
-        ).get("namespace")
-        await self.client.create(EVENTS, namespace, body)
+    async def create_event(self, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace") or (body.get("involvedObject") or {}).get("namespace")
+        try:
+            return await self.client.create(EVENTS, namespace, body)
+        except KubeApiError as exc:
+            if exc.code == 409:
+                return None
+            raise _delivery_error(f"creating Event {namespace}/{meta.get('name')}", exc) from None
+
+    async def patch_event(
+        self, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        try:
+            return await self.client.patch(
+                EVENTS, namespace, name, dict(patch), patch_type=STRATEGIC_MERGE_PATCH
+            )
+        except KubeApiError as exc:
+            if exc.not_found:
+                return None
+            raise _delivery_error(f"patching Event {namespace}/{name}", exc) from None
+
+
+def _delivery_error(what: str, exc: KubeApiError) -> DeliveryError:
+    retryable = exc.code == 429 or exc.code >= 500
+    return DeliveryError(
+        f"{what}: {exc}", status=exc.code, retryable=retryable, retry_after=exc.retry_after
+    )
 
 
 class KubeSecretReader:

@@ -6,8 +6,9 @@ runs as), and a real daemon run with that token through the seed's incident.
 The RBAC the daemon is held to is the objects kubectl created, nothing loaded beside
 the API. The daemon's settings are the applied ConfigMap's ``config.yaml`` (durations
 compressed, telemetry on loopback), its identity and namespace come from ``POD_NAME``
-and ``POD_NAMESPACE`` as the Deployment's downward API sets them, and alerts go to the
-``kubernetes-event`` provider so that Event writes are exercised too. FLUX-FACTS §1:
+and ``POD_NAMESPACE`` as the Deployment's downward API sets them, and its events are
+recorded as core/v1 Events by default, so Event writes (create, and the patch that folds
+a repeat) are exercised with that token too. FLUX-FACTS §1:
 incident-925 leaves ``flux-system/bp-vpa`` stuck; §3: force-reconcile is a patch of two
 annotations, which the ClusterRole allows.
 """
@@ -24,10 +25,12 @@ from typing import Any
 import pytest
 import yaml
 
-from fluxwatch.app import Daemon, build_router
+from fluxwatch.app import Daemon, build_recorder, build_router
 from fluxwatch.demo import compressed
 from fluxwatch.kube.client import HELMRELEASES, SECRETS, KubeApiError, KubeClient
+from fluxwatch.kube.patch import KubeEventWriter
 from fluxwatch.notify.event import Event
+from fluxwatch.notify.metrics import PrometheusMetrics
 from fluxwatch.settings import load_settings
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
@@ -146,16 +149,6 @@ async def _recover_with(
                 "shutdown_timeout": 5.0,
                 "leader": {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5},
                 "telemetry": {"metrics_addr": "127.0.0.1:0", "health_addr": "127.0.0.1:0"},
-                "notify": {
-                    "providers": [{"name": "events", "type": "kubernetes-event"}],
-                    "alerts": [
-                        {
-                            "name": "everything",
-                            "providerRef": {"name": "events"},
-                            "eventSources": [{"kind": "*", "name": "*"}],
-                        }
-                    ],
-                },
             },
         ),
     )
@@ -175,8 +168,15 @@ async def _recover_with(
     client = await KubeClient.from_config(kubeconfig)
     try:
         metrics = Metrics()
-        router = await build_router(settings, client, metrics)
-        daemon = Daemon(settings, client, metrics=metrics, router=router, on_event=on_event)
+        notify_metrics = PrometheusMetrics(metrics.registry)
+        daemon = Daemon(
+            settings,
+            client,
+            metrics=metrics,
+            router=await build_router(settings, client, metrics, notify_metrics),
+            recorder=build_recorder(settings, client, notify_metrics),
+            on_event=on_event,
+        )
         task = asyncio.create_task(daemon.run(install_signals=False))
         waiter = asyncio.create_task(recovered.wait())
         await asyncio.wait([waiter, task], timeout=30, return_when=asyncio.FIRST_COMPLETED)
@@ -200,14 +200,36 @@ async def _recover_with(
 
         daemon.stop()
         assert await asyncio.wait_for(task, 15) == 0
+
+        # A repeat folds into its Event with a strategic merge patch: allowed. The
+        # events.k8s.io API is not used, and not granted.
+        written, _ = api.store.list("events", "flux-system")
+        mine = next(e for e in written if e["source"]["component"] == "fluxwatch")
+        folded = await KubeEventWriter(client).patch_event(
+            "flux-system", mine["metadata"]["name"], {"count": 2}
+        )
+        assert folded is not None and folded["count"] == 2
+        with pytest.raises(KubeApiError) as denied:
+            await client.request(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/flux-system/events",
+                body={"metadata": {"generateName": "x-"}},
+                content_type="application/json",
+            )
+        assert denied.value.code == 403
     finally:
         await run.stop()
         await client.close()
 
-    # The alerts became core/v1 Events on the release, written with the same token.
+    # The events became core/v1 Events on the release and on helm-controller's Lease,
+    # written with the same token.
     written, _ = api.store.list("events", "flux-system")
-    reasons = {e["reason"] for e in written if e["involvedObject"]["name"] == STUCK[1]}
-    assert "RecoverySucceeded" in reasons
+    ours = [e for e in written if e["source"]["component"] == "fluxwatch"]
+    reasons = {e["reason"] for e in ours if e["involvedObject"]["name"] == STUCK[1]}
+    assert {"StuckDetected", "RecoveryStarted", "RecoverySucceeded"} <= reasons
+    lease_reasons = {e["reason"] for e in ours if e["involvedObject"]["kind"] == "Lease"}
+    assert "LeaderChanged" in lease_reasons
+    assert all(e["involvedObject"].get("uid") for e in ours), ours
     # Nothing the daemon needed was refused: a 403 Status says "... is forbidden: User ...".
     # (The optional Helm storage list is refused too, and logged as "not readable (403)".)
     refused = [r.getMessage() for r in caplog.records if "forbidden" in r.getMessage().lower()]

@@ -201,6 +201,11 @@ async def test_as_fluxwatch_with_the_shipped_rbac(
         "may get leases.coordination.k8s.io in fluxwatch-system",
         "may create leases.coordination.k8s.io in fluxwatch-system",
         "may update leases.coordination.k8s.io in fluxwatch-system",
+        # Recording Events (on by default): on the releases and Flux's Leases, on its own.
+        "may create events in flux-system",
+        "may patch events in flux-system",
+        "may create events in fluxwatch-system",
+        "may patch events in fluxwatch-system",
     }
     # The Deployments are not fluxwatch's to read without the doctor component.
     assert [level for level, _ in lines(findings, "leader-election")] == [Level.WARN] * 3

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from fluxwatch.app import build_recorder
 from fluxwatch.kube.client import KubeApiError, KubeClient
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
@@ -21,7 +22,9 @@ from fluxwatch.kube.leader import LeaderElector
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader, KubeEventWriter
 from fluxwatch.notify.config import NotifySettings
 from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.metrics import MemoryMetrics
 from fluxwatch.notify.router import Router
+from fluxwatch.settings import load_settings
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.scenarios import start
 
@@ -160,6 +163,45 @@ async def test_kubernetes_event_provider_creates_an_event_on_the_release(
     assert event["involvedObject"]["uid"] == created["metadata"]["uid"]
     assert event["reason"] == "StuckDetected"
     assert event["type"] == "Warning"
+
+
+async def test_the_default_recorder_folds_repeats_with_a_patch_on_the_strict_server(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """events.record (on by default) records every event on its object; a repeat is a
+    strategic merge patch of count and lastTimestamp on the first Event (client-go's
+    recorder), which the strict server accepts; the alert dedup window does not apply."""
+    created = apiserver.store.create(HR, hr("podinfo", "apps"))
+    meta = created["metadata"]
+    settings = load_settings(None, {"kubeconfig": "unused"})
+    assert settings.events.record
+    recorder = build_recorder(settings, client, MemoryMetrics())
+    assert recorder is not None
+    obj = InvolvedObject.helmrelease("apps", "podinfo", meta["uid"], meta["resourceVersion"])
+    event = EventFactory("fluxwatch-test").recovery_skipped(obj, why="dry run")
+    for _ in range(3):
+        recorder.publish(event)
+    await recorder.close(5)
+    [stored] = apiserver.store.list("events", "apps")[0]
+    assert stored["count"] == 3
+    assert stored["involvedObject"]["uid"] == meta["uid"]
+    assert stored["source"] == {"component": "fluxwatch"}
+    assert stored["reportingComponent"] == "fluxwatch"
+    assert stored["reportingInstance"] == "fluxwatch-test"
+    assert "eventTime" not in stored
+
+
+async def test_the_recorder_can_be_turned_off_or_replaced(client: KubeClient) -> None:
+    off = load_settings(None, {"kubeconfig": "unused", "events": {"record": False}})
+    assert build_recorder(off, client, MemoryMetrics()) is None
+    provider = load_settings(
+        None,
+        {
+            "kubeconfig": "unused",
+            "notify": {"providers": [{"name": "k8s", "type": "kubernetes-event"}]},
+        },
+    )
+    assert build_recorder(provider, client, MemoryMetrics()) is None
 
 
 async def test_one_leader_and_a_clean_hand_over(apiserver: ApiServer, client: KubeClient) -> None:

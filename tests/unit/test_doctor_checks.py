@@ -241,6 +241,13 @@ def test_needs_follow_the_settings() -> None:
     assert not any(plural == "secrets" and verb == "list" for verb, plural, _, _ in tuned)
     assert ("get", "secrets", None, "fluxwatch-system") in tuned
     assert ("create", "events", None, "apps") in tuned
+    assert ("patch", "events", None, "apps") in tuned
+    # Recording Events is the default: on the releases, the Flux Leases, its own Lease.
+    for ns in ("flux-system", "fluxwatch-system"):
+        assert ("create", "events", None, ns) in default
+        assert ("patch", "events", None, ns) in default
+    off = _keys(needs(settings(events={"record": False})))
+    assert not any(plural == "events" for _, plural, _, _ in off)
     assert not any(ns == "fluxwatch-system" and plural == "leases" for _, plural, _, ns in tuned)
 
 

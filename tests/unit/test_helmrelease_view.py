@@ -425,6 +425,28 @@ def test_the_fast_reader_agrees_with_the_exact_one(obj: dict[str, Any]) -> None:
         assert (page.continue_token, page.resource_version) == ("c", "9")
 
 
+@pytest.mark.parametrize(
+    ("kube_config", "remote"),
+    [
+        ({"secretRef": {"name": "prod-kubeconfig", "key": "value.yaml"}}, True),
+        ({"configMapRef": {"name": "prod-cluster"}}, True),
+        (None, False),
+    ],
+)
+def test_spec_kubeconfig_makes_a_remote_release(
+    stuck: dict[str, Any], kube_config: Any, remote: bool
+) -> None:
+    """FLUX-FACTS §7: spec.kubeConfig (a Secret, or a ConfigMap for workload identity)
+    points helm-controller at another cluster; both readers say so."""
+    stuck["spec"]["kubeConfig"] = kube_config
+    exact = _read(stuck)
+    assert exact.remote is remote
+    assert _read_fast(stuck) == exact
+    assert hr_event(orjson.dumps({"type": "ADDED", "object": stuck})) == ("ADDED", exact)
+    del stuck["spec"]["kubeConfig"]
+    assert _read_fast(stuck) == _read(stuck) and not _read(stuck).remote
+
+
 @pytest.mark.parametrize("fixture", ["hr_ready.json", "hr_stuck_upstream.json"])
 def test_typed_reader_takes_what_the_api_sends(fixture: str) -> None:
     """Otherwise the agreement above would hold by always falling back."""

@@ -28,6 +28,7 @@ def test_held_lease(lease: dict[str, Any]) -> None:
     assert v.malformed is None
     assert v.key == ("flux-system", "helm-controller-leader-election")
     assert v.resource_version == "1848377"
+    assert v.uid == "0d5a7c3e-2b1f-4e6d-9c8b-7a6f5e4d3c2b"  # Events about it reference it
     assert v.holder == "helm-controller-5f7c8d9b6-x2k4p_9e0c1f52-3d7a-4b6e-8c21-5a4f3e2d1c0b"
     assert v.lease_duration_seconds == 35
     assert v.transitions == 4

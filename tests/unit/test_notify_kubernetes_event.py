@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,13 @@ import pytest
 from fluxwatch.notify.errors import DeliveryError, NotifyConfigError
 from fluxwatch.notify.event import EventFactory, InvolvedObject
 from fluxwatch.notify.providers import EventWriter, ProviderDeps, ProviderSettings
-from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent, core_event
+from fluxwatch.notify.providers.kubernetes_event import (
+    SPAM_BURST,
+    EventCorrelator,
+    KubernetesEvent,
+    RateLimited,
+    core_event,
+)
 from fluxwatch.notify.transport import RetryPolicy, Transport
 from fluxwatch.sim.validation import validate as validate_object
 
@@ -20,14 +27,32 @@ HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_vers
 
 
 class RecordingWriter:
+    """Keeps Events as a server would: create stores, patch merges, a deleted one is gone."""
+
     def __init__(self, failures: list[Exception] | None = None) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.calls: list[tuple[str, str]] = []
+        self.stored: dict[tuple[str, str], dict[str, Any]] = {}
         self.failures = failures or []
 
-    async def create_event(self, body: dict[str, Any]) -> None:
+    async def create_event(self, body: dict[str, Any]) -> dict[str, Any]:
         if self.failures:
             raise self.failures.pop(0)
         self.bodies.append(body)
+        meta = body["metadata"]
+        self.calls.append(("create", meta["name"]))
+        self.stored[(meta["namespace"], meta["name"])] = copy.deepcopy(body)
+        return copy.deepcopy(body)
+
+    async def patch_event(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        self.calls.append(("patch", name))
+        event = self.stored.get((namespace, name))
+        if event is None:
+            return None
+        event.update(patch)
+        return copy.deepcopy(event)
 
 
 def provider(writer: EventWriter | None) -> KubernetesEvent:
@@ -162,3 +187,109 @@ async def test_a_writer_decision_is_final(factory: EventFactory, looptime: float
 def test_needs_an_event_writer() -> None:
     with pytest.raises(NotifyConfigError, match="needs the Kubernetes API"):
         provider(None)
+
+
+# -- client-go's EventCorrelator: fold, aggregate, rate-limit ------------------------------
+
+
+class Clock:
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked(writer: RecordingWriter) -> tuple[KubernetesEvent, Clock]:
+    """A provider whose correlator and event times follow one hand-moved clock."""
+    clock = Clock(T0.timestamp())
+    p = provider(writer)
+    p.correlator = EventCorrelator(clock=clock)
+    return p, clock
+
+
+def at(clock: Clock) -> EventFactory:
+    return EventFactory("fluxwatch-7d9f-abcde", now=lambda: datetime.fromtimestamp(clock.now, UTC))
+
+
+async def test_a_repeat_is_folded_into_the_event_it_repeats() -> None:
+    """client-go's eventLogger: the same object, type, reason and message again is a
+    patch of count, lastTimestamp and message on the first Event, not a new one."""
+    writer = RecordingWriter()
+    p, clock = clocked(writer)
+    for _ in range(3):
+        await p.post(at(clock).recovery_skipped(HR, why="dry run"))
+        clock.now += 90
+    [(first, name), *patches] = writer.calls
+    assert first == "create" and patches == [("patch", name)] * 2
+    [event] = writer.stored.values()
+    assert event["count"] == 3
+    assert event["firstTimestamp"] == "2026-03-01T12:00:05Z"
+    assert event["lastTimestamp"] == "2026-03-01T12:03:05Z"
+    # Another message is another Event; so is the same one on another object.
+    await p.post(at(clock).recovery_skipped(HR, why="budget spent"))
+    other = InvolvedObject.helmrelease("apps", "other", uid="9-uid")
+    await p.post(at(clock).recovery_skipped(other, why="dry run"))
+    assert [c for c, _ in writer.calls].count("create") == 3
+
+
+async def test_a_vanished_event_is_created_again_with_its_count() -> None:
+    """Events expire (an hour by default): the patch finds nothing and client-go
+    creates the Event anew, count kept."""
+    writer = RecordingWriter()
+    p, clock = clocked(writer)
+    await p.post(at(clock).recovery_skipped(HR, why="dry run"))
+    writer.stored.clear()
+    clock.now += 3600
+    await p.post(at(clock).recovery_skipped(HR, why="dry run"))
+    assert [c for c, _ in writer.calls] == ["create", "patch", "create"]
+    [event] = writer.stored.values()
+    assert event["count"] == 2
+
+
+async def test_ten_similar_messages_become_one_combined_event() -> None:
+    """client-go's EventAggregator: the 10th distinct message with the same reason on one
+    object within 10 minutes starts one "(combined from similar events)" Event, and
+    later ones fold into it."""
+    writer = RecordingWriter()
+    p, clock = clocked(writer)
+    for age in range(300, 312):
+        await p.post(at(clock).stuck_detected(HR, age=age, threshold=300))
+        clock.now += 1
+    creates = [name for call, name in writer.calls if call == "create"]
+    assert len(creates) == 10
+    combined = writer.stored[("apps", creates[-1])]
+    assert combined["message"].startswith("(combined from similar events): HelmRelease")
+    assert combined["count"] == 3
+    assert "5m11s" in combined["message"]
+    # Past the 10-minute interval the group starts afresh.
+    clock.now += 601
+    await p.post(at(clock).stuck_detected(HR, age=999, threshold=300))
+    assert not writer.bodies[-1]["message"].startswith("(combined")
+
+
+async def test_each_object_gets_a_burst_of_25_then_one_per_5_minutes() -> None:
+    """client-go's EventSourceObjectSpamFilter: a token bucket per source and object,
+    burst 25, refilled at 1/300 per second; patches take tokens too."""
+    writer = RecordingWriter()
+    p, clock = clocked(writer)
+    reasons = [f"Reason{i}" for i in range(SPAM_BURST + 1)]
+    for reason in reasons[:SPAM_BURST]:
+        await p.post(at(clock).new(HR, "info", reason, "m", {}))
+    with pytest.raises(RateLimited, match="HelmRelease apps/podinfo not written"):
+        await p.post(at(clock).new(HR, "info", reasons[-1], "m", {}))
+    other = InvolvedObject.helmrelease("apps", "other", uid="9-uid")
+    await p.post(at(clock).new(other, "info", "Reason0", "m", {}))
+    clock.now += 299
+    with pytest.raises(RateLimited):
+        await p.post(at(clock).new(HR, "info", "Reason0", "m", {}))
+    clock.now += 1
+    await p.post(at(clock).new(HR, "info", "Reason0", "m", {}))
+    assert len(writer.calls) == SPAM_BURST + 2
+
+
+def test_the_defaults_are_client_gos() -> None:
+    """tools/record/events_cache.go: defaultSpamBurst 25, defaultSpamQPS 1/300,
+    defaultAggregateMaxEvents 10, defaultAggregateIntervalInSeconds 600."""
+    c = EventCorrelator()
+    assert (c.burst, c.refill_interval) == (25, 300.0)

@@ -96,6 +96,40 @@ def test_ready_false_is_a_failure_helm_controller_owns(obj: dict[str, Any]) -> N
     assert "InstallFailed" in verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("reason", "message", "says"),
+    [
+        (
+            "DependencyNotReady",
+            "dependency 'flux-system/bp-cert-manager' is not ready",
+            "waiting for the releases it dependsOn",
+        ),
+        (
+            "SourceNotReady",
+            "HelmChart 'flux-system/flux-system-bp-vpa' is not ready",
+            "waiting for its chart source",
+        ),
+    ],
+)
+def test_ready_false_for_a_normal_wait_is_waiting_not_failed(
+    obj: dict[str, Any], reason: str, message: str, says: str
+) -> None:
+    """FLUX-FACTS §7: Ready=False with reason DependencyNotReady is a normal wait that
+    helm-controller reports as a Normal event (SourceNotReady likewise, without one)."""
+    obj["status"]["conditions"][0].update(status="False", reason=reason, message=message)
+    verdict = judge(hr_view(obj))
+    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.WAITING)
+    assert verdict.label == "waiting"
+    assert f"Ready=False ({reason}: {message})" in verdict.reason
+    assert says in verdict.reason and "not a failure" in verdict.reason
+
+
+def test_a_wait_reason_on_ready_unknown_is_still_judged_for_stuck(obj: dict[str, Any]) -> None:
+    """Only Ready=False is a wait: the reason alone does not make an Unknown release wait."""
+    obj["status"]["conditions"][0].update(reason="DependencyNotReady")
+    assert judge(hr_view(obj)).verdict is Kind.STUCK
+
+
 def test_no_ready_condition_yet(obj: dict[str, Any]) -> None:
     obj["status"] = {"observedGeneration": -1}
     assert judge(hr_view(obj)).skip is Skip.UNRECONCILED
@@ -245,6 +279,43 @@ def test_unreadable_storage_auto_trusts_history_always_refuses() -> None:
     assert "forbidden" in auto.reason
     always = EngineSettings(verify_storage=VerifyStorage.ALWAYS)
     assert judge(stuck(), settings=always, storage=forbidden).skip is Skip.NOT_DEPLOYED
+
+
+def _remote(obj: dict[str, Any]) -> HRView:
+    obj["spec"]["kubeConfig"] = {"secretRef": {"name": "prod-kubeconfig", "key": "value"}}
+    view = hr_view(obj)
+    assert view.remote
+    return view
+
+
+def test_remote_release_never_takes_local_secrets_as_evidence(obj: dict[str, Any]) -> None:
+    """FLUX-FACTS §7: with spec.kubeConfig the Helm storage lives on the remote cluster.
+    Local Secrets decide nothing: none at all, a local failed release of the same name,
+    or a deployed one; the verdict rests on history[0] and says why."""
+    view = _remote(obj)
+    for local in (secrets(), secrets((1, "failed")), secrets((3, "deployed")), None):
+        verdict = judge(view, storage=local)
+        assert verdict.verdict is Kind.STUCK, verdict
+        assert verdict.needs_storage is False
+        assert "revision 1 is deployed" in verdict.reason
+        assert "spec.kubeConfig" in verdict.reason and "no evidence" in verdict.reason
+    always = EngineSettings(verify_storage=VerifyStorage.ALWAYS)
+    refused = judge(view, settings=always, storage=secrets((1, "deployed")))
+    assert refused.skip is Skip.NOT_DEPLOYED
+    assert "spec.kubeConfig" in refused.reason
+
+
+def test_remote_release_without_history_is_not_deployed(obj: dict[str, Any]) -> None:
+    del obj["status"]["history"]
+    verdict = judge(_remote(obj), storage=secrets((1, "deployed")))
+    assert verdict.skip is Skip.NOT_DEPLOYED
+    assert "no status.history" in verdict.reason and "spec.kubeConfig" in verdict.reason
+
+
+def test_local_release_still_uses_local_secrets(obj: dict[str, Any]) -> None:
+    view = hr_view(obj)
+    assert not view.remote
+    assert judge(view, storage=secrets((1, "failed"))).skip is Skip.NOT_DEPLOYED
 
 
 def test_never_ignores_storage() -> None:

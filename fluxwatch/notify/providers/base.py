@@ -30,13 +30,20 @@ JSON = {"Content-Type": "application/json"}
 
 @runtime_checkable
 class EventWriter(Protocol):
-    """Creates a core/v1 Event through the Kubernetes API; the kube layer implements it.
+    """Writes core/v1 Events through the Kubernetes API; the kube layer implements it.
 
-    Raise ``DeliveryError`` (with ``retryable`` set as fits) for an answer
-    you understand; any other exception counts as a retryable failure.
+    Both return the Event as stored (or None when the writer cannot say);
+    ``patch_event`` returns None when the Event is gone (404), so the caller
+    creates it again. Raise ``DeliveryError`` (with ``retryable`` set as fits)
+    for an answer you understand; any other exception counts as a retryable
+    failure.
     """
 
-    async def create_event(self, body: dict[str, Any]) -> None: ...
+    async def create_event(self, body: dict[str, Any]) -> Mapping[str, Any] | None: ...
+
+    async def patch_event(
+        self, namespace: str, name: str, patch: dict[str, Any]
+    ) -> Mapping[str, Any] | None: ...
 
 
 @dataclass(frozen=True, slots=True)
