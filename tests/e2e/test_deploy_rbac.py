@@ -152,7 +152,7 @@ async def _recover_with(
                         {
                             "name": "everything",
                             "providerRef": {"name": "events"},
-                            "eventSources": [{"kind": "*", "name": "*"}],
+                            "eventSources": [{"kind": "*", "name": "*", "namespace": "*"}],
                         }
                     ],
                 },
