@@ -20,7 +20,7 @@ What it needs in the cluster: notification-controller's event address
 (``http://notification-controller.flux-system.svc.cluster.local./``, the
 default) and, where Flux's default NetworkPolicy ``allow-egress`` admits only
 pods of ``flux-system``, a NetworkPolicy that admits fluxwatch's pods to port
-9292 (``config/components/flux-events-ingress``).
+9090, its event server (``config/components/flux-events-ingress``).
 """
 
 from __future__ import annotations
