@@ -384,3 +384,29 @@ def test_an_older_api_version_is_refused_by_name() -> None:
     doc = {**provider(type="generic"), "apiVersion": "notification.toolkit.fluxcd.io/v1beta2"}
     with pytest.raises(ValidationError, match=r"fluxwatch reads Provider objects of .*v1beta3"):
         load([doc])
+
+
+def test_the_readme_alerting_pair_is_flux_valid_and_routes_as_flux() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Alerting", 1)[1]
+    notify = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])["notify"]
+    docs = [crd_accepts(d) for d in notify["providers"] + notify["alerts"]]
+    settings = load(docs, fluxCompatible=True)
+    alerts = [d for d in docs if d["kind"] == "Alert"]
+    stuck = Event.new(
+        InvolvedObject.helmrelease("flux-system", "bp-vpa"),
+        "error",
+        "StuckDetected",
+        "stuck",
+        instance="x",
+    )
+    elsewhere = Event.new(
+        InvolvedObject.helmrelease("apps", "podinfo"),
+        "error",
+        "StuckDetected",
+        "stuck",
+        instance="x",
+    )
+    assert fluxwatch_selected(settings, stuck) == flux_selected(alerts, stuck)
+    assert fluxwatch_selected(settings, stuck)["slack"]["summary"] == "Cluster addons impacted"
+    assert fluxwatch_selected(settings, elsewhere) == flux_selected(alerts, elsewhere) == {}
