@@ -62,7 +62,7 @@ def _settings(url: str, **extra: Any) -> Any:
                     "name": f"a-{kind}",
                     "providerRef": {"name": f"p-{kind}"},
                     "eventSeverity": "info",
-                    "eventSources": [{"kind": "*", "name": "*"}],
+                    "eventSources": [{"kind": "*", "name": "*", "namespace": "*"}],
                 }
                 for kind in PROVIDER_TYPES
             ],

@@ -389,6 +389,8 @@ async def _check_config(args: argparse.Namespace) -> int:
     settings = load_settings(args.file)
     dumped = settings.model_dump(mode="json", by_alias=True)
     print(orjson.dumps(dumped, option=orjson.OPT_INDENT_2).decode())
+    for line in settings.notify.deprecations():
+        print(f"warning: notify: {line}", file=sys.stderr)
     return 0
 
 

@@ -102,7 +102,7 @@ def demo_settings(kubeconfig: Path, receiver_url: str, time_scale: float) -> Set
                             "name": "everything",
                             "providerRef": {"name": "webhook"},
                             "eventSeverity": "info",
-                            "eventSources": [{"kind": "*", "name": "*"}],
+                            "eventSources": [{"kind": "*", "name": "*", "namespace": "*"}],
                         }
                     ],
                 },

@@ -23,6 +23,10 @@ found and what to change; the exit code is 1 when any check fails. The checks:
   be asked is a warning, never a pass.
 * ``notification-controller``: whether its event address answers HTTP; a
   failure only when a ``flux`` provider forwards events there.
+* ``flux-ingress``: with a ``flux`` provider, whether the NetworkPolicies of
+  the Flux namespace admit fluxwatch's pods to notification-controller's event
+  port (9090). Flux's default ``allow-egress`` admits only pods of its own
+  namespace; ``config/components/flux-events-ingress`` is the policy to add.
 
 The checks are pure functions of what was read (tested without a cluster);
 :func:`run_doctor` reads and calls them.
@@ -478,6 +482,116 @@ async def check_events_address(
     )
 
 
+# -- ingress into the Flux namespace ------------------------------------------------------------
+
+NETWORKPOLICIES = Resource("networking.k8s.io", "v1", "networkpolicies")
+# notification-controller's event server: container port 9090, named http.
+EVENTS_PORTS = (9090, "http")
+NOTIFICATION_CONTROLLER_LABELS = {"app": "notification-controller"}
+# The pod labels config/manager gives fluxwatch.
+FLUXWATCH_POD_LABELS = {"app.kubernetes.io/name": "fluxwatch"}
+INGRESS_COMPONENT = "config/components/flux-events-ingress"
+
+
+def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """A metav1.LabelSelector against ``labels``; an empty selector selects everything."""
+    if selector is None:
+        return True
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key", ""), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True
+
+
+def _admits(rule: Mapping[str, Any], namespace: str, pod_labels: Mapping[str, str]) -> bool:
+    ports = rule.get("ports")
+    if ports and not any(p.get("port") in EVENTS_PORTS or "port" not in p for p in ports):
+        return False
+    peers = rule.get("from")
+    if not peers:
+        return True
+    for peer in peers:
+        if "ipBlock" in peer:
+            continue
+        ns_selector = peer.get("namespaceSelector")
+        if ns_selector is None:
+            continue  # a podSelector alone means pods of the policy's own namespace
+        if _selects(ns_selector, {"kubernetes.io/metadata.name": namespace}) and _selects(
+            peer.get("podSelector"), pod_labels
+        ):
+            return True
+    return False
+
+
+def check_flux_ingress(
+    policies: Sequence[Mapping[str, Any]],
+    *,
+    flux_namespace: str,
+    namespace: str,
+    pod_labels: Mapping[str, str] = FLUXWATCH_POD_LABELS,
+) -> Finding:
+    """Do the Flux namespace's NetworkPolicies let fluxwatch's pods reach the event port?"""
+    guarding = [
+        p
+        for p in policies
+        if "Ingress" in (p.get("spec", {}).get("policyTypes") or ["Ingress"])
+        and _selects(p.get("spec", {}).get("podSelector"), NOTIFICATION_CONTROLLER_LABELS)
+    ]
+    if not guarding:
+        return Finding(
+            "flux-ingress",
+            Level.PASS,
+            f"no NetworkPolicy in {flux_namespace} restricts ingress to notification-controller",
+        )
+    for policy in guarding:
+        for rule in policy.get("spec", {}).get("ingress") or []:
+            if _admits(rule, namespace, pod_labels):
+                name = policy.get("metadata", {}).get("name", "")
+                return Finding(
+                    "flux-ingress",
+                    Level.PASS,
+                    f"NetworkPolicy {flux_namespace}/{name} admits fluxwatch's pods "
+                    f"({namespace}) to notification-controller's event port",
+                )
+    names = ", ".join(sorted(p.get("metadata", {}).get("name", "") for p in guarding))
+    return Finding(
+        "flux-ingress",
+        Level.FAIL,
+        f"NetworkPolicies {names} in {flux_namespace} do not admit fluxwatch's pods "
+        f"({namespace}) to notification-controller's event port 9090, so the flux provider's "
+        f"events time out (Flux's allow-egress admits only pods of {flux_namespace}): "
+        f"add {INGRESS_COMPONENT}",
+    )
+
+
+async def _flux_ingress(client: KubeClient, settings: Settings, flux_namespace: str) -> Finding:
+    try:
+        listed = await client.request("GET", NETWORKPOLICIES.path(flux_namespace))
+    except KubeError as exc:
+        why = f"{exc.code} {exc.reason}" if isinstance(exc, KubeApiError) else str(exc)
+        return Finding(
+            "flux-ingress",
+            Level.WARN,
+            f"cannot list NetworkPolicies in {flux_namespace} ({why}); if Flux's allow-egress "
+            f"policy is installed, the flux provider needs {INGRESS_COMPONENT}",
+        )
+    return check_flux_ingress(
+        listed.get("items") or [],
+        flux_namespace=flux_namespace,
+        namespace=settings.leader.namespace,
+    )
+
+
 # -- running -------------------------------------------------------------------------------------
 
 
@@ -547,6 +661,10 @@ async def run_doctor(
     finally:
         if own:
             await transport.close()
+    if forwarding:
+        findings.append(
+            await _flux_ingress(client, settings, flux_namespace or settings.leases.namespace)
+        )
     return findings
 
 
@@ -583,6 +701,7 @@ __all__ = [
     "check_access",
     "check_api",
     "check_events_address",
+    "check_flux_ingress",
     "check_leader_election",
     "check_memory",
     "check_version",

@@ -30,7 +30,6 @@ from fluxwatch.kube.helmrelease import (
     hr_view,
 )
 from fluxwatch.kube.helmstorage import StoredRelease, from_metadata, label_selector, newest
-from fluxwatch.notify.errors import DeliveryError
 
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 
@@ -142,9 +141,9 @@ class HelmStorageReader:
 class KubeEventWriter:
     """Writes core/v1 Events (the kubernetes-event provider's seam), as client-go's
     recorder sink: create, or a strategic merge patch of a repeat's ``count``,
-    ``lastTimestamp`` and ``message``. An answer the server means (4xx other than 404
-    and 429) is final, as client-go drops such an Event rather than retrying it; an
-    Event that already exists is taken as written."""
+    ``lastTimestamp`` and ``message``. An Event that already exists is taken as
+    written; other API errors go to the provider as they are (their ``code`` decides
+    whether it tries again)."""
 
     def __init__(self, client: KubeClient) -> None:
         self.client = client
@@ -157,7 +156,7 @@ class KubeEventWriter:
         except KubeApiError as exc:
             if exc.code == 409:
                 return None
-            raise _delivery_error(f"creating Event {namespace}/{meta.get('name')}", exc) from None
+            raise
 
     async def patch_event(
         self, namespace: str, name: str, patch: Mapping[str, Any]
@@ -169,14 +168,7 @@ class KubeEventWriter:
         except KubeApiError as exc:
             if exc.not_found:
                 return None
-            raise _delivery_error(f"patching Event {namespace}/{name}", exc) from None
-
-
-def _delivery_error(what: str, exc: KubeApiError) -> DeliveryError:
-    retryable = exc.code == 429 or exc.code >= 500
-    return DeliveryError(
-        f"{what}: {exc}", status=exc.code, retryable=retryable, retry_after=exc.retry_after
-    )
+            raise
 
 
 class KubeSecretReader:

@@ -3,9 +3,13 @@
 Both sources hold the keys Flux uses (``address``, ``token``, ``username``,
 ``password``, ``headers``, ``proxy``, ``ca.crt``, ``tls.crt``, ``tls.key``);
 both become one ``Credentials`` value whose repr names the keys present and
-never a value. Reading a Secret needs the Kubernetes API, which only
-``fluxwatch.kube`` may call, so it goes through the ``SecretReader`` protocol;
-a directory is read here.
+never a value. Flux's two other Secrets lay their keys over it: the
+``certSecretRef`` Secret's ``ca.crt``, ``tls.crt`` and ``tls.key`` (or the
+deprecated ``caFile``, ``certFile``, ``keyFile``) replace the TLS keys, and the
+``proxySecretRef`` Secret's ``address``, ``username`` and ``password`` make the
+proxy URL, as fluxcd/pkg's ``runtime/secrets`` reads them. Reading a Secret
+needs the Kubernetes API, which only ``fluxwatch.kube`` may call, so it goes
+through the ``SecretReader`` protocol; a directory is read here.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import os
 import ssl
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import yaml
+from yarl import URL
 
 from fluxwatch.notify.errors import NotifyConfigError
 from fluxwatch.notify.redact import Redactor, basic_credentials, url_credentials
@@ -130,6 +135,52 @@ def parse_secret(data: Mapping[str, bytes], source: str) -> Credentials:
         tls_key=tls_key or None,
         source=source,
     )
+
+
+def _text(data: Mapping[str, bytes], key: str, source: str) -> str:
+    try:
+        return data.get(key, b"").decode().strip()
+    except UnicodeDecodeError:
+        raise NotifyConfigError(f"{source}: key {key!r} is not UTF-8 text") from None
+
+
+def with_cert_secret(
+    credentials: Credentials, data: Mapping[str, bytes], source: str
+) -> Credentials:
+    """``credentials`` with the TLS keys of a ``certSecretRef`` Secret, which win, as in Flux."""
+
+    def key(name: str, legacy: str) -> bytes | None:
+        return data.get(name) or data.get(legacy) or None
+
+    ca_crt, tls_crt, tls_key = (
+        key("ca.crt", "caFile"),
+        key("tls.crt", "certFile"),
+        key("tls.key", "keyFile"),
+    )
+    if bool(tls_crt) != bool(tls_key):
+        raise NotifyConfigError(f"{source}: keys 'tls.crt' and 'tls.key' must be set together")
+    if not (ca_crt or tls_crt):
+        raise NotifyConfigError(
+            f"{source}: certSecretRef needs ca.crt, or tls.crt with tls.key, or all three"
+        )
+    return replace(credentials, ca_crt=ca_crt, tls_crt=tls_crt, tls_key=tls_key)
+
+
+def with_proxy_secret(
+    credentials: Credentials, data: Mapping[str, bytes], source: str
+) -> Credentials:
+    """``credentials`` with the proxy a ``proxySecretRef`` Secret describes (``address``,
+    optional ``username`` and ``password``)."""
+    address = _text(data, "address", source)
+    if not address:
+        raise NotifyConfigError(f"{source}: proxySecretRef needs key 'address', the proxy URL")
+    url = URL(address)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise NotifyConfigError(f"{source}: key 'address' must be an http:// or https:// URL")
+    username, password = _text(data, "username", source), _text(data, "password", source)
+    if username:
+        url = url.with_user(username).with_password(password or None)
+    return replace(credentials, proxy=str(url))
 
 
 def _read_dir(path: Path) -> dict[str, bytes]:

@@ -18,6 +18,8 @@ from fluxwatch.notify.credentials import (
     read_secret_path,
     read_secret_ref,
     ssl_context,
+    with_cert_secret,
+    with_proxy_secret,
 )
 from fluxwatch.notify.errors import DeliveryError, NotifyConfigError
 from fluxwatch.notify.event import Event
@@ -27,23 +29,58 @@ from fluxwatch.notify.redact import Redactor, url_credentials
 log = logging.getLogger(__name__)
 
 
+async def _read_secret(
+    spec: ProviderSpec, field: str, name: str, namespace: str | None, reader: SecretReader | None
+) -> tuple[dict[str, bytes], str]:
+    if reader is None or not namespace:
+        raise NotifyConfigError(
+            f"provider {spec.name!r}: {field} {name!r} needs the Kubernetes API, which is "
+            "not available here" + ("; use secretPath" if field == "secretRef" else "")
+        )
+    source = f"provider {spec.name!r}: {field}: Secret {namespace}/{name}"
+    try:
+        return await reader.read_secret(namespace, name), source
+    except LookupError:
+        raise NotifyConfigError(f"{source} not found") from None
+    except Exception as exc:
+        raise NotifyConfigError(f"{source} cannot be read: {type(exc).__name__}") from None
+
+
 async def read_credentials(
     spec: ProviderSpec,
     *,
     namespace: str | None,
     secret_reader: SecretReader | None,
 ) -> Credentials:
-    """The provider's secret keys, from ``secretRef`` or ``secretPath``; empty when neither."""
+    """The provider's secret keys: ``secretRef`` or ``secretPath``, then ``certSecretRef``
+    and ``proxySecretRef`` over them; empty when none is set.
+
+    The Secrets live in the provider's ``namespace`` (Flux's metadata.namespace),
+    else in ``namespace``, fluxwatch's own.
+    """
+    namespace = spec.namespace or namespace
     if spec.secret_path is not None:
-        return await read_secret_path(spec.secret_path)
-    if spec.secret_ref is not None:
+        credentials = await read_secret_path(spec.secret_path)
+    elif spec.secret_ref is not None:
         if secret_reader is None or not namespace:
             raise NotifyConfigError(
                 f"provider {spec.name!r}: secretRef {spec.secret_ref.name!r} needs the "
                 "Kubernetes API, which is not available here; use secretPath"
             )
-        return await read_secret_ref(secret_reader, namespace, spec.secret_ref.name)
-    return Credentials(source=f"provider {spec.name!r}")
+        credentials = await read_secret_ref(secret_reader, namespace, spec.secret_ref.name)
+    else:
+        credentials = Credentials(source=f"provider {spec.name!r}")
+    if spec.cert_secret_ref is not None:
+        data, source = await _read_secret(
+            spec, "certSecretRef", spec.cert_secret_ref.name, namespace, secret_reader
+        )
+        credentials = with_cert_secret(credentials, data, source)
+    if spec.proxy_secret_ref is not None:
+        data, source = await _read_secret(
+            spec, "proxySecretRef", spec.proxy_secret_ref.name, namespace, secret_reader
+        )
+        credentials = with_proxy_secret(credentials, data, source)
+    return credentials
 
 
 def resolve_settings(spec: ProviderSpec, credentials: Credentials) -> ProviderSettings:
@@ -92,8 +129,16 @@ async def build_provider(
 
 
 def has_secret(spec: ProviderSpec) -> bool:
-    """Whether the provider's keys come from a Secret or a mounted directory."""
-    return spec.secret_ref is not None or spec.secret_path is not None
+    """Whether the provider's keys come from Secrets or a mounted directory."""
+    return any(
+        source is not None
+        for source in (
+            spec.secret_ref,
+            spec.secret_path,
+            spec.cert_secret_ref,
+            spec.proxy_secret_ref,
+        )
+    )
 
 
 async def open_provider_with_credentials(

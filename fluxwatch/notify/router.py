@@ -163,6 +163,8 @@ class Router:
         Suspended providers and alerts are left out. A provider that cannot
         be built is replaced by one that fails every event with the reason.
         """
+        for line in settings.deprecations():
+            log.warning("%s", line)
         owned = transport is None
         if transport is None:
             retry = RetryPolicy(

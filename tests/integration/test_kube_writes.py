@@ -148,7 +148,7 @@ async def test_kubernetes_event_provider_creates_an_event_on_the_release(
                 {
                     "name": "all",
                     "providerRef": {"name": "k8s"},
-                    "eventSources": [{"kind": "HelmRelease", "name": "*"}],
+                    "eventSources": [{"kind": "HelmRelease", "name": "*", "namespace": "*"}],
                 }
             ],
         }

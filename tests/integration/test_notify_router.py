@@ -105,7 +105,7 @@ async def test_alerts_route_events_to_their_providers(receiver: Receiver, other:
                 "leader-errors",
                 "leases",
                 eventSeverity="error",
-                eventSources=[{"kind": "Lease", "name": "*-leader-election"}],
+                eventSources=[{"kind": "Lease", "name": "*-leader-election", "namespace": "*"}],
             ),
         ],
     )
@@ -397,7 +397,10 @@ async def test_an_unbuildable_provider_fails_its_events_loudly(
 async def test_flux_provider_counts_429_as_deduplicated(receiver: Receiver) -> None:
     """FLUX-FACTS §6: notification-controller's 429 is a duplicate, not a failure."""
     receiver.answer(202, 429)
-    router = await start([{"name": "nc", "type": "flux", "address": receiver.url}])
+    router = await start(
+        [{"name": "nc", "type": "flux", "address": receiver.url}],
+        [alert("nc", "nc", eventSources=[{"kind": "HelmRelease", "name": "*", "namespace": "*"}])],
+    )
     try:
         router.publish(hr_event(0))
         router.publish(hr_event(1))

@@ -203,7 +203,7 @@ def _settings(kubeconfig: Path) -> Settings:
                             "name": "everything",
                             "providerRef": {"name": "webhook"},
                             "eventSeverity": "info",
-                            "eventSources": [{"kind": "*", "name": "*"}],
+                            "eventSources": [{"kind": "*", "name": "*", "namespace": "*"}],
                         }
                     ],
                 },

@@ -209,6 +209,10 @@ def test_registry_knows_every_required_type() -> None:
         "alertmanager",
         "grafana",
         "nats",
+        "datadog",
+        "sentry",
+        "lark",
+        "zulip",
         "kubernetes-event",
         "flux",
     }

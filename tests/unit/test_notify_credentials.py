@@ -14,6 +14,8 @@ from fluxwatch.notify.credentials import (
     read_secret_path,
     read_secret_ref,
     ssl_context,
+    with_cert_secret,
+    with_proxy_secret,
 )
 from fluxwatch.notify.errors import NotifyConfigError
 from fluxwatch.notify.redact import Redactor, origin, redact_url, url_credentials
@@ -148,3 +150,25 @@ def test_redactor_scrubs_values_and_their_encodings() -> None:
     assert secret not in repr(redactor)
     merged = redactor.merged(Redactor(["other-secret"]))
     assert merged.scrub("other-secret and s3cr3t/with+chars") == "*** and ***"
+
+
+def test_cert_secret_keys_win_and_the_legacy_names_still_work() -> None:
+    """fluxcd/pkg runtime/secrets: ca.crt, tls.crt, tls.key; caFile, certFile, keyFile legacy."""
+    base = Credentials(ca_crt=b"from secretRef", source="s")
+    got = with_cert_secret(base, {"caFile": b"CA", "certFile": b"CRT", "keyFile": b"KEY"}, "c")
+    assert (got.ca_crt, got.tls_crt, got.tls_key) == (b"CA", b"CRT", b"KEY")
+    assert with_cert_secret(base, {"ca.crt": b"NEW", "caFile": b"OLD"}, "c").ca_crt == b"NEW"
+    with pytest.raises(NotifyConfigError, match=r"'tls\.crt' and 'tls\.key' must be set together"):
+        with_cert_secret(base, {"tls.crt": b"CRT"}, "c")
+
+
+def test_proxy_secret_becomes_a_url_with_its_credentials() -> None:
+    data = {"address": b"http://proxy.corp:3128", "username": b"fw", "password": b"p@ss:word"}
+    proxy = with_proxy_secret(Credentials(), data, "p").proxy
+    assert proxy == "http://fw:p%40ss%3Aword@proxy.corp:3128"
+    assert (
+        with_proxy_secret(Credentials(), {"address": b"https://p:8443"}, "p").proxy
+        == "https://p:8443"
+    )
+    with pytest.raises(NotifyConfigError, match="must be an http:// or https:// URL"):
+        with_proxy_secret(Credentials(), {"address": b"socks5://p:1080"}, "p")

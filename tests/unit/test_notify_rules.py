@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from fluxwatch.notify.config import AlertSpec
 from fluxwatch.notify.dedup import Deduplicator
@@ -14,6 +15,7 @@ from fluxwatch.notify.rules import Rule, route
 
 def rule(**spec: Any) -> Rule:
     spec.setdefault("name", "a")
+    spec.setdefault("namespace", "apps")
     spec.setdefault("providerRef", {"name": "p"})
     return Rule.from_spec(AlertSpec.model_validate(spec))
 
@@ -63,6 +65,8 @@ def test_no_sources_selects_every_event() -> None:
         ({"kind": "*", "name": "*"}, True),
         ({"kind": "HelmRelease", "name": "*", "namespace": "apps"}, True),
         ({"kind": "HelmRelease", "name": "*", "namespace": "infra"}, False),
+        ({"kind": "HelmRelease", "name": "*", "namespace": "*"}, True),
+        ({"kind": "HelmRelease", "name": "*", "namespace": "ap*"}, True),
         ({"kind": "HelmRelease", "name": "*", "matchLabels": {"team": "payments"}}, True),
         ({"kind": "HelmRelease", "name": "*", "matchLabels": {"team": "search"}}, False),
         (
@@ -75,13 +79,29 @@ def test_no_sources_selects_every_event() -> None:
         ),
         (
             {"kind": "HelmRelease", "name": "*", "apiVersion": "helm.toolkit.fluxcd.io/v2beta1"},
-            False,
+            True,
         ),
     ],
 )
 def test_event_sources(source: dict[str, Any], selected: bool) -> None:
     hr = event(labels={"team": "payments", "tier": "web"})
     assert rule(eventSources=[source]).matches(hr) is selected
+
+
+def test_a_source_without_namespace_means_the_alerts_own() -> None:
+    """notification-controller: source.Namespace == "" becomes alert.Namespace."""
+    source = {"kind": "HelmRelease", "name": "*"}
+    assert rule(namespace="apps", eventSources=[source]).matches(event(namespace="apps"))
+    assert not rule(namespace="flux-system", eventSources=[source]).matches(event())
+    # The source's own namespace wins over the Alert's.
+    other = {**source, "namespace": "apps"}
+    assert rule(namespace="flux-system", eventSources=[other]).matches(event())
+
+
+def test_api_version_is_not_compared_as_in_flux() -> None:
+    """eventMatchesAlertSource compares namespace, kind and name; apiVersion only names the type."""
+    source = {"kind": "HelmRelease", "name": "*", "apiVersion": "helm.toolkit.fluxcd.io/v2beta2"}
+    assert rule(eventSources=[source]).matches(event())
 
 
 def test_any_source_is_enough() -> None:
@@ -114,6 +134,26 @@ def test_event_metadata_and_summary_are_added_without_override() -> None:
         "revision": "6.5.0",
         "summary": "prod cluster",
     }
+
+
+def test_summary_wins_over_event_metadata_summary_and_the_event_wins_over_both() -> None:
+    """combineEventMetadata (RFC 0008): eventMetadata < summary < the object's own keys."""
+    r = rule(eventMetadata={"summary": "from eventMetadata"}, summary="from summary")
+    assert r.enhance(event()).metadata["summary"] == "from summary"
+    own = r.enhance(event(metadata={"summary": "the event's"}))
+    assert own.metadata["summary"] == "the event's"
+    only_metadata = rule(eventMetadata={"summary": "from eventMetadata"})
+    assert only_metadata.enhance(event()).metadata["summary"] == "from eventMetadata"
+
+
+def test_lists_are_go_regular_expressions() -> None:
+    """RE2, as Go's regexp: Perl classes and flags work, look-around is refused."""
+    assert rule(inclusionList=[r"(?i)STUCK at ready=\w+ FOR \d+m"]).matches(event())
+    assert not rule(exclusionList=[r"\bpodinfo\b has"]).matches(event(message="x podinfo has"))
+    with pytest.raises(ValidationError, match=r"(?s)inclusionList.*RE2"):
+        rule(inclusionList=[r"stuck(?= at)"])
+    with pytest.raises(ValidationError, match=r"(?s)exclusionList.*invalid"):
+        rule(exclusionList=[r"(?P<w>a)(?P=w)"])
 
 
 def test_route_gives_each_provider_the_event_once_first_rule_wins() -> None:

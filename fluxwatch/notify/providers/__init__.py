@@ -12,6 +12,7 @@ from fluxwatch.notify.providers.base import (
     ProviderDeps,
     ProviderSettings,
 )
+from fluxwatch.notify.providers.datadog import DataDog
 from fluxwatch.notify.providers.discord import Discord
 from fluxwatch.notify.providers.flux import Flux
 from fluxwatch.notify.providers.generic import Generic
@@ -19,15 +20,18 @@ from fluxwatch.notify.providers.generic_hmac import GenericHMAC
 from fluxwatch.notify.providers.googlechat import GoogleChat
 from fluxwatch.notify.providers.grafana import Grafana
 from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent
+from fluxwatch.notify.providers.lark import Lark
 from fluxwatch.notify.providers.matrix import Matrix
 from fluxwatch.notify.providers.msteams import MSTeams
 from fluxwatch.notify.providers.nats import Nats
 from fluxwatch.notify.providers.opsgenie import Opsgenie
 from fluxwatch.notify.providers.pagerduty import PagerDuty
 from fluxwatch.notify.providers.rocket import Rocket
+from fluxwatch.notify.providers.sentry import Sentry
 from fluxwatch.notify.providers.slack import Slack
 from fluxwatch.notify.providers.telegram import Telegram
 from fluxwatch.notify.providers.webex import Webex
+from fluxwatch.notify.providers.zulip import Zulip
 
 REGISTRY: Mapping[str, type[Provider]] = {
     cls.type: cls
@@ -46,6 +50,10 @@ REGISTRY: Mapping[str, type[Provider]] = {
         PagerDuty,
         Alertmanager,
         Grafana,
+        DataDog,
+        Sentry,
+        Lark,
+        Zulip,
         Nats,
         KubernetesEvent,
         Flux,

@@ -332,10 +332,17 @@ class KubernetesEvent(Provider):
         except DeliveryError:
             raise
         except Exception as exc:
+            # The writer's API errors carry the HTTP status (``code``): an answer the
+            # server means (a 4xx other than 429) is final, as client-go drops such an
+            # Event; anything else is worth another try.
+            code = getattr(exc, "code", None)
+            status = code if isinstance(code, int) else None
             raise DeliveryError(
                 f"writing Event {meta['namespace']}/{meta['name']}: "
                 f"{type(exc).__name__}: {self.settings.redactor.scrub(str(exc))}",
-                retryable=True,
+                status=status,
+                retryable=status is None or status == 429 or status >= 500,
+                retry_after=getattr(exc, "retry_after", None),
             ) from None
 
     async def post(self, event: Event) -> None:
