@@ -113,7 +113,7 @@ _IN_NAMESPACE = textwrap.dedent(
     """
     import asyncio, json, sys
     sys.path[:0] = json.loads(sys.argv[1])
-    from tests.integration.test_listen import _get, _server
+    from tests.integration.test_telemetry_listeners import _get, _server
 
     async def main():
         seen = {}
