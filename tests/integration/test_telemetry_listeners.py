@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from fluxwatch.app import Daemon, build_router
+from fluxwatch.kube.client import KubeClient
+from fluxwatch.settings import Settings
+from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.telemetry.metrics import Metrics
 from fluxwatch.telemetry.server import TelemetryServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,22 +115,37 @@ async def test_an_address_in_use_is_named() -> None:
         await server.stop()
 
 
-# Runs inside the namespace: serve on each wildcard, probe both loopbacks, print JSON.
+# Runs inside the namespace: serve on each wildcard, probe both loopbacks, print JSON. It
+# imports the server alone (not this module, which pulls in the daemon) to start fast.
 _IN_NAMESPACE = textwrap.dedent(
     """
     import asyncio, json, sys
     sys.path[:0] = json.loads(sys.argv[1])
-    from tests.integration.test_telemetry_listeners import _get, _server
+    from prometheus_client import CollectorRegistry
+    from fluxwatch.telemetry.server import TelemetryServer
+
+    async def get(host, port):
+        try:
+            reader, writer = await asyncio.open_connection(host, port)
+        except OSError as exc:
+            return type(exc).__name__
+        writer.write(b"GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n")
+        status = (await reader.readline()).decode().strip()
+        writer.close()
+        return status
 
     async def main():
         seen = {}
         for addr in (":0", "[::]:0", "0.0.0.0:0"):
-            server = _server(addr, "127.0.0.1:0")
+            server = TelemetryServer(
+                CollectorRegistry(), metrics_addr=addr, health_addr="127.0.0.1:0",
+                live={}, ready={},
+            )
             await server.start()
             port = server.ports["metrics"]
             seen[addr] = {
-                "v4": await _get("127.0.0.1", port, "/metrics"),
-                "v6": await _get("::1", port, "/metrics"),
+                "v4": await get("127.0.0.1", port),
+                "v6": await get("::1", port),
                 "sockets": len(server.sockets["metrics"]),
             }
             await server.stop()
@@ -160,3 +182,36 @@ def test_wildcards_in_a_loopback_only_network_namespace() -> None:
     assert seen["[::]:0"] == {"v4": ok, "v6": ok, "sockets": 1}
     # "0.0.0.0:0": IPv4 only.
     assert seen["0.0.0.0:0"] == {"v4": ok, "v6": "ConnectionRefusedError", "sockets": 1}
+
+
+async def test_the_daemon_exits_1_naming_an_address_it_cannot_listen_on(
+    make_apiserver: Callable[..., Awaitable[ApiServer]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    api = await make_apiserver()
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    client = await KubeClient.from_config(kubeconfig)
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            settings = Settings.model_validate(
+                {
+                    "kubeconfig": str(kubeconfig),
+                    "leader": {"namespace": "fluxwatch-system", "identity": "fluxwatch-0"},
+                    "telemetry": {
+                        "metrics_addr": "127.0.0.1:0",
+                        "health_addr": f"127.0.0.1:{port}",
+                    },
+                }
+            )
+            metrics = Metrics()
+            router = await build_router(settings, client, metrics)
+            daemon = Daemon(settings, client, metrics=metrics, router=router)
+            assert await asyncio.wait_for(daemon.run(install_signals=False), 10) == 1
+    finally:
+        await client.close()
+    (line,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert line.getMessage().startswith(f"cannot listen on 127.0.0.1:{port}: ")
