@@ -148,9 +148,16 @@ def test_the_addresses_live_in_the_args_only() -> None:
     assert "healthAddr" not in shipped["telemetry"]
 
 
-def test_the_priority_class_is_fluxs() -> None:
+def test_the_priority_class_is_fluxs_and_its_quota_admits_it() -> None:
     deploy = yaml.safe_load((CONFIG / "manager" / "deployment.yaml").read_text())
-    assert deploy["spec"]["template"]["spec"]["priorityClassName"] == "system-cluster-critical"
+    priority = deploy["spec"]["template"]["spec"]["priorityClassName"]
+    assert priority == "system-cluster-critical"
+    quota = yaml.safe_load((CONFIG / "manager" / "resourcequota.yaml").read_text())
+    assert quota["metadata"]["namespace"] == deploy["metadata"]["namespace"]
+    (expr,) = quota["spec"]["scopeSelector"]["matchExpressions"]
+    assert (expr["scopeName"], expr["operator"]) == ("PriorityClass", "In")
+    assert priority in expr["values"]
+    assert int(quota["spec"]["hard"]["pods"]) >= deploy["spec"]["replicas"] * 2  # a surge
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str, str]:
