@@ -1,24 +1,65 @@
-# fluxwatch: multi-stage build on a slim Python base; runs as a non-root UID
-# and needs no writable root filesystem (no bytecode writes, no home writes).
+# fluxwatch: the dependencies from the hash-pinned lock in a layer of their own, then the
+# package; a runtime stage with the virtualenv, openssl (the demo's embedded cluster serves
+# TLS) and nothing to build with. Runs as a non-root UID and writes nothing outside /tmp.
+#
+#   docker buildx build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
+#     -t ghcr.io/fluxwatch/fluxwatch:0.1.0 .
+#
+# The base image. A digest makes the build reproducible; this tag is not yet pinned to one
+# because the digest could not be looked up where this file was written. To pin (or bump)
+# it, on a machine that reaches Docker Hub:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
+# and write the digest of the multi-platform index into both FROM lines as
+#   FROM python:3.11-slim-bookworm@sha256:<digest>
+# (the tag stays for people; the digest wins). README, "Releases", says when.
 FROM python:3.11-slim-bookworm AS build
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# The runtime virtualenv has no pip: the base image's pip installs into it.
+RUN python -m venv --without-pip /opt/fluxwatch \
+ && python -m venv /opt/wheelbuild
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first: this layer is rebuilt only when a lock file changes, not with the code.
+COPY requirements.lock requirements-build.lock ./
+RUN pip --python /opt/fluxwatch/bin/python install --require-hashes --no-deps --only-binary=:all: \
+      -r requirements.lock \
+ && /opt/wheelbuild/bin/pip install --require-hashes --no-deps -r requirements-build.lock
+COPY pyproject.toml README.md LICENSE ./
 COPY fluxwatch ./fluxwatch
-RUN python -m venv /opt/fluxwatch \
- && /opt/fluxwatch/bin/pip install --upgrade pip \
- && /opt/fluxwatch/bin/pip install . \
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+# The revision goes into the package (fluxwatch --version, build_info); a VERSION that is
+# not the package's own stops the build, so the image label cannot disagree with it.
+RUN printf '%s\n' "${REVISION}" > fluxwatch/REVISION \
+ && /opt/wheelbuild/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
+ && pip --python /opt/fluxwatch/bin/python install --no-deps /tmp/wheels/fluxwatch-*.whl \
+ && test "$(/opt/fluxwatch/bin/fluxwatch --version | cut -d' ' -f2)" = "${VERSION}" \
  && /opt/fluxwatch/bin/python -m compileall -q /opt/fluxwatch
 
 FROM python:3.11-slim-bookworm
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="fluxwatch" \
+      org.opencontainers.image.description="Recovers Flux HelmReleases stuck at Ready=Unknown; watches the Flux controllers' leader-election Leases." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="https://github.com/fluxwatch/fluxwatch" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# openssl makes the embedded cluster's throwaway certificate (`fluxwatch demo`, `sim serve`).
+# Debian's security updates replace package versions, so pinning one would break rebuilds;
+# the base image's digest is what pins the distribution.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl \
+ && rm -rf /var/lib/apt/lists/*
 ENV PATH=/opt/fluxwatch/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 COPY --from=build /opt/fluxwatch /opt/fluxwatch
 USER 65532:65532
 EXPOSE 8080 9440
-# `fluxwatch run` by default; other subcommands (doctor, scan, check-config) replace
-# the CMD, e.g. `kubectl run --image=... fluxwatch-doctor -- doctor`. The Deployment
-# passes `run --config /etc/fluxwatch/config.yaml` as its args.
+# `fluxwatch run` by default; other subcommands (scan, doctor, check-config, test-alert,
+# demo) replace the CMD, e.g. `kubectl run --image=... fluxwatch-doctor -- doctor`. The
+# Deployment passes `run --config=... --metrics-addr=... --health-addr=...` as its args.
 ENTRYPOINT ["fluxwatch"]
 CMD ["run"]

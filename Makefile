@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench profile clean
+.PHONY: install demo test lint typecheck pytest bench profile clean lock
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,14 @@ profile: $(STAMP)
 	$(BIN)/pip install --quiet 'py-spy>=0.3'
 	$(BIN)/py-spy record --rate 500 -o bench/results/profile-$(BENCH).svg -- \
 		$(BIN)/python -m bench --only $(BENCH) --quick --out bench/results/profile-$(BENCH).json
+
+# The image installs from these, hash-checked (Dockerfile). Run after changing the
+# dependencies in pyproject.toml, or to take newer releases; commit both files.
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --generate-hashes \
+	--custom-compile-command 'make lock'
+lock: $(STAMP)
+	$(LOCK) pyproject.toml -o requirements.lock
+	$(LOCK) requirements-build.in -o requirements-build.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -377,7 +377,13 @@ class Daemon:
         if install_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
-        await self.server.start()
+        try:
+            await self.server.start()
+        except OSError as exc:
+            # An address in use or not on this host: one line naming it, not a traceback.
+            log.error("%s", exc.strerror or exc)
+            await self.server.stop()
+            return 1
         roots: dict[str, Coroutine[Any, Any, None]] = {
             f"informer-{inf.name}": inf.run() for inf in self.informers
         }

@@ -66,11 +66,26 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-encoding", choices=["json", "console"])
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version and git revision, exit 0. The revision may ask git, so
+    it is looked up only when asked for, not each time the parser is built."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: Any, **_kwargs: Any) -> None:
+        from fluxwatch.version import version_text
+
+        print(version_text())
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fluxwatch",
         description="Recovers Flux HelmReleases stuck at Ready=Unknown; watches Flux's Leases.",
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the daemon")

@@ -46,6 +46,7 @@ from fluxwatch.engine.config import (
     VerifyStorage,
 )
 from fluxwatch.notify.config import NotifySettings
+from fluxwatch.telemetry.listen import parse_listen_addr
 
 if TYPE_CHECKING:
     from fluxwatch.engine.recovery import RecoveryOptions
@@ -149,9 +150,7 @@ class TelemetrySettings(_Group):
     @field_validator("metrics_addr", "health_addr")
     @classmethod
     def _addr(cls, value: str) -> str:
-        _host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"expected [host]:port like ':8080', got {value!r}")
+        parse_listen_addr(value)  # the daemon binds what parses; check-config says why not
         return value
 
 

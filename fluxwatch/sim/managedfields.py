@@ -196,6 +196,11 @@ _BUILTIN_KINDS: Final[dict[tuple[str, str], _Table]] = {
     },
     ("policy/v1", "PodDisruptionBudget"): {**_SELECTOR_ATOMIC, **_CONDITIONS},
     ("networking.k8s.io/v1", "NetworkPolicy"): {("spec", "podSelector"): ("atomic", ())},
+    ("v1", "ResourceQuota"): {
+        ("spec", "hard"): ("map", ()),
+        ("status", "hard"): ("map", ()),
+        ("status", "used"): ("map", ()),
+    },
     ("rbac.authorization.k8s.io/v1", "Role"): {("rules",): ("atomic", ())},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {("rules",): ("atomic", ())},
     ("v1", "Namespace"): {**_CONDITIONS},
@@ -1035,6 +1040,7 @@ _ZERO: Final[dict[tuple[str, str], dict[str, Any]]] = {
     ("coordination.k8s.io/v1", "Lease"): {"spec": {}},
     ("policy/v1", "PodDisruptionBudget"): {"spec": {}, "status": {}},
     ("networking.k8s.io/v1", "NetworkPolicy"): {"spec": {"podSelector": {}}},
+    ("v1", "ResourceQuota"): {"spec": {}, "status": {}},
     ("rbac.authorization.k8s.io/v1", "Role"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "ClusterRole"): {"rules": None},
     ("rbac.authorization.k8s.io/v1", "RoleBinding"): {

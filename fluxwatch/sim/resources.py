@@ -106,6 +106,7 @@ BUILTIN: tuple[ResourceType, ...] = (
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, ("sa",), subresources=("token",)),
     _builtin("", "v1", "events", "Event", True, ("ev",)),
     _builtin("", "v1", "services", "Service", True, ("svc",), status=True, categories=_ALL),
+    _builtin("", "v1", "resourcequotas", "ResourceQuota", True, ("quota",), status=True),
     _builtin("events.k8s.io", "v1", "events", "Event", True, ("ev",), storage="events"),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True),
     _builtin(

@@ -16,7 +16,6 @@ prometheus_client adds to each counter and histogram are switched off
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
@@ -33,6 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 import fluxwatch
+from fluxwatch import version
 
 Counts = Callable[[], Mapping[tuple[str, str], int]]
 
@@ -45,11 +45,11 @@ STEP_RESULTS = ("succeeded", "failed")
 
 
 def build_labels() -> dict[str, str]:
-    """``fluxwatch_build_info``'s labels. The image sets ``FLUXWATCH_REVISION`` to the git
-    commit it was built from; a checkout run from source says ``unknown``."""
+    """``fluxwatch_build_info``'s labels: the same version and revision as
+    ``fluxwatch --version`` prints."""
     return {
         "version": fluxwatch.__version__,
-        "revision": os.environ.get("FLUXWATCH_REVISION") or "unknown",
+        "revision": version.revision(),
         "python": platform.python_version(),
     }
 

@@ -3,21 +3,22 @@
 ``/healthz`` answers 200 while the event loop turns and every root task is
 running; ``/readyz`` answers 200 once every informer has listed (caches
 synced). Both list their checks in the body so a failing probe says why.
+Each address may be IPv4, IPv6 or both (``fluxwatch.telemetry.listen``); an
+IPv6-primary cluster probes the pod's IPv6 address.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from fluxwatch.telemetry.listen import bind, parse_listen_addr
+
 Check = Callable[[], bool]
-
-
-def split_addr(addr: str) -> tuple[str, int]:
-    host, _, port = addr.rpartition(":")
-    return (host or "0.0.0.0", int(port))
 
 
 class TelemetryServer:
@@ -37,6 +38,8 @@ class TelemetryServer:
         self.ready = ready
         self._runners: list[web.AppRunner] = []
         self.ports: dict[str, int] = {}
+        # What each server listens on (family-specific sockaddrs), for logs and tests.
+        self.sockets: dict[str, list[tuple[Any, ...]]] = {}
 
     async def _metrics(self, _request: web.Request) -> web.Response:
         body = generate_latest(self.registry)
@@ -64,21 +67,29 @@ class TelemetryServer:
             "metrics": [web.get("/metrics", self._metrics)],
             "health": [web.get("/healthz", self._healthz), web.get("/readyz", self._readyz)],
         }
-        addrs = {"metrics": self.metrics_addr, "health": self.health_addr}
-        if addrs["metrics"] == addrs["health"] and not addrs["metrics"].endswith(":0"):
+        addrs = {
+            "metrics": parse_listen_addr(self.metrics_addr),
+            "health": parse_listen_addr(self.health_addr),
+        }
+        # One address for both (Flux allows it) is one server; ":0" twice is two ports.
+        shared = addrs["metrics"] == addrs["health"] and addrs["metrics"].port != 0
+        if shared:
             routes = {"metrics": routes["metrics"] + routes["health"]}
         for name, table in routes.items():
             app = web.Application()
             app.add_routes(table)
             runner = web.AppRunner(app, access_log=None)
             await runner.setup()
-            host, port = split_addr(addrs[name])
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.ports[name] = sockets[0].getsockname()[1] if sockets else port
             self._runners.append(runner)
+            # A name resolves in getaddrinfo, which blocks: off the loop.
+            sockets = await asyncio.to_thread(bind, addrs[name])
+            for sock in sockets:
+                await web.SockSite(runner, sock).start()
+            self.ports[name] = sockets[0].getsockname()[1]
+            self.sockets[name] = [s.getsockname() for s in sockets]
+        if shared:
+            self.ports["health"] = self.ports["metrics"]
+            self.sockets["health"] = self.sockets["metrics"]
 
     async def stop(self) -> None:
         for runner in self._runners:

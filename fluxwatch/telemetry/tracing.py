@@ -1,16 +1,23 @@
-"""OpenTelemetry traces: one trace per recovery, exported over OTLP/HTTP, or nothing at all.
+"""OpenTelemetry traces: one trace per recovery, exported over OTLP (HTTP or gRPC), or nothing.
 
 Instrumented code everywhere uses the OpenTelemetry *API* only
 (``trace.get_tracer(__name__)`` at import, spans at the call site); this
 module is the one place that configures the SDK. :func:`setup_tracing` reads
 the standard variables: tracing is on when ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``
 or ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and off when neither is (or when
-``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``). Off means the
+``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none``). The protocol is
+``OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`` or ``OTEL_EXPORTER_OTLP_PROTOCOL``:
+``http/protobuf`` (the default) or ``grpc``; the SDK has no ``http/json``, so
+that (or any other value) leaves tracing off with an error line rather than
+sending spans where no receiver listens. Off means the
 global provider is left alone, so every span is the API's shared no-op span:
 no SDK object, no thread, no export. The exporter itself reads the rest of
 the ``OTEL_EXPORTER_OTLP_*`` variables (headers, timeout, compression,
 certificates), the SDK reads ``OTEL_TRACES_SAMPLER`` and the ``OTEL_BSP_*``
 batch settings, and ``OTEL_SERVICE_NAME`` defaults to ``fluxwatch``.
+``service.instance.id`` is the pod's name (``POD_NAME``, from the downward
+API) unless ``OTEL_RESOURCE_ATTRIBUTES`` names one: the SDK's default is a
+random UUID per process, which no one can match to a pod.
 
 The API lets a process install its global provider only once, but a test
 process (and the demo) sets tracing up and shuts it down several times. So
@@ -42,6 +49,8 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = "fluxwatch"
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+PROTOCOLS = ("http/protobuf", "grpc")
 _PROPAGATOR = TraceContextTextMapPropagator()
 _NOOP_PROVIDER = trace.NoOpTracerProvider()
 
@@ -124,13 +133,30 @@ def _resource(environ: Mapping[str, str]) -> Any:
     if str(detected.get("service.name", "")).startswith("unknown_service"):
         detected["service.name"] = SERVICE_NAME
     detected.setdefault("service.version", __version__)
-    # The Deployment passes these through the downward API.
+    # The Deployment passes these through the downward API. The SDK fills
+    # service.instance.id with a random UUID, so only an explicit one outranks the pod.
     if environ.get("POD_NAME"):
         detected.setdefault("k8s.pod.name", environ["POD_NAME"])
-        detected.setdefault("service.instance.id", environ["POD_NAME"])
+        if "service.instance.id" not in _explicit_attributes(environ):
+            detected["service.instance.id"] = environ["POD_NAME"]
     if environ.get("POD_NAMESPACE"):
         detected.setdefault("k8s.namespace.name", environ["POD_NAMESPACE"])
     return Resource(detected)
+
+
+def _explicit_attributes(environ: Mapping[str, str]) -> set[str]:
+    """The keys ``OTEL_RESOURCE_ATTRIBUTES`` sets (``key=value,key=value``)."""
+    pairs = environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(",")
+    return {pair.split("=", 1)[0].strip() for pair in pairs if "=" in pair}
+
+
+def protocol(environ: Mapping[str, str]) -> str:
+    """The OTLP protocol the environment asks for, traces' own variable first."""
+    for name in PROTOCOL_VARIABLES:
+        value = environ.get(name, "").strip().lower()
+        if value:
+            return value
+    return "http/protobuf"
 
 
 class Tracing:
@@ -169,26 +195,45 @@ class Tracing:
 
 
 def setup_tracing(environ: Mapping[str, str] | None = None) -> Tracing:
-    """Configure OTLP/HTTP trace export from the ``OTEL_*`` variables, or do nothing."""
+    """Configure OTLP trace export from the ``OTEL_*`` variables, or do nothing."""
     env = os.environ if environ is None else environ
     if not endpoint_configured(env):
+        return Tracing()
+    wire = protocol(env)
+    if wire not in PROTOCOLS:
+        log.error(
+            "tracing off: OTLP protocol %r is not supported; expected one of %s",
+            wire,
+            ", ".join(PROTOCOLS),
+        )
         return Tracing()
     switch = _install_switch()
     if switch is None:
         log.info("an OpenTelemetry tracer provider is already installed; fluxwatch uses it")
         return Tracing()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-    exporter = OTLPSpanExporter()
+    exporter: SpanExporter
+    if wire == "grpc":
+        # Reads the same OTEL_EXPORTER_OTLP_* variables; http:// means plaintext.
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        exporter = GrpcExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
     provider = TracerProvider(resource=_resource(env))
     provider.add_span_processor(BatchSpanProcessor(exporter))
     switch.point_at(provider)
     # Log where spans go without a path, query or userinfo that could hold a credential.
     endpoint = next(env[name] for name in ENDPOINT_VARIABLES if env.get(name, "").strip())
     where = _origin(endpoint)
-    log.info("tracing on: OTLP/HTTP to %s", where, extra={"service": SERVICE_NAME})
+    shown = "gRPC" if wire == "grpc" else "HTTP"
+    log.info("tracing on: OTLP/%s to %s", shown, where, extra={"service": SERVICE_NAME})
     return Tracing(provider, where)
 
 
@@ -225,6 +270,7 @@ __all__ = [
     "Tracing",
     "enabled",
     "endpoint_configured",
+    "protocol",
     "setup_tracing",
     "trace_headers",
 ]

@@ -74,7 +74,7 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert deploy["metadata"]["namespace"] == "fluxwatch-system"
     assert deploy["spec"]["replicas"] == 2
     container = pod["containers"][0]
-    assert container["args"] == ["run", "--config", "/etc/fluxwatch/config.yaml"]
+    assert container["args"][:2] == ["run", "--config=/etc/fluxwatch/config.yaml"]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace"}
     security = container["securityContext"]

@@ -331,6 +331,7 @@ async def test_apply_k_config_default_installs_fluxwatch_next_to_flux(cluster: C
     assert config_map.startswith("configmap/fluxwatch-config-")
     assert after == [
         "namespace/fluxwatch-system unchanged",
+        "resourcequota/critical-pods unchanged",
         "serviceaccount/fluxwatch unchanged",
         "role.rbac.authorization.k8s.io/fluxwatch-flux-leases created",
         "role.rbac.authorization.k8s.io/fluxwatch-leader-election unchanged",

@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from fluxwatch.sim.fielderrors import FieldError
-from fluxwatch.sim.validation import coordination, core, events, rbac, workloads
+from fluxwatch.sim.validation import coordination, core, events, quota, rbac, workloads
 from fluxwatch.sim.validation.defaults import default, prepare_namespace_create
 from fluxwatch.sim.validation.events import event_to_events_v1, events_v1_to_core
 from fluxwatch.sim.validation.meta import validate_object_meta, validate_object_meta_update
@@ -94,6 +94,7 @@ _RULES: dict[str, tuple[Create, Update]] = {
     "deployments.apps": (workloads.deployment_create, workloads.deployment_update),
     "poddisruptionbudgets.policy": (workloads.pdb_create, workloads.pdb_update),
     "networkpolicies.networking.k8s.io": (workloads.netpol_create, workloads.netpol_update),
+    "resourcequotas": (quota.quota_create, quota.quota_update),
 }
 
 
