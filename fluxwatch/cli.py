@@ -534,6 +534,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging("error", "console")
             return asyncio.run(run_demo(time_scale=args.time_scale, scenario=args.scenario))
         settings = _settings(args)
+        if args.command == "rbac":  # offline, prints YAML: nothing to log
+            return _rbac(args, settings)
         setup_logging(settings.telemetry.log_level, settings.telemetry.log_encoding)
         if args.command == "run":
             return asyncio.run(_run(settings))
@@ -545,8 +547,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_doctor(args, settings))
         if args.command == "test-alert":
             return asyncio.run(_test_alert(args, settings))
-        if args.command == "rbac":
-            return _rbac(args, settings)
     except SettingsError as exc:
         print(f"fluxwatch: {exc}", file=sys.stderr)
         return EXIT_INVALID
