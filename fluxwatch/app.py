@@ -2,14 +2,16 @@
 
 Root tasks: one HelmRelease informer per watched namespace (or one for the
 whole cluster), the Flux Lease informer, fluxwatch's own leader election, the
-telemetry server. Every replica runs them all and keeps warm caches; only the
+telemetry server, and ``notify`` (the alert router's supervision: its workers
+and secret refresher are owned by it). Every replica runs them all and keeps warm caches; only the
 leader's tracker dispatches recoveries and only the leader's events reach the
 alert router. A root task that ends or fails stops the daemon (Kubernetes
 restarts the pod) rather than leaving it half alive.
 
 Shutdown (SIGTERM, SIGINT or :meth:`Daemon.stop`): stop dispatching, let a
 suspend-toggle in flight resume, flush the alert queues, release the leader
-Lease, exit 0, all within ``shutdown_timeout``.
+Lease, exit 0, all within ``shutdown_timeout``. A root task's error that
+shows only while stopping is logged, not swallowed.
 """
 
 from __future__ import annotations
