@@ -118,8 +118,10 @@ async def test_each_rbac_shape_is_enough_to_recover_and_no_more(
       flux-system`` (the Role per storage namespace, and the provider Secret by name);
     - ``cluster``: plus ``components/helm-storage``.
 
-    Both storage shapes run with ``verifyStorage: always``, so the recovery itself proves
-    the storage list was allowed; each test then shows what the shape exposes.
+    Each also applies what ``fluxwatch rbac`` prints for its settings (a provider whose
+    address is in a Secret, granted by name). Both storage shapes run with
+    ``verifyStorage: always``, so the recovery itself proves the storage list was
+    allowed; each test then shows what the shape exposes.
     """
     binary = find_kubectl()
     if binary is None:
