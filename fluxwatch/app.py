@@ -2,7 +2,8 @@
 
 Root tasks: one HelmRelease informer per watched namespace (or one for the
 whole cluster), the Flux Lease informer, fluxwatch's own leader election, the
-telemetry server. Every replica runs them all and keeps warm caches; only the
+telemetry server, and ``notify`` (the alert router's supervision: its workers
+and secret refresher are owned by it). Every replica runs them all and keeps warm caches; only the
 leader's tracker dispatches recoveries and only the leader's events reach the
 alert router and the Kubernetes Event recorder. A root task that ends or fails
 stops the daemon (Kubernetes restarts the pod) rather than leaving it half alive.
@@ -16,13 +17,13 @@ alert, and also one Event on each refused release (recorded, not alerted).
 
 Shutdown (SIGTERM, SIGINT or :meth:`Daemon.stop`): stop dispatching, let a
 suspend-toggle in flight resume, flush the alert queues, release the leader
-Lease, exit 0, all within ``shutdown_timeout``.
+Lease, exit 0, all within ``shutdown_timeout``. A root task's error that
+shows only while stopping is logged, not swallowed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -105,6 +106,8 @@ class Daemon:
         self.lease_watch: LeaseWatch | None = None
         self.lease_informer: Informer[LeaseView] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Root tasks whose end is already logged, so shutdown does not log it twice.
+        self._reported: set[str] = set()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -389,6 +392,9 @@ class Daemon:
         }
         if self.elector is not None:
             roots["leader-election"] = self.elector.run()
+        if self.router is not None:
+            # Its workers are owned by the router; one that dies ends this root.
+            roots["notify"] = self.router.supervise()
         self._tasks = {name: asyncio.create_task(coro, name=name) for name, coro in roots.items()}
         stopper = asyncio.create_task(self._stop.wait(), name="stop")
         log.info(
@@ -403,6 +409,7 @@ class Daemon:
             if task is stopper:
                 continue
             code = 1
+            self._reported.add(task.get_name())
             if task.cancelled() or task.exception() is None:
                 log.error("root task %s ended; stopping", task.get_name())
             else:
@@ -438,9 +445,17 @@ class Daemon:
         election = self._tasks.get("leader-election")
         if election is not None:
             election.cancel()
-        for task in self._tasks.values():
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+        for name, task in self._tasks.items():
+            try:
                 await task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the shutdown itself is cancelled, not only the root task
+                log.debug("root task %s cancelled", name)
+            except Exception:
+                if name not in self._reported:
+                    log.error("root task %s failed while stopping", name, exc_info=True)
         if self.server is not None:
             await self.server.stop()
         log.info("stopped")

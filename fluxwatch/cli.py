@@ -1,4 +1,4 @@
-"""Command line: run, demo, scan, sim serve, check-config, test-alert, doctor.
+"""Command line: run, demo, scan, sim serve, check-config, test-alert, doctor, rbac.
 
 Flags use Flux's names where Flux has one (``--watch-label-selector``,
 ``--log-level``, ``--metrics-addr``, ``--health-addr``). Exit codes: 0 done,
@@ -129,6 +129,28 @@ def build_parser() -> argparse.ArgumentParser:
     test_alert = sub.add_parser("test-alert", help="send one test event through the providers")
     _add_common(test_alert)
     test_alert.add_argument("--provider", help="only this provider")
+
+    rbac = sub.add_parser(
+        "rbac", help="print the Roles and bindings these settings need (YAML for kubectl apply)"
+    )
+    _add_common(rbac)
+    rbac.add_argument(
+        "--helm-storage",
+        choices=["none", "namespaced", "cluster"],
+        default="none",
+        help="where fluxwatch may list Secrets to check Helm storage (default: none, "
+        "status.history decides; listing Secrets returns their data)",
+    )
+    rbac.add_argument(
+        "--storage-namespace",
+        action="append",
+        default=[],
+        help="a namespace holding Helm storage, for --helm-storage namespaced (repeatable; "
+        "default: watch.namespaces)",
+    )
+    rbac.add_argument(
+        "--service-account", default="fluxwatch", help="fluxwatch's ServiceAccount name"
+    )
 
     sim = sub.add_parser("sim", help="the embedded cluster: a Kubernetes API emulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
@@ -469,6 +491,33 @@ async def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+def _rbac(args: argparse.Namespace, settings: Settings) -> int:
+    import yaml
+
+    from fluxwatch.rbac import HelmStorage, RbacError, exposure, manifests, storage_namespaces
+    from fluxwatch.rbac import warnings as rbac_warnings
+
+    shape = HelmStorage(args.helm_storage)
+    try:
+        docs = manifests(
+            settings,
+            helm_storage=shape,
+            storage_in=args.storage_namespace,
+            service_account=args.service_account,
+        )
+        where = (
+            storage_namespaces(settings, args.storage_namespace) if shape == "namespaced" else []
+        )
+    except RbacError as exc:
+        print(f"fluxwatch: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    for warning in rbac_warnings(settings, shape):
+        print(f"fluxwatch: warning: {warning}", file=sys.stderr)
+    print(f"# fluxwatch rbac --helm-storage {shape}: Secrets readable: {exposure(shape, where)}.")
+    print(yaml.safe_dump_all(docs, sort_keys=False), end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else sys.argv[1:])
@@ -502,6 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             setup_logging("error", "console")
             return asyncio.run(run_demo(time_scale=args.time_scale, scenario=args.scenario))
         settings = _settings(args)
+        if args.command == "rbac":  # offline, prints YAML: nothing to log
+            return _rbac(args, settings)
         setup_logging(settings.telemetry.log_level, settings.telemetry.log_encoding)
         if args.command == "run":
             return asyncio.run(_run(settings))

@@ -51,12 +51,12 @@ from fluxwatch.kube.client import (
     KubeError,
     Resource,
 )
-from fluxwatch.kube.probe import Access, Probe, api_group, deployment, probe
+from fluxwatch.kube.probe import PROBE_NAME, Access, Probe, api_group, deployment, probe
 from fluxwatch.notify.errors import DeliveryError
 from fluxwatch.notify.providers.flux import DEFAULT_EVENTS_ADDRESS
 from fluxwatch.notify.redact import origin
 from fluxwatch.notify.transport import Endpoint, RetryPolicy, Transport
-from fluxwatch.settings import Settings
+from fluxwatch.settings import Settings, leader_lease_name
 
 
 class Level(StrEnum):
@@ -358,6 +358,7 @@ class Need:
     if_denied: Level = Level.FAIL
     subresource: str | None = None
     without: str = ""  # what happens without it, when that is not a failure
+    name: str = PROBE_NAME  # the object, where RBAC grants the verb by resourceNames
 
 
 def needs(settings: Settings) -> list[Need]:
@@ -394,19 +395,28 @@ def needs(settings: Settings) -> list[Need]:
                     ns,
                     f"the Helm storage check (watch.verifyStorage: {verify})",
                     Level.FAIL if always else Level.WARN,
-                    without="add config/components/helm-storage, or status.history alone decides",
+                    without="grant a Helm storage shape (fluxwatch rbac --helm-storage), "
+                    "or status.history alone decides",
                 )
             )
     out.append(Need("list", LEASES, leases_ns, "watching the Flux controllers' Leases"))
     out.append(Need("watch", LEASES, leases_ns, "watching the Flux controllers' Leases"))
     if settings.leader.enabled:
-        own = settings.leader.namespace
-        for verb in ("get", "create", "update"):
-            out.append(Need(verb, LEASES, own, "fluxwatch's own leader election"))
+        own, lease = settings.leader.namespace, leader_lease_name(settings)
+        why = "fluxwatch's own leader election"
+        out.append(Need("get", LEASES, own, why, name=lease))
+        out.append(Need("create", LEASES, own, why))
+        out.append(Need("update", LEASES, own, why, name=lease))
     providers = [p for p in settings.notify.providers if not p.suspend]
-    if any(p.secret_ref is not None for p in providers):
+    for secret in sorted({p.secret_ref.name for p in providers if p.secret_ref is not None}):
         out.append(
-            Need("get", SECRETS, settings.leader.namespace, "providers' secretRef credentials")
+            Need(
+                "get",
+                SECRETS,
+                settings.leader.namespace,
+                f"providers' secretRef {secret}",
+                name=secret,
+            )
         )
     writer: tuple[str, Level, str] | None = None
     if any(p.type == "kubernetes-event" for p in providers):
@@ -650,7 +660,12 @@ async def run_doctor(
     findings.extend(await _controllers(client, flux_namespace or settings.leases.namespace))
     for need in needs(settings):
         answer = await probe(
-            client, need.verb, need.res, need.namespace, subresource=need.subresource
+            client,
+            need.verb,
+            need.res,
+            need.namespace,
+            subresource=need.subresource,
+            name=need.name,
         )
         findings.append(check_access(need, answer))
     address, forwarding = events_address(settings, events_addr)

@@ -8,8 +8,10 @@ into model classes), so requests go through its REST layer with
 
 Errors from the API become :class:`KubeApiError` carrying the HTTP code, the
 Status ``reason`` and ``message``, and ``Retry-After`` when the server sent
-one; connection failures become :class:`KubeConnectionError`. Both derive
-from :class:`KubeError`, the one exception the rest of the package catches::
+one; connection failures become :class:`KubeConnectionError`, also while a
+:class:`Stream` (a watch) is read, where silence beyond its read timeout is a
+``TimeoutError``. Both derive from :class:`KubeError`, the one exception the
+rest of the package catches (so only this module knows aiohttp's errors)::
 
     KubeError
     +-- KubeApiError          the server answered with a non-2xx Status
@@ -19,7 +21,7 @@ from :class:`KubeError`, the one exception the rest of the package catches::
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,9 +36,7 @@ from opentelemetry.trace import SpanKind
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
-METADATA_ONE = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 _tracer = trace.get_tracer(__name__)
@@ -155,6 +155,27 @@ HELMRELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
+
+
+class Stream:
+    """An open 2xx response read chunk by chunk; the caller releases it when done."""
+
+    def __init__(self, response: aiohttp.ClientResponse, what: str) -> None:
+        self._response = response
+        self._what = what
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body as it arrives; a broken connection raises ``KubeConnectionError``."""
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except TimeoutError:
+            raise  # silence past the read timeout: the caller tells it from a failure
+        except aiohttp.ClientError as exc:
+            raise KubeConnectionError(f"{self._what}: {exc!r}") from exc
+
+    def release(self) -> None:
+        self._response.release()
 
 
 class KubeClient:
@@ -286,6 +307,21 @@ class KubeClient:
                 response.release()
             raise KubeApiError.from_response(response.status, data, response.headers, method, path)
         return response
+
+    async def stream(
+        self,
+        path: str,
+        *,
+        query: Mapping[str, str | int],
+        accept: str,
+        read_timeout: float,
+    ) -> Stream:
+        """GET a body that never ends by itself (a watch): no total timeout, a silence bound."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=30.0, sock_connect=30.0, sock_read=read_timeout
+        )
+        response = await self.open("GET", path, query=query, accept=accept, timeout=timeout)
+        return Stream(response, f"GET {path}")
 
     async def request(
         self,

@@ -31,7 +31,6 @@ import orjson
 
 SECRET_TYPE = "helm.sh/release.v1"
 OWNER = "helm"
-DATA_KEY = "release"
 
 HELM_STATUSES = frozenset(
     {

@@ -44,7 +44,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-import aiohttp
 import orjson
 
 from fluxwatch.kube.client import JSON, KubeApiError, KubeClient, KubeConnectionError, Resource
@@ -265,7 +264,7 @@ class Informer(Generic[V]):
                 reason, need_list = "watch-error", True
                 delay = self.backoff.delay(failures)
                 log.warning("watch error: %s; relisting", exc, extra={"informer": self.name})
-            except (TimeoutError, KubeConnectionError, aiohttp.ClientError, OSError) as exc:
+            except (TimeoutError, KubeConnectionError, OSError) as exc:
                 check_version = True
                 if self._healthy(started):
                     failures = 0
@@ -411,22 +410,18 @@ class Informer(Generic[V]):
         )
         if self.resource_version:
             query["resourceVersion"] = self.resource_version
-        timeout = aiohttp.ClientTimeout(
-            total=None, connect=30.0, sock_connect=30.0, sock_read=self.inactivity_timeout
-        )
-        response = await self.client.open(
-            "GET",
+        response = await self.client.stream(
             self.resource.path(self.namespace),
             query=query,
             accept=self.accept,
-            timeout=timeout,
+            read_timeout=self.inactivity_timeout,
         )
         delivered = 0
         on_line = self._on_line
         # The start of a line whose end has not arrived yet (an object can span many reads).
         parts: list[bytes] = []
         try:
-            async for chunk in response.content.iter_any():
+            async for chunk in response.chunks():
                 find = chunk.find
                 end = find(b"\n")
                 if end < 0:

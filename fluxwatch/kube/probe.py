@@ -6,6 +6,9 @@ probe is a request the API server must authorize before anything else, made
 harmless: a list with ``limit=1``, a watch closed as soon as its headers
 arrive, a get of a name that does not exist, a create or a patch with
 ``dryRun=All`` (on a name that does not exist, so no admission webhook runs).
+A permission RBAC grants by ``resourceNames`` (fluxwatch's own Lease, its
+providers' Secrets) is probed on that name: a get reads it, an update is a
+dry run of it.
 Authorization comes first on every API server, so any answer but 401 and 403
 (a 404, a 409, a 422) means the request was allowed; a 5xx, or a 400 that
 rejects ``dryRun``, leaves the question open.
@@ -73,6 +76,7 @@ async def probe(
     namespace: str | None = None,
     *,
     subresource: str | None = None,
+    name: str = PROBE_NAME,
 ) -> Probe:
     """Whether the client's credentials may ``verb`` (get, list, watch, create, update,
     patch) ``res`` in ``namespace`` (None: cluster-wide), asked without changing anything.
@@ -81,7 +85,7 @@ async def probe(
         raise ValueError(f"probe: {verb} {res.plural} names one object, so it needs a namespace")
     what = _resource_name(res, subresource)
     try:
-        detail = await _ask(client, verb, res, namespace, subresource)
+        detail = await _ask(client, verb, res, namespace, subresource, name)
     except KubeApiError as exc:
         access, detail = _judge(exc)
         return Probe(verb, what, namespace, access, detail)
@@ -96,6 +100,7 @@ async def _ask(
     res: Resource,
     namespace: str | None,
     subresource: str | None,
+    name: str,
 ) -> str:
     dry_run: dict[str, str | int] = {"dryRun": "All"}
     if verb == "list":
@@ -114,15 +119,15 @@ async def _ask(
         response.close()
         return "watch opened and closed"
     if verb == "get":
-        await client.request("GET", res.path(namespace, PROBE_NAME))
+        await client.request("GET", res.path(namespace, name))
         return "got"
     if verb == "create":
         body = _probe_object(res, namespace)
         await client.request("POST", res.path(namespace), query=dry_run, body=body)
         return "dry-run create accepted"
     if verb == "update":
-        body = _probe_object(res, namespace)
-        path = res.path(namespace, PROBE_NAME) + (f"/{subresource}" if subresource else "")
+        body = _probe_object(res, namespace, name)
+        path = res.path(namespace, name) + (f"/{subresource}" if subresource else "")
         await client.request("PUT", path, query=dry_run, body=body)
         return "dry-run update accepted"
     if verb == "patch":
@@ -132,10 +137,10 @@ async def _ask(
     raise ValueError(f"probe: unknown verb {verb!r}")
 
 
-def _probe_object(res: Resource, namespace: str | None) -> dict[str, Any]:
+def _probe_object(res: Resource, namespace: str | None, name: str = PROBE_NAME) -> dict[str, Any]:
     """The smallest body the API server validates for a dry-run create of ``res``."""
     api_version = f"{res.group}/{res.version}" if res.group else res.version
-    metadata: dict[str, Any] = {"name": PROBE_NAME}
+    metadata: dict[str, Any] = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
     body: dict[str, Any] = {"apiVersion": api_version, "metadata": metadata}

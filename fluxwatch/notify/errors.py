@@ -5,6 +5,7 @@
     NotifyError
     ├── NotifyConfigError     a provider or alert cannot work as configured
     ├── DeliveryError         an event did not reach its receiver
+    ├── NotifyTaskDied        a worker or the secret refresher ended: the daemon stops
     └── NotDelivered          the receiver was not meant to get it (not a failure)
         ├── Deduplicated      the receiver already had it (notification-controller's 429)
         └── Skipped           the provider has nothing to say for this event
@@ -52,6 +53,10 @@ class DeliveryError(NotifyError):
         if self.attempts > 1:
             return f"{self.message} (after {self.attempts} attempts)"
         return self.message
+
+
+class NotifyTaskDied(NotifyError):
+    """A router worker or the secret refresher ended; ``Router.supervise`` raises it."""
 
 
 class NotDelivered(NotifyError):

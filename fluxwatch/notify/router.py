@@ -21,12 +21,19 @@ rebuild the provider, new deliveries use it and the old one is closed once
 its deliveries in flight are done; a Secret created after the start makes an
 unavailable provider available. A Secret that cannot be read again leaves a
 working provider as it is (and says so).
+
+Supervision: the workers and the secret refresher handle every delivery and
+refresh error themselves, so one that ends is a bug. It is logged with its
+(scrubbed) traceback and ``supervise()``, a root task of the Daemon, raises
+``NotifyTaskDied``: the daemon stops and Kubernetes restarts the pod, rather
+than a provider's queue filling up with nobody left to deliver it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +44,13 @@ from typing import Any
 from fluxwatch.notify.config import NotifySettings, ProviderSpec
 from fluxwatch.notify.credentials import Credentials, SecretReader
 from fluxwatch.notify.dedup import Deduplicator
-from fluxwatch.notify.errors import DeliveryError, NotDelivered, NotifyConfigError, Skipped
+from fluxwatch.notify.errors import (
+    DeliveryError,
+    NotDelivered,
+    NotifyConfigError,
+    NotifyTaskDied,
+    Skipped,
+)
 from fluxwatch.notify.event import Event
 from fluxwatch.notify.factory import (
     UnavailableProvider,
@@ -141,6 +154,8 @@ class Router:
         self._in_use: dict[int, int] = {}
         self._retired: dict[int, Provider] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # Set by the first worker or refresher that ends while the router is open.
+        self._died: asyncio.Future[None] | None = None
 
     @classmethod
     async def from_settings(
@@ -231,12 +246,14 @@ class Router:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._died is None:
+            self._died = loop.create_future()
         for name, lane in self._lanes.items():
             while len(lane.workers) < self.concurrency:
                 worker = loop.create_task(
                     self._work(lane), name=f"notify:{name}:{len(lane.workers)}"
                 )
-                worker.add_done_callback(self._worker_done)
+                worker.add_done_callback(functools.partial(self._task_done, [lane]))
                 lane.workers.append(worker)
         refresh = self._refresh
         if (
@@ -248,7 +265,8 @@ class Router:
             )
         ):
             self._refresher = loop.create_task(self._refresh_secrets(), name="notify:secrets")
-            self._refresher.add_done_callback(self._worker_done)
+            lanes = list(self._lanes.values())
+            self._refresher.add_done_callback(functools.partial(self._task_done, lanes))
 
     def publish(self, event: Event) -> None:
         """Hand ``event`` to the providers its alerts select; never blocks.
@@ -279,6 +297,16 @@ class Router:
                 )
             else:
                 self.metrics.queue_depth(name, lane.queue.qsize())
+
+    async def supervise(self) -> None:
+        """Wait while the workers and the refresher run; raise ``NotifyTaskDied`` when one ends.
+
+        A root task of the Daemon: call it after ``start()``. Workers that
+        ``close()`` stops did not die; the Daemon cancels this wait before that.
+        """
+        if self._died is None:
+            raise RuntimeError("Router.supervise() before start()")
+        await asyncio.shield(self._died)
 
     async def flush(self) -> None:
         """Wait until every event published so far is delivered or given up (and counted)."""
@@ -334,9 +362,17 @@ class Router:
             extra=_log_extra(provider, event),
         )
 
-    def _worker_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("notification worker %s died: %r", task.get_name(), task.exception())
+    def _task_done(self, lanes: list[_Lane], task: asyncio.Task[None]) -> None:
+        if self._closed and task.cancelled():
+            return
+        error = None if task.cancelled() else task.exception()
+        how = "was cancelled" if error is None else f"died: {type(error).__name__}"
+        text = "" if error is None else "".join(traceback.format_exception(error))
+        for lane in lanes:  # the traceback may quote a provider's URL or header
+            text = lane.provider.settings.redactor.scrub(text)
+        log.error("notification task %s %s; stopping fluxwatch\n%s", task.get_name(), how, text)
+        if self._died is not None and not self._died.done():
+            self._died.set_exception(NotifyTaskDied(f"notification task {task.get_name()} {how}"))
 
     async def _work(self, lane: _Lane) -> None:
         name = lane.provider.name

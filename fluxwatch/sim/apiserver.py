@@ -337,12 +337,6 @@ class ApiServer:
                 self.store.compact(seen)
             seen = self.store.resource_version
 
-    def client_ssl_context(self) -> ssl.SSLContext | None:
-        """An SSL context that trusts this server (None when it serves plain HTTP)."""
-        if self.ca_pem is None:
-            return None
-        return ssl.create_default_context(cadata=self.ca_pem.decode())
-
     async def stop(self) -> None:
         if self._compactor is not None:
             self._compactor.cancel()

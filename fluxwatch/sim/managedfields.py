@@ -876,12 +876,6 @@ class Entry:
 Managed = dict[tuple[str, str, str, str], Entry]
 
 
-def _with_fields(entry: Entry, fields: Trie) -> Entry:
-    return Entry(
-        entry.manager, entry.operation, entry.api_version, entry.time, fields, entry.subresource
-    )
-
-
 # Decoded stored managedFields by the identity of the stored list (kept alive here, so
 # the id is not reused): objects in the store are never mutated, and most writes
 # start from the managedFields of the live object.

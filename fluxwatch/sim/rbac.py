@@ -34,7 +34,6 @@ ANONYMOUS_USER = "system:anonymous"
 AUTHENTICATED = "system:authenticated"
 UNAUTHENTICATED = "system:unauthenticated"
 RBAC_GROUP = "rbac.authorization.k8s.io"
-RBAC_KINDS = frozenset({"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"})
 SA_PREFIX = "system:serviceaccount:"
 _TABLES = (
     "roles.rbac.authorization.k8s.io",

@@ -3,12 +3,15 @@
 Anything passed in ``extra=`` becomes a key of its own (``object`` is written
 as ``name``, a key the standard library reserves for the logger); trace and span ids
 are added when a span is active. ``--log-encoding console`` prints the same
-facts as one readable line for people at a terminal.
+facts as one readable line for people at a terminal; newlines and other
+control characters in a message or a value are written as escapes there, so
+a hostile name cannot forge a second line (JSON escapes them anyway).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +44,14 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029]")
+
+
+def one_line(value: object) -> str:
+    """``value`` as text on one line: control characters as their Python escapes."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(value))
+
+
 def _ts(record: logging.LogRecord) -> str:
     moment = datetime.fromtimestamp(record.created, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
@@ -65,12 +76,13 @@ class ConsoleFormatter(logging.Formatter):
         extras = _extras(record)
         where = ""
         if "namespace" in extras and "name" in extras:
-            where = f" {extras.pop('namespace')}/{extras.pop('name')}"
-        tail = " ".join(f"{k}={v}" for k, v in extras.items())
-        line = f"{_ts(record)} {record.levelname.lower():5}{where} {record.getMessage()}"
+            where = f" {one_line(extras.pop('namespace'))}/{one_line(extras.pop('name'))}"
+        tail = " ".join(f"{k}={one_line(v)}" for k, v in extras.items())
+        line = f"{_ts(record)} {record.levelname.lower():5}{where} {one_line(record.getMessage())}"
         if tail:
             line += f"  [{tail}]"
         if record.exc_info:
+            # The traceback is fluxwatch's own text: its lines stay lines.
             line += "\n" + self.formatException(record.exc_info)
         return line
 

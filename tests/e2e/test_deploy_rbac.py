@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import subprocess
+import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ import yaml
 
 from fluxwatch.app import Daemon, build_recorder, build_router
 from fluxwatch.demo import compressed
-from fluxwatch.kube.client import HELMRELEASES, SECRETS, KubeApiError, KubeClient
+from fluxwatch.kube.client import HELMRELEASES, LEASES, SECRETS, KubeApiError, KubeClient
 from fluxwatch.kube.patch import KubeEventWriter
 from fluxwatch.notify.event import Event
 from fluxwatch.notify.metrics import PrometheusMetrics
@@ -35,6 +38,7 @@ from fluxwatch.settings import load_settings
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
+from fluxwatch.sim.receiver import Receiver
 from fluxwatch.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.e2e
@@ -99,20 +103,86 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert account["metadata"]["namespace"] == "fluxwatch-system"
 
 
-async def test_the_shipped_rbac_is_enough_to_recover_and_no_more(
+SHAPES = ["default", "namespaced", "cluster"]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_each_rbac_shape_is_enough_to_recover_and_no_more(
+    shape: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """The three Helm storage shapes of the README, each installed with kubectl:
+
+    - ``default``: ``config/default`` as shipped, no Secret readable; status.history
+      decides (``verifyStorage: auto`` falls back to it);
+    - ``namespaced``: plus ``fluxwatch rbac --helm-storage namespaced --storage-namespace
+      flux-system`` (the Role per storage namespace, and the provider Secret by name);
+    - ``cluster``: plus ``components/helm-storage``.
+
+    Each also applies what ``fluxwatch rbac`` prints for its settings (a provider whose
+    address is in a Secret, granted by name). Both storage shapes run with
+    ``verifyStorage: always``, so the recovery itself proves the storage list was
+    allowed; each test then shows what the shape exposes.
+    """
     binary = find_kubectl()
     if binary is None:
         pytest.skip("kubectl is not installed: it applies config/default")
+    hook = Receiver()
+    await hook.start()
+    try:
+        await _install_and_recover(shape, binary, hook, tmp_path, monkeypatch, caplog)
+    finally:
+        await hook.stop()
+
+
+def _with_helm_storage(tmp_path: Path) -> Path:
+    """config/default with components/helm-storage, as a user's overlay would add it."""
+    base = tmp_path / "with-helm-storage"
+    base.mkdir()
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(ROOT / "config" / "default", base)],
+        "components": [os.path.relpath(ROOT / "config" / "components" / "helm-storage", base)],
+    }
+    (base / "kustomization.yaml").write_text(yaml.safe_dump(overlay))
+    return base
+
+
+async def _fluxwatch_rbac(*args: str) -> str:
+    """``fluxwatch rbac`` as a person runs it, in fluxwatch's namespace."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "rbac",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "POD_NAMESPACE": "fluxwatch-system"},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    return out.decode()
+
+
+async def _install_and_recover(
+    shape: str,
+    binary: str,
+    hook: Receiver,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     async with ApiServer(tls=True) as api:
         admin = Kubectl(binary, api.write_kubeconfig(tmp_path / "admin"), tmp_path / "cache")
         # Flux is installed first: config/default's Role for Flux's Leases lives in its
         # namespace.
         (await admin("create", "namespace", "flux-system")).check()
-        applied = (await admin("apply", "-k", str(ROOT / "config" / "default"))).check()
+        base = _with_helm_storage(tmp_path) if shape == "cluster" else ROOT / "config" / "default"
+        applied = (await admin("apply", "-k", str(base))).check()
         assert "serviceaccount/fluxwatch created" in applied.stdout.splitlines()
         token = (
             (await admin("create", "token", "fluxwatch", "-n", "fluxwatch-system"))
@@ -121,23 +191,114 @@ async def test_the_shipped_rbac_is_enough_to_recover_and_no_more(
         )
         listed = await admin("get", "configmaps", "-n", "fluxwatch-system", "-o", "json")
         config_maps = json.loads(listed.check().stdout)["items"]
-        await _recover_with(api, token, config_maps, tmp_path, monkeypatch, caplog)
+        config = yaml.safe_load(
+            _one(config_maps, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"]
+        )
+        # A provider whose address is in a Secret, and a Secret it must not read.
+        for name, address in (("fluxwatch-hook", hook.url), ("someone-elses", "http://x/")):
+            (
+                await admin(
+                    "create",
+                    "secret",
+                    "generic",
+                    name,
+                    "-n",
+                    "fluxwatch-system",
+                    f"--from-literal=address={address}",
+                )
+            ).check()
+        providers = [
+            {"name": "events", "type": "kubernetes-event"},
+            {"name": "hook", "type": "generic", "secretRef": {"name": "fluxwatch-hook"}},
+        ]
+        config["notify"] = {
+            "providers": providers,
+            "alerts": [
+                {
+                    "name": f"everything-to-{name}",
+                    "providerRef": {"name": name},
+                    "eventSources": [{"kind": "*", "name": "*", "namespace": "*"}],
+                }
+                for name in ("events", "hook")
+            ],
+        }
+        if shape != "default":
+            config["watch"]["verifyStorage"] = "always"
+        settings_file = tmp_path / "config.yaml"
+        settings_file.write_text(yaml.safe_dump(config))
+        storage = "namespaced" if shape == "namespaced" else "none"
+        generated = await _fluxwatch_rbac(
+            "--config",
+            str(settings_file),
+            "--helm-storage",
+            storage,
+            "--storage-namespace",
+            "flux-system",
+        )
+        (tmp_path / "rbac.yaml").write_text(generated)
+        (await admin("apply", "-f", str(tmp_path / "rbac.yaml"))).check()
+
+        async def exposed(client: KubeClient) -> None:
+            await _what_the_shape_exposes(shape, client, api)
+
+        await _recover_with(api, token, settings_file, tmp_path, monkeypatch, caplog, exposed)
+        # The provider read its Secret (by name) and delivered.
+        assert any(doc.get("reason") == "RecoverySucceeded" for doc in hook.received)
+
+
+async def _what_the_shape_exposes(shape: str, client: KubeClient, api: ApiServer) -> None:
+    """Allowed and refused, as the README says for the shape, asked with the daemon's token."""
+
+    async def may(method: str, path: str, body: Any = None) -> bool:
+        try:
+            await client.request(method, path, body=body)
+        except KubeApiError as exc:
+            if exc.code != 403:
+                raise
+            assert SERVICE_ACCOUNT in exc.message
+            return False
+        return True
+
+    # Outside every shape: deleting a HelmRelease; another Secret or Lease in its namespace.
+    assert not await may("DELETE", HELMRELEASES.path(*STUCK))
+    assert not await may("GET", SECRETS.path("fluxwatch-system", "someone-elses"))
+    assert await may("GET", SECRETS.path("fluxwatch-system", "fluxwatch-hook"))
+    other = api.store.create(
+        "leases.coordination.k8s.io",
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "someone-elses", "namespace": "fluxwatch-system"},
+            "spec": {"holderIdentity": "them"},
+        },
+    )
+    lease_path = LEASES.path("fluxwatch-system", "someone-elses")
+    assert not await may("GET", lease_path)
+    assert not await may("PUT", lease_path, other)
+    # Secrets lists: the one question the shapes answer differently.
+    in_flux = await may("GET", SECRETS.path("flux-system"))
+    elsewhere = await may("GET", SECRETS.path("fluxwatch-system"))
+    everywhere = await may("GET", SECRETS.path(None))
+    assert (in_flux, elsewhere, everywhere) == {
+        "default": (False, False, False),
+        "namespaced": (True, False, False),
+        "cluster": (True, True, True),
+    }[shape]
 
 
 async def _recover_with(
     api: ApiServer,
     token: str,
-    config_maps: list[dict[str, Any]],
+    config: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    checks: Callable[[KubeClient], Awaitable[None]],
 ) -> None:
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", token=token)
     run = await scenarios.start("incident-925", api.store, time_scale=TIME_SCALE)
 
     # What the Deployment gives the pod: its settings file and the downward API.
-    config = tmp_path / "config.yaml"
-    config.write_text(_one(config_maps, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"])
     monkeypatch.setenv("POD_NAME", "fluxwatch-7d9c5b6f4-abcde")
     monkeypatch.setenv("POD_NAMESPACE", "fluxwatch-system")
     settings = load_settings(
@@ -189,14 +350,7 @@ async def _recover_with(
         )
         assert lease["spec"]["holderIdentity"] == "fluxwatch-7d9c5b6f4-abcde"
 
-        # Outside the RBAC: deleting a HelmRelease, reading Flux's Secrets.
-        with pytest.raises(KubeApiError) as denied:
-            await client.request("DELETE", HELMRELEASES.path(*STUCK))
-        assert denied.value.code == 403
-        assert SERVICE_ACCOUNT in denied.value.message
-        with pytest.raises(KubeApiError) as denied:
-            await client.request("GET", SECRETS.path("flux-system"))
-        assert denied.value.code == 403
+        await checks(client)
 
         daemon.stop()
         assert await asyncio.wait_for(task, 15) == 0

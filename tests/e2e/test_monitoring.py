@@ -130,7 +130,7 @@ def _settings(kubeconfig: Path, identity: str, slow_url: str) -> Settings:
                 "name": f"everything-to-{provider}",
                 "provider_ref": {"name": provider},
                 "event_severity": "info",
-                "event_sources": [{"kind": "*", "name": "*"}],
+                "event_sources": [{"kind": "*", "name": "*", "namespace": "*"}],
             }
             for provider in ("audit", "slow")
         ],

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fluxwatch.app import build_recorder
-from fluxwatch.kube.client import KubeApiError, KubeClient
+from fluxwatch.kube.client import HELMRELEASES, KubeApiError, KubeClient, KubeConnectionError
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
     ANNOTATION_REQUESTED_AT,
@@ -316,3 +316,24 @@ async def test_a_leader_that_cannot_renew_steps_down(
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_a_cut_watch_stream_arrives_as_a_kube_connection_error(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """aiohttp's errors stop at ``kube/client``: the informer catches KubeError only."""
+    apiserver.store.create(HR, hr("podinfo", "apps"))
+    stream = await client.stream(
+        HELMRELEASES.path("apps"),
+        query={"watch": "true"},
+        accept="application/json",
+        read_timeout=5,
+    )
+    try:
+        chunks = stream.chunks()
+        assert b'"ADDED"' in await anext(chunks)
+        assert apiserver.faults.drop_watches() == 1
+        with pytest.raises(KubeConnectionError, match=r"GET /apis/helm\.toolkit\.fluxcd\.io/v2/"):
+            await anext(chunks)
+    finally:
+        stream.release()

@@ -12,6 +12,7 @@ values move when the cluster does.
 from __future__ import annotations
 
 import asyncio
+import logging
 import platform
 import shutil
 import subprocess
@@ -25,11 +26,14 @@ import aiohttp
 import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
+from test_notify_receiver import Receiver
 
 import fluxwatch
+from fluxwatch import version
 from fluxwatch.app import Daemon, build_router
 from fluxwatch.engine.config import DEFAULT_LEASE_NAMES
 from fluxwatch.kube.client import KubeClient
+from fluxwatch.notify import EventFactory, InvolvedObject, MemoryMetrics, NotifySettings, Router
 from fluxwatch.settings import Settings
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.telemetry.metrics import Metrics
@@ -221,7 +225,7 @@ async def test_build_info_names_this_fluxwatch(running: Running) -> None:
     assert sample.value == 1
     assert sample.labels == {
         "version": fluxwatch.__version__,
-        "revision": "unknown",  # a checkout run from source
+        "revision": version.revision(),  # what `fluxwatch --version` prints
         "python": platform.python_version(),
     }
     assert value(families["process_resident_memory_bytes"]) > 0
@@ -317,3 +321,44 @@ async def test_releases_are_counted_by_verdict(running: Running) -> None:
         )
 
     await eventually(suspended, 5, "podinfo counted as skipped/suspended")
+
+
+async def test_a_dead_notification_worker_stops_the_daemon(
+    make_apiserver: Callable[..., Awaitable[ApiServer]],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The supervision rule: a router worker is owned by the root task ``notify``; its death
+    is logged with the traceback and stops the daemon with exit code 1."""
+
+    class BrokenMetrics(MemoryMetrics):
+        def delivered(self, provider: str, result: str) -> None:
+            raise RuntimeError("the metrics broke")
+
+    api = await make_apiserver()
+    client = await KubeClient.from_config(api.write_kubeconfig(tmp_path / "kubeconfig"))
+    try:
+        async with Receiver() as receiver:
+            settings = _settings(tmp_path / "kubeconfig")
+            notify = NotifySettings.model_validate(
+                {
+                    "providers": [{"name": "audit", "type": "generic", "address": receiver.url}],
+                    "alerts": [{"name": "all", "providerRef": {"name": "audit"}}],
+                }
+            )
+            router = await Router.from_settings(notify, metrics=BrokenMetrics())
+            daemon = Daemon(settings, client, router=router)
+            task = asyncio.create_task(daemon.run(install_signals=False))
+            await eventually(lambda: _true(daemon.leading), 10, "the daemon leading")
+            hr = InvolvedObject.helmrelease("apps", "podinfo")
+            router.publish(EventFactory("x").recovery_skipped(hr, why="dry run is on"))
+            assert await asyncio.wait_for(task, 15) == 1
+    finally:
+        await client.close()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("notify:audit:0 died: RuntimeError" in m and "Traceback" in m for m in messages)
+    assert any("root task notify failed; stopping" in m for m in messages)
+
+
+async def _true(value: bool) -> bool:
+    return value

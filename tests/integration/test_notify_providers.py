@@ -260,6 +260,7 @@ CASES = [
             "msgtype": "m.text",
             "body": f"🔴 {OBJ}\n{MSG}\nMetadata:\n"
             + "\n".join(f"{k}: {v}" for k, v in META.items()),
+            "m.mentions": {},
         },
         address_path="",
         path="/_matrix/client/r0/rooms/!room:example.org/send/m.room.message/<txn>",
@@ -383,6 +384,131 @@ async def test_wire_format(
     if "Authorization" not in case.headers:
         assert "Authorization" not in request.headers
     assert request.json() == case.body
+
+
+# --- markup injection: a Lease holder or release name is text, never markup ---
+
+HOSTILE = "<!here> <https://evil.example|Grafana> [docs](https://evil.example) *b* @everyone"
+HOSTILE_EVENT = FACTORY.leader_changed(
+    InvolvedObject.lease("flux-system", "helm-controller-leader-election"),
+    previous="hc-0",
+    holder=HOSTILE,
+)
+
+
+@dataclass
+class Injection:
+    type: str
+    holder: str  # the leaseHolder metadata value as it must arrive
+    field: Any  # finds that value in the body
+    forbidden: tuple[str, ...]  # raw markup the receiver would interpret
+    secret: dict[str, str | bytes] | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+
+
+def _slack_holder(body: Any) -> str:
+    fields = body["attachments"][0]["fields"]
+    return next(f["value"] for f in fields if f["title"] == "leaseHolder")
+
+
+SLACK_FORBIDDEN = ("<!here>", "<https://")
+MARKDOWN_HOLDER = (
+    r"\<!here\> \<https://evil.example\|Grafana\> \[docs\](https://evil.example) \*b\* @everyone"
+)
+INJECTIONS = [
+    Injection(
+        "slack",
+        "&lt;!here&gt; &lt;https://evil.example|Grafana&gt; [docs](https://evil.example) *b* "
+        "@everyone",
+        _slack_holder,
+        SLACK_FORBIDDEN,
+    ),
+    Injection(
+        "discord",
+        r"&lt;!here&gt; &lt;https://evil.example\|Grafana&gt; \[docs\](https://evil.example) "
+        "\\*b\\* @\u2060everyone",
+        _slack_holder,
+        (*SLACK_FORBIDDEN, "[docs]", "@everyone", "*b*"),
+    ),
+    Injection(
+        "rocket",
+        "&lt;!here&gt; &lt;https://evil.example|Grafana&gt; [docs](https://evil.example) *b* "
+        "@\u2060everyone",
+        _slack_holder,
+        (*SLACK_FORBIDDEN, "@everyone"),
+    ),
+    Injection(
+        "msteams",
+        MARKDOWN_HOLDER,
+        lambda b: b["attachments"][0]["content"]["body"][2]["facts"][1]["value"],
+        ("<!here>", "[docs]", "*b*"),
+    ),
+    Injection(
+        "googlechat",
+        "&lt;!here&gt; &lt;https://evil.example|Grafana&gt; [docs](https://evil.example) *b* "
+        "@everyone",
+        lambda b: b["cards"][0]["sections"][1]["widgets"][1]["keyValue"]["content"],
+        ("<!here>", "<https://"),
+    ),
+    Injection(
+        "webex",
+        MARKDOWN_HOLDER,
+        lambda b: b["markdown"].split("**leaseHolder**: ")[1].split("\n")[0],
+        ("<!here>", "[docs]", "*b*"),
+        secret={"token": TOKEN},
+        spec={"channel": "room-1"},
+    ),
+    Injection(
+        "telegram",
+        r"<\!here\> <https://evil\.example\|Grafana\> \[docs\]\(https://evil\.example\) "
+        r"\*b\* @everyone",
+        lambda b: b["text"].split(r"*leaseHolder*: ")[1].split("\n")[0],
+        ("[docs]", "*b*", "]("),
+        secret={"token": TOKEN},
+        spec={"channel": "-100123"},
+    ),
+    Injection(
+        "matrix",
+        "<!here> <https://evil.example|Grafana> [docs](https://evil.example) *b* @everyone",
+        lambda b: b["body"].split("leaseHolder: ")[1].split("\n")[0],
+        (),
+        secret={"token": TOKEN},
+        spec={"channel": "!room:example.org"},
+    ),
+]
+
+
+@pytest.mark.parametrize("case", INJECTIONS, ids=lambda c: c.type)
+async def test_event_text_is_escaped_for_the_receivers_format(
+    case: Injection, receiver: Receiver, transport: Transport, tmp_path: Path
+) -> None:
+    """``<!here>``, a lying link or ``@everyone`` in a Lease holder reaches people as text."""
+    provider = await build(
+        case.type, receiver.url + "/hook", tmp_path, transport, secret=case.secret, **case.spec
+    )
+    await provider.post(HOSTILE_EVENT)
+    (request,) = receiver.requests
+    body = request.json()
+    assert case.field(body) == case.holder
+    for raw in case.forbidden:
+        assert raw not in request.body.decode(), f"{raw!r} reached {case.type} verbatim"
+
+
+async def test_matrix_room_mention_is_broken_and_nobody_is_mentioned(
+    receiver: Receiver, transport: Transport, tmp_path: Path
+) -> None:
+    provider = await build(
+        "matrix",
+        receiver.url,
+        tmp_path,
+        transport,
+        secret={"token": TOKEN},
+        channel="!room:example.org",
+    )
+    await provider.post(FACTORY.leader_changed(HR, previous="@room", holder="b"))
+    body = receiver.requests[0].json()
+    assert "@room" not in body["body"] and "@\u2060room" in body["body"]
+    assert body["m.mentions"] == {}
 
 
 async def test_generic_hmac_signs_the_exact_body(

@@ -26,6 +26,7 @@ from fluxwatch.notify import (
     PrometheusMetrics,
     Router,
 )
+from fluxwatch.notify.errors import NotifyTaskDied
 
 FACTORY = EventFactory("fluxwatch-0")
 LEASE = InvolvedObject.lease("flux-system", "helm-controller-leader-election")
@@ -444,3 +445,40 @@ async def test_prometheus_metrics(receiver: Receiver) -> None:
         assert sample("fluxwatch_notification_queue_depth") == 0
     finally:
         await router.close()
+
+
+class BrokenMetrics(MemoryMetrics):
+    """A bug outside any provider: counting a result raises, and ends the worker."""
+
+    def delivered(self, provider: str, result: str) -> None:
+        raise RuntimeError("the metrics broke")
+
+
+async def test_a_dead_worker_is_logged_with_its_traceback_and_supervise_raises(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = await start([generic("a", receiver.url)], metrics=BrokenMetrics(), concurrency=1)
+    try:
+        supervised = asyncio.create_task(router.supervise())
+        await asyncio.sleep(0)
+        assert not supervised.done()
+        router.publish(hr_event(0))
+        with pytest.raises(NotifyTaskDied, match=r"notify:a:0 died: RuntimeError"):
+            await asyncio.wait_for(supervised, 5)
+        (record,) = [r for r in caplog.records if "notification task" in r.getMessage()]
+        assert record.levelno == logging.ERROR
+        assert "stopping fluxwatch" in record.getMessage()
+        assert "Traceback" in record.getMessage()
+        assert 'raise RuntimeError("the metrics broke")' in record.getMessage()
+    finally:
+        await router.close(timeout=1)
+
+
+async def test_close_is_not_a_death(receiver: Receiver, caplog: pytest.LogCaptureFixture) -> None:
+    router = await start([generic("a", receiver.url)])
+    supervised = asyncio.create_task(router.supervise())
+    await router.close()
+    await asyncio.sleep(0)
+    assert not supervised.done()
+    supervised.cancel()
+    assert not [r for r in caplog.records if "notification task" in r.getMessage()]

@@ -21,6 +21,7 @@ from test_notify_receiver import Receiver
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.kube.patch import KubeSecretReader
 from fluxwatch.notify import EventFactory, InvolvedObject, MemoryMetrics, NotifySettings, Router
+from fluxwatch.notify.errors import NotifyTaskDied
 from fluxwatch.sim.apiserver import ApiServer
 
 FACTORY = EventFactory("fluxwatch-0")
@@ -176,4 +177,27 @@ async def test_a_delivery_in_flight_finishes_on_the_keys_it_started_with(
         assert counts(router) == {("hook", "sent"): 2}
     finally:
         first.hold.set()
+        await router.close()
+
+
+async def test_a_refresher_that_ends_stops_the_router_supervision(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refresher handles its own errors, so its end is a bug (here: a stray cancel);
+    it is logged and ``supervise()`` raises, as for a worker."""
+    mounted = tmp_path / "hook"
+    mounted.mkdir()
+    (mounted / "address").write_text("http://127.0.0.1:9/")
+    router = await Router.from_settings(settings({"secretPath": str(mounted)}))
+    try:
+        supervised = asyncio.create_task(router.supervise())
+        refresher = router._refresher  # the task under test
+        assert refresher is not None and refresher.get_name() == "notify:secrets"
+        refresher.cancel()
+        with pytest.raises(NotifyTaskDied, match="notification task notify:secrets was cancelled"):
+            await asyncio.wait_for(supervised, 5)
+        assert any(
+            "notify:secrets was cancelled; stopping" in r.getMessage() for r in caplog.records
+        )
+    finally:
         await router.close()

@@ -15,7 +15,6 @@ from fluxwatch.sim.strategicpatch import StrategicPatchError, strategic_merge
 
 DEPLOYMENT = BY_KEY["deployments.apps"]
 SERVICE = BY_KEY["services"]
-POD_SPEC = ("spec", "template", "spec")
 
 
 def deploy_merge(original: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 The transaction id is a hash of the event, so a retried request after a lost
 answer is the same transaction and the homeserver does not post it twice.
+The body is plain text; an empty ``m.mentions`` and a broken ``@room`` tell
+clients that nobody is mentioned.
 """
 
 from __future__ import annotations
@@ -9,17 +11,18 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
+from fluxwatch.notify import markup
 from fluxwatch.notify.event import Event
 from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
 
 
 def matrix_text(event: Event) -> str:
     icon = "🔴" if is_error(event) else "🟢"
-    lines = [f"{icon} {event.object_name}", event.message]
+    lines = [f"{icon} {markup.matrix(event.object_name)}", markup.matrix(event.message)]
     items = metadata_items(event)
     if items:
         lines.append("Metadata:")
-        lines.extend(f"{key}: {value}" for key, value in items)
+        lines.extend(f"{markup.matrix(key)}: {markup.matrix(value)}" for key, value in items)
     return "\n".join(lines)
 
 
@@ -38,7 +41,7 @@ class Matrix(Provider):
             f"{self.address.rstrip('/')}/_matrix/client/r0/rooms/{room}"
             f"/send/m.room.message/{transaction_id(event)}"
         )
-        payload = {"msgtype": "m.text", "body": matrix_text(event)}
+        payload = {"msgtype": "m.text", "body": matrix_text(event), "m.mentions": {}}
         await self.send_json(
             payload,
             url=url,

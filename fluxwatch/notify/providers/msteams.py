@@ -3,7 +3,8 @@
 Office 365 connector URLs (``*.webhook.office.com``) only render the old
 MessageCard; everything else (Power Automate Workflows) takes an Adaptive
 Card wrapped in a message. Both show the object, the message and the
-metadata as facts, coloured by severity.
+metadata as facts, coloured by severity. Event text is escaped for each
+format: Adaptive Cards render markdown, MessageCards markdown and HTML.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from yarl import URL
 
+from fluxwatch.notify import markup
 from fluxwatch.notify.event import Event
 from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
 
@@ -24,18 +26,19 @@ def is_legacy_connector(address: str) -> bool:
 
 
 def adaptive_card(event: Event) -> dict[str, Any]:
+    esc = markup.markdown
     body: list[dict[str, Any]] = [
         {
             "type": "TextBlock",
-            "text": event.object_name,
+            "text": esc(event.object_name),
             "size": "Medium",
             "weight": "Bolder",
             "color": "Attention" if is_error(event) else "Good",
             "wrap": True,
         },
-        {"type": "TextBlock", "text": event.message, "wrap": True},
+        {"type": "TextBlock", "text": esc(event.message), "wrap": True},
     ]
-    facts = [{"title": key, "value": value} for key, value in metadata_items(event)]
+    facts = [{"title": esc(key), "value": esc(value)} for key, value in metadata_items(event)]
     if facts:
         body.append({"type": "FactSet", "facts": facts})
     return {
@@ -56,19 +59,20 @@ def adaptive_card(event: Event) -> dict[str, Any]:
 
 
 def message_card(event: Event) -> dict[str, Any]:
+    esc = markup.message_card
     section: dict[str, Any] = {
-        "activityTitle": event.object_name,
+        "activityTitle": esc(event.object_name),
         "activitySubtitle": f"{event.reporting_controller}: {event.reason}",
-        "text": event.message,
+        "text": esc(event.message),
     }
-    facts = [{"name": key, "value": value} for key, value in metadata_items(event)]
+    facts = [{"name": esc(key), "value": esc(value)} for key, value in metadata_items(event)]
     if facts:
         section["facts"] = facts
     return {
         "@type": "MessageCard",
         "@context": "https://schema.org/extensions",
         "themeColor": "FF0000" if is_error(event) else "0076D7",
-        "summary": event.object_name,
+        "summary": esc(event.object_name),
         "sections": [section],
     }
 

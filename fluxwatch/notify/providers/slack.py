@@ -2,30 +2,42 @@
 
 The same payload serves Slack's incoming webhooks and its ``chat.postMessage``
 API (with a bot token); the API answers 200 even on failure, so its ``ok``
-field is checked. ``discord`` and ``rocket`` reuse ``slack_payload``.
+field is checked. ``discord`` and ``rocket`` reuse ``slack_payload`` with
+their own escaper: every text from the event is escaped, so a release name or
+Lease holder such as ``<!here>`` shows as typed and pings nobody.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from yarl import URL
 
+from fluxwatch.notify import markup
 from fluxwatch.notify.errors import DeliveryError
 from fluxwatch.notify.event import Event
 from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
 
 
-def slack_payload(event: Event, *, channel: str = "", username: str = "") -> dict[str, Any]:
+def slack_payload(
+    event: Event,
+    *,
+    channel: str = "",
+    username: str = "",
+    escape: Callable[[str], str] = markup.slack,
+) -> dict[str, Any]:
+    name, message = escape(event.object_name), escape(event.message)
     attachment: dict[str, Any] = {
         "color": "danger" if is_error(event) else "good",
-        "author_name": event.object_name,
-        "text": event.message,
+        "author_name": name,
+        "text": message,
         "mrkdwn_in": ["text"],
-        "fallback": f"{event.object_name}: {event.message}",
+        "fallback": f"{name}: {message}",
     }
     fields = [
-        {"title": key, "value": value, "short": False} for key, value in metadata_items(event)
+        {"title": escape(key), "value": escape(value), "short": False}
+        for key, value in metadata_items(event)
     ]
     if fields:
         attachment["fields"] = fields

@@ -7,18 +7,11 @@ origin only, and the token is in the provider's redactor.
 
 from __future__ import annotations
 
-import re
-
 from fluxwatch.notify.event import Event, truncate_message
+from fluxwatch.notify.markup import markdown_v2 as escape
 from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
 
 MAX_TEXT = 4096
-_SPECIAL = re.compile(r"([_*\[\]()~`>#+\-=|{}.!\\])")
-
-
-def escape(text: str) -> str:
-    """MarkdownV2 needs every special character escaped outside of entities."""
-    return _SPECIAL.sub(r"\\\1", text)
 
 
 def telegram_text(event: Event) -> str:

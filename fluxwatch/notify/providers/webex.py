@@ -1,18 +1,26 @@
-"""``webex``: a Markdown message to the room named by ``channel``, with the bot's bearer token."""
+"""``webex``: a Markdown message to the room named by ``channel``, with the bot's bearer token.
+
+Event text is markdown-escaped, so a name cannot add links or mentions.
+"""
 
 from __future__ import annotations
 
 from fluxwatch.notify.event import Event
+from fluxwatch.notify.markup import markdown
 from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
 
 
 def webex_markdown(event: Event) -> str:
     icon = "🔴" if is_error(event) else "🟢"
-    lines = [f"{icon} **{event.object_name}** ({event.reason})", "", event.message]
+    lines = [
+        f"{icon} **{markdown(event.object_name)}** ({event.reason})",
+        "",
+        markdown(event.message),
+    ]
     items = metadata_items(event)
     if items:
         lines.append("")
-        lines.extend(f"- **{key}**: {value}" for key, value in items)
+        lines.extend(f"- **{markdown(key)}**: {markdown(value)}" for key, value in items)
     return "\n".join(lines)
 
 
