@@ -300,7 +300,7 @@ class Daemon:
             metrics_addr=settings.telemetry.metrics_addr,
             health_addr=settings.telemetry.health_addr,
             live={"root-tasks": self._tasks_alive},
-            ready={f"informer-{i.name}": i.synced.is_set for i in self.informers},
+            ready={f"informer-{i.name}": i.ready for i in self.informers},
         )
 
     def _leadership(self, leading: bool) -> None:

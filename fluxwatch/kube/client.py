@@ -32,6 +32,8 @@ from kubernetes_asyncio import config as k8s_config
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from fluxwatch.kube.codec import loads
+
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -308,7 +310,8 @@ class KubeClient:
             accept=accept,
             timeout=timeout,
         )
-        return orjson.loads(data) if data else None
+        # A HelmRelease's values may nest deeper than orjson reads: see codec.loads.
+        return loads(data) if data else None
 
     async def read(
         self,

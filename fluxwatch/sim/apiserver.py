@@ -29,7 +29,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import auth, certs, kubeconfig, managedfields, protobuf, rbac, tables
+from fluxwatch.sim import auth, certs, deepjson, kubeconfig, managedfields, protobuf, rbac, tables
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
@@ -622,7 +622,7 @@ class ApiServer:
                 options=options,
                 ensure_namespace=False,
             )
-            body, status = orjson.dumps(obj), 201
+            body, status = deepjson.dumps(obj), 201
         elif verb == "update":
             obj = await self._read_body(request, target.res)
             options = self._write_options(request, "UpdateOptions")
@@ -637,7 +637,7 @@ class ApiServer:
                 res=target.res,
                 options=options,
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
         elif verb == "patch":
             assert target.name is not None
             patch_type = self._patch_type(request)
@@ -657,7 +657,7 @@ class ApiServer:
                 options=options,
                 ensure_namespace=False,
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
             if not existed:
                 status = 201
         elif verb == "delete":
@@ -670,7 +670,7 @@ class ApiServer:
                 preconditions=delete_options.get("preconditions"),
                 dry_run=dry_run or delete_options.get("dryRun") == ["All"],
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
         else:  # deletecollection
             page = store._list(
                 table, target.namespace, query.get("labelSelector"), query.get("fieldSelector")
@@ -684,7 +684,7 @@ class ApiServer:
                 )
                 for obj in page.items
             ]
-            body = orjson.dumps(
+            body = deepjson.dumps(
                 {
                     "apiVersion": target.res.api_version,
                     "kind": f"{target.res.kind}List",
@@ -823,8 +823,8 @@ class ApiServer:
         try:
             if content_type in ("application/yaml", "application/x-yaml"):
                 return yaml.safe_load(raw)
-            return orjson.loads(raw)
-        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            return deepjson.loads(raw)
+        except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"couldn't decode the request body: {exc}") from None
 
     # ---- encodings ------------------------------------------------------------------------
@@ -844,7 +844,7 @@ class ApiServer:
                     list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                 )
             )
-        return orjson.dumps(obj)
+        return deepjson.dumps(obj)
 
     def _encode_list(
         self, res: ResourceType, page: ListPage, mode: str, include: str | None
@@ -878,7 +878,7 @@ class ApiServer:
         if page.keys:
             items = b",".join(page.table.encoded(k) for k in page.keys)
         else:
-            items = b",".join(orjson.dumps(o) for o in page.items)
+            items = b",".join(deepjson.dumps(o) for o in page.items)
         head = orjson.dumps(
             {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta}
         )
@@ -1019,7 +1019,7 @@ class ApiServer:
         if mode == "json":
             if ev is not None:
                 return ev.encoded()
-            return orjson.dumps({"type": type_, "object": obj}) + b"\n"
+            return deepjson.dumps({"type": type_, "object": obj}) + b"\n"
         if mode == "meta":
             shown = tables.partial_metadata(obj)
         else:

@@ -1,8 +1,10 @@
 """The daemon's own HTTP endpoints: ``/metrics``, ``/healthz`` and ``/readyz``.
 
 ``/healthz`` answers 200 while the event loop turns and every root task is
-running; ``/readyz`` answers 200 once every informer has listed (caches
-synced). Both list their checks in the body so a failing probe says why.
+running; ``/readyz`` answers 200 while every informer is ready (its cache
+synced and a watch live or ended within a grace period: see
+:meth:`~fluxwatch.kube.informer.Informer.ready`). Both list their checks in the
+body so a failing probe says why.
 """
 
 from __future__ import annotations
