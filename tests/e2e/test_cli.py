@@ -97,7 +97,58 @@ async def test_check_config_masks_secrets_and_invalid_settings_exit_2(tmp_path: 
     config.write_text("guardrail:\n  maxBatch: 0\nwatch:\n  threshold: soon\n")
     code, out, err = await fluxwatch("run", "--config", str(config), cwd=tmp_path)
     assert code == 2
-    assert "guardrail.max_batch" in err and "watch.threshold" in err and "'soon'" in err
+    assert "guardrail.maxBatch" in err and "watch.threshold" in err and "'soon'" in err
+
+
+HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "problem"),
+    [
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, adress: '{HOOK}'}}\n",
+            {},
+            "notify.providers.0.adress: unknown field; expected one of name, type, address",
+        ),
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, secretRef: '{HOOK}'}}\n",
+            {},
+            "notify.providers.0.secretRef: Input should be a valid dictionary",
+        ),
+        ("watch:\n  labelSelector: 'tier in (a,'\n", {}, "watch.labelSelector: label selector"),
+        ("telemetry:\n  metricsAddr: 'nosuch.invalid:8080'\n", {}, "telemetry.metricsAddr: "),
+        ("watch:\n  threshold: 1e400\n", {}, "watch.threshold: expected a duration of at most"),
+        ("guardrail:\n  maxBatch: true\n", {}, "guardrail.maxBatch: expected a number, got true"),
+        (
+            "{}\n",
+            {"FLUXWATCH_NOTIFY__PROVIDERS": f'[{{"name": "s", "address": "{HOOK}"'},
+            "FLUXWATCH_NOTIFY__PROVIDERS: expected JSON (a list or an object), Expecting ",
+        ),
+    ],
+)
+async def test_every_bad_setting_is_one_line_exit_2_in_check_config_as_in_run(
+    tmp_path: Path, text: str, env: dict[str, str], problem: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    for command in (("check-config", str(config)), ("run", "--config", str(config))):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fluxwatch",
+            *command,
+            cwd=tmp_path,
+            env={**ENV, **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        lines = err.decode().splitlines()
+        assert proc.returncode == 2, (command, out, err)
+        assert lines == ["fluxwatch: invalid settings:", f"  - {lines[1][4:]}"], lines
+        assert lines[1].startswith(f"  - {problem}"), (command, lines)
+        assert "SECRET" not in err.decode() + out.decode()
 
 
 async def test_test_alert_says_delivered_or_why_not(tmp_path: Path) -> None:
