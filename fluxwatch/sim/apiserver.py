@@ -29,7 +29,17 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import auth, certs, deepjson, kubeconfig, managedfields, protobuf, rbac, tables
+from fluxwatch.sim import (
+    auth,
+    certs,
+    control,
+    deepjson,
+    kubeconfig,
+    managedfields,
+    protobuf,
+    rbac,
+    tables,
+)
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
@@ -264,11 +274,16 @@ class ApiServer:
         compaction_interval: float | None = COMPACTION_INTERVAL,
         max_watch_timeout: float = 1800,
         tls: bool = False,
+        certificate: tuple[Path, Path] | None = None,
+        control: bool = False,
     ) -> None:
         """``bookmark_interval`` and ``compaction_interval`` are cluster seconds: like the
         watch cache's 3 s wait for an unseen version and the bookmark 2 s before a watch's
         deadline, they are multiplied by ``time_scale`` (0.01: a minute passes in 0.6 s).
-        ``compaction_interval=None`` never compacts (benchmarks)."""
+        ``compaction_interval=None`` never compacts (benchmarks). ``certificate``: the
+        (certificate, key) PEM files to serve with ``tls`` instead of new ones, so that a
+        restarted server is the one its clients trust. ``control``: serve the fault hooks
+        at ``/fluxwatch-sim/faults`` (:mod:`fluxwatch.sim.control`)."""
         self.store = store if store is not None else Store()
         self.host = host
         self.port = port
@@ -301,6 +316,8 @@ class ApiServer:
         self.store.registry.on_change(self._discovery.invalidate)
         self.openapi = OpenAPI(self.store.registry, self.store.crd_schema)
         self.tls = tls
+        self.certificate = certificate
+        self.control = control
         self.ca_pem: bytes | None = None  # the served certificate, when tls
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -314,7 +331,7 @@ class ApiServer:
         await self._runner.setup()
         server_ssl: ssl.SSLContext | None = None
         if self.tls:
-            cert, key = certs.self_signed()
+            cert, key = self.certificate or certs.self_signed()
             server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             server_ssl.load_cert_chain(cert, key)
             self.ca_pem = cert.read_bytes()
@@ -389,6 +406,9 @@ class ApiServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         stats_key: tuple[str, str] | None = None
         try:
+            if self.control and request.path.startswith(control.PREFIX):
+                # Before the injected latency: the hook that clears it must not wait for it.
+                return control.handle(self, request, self._authenticate(request))
             if self.faults.latency > 0:
                 await asyncio.sleep(self.faults.latency)
             user = self._authenticate(request)
