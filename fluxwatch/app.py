@@ -355,7 +355,7 @@ class Daemon:
             metrics_addr=settings.telemetry.metrics_addr,
             health_addr=settings.telemetry.health_addr,
             live={"root-tasks": self._tasks_alive},
-            ready={f"informer-{i.name}": i.synced.is_set for i in self.informers},
+            ready={f"informer-{i.name}": i.ready for i in self.informers},
         )
         self.metrics.follow_readiness(self.server.ready)
 

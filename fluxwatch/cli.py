@@ -183,6 +183,22 @@ examples:
   fluxwatch sim serve --helm-controller --rbac config/rbac
       an empty cluster with Flux installed and a helm-controller that installs what you
       apply; fluxwatch's ServiceAccount gets a token (printed), its RBAC from config/rbac
+  fluxwatch sim serve --state-dir /tmp/sim --kubeconfig-out /tmp/sim.kubeconfig
+      stop it and start it again with the same --state-dir: same address, certificate
+      and admin token, so a running fluxwatch reconnects (to an empty cluster, like one
+      whose etcd was restored to nothing)
+
+fault hooks (loopback clients with the admin token only; answers are JSON):
+  URL=https://127.0.0.1:PORT/fluxwatch-sim/faults  AUTH="Authorization: Bearer <admin token>"
+  curl -k -H "$AUTH" $URL                                 what is queued, the latency
+  curl -k -H "$AUTH" -X POST $URL/drop-watches            cut every open watch (?clean=true:
+                                                          end them as a timeout does)
+  curl -k -H "$AUTH" -X POST "$URL/fail?n=5&code=503"     fail the next 5 API requests
+      (&retryAfter=S for a 429's Retry-After, &verb=list|watch|patch..., &resource=
+      helmreleases.helm.toolkit.fluxcd.io to fail only those)
+  curl -k -H "$AUTH" -X POST "$URL/latency?seconds=2"     2 s before every API request
+  curl -k -H "$AUTH" -X POST $URL/compact                 expire the watch history (410s)
+  curl -k -H "$AUTH" -X POST $URL/clear                   no failures queued, no latency
 """
 
 
@@ -279,6 +295,15 @@ def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
         "repeatable; applied at start like `kubectl apply -f`, so a definition named like "
         "the built-in HelmRelease one (helmreleases.helm.toolkit.fluxcd.io) replaces it",
     )
+    serve.add_argument(
+        "--state-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep the TLS certificate, the admin token and the port in DIR (created if "
+        "missing) and reuse them on the next start with the same DIR, so clients configured "
+        "for this server trust and reach the restarted one; the cluster's objects are not "
+        "kept, and the kubeconfig is then left in place on exit",
+    )
     # Usage errors found after parsing are reported by this parser, with its usage line.
     serve.set_defaults(serve_parser=serve)
     return serve
@@ -343,6 +368,38 @@ def _read_crds(serve_parser: argparse.ArgumentParser, paths: list[Path]) -> list
     return crds
 
 
+class SimState:
+    """What ``sim serve --state-dir`` keeps between runs: certificate, admin token, port."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cert, self.key = folder / "tls.crt", folder / "tls.key"
+        self.token_file, self.port_file = folder / "admin-token", folder / "port"
+
+    def load(self) -> tuple[tuple[Path, Path], str, int]:
+        """(certificate, key), admin token and port (0 the first time), made as needed."""
+        import secrets
+        import shutil
+
+        from fluxwatch.sim import certs
+
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not (self.cert.is_file() and self.key.is_file()):
+            cert, key = certs.self_signed()
+            shutil.move(cert, self.cert)
+            shutil.move(key, self.key)
+            self.key.chmod(0o600)
+        if not self.token_file.is_file():
+            self.token_file.write_text(f"sim-admin-{secrets.token_hex(16)}\n")
+            self.token_file.chmod(0o600)
+        token = self.token_file.read_text().strip()
+        text = self.port_file.read_text().strip() if self.port_file.is_file() else ""
+        return (self.cert, self.key), token, int(text) if text.isdigit() else 0
+
+    def save_port(self, port: int) -> None:
+        self.port_file.write_text(f"{port}\n")
+
+
 async def _sim_serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -350,16 +407,26 @@ async def _sim_serve(args: argparse.Namespace) -> int:
     from fluxwatch.sim.apiserver import ApiServer
     from fluxwatch.sim.store import ApiError
 
+    certificate, token, port = None, None, args.port
+    state = SimState(args.state_dir) if args.state_dir is not None else None
+    if state is not None:
+        certificate, token, kept_port = state.load()
+        port = args.port or kept_port
     # TLS: kubectl sends a bearer token only over https. Bookmarks and compaction run
     # on the scenario's clock, like every other duration.
     server = ApiServer(
         host=args.host,
-        port=args.port,
+        port=port,
+        admin_token=token,
         rbac_files=args.rbac,
         tls=True,
         time_scale=args.time_scale,
+        certificate=certificate,
+        control=True,
     )
     await server.start()
+    if state is not None:
+        state.save_port(server.port)
     run = None
     helm = None
     announce: asyncio.Task[None] | None = None
@@ -385,6 +452,11 @@ async def _sim_serve(args: argparse.Namespace) -> int:
             helm = HelmController(server.store, time_scale=args.time_scale)
             await helm.start()
         server.write_kubeconfig(path)
+        # Before the banner: whoever read it may signal at once.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         subjects = rbac.binding_subjects(rbac.load_documents(args.rbac or []))
         for line in _sim_banner(server, path, subjects):
             print(line, flush=True)
@@ -392,10 +464,6 @@ async def _sim_serve(args: argparse.Namespace) -> int:
             print(f"  --helm-controller: {args.scenario} runs its own", flush=True)
         if run is not None:
             announce = asyncio.create_task(_announce(run))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         return 0
     finally:
@@ -541,8 +609,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 return asyncio.run(_sim_serve(args))
             finally:
-                # Its token died with the server; a stale file would only mislead.
-                args.kubeconfig_out.unlink(missing_ok=True)
+                # Its token died with the server (unless --state-dir keeps it for the next
+                # start); a stale file would only mislead.
+                if args.state_dir is None:
+                    args.kubeconfig_out.unlink(missing_ok=True)
         if args.command == "check-config":
             return asyncio.run(_check_config(args))
         if args.command == "demo":

@@ -7,6 +7,7 @@ validates a field (the settings tree and the engine's dataclasses alike).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -14,12 +15,16 @@ from pydantic import BeforeValidator, PlainSerializer
 
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# Go's time.Duration is int64 nanoseconds: 2562047h47m16.854775807s at most. Beyond it
+# (1e400 is infinity to Python) a timer would never fire, or overflow where it is used.
+MAX_SECONDS = (2**63 - 1) / 1e9
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from a Go-style duration string or a non-negative number."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"expected a duration like '90s' or '5m', got {value!r}")
+    given = value
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -35,9 +40,14 @@ def parse_duration(value: Any) -> float:
                 raise ValueError(
                     f"expected a duration like '90s', '5m' or '1h30m', got {text!r}"
                 ) from None
-            return total
+            value = total
     if value < 0:
-        raise ValueError(f"a duration cannot be negative, got {value!r}")
+        raise ValueError(f"a duration cannot be negative, got {given!r}")
+    if not math.isfinite(value) or value > MAX_SECONDS:
+        raise ValueError(
+            f"expected a duration of at most {format_duration(int(MAX_SECONDS))} "
+            f"(Go's time.Duration), got {given!r}"
+        )
     return float(value)
 
 
@@ -69,4 +79,4 @@ Duration = Annotated[
 ]
 """Seconds as a float in Python; a Go duration string in YAML and in JSON dumps."""
 
-__all__ = ["Duration", "dump_duration", "format_duration", "parse_duration"]
+__all__ = ["MAX_SECONDS", "Duration", "dump_duration", "format_duration", "parse_duration"]

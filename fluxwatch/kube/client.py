@@ -34,6 +34,8 @@ from kubernetes_asyncio import config as k8s_config
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
+from fluxwatch.kube.codec import loads
+
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -344,7 +346,8 @@ class KubeClient:
             accept=accept,
             timeout=timeout,
         )
-        return orjson.loads(data) if data else None
+        # A HelmRelease's values may nest deeper than orjson reads: see codec.loads.
+        return loads(data) if data else None
 
     async def read(
         self,

@@ -480,7 +480,9 @@ class _WireList(msgspec.Struct, gc=False):
 _decode_event = msgspec.json.Decoder(_WireEvent).decode
 _decode_object = msgspec.json.Decoder(_WireHelmRelease).decode
 _decode_list = msgspec.json.Decoder(_WireList).decode
-_WIRE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
+# msgspec skips undeclared fields (spec.values) by recursion: nested near a thousand
+# levels deep, which the API server takes, they run out of Python's recursion limit.
+_WIRE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 _EMPTY_SPEC = _WireSpec()
 _EMPTY_STATUS = _WireStatus()
 

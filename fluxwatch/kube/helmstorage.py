@@ -93,11 +93,17 @@ def _parse(meta: Mapping[str, Any]) -> StoredRelease | str:
     if not isinstance(name, str) or not name:
         return f"metadata.labels.name: expected a release name, got {name!r}"
     version = labels.get("version")
-    # Digits only: int() would also take " 7", "+7" and "7_0".
-    if not isinstance(version, str) or not version.isascii() or not version.isdigit():
+    # Digits only: int() would also take " 7", "+7" and "7_0"; and no more than Helm's
+    # int holds (a label value is at most 63 characters; int() refuses 4,300 digits).
+    if (
+        not isinstance(version, str)
+        or not version.isascii()
+        or not version.isdigit()
+        or len(version) > 18
+    ):
         return f"metadata.labels.version: expected a decimal revision, got {version!r}"
     status = labels.get("status")
-    if status not in HELM_STATUSES:
+    if not isinstance(status, str) or status not in HELM_STATUSES:
         return f"metadata.labels.status: expected a Helm status, got {status!r}"
     namespace = meta.get("namespace")
     if not isinstance(namespace, str):

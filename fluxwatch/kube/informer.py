@@ -27,10 +27,19 @@ Three levels, each with one job (the shape kopf's watching module taught us):
 How bytes become views is the :class:`~fluxwatch.kube.codec.Codec`'s job: a
 kind with a typed reader (HelmReleases) goes from bytes to view without a dict
 in between; any line or page the typed reader does not take, and every kind
-without one, is decoded with orjson and read object by object.
+without one, is decoded with orjson and read object by object. No object ends an
+informer: a typed reader that fails in any way hands the bytes to the general
+way, a document nested deeper than orjson reads is read without its deepest
+values (:func:`~fluxwatch.kube.codec.loads`), and an object no reader can make
+sense of becomes a view whose ``malformed`` says why, logged once by name.
 
 The handler is a plain function ``handler(type, view, old)`` called in order
 for every change; it must not block (the tracker's upsert is O(log n)).
+
+:meth:`Informer.ready` is what ``/readyz`` asks: the cache is synced and the
+informer is in touch with the API server, a watch open now or a list or watch
+ended less than ``ready_grace`` ago. A reconnect is a blink; an API
+server gone for longer is a cache going stale, and the probe says so.
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import orjson
 
 from fluxwatch.kube.client import JSON, KubeApiError, KubeClient, KubeConnectionError, Resource
-from fluxwatch.kube.codec import Codec, Line
+from fluxwatch.kube.codec import Codec, Line, loads
 
 log = logging.getLogger("fluxwatch.kube.informer")
 
@@ -169,12 +178,15 @@ class Informer(Generic[V]):
         watch_timeout: int = 300,
         inactivity_timeout: float = 2 * BOOKMARK_PERIOD,
         healthy_watch: float = 1.0,
+        ready_grace: float = BOOKMARK_PERIOD,
         backoff: Backoff | None = None,
         observer: InformerObserver | None = None,
     ) -> None:
         """``inactivity_timeout``: how long a watch may send nothing before the informer
         reconnects (it should outlast a bookmark period); ``healthy_watch``: a watch that
-        lived this long, or delivered anything, resets the backoff however it ended."""
+        lived this long, or delivered anything, resets the backoff however it ended;
+        ``ready_grace``: how long after its last list or watch the informer stays ready
+        without an open watch."""
         self.client = client
         self.resource = resource
         self.codec: Codec[V] = transform if isinstance(transform, Codec) else Codec(transform)
@@ -188,6 +200,7 @@ class Informer(Generic[V]):
         self.watch_timeout = watch_timeout
         self.inactivity_timeout = inactivity_timeout
         self.healthy_watch = healthy_watch
+        self.ready_grace = ready_grace
         self.backoff = backoff or Backoff()
         self.observer: InformerObserver = observer or _NoObserver()
         self.cache: dict[tuple[str, str], V] = {}
@@ -197,6 +210,19 @@ class Informer(Generic[V]):
         self._event = self.codec.event
         self._plural = resource.plural
         self._delivered = 0  # lines the last watch delivered, however it ended
+        self._watching = False  # a watch stream is open now
+        self._contact: float | None = None  # loop time of the last list or watch's end
+
+    def ready(self) -> bool:
+        """Synced, and a watch open now or a list or watch ended within ``ready_grace``."""
+        if not self.synced.is_set():
+            return False
+        if self._watching:
+            return True
+        contact = self._contact
+        return contact is not None and (
+            asyncio.get_running_loop().time() - contact < self.ready_grace
+        )
 
     # -- level 1: forever ---------------------------------------------------------------
 
@@ -282,7 +308,7 @@ class Informer(Generic[V]):
                     reason, delay = "connection", self.backoff.delay(failures)
                     log.warning(
                         "watch connection lost (%s); reconnecting in %.2fs",
-                        exc.__class__.__name__,
+                        exc,
                         delay,
                         extra={"informer": self.name},
                     )
@@ -312,7 +338,7 @@ class Informer(Generic[V]):
             "GET", self.resource.path(self.namespace), query=query, accept=JSON
         )
         try:
-            doc = orjson.loads(body)
+            doc = loads(body)
             server = int(doc["metadata"]["resourceVersion"])
             ours = int(self.resource_version or "")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
@@ -355,6 +381,7 @@ class Informer(Generic[V]):
                     break
                 query["continue"] = token
             self._replace(fresh)
+        self._contact = loop.time()
         if not self.synced.is_set():
             self.observer.on_synced(self.resource.plural, len(fresh), loop.time() - started)
             self.synced.set()
@@ -365,23 +392,33 @@ class Informer(Generic[V]):
     ) -> tuple[str | None, str | None]:
         """Add a list page's views to ``into``; return its continue token and resourceVersion."""
         if self.codec.page is not None:
-            page = self.codec.page(body)
+            try:
+                page = self.codec.page(body)
+            except Exception:  # whatever trips the typed reader, the general way reads it
+                page = None
             if page is not None:
                 for typed in page.views:
                     into[(typed.namespace, typed.name)] = typed
                 return page.continue_token, page.resource_version
         try:
-            doc = orjson.loads(body) if body else {}
+            doc = loads(body) if body else {}
         except orjson.JSONDecodeError as exc:
             raise KubeConnectionError(f"undecodable list page ({exc}): {body[:200]!r}") from exc
         if not isinstance(doc, dict):
             raise KubeConnectionError(f"list page is not an object: {body[:200]!r}")
-        for raw in doc.get("items") or ():
+        items = doc.get("items") or []
+        meta = doc.get("metadata") or {}
+        if not isinstance(items, list) or not isinstance(meta, dict):
+            raise KubeConnectionError(f"list page without items or metadata: {body[:200]!r}")
+        for raw in items:
             view = self._view(raw)
             if view is not None:
                 into[(view.namespace, view.name)] = view
-        meta = doc.get("metadata") or {}
-        return meta.get("continue") or None, str(meta.get("resourceVersion") or "") or None
+        token = meta.get("continue")
+        rv = meta.get("resourceVersion")
+        return (token if isinstance(token, str) and token else None), (
+            rv if isinstance(rv, str) and rv else None
+        )
 
     def _replace(self, fresh: dict[tuple[str, str], V]) -> None:
         old = self.cache
@@ -389,6 +426,8 @@ class Informer(Generic[V]):
         emit = self._emit
         for key, view in fresh.items():
             before = old.get(key)
+            if getattr(view, "malformed", None) is not None:
+                self._malformed(view, before)
             if before is None:
                 emit(ADDED, view, None)
             elif before.resource_version != view.resource_version:
@@ -416,6 +455,8 @@ class Informer(Generic[V]):
             accept=self.accept,
             read_timeout=self.inactivity_timeout,
         )
+        loop = asyncio.get_running_loop()
+        self._watching = True
         delivered = 0
         on_line = self._on_line
         # The start of a line whose end has not arrived yet (an object can span many reads).
@@ -450,6 +491,8 @@ class Informer(Generic[V]):
                 on_line(rest)
                 delivered += 1
         finally:
+            self._watching = False
+            self._contact = loop.time()
             self._delivered = delivered
             response.release()
         return delivered
@@ -458,7 +501,10 @@ class Informer(Generic[V]):
         # The hot path, once per event: a kind's typed reader first (see Codec).
         event = self._event
         if event is not None:
-            decoded = event(line)
+            try:
+                decoded = event(line)
+            except Exception:  # whatever trips the typed reader, the general way reads it
+                decoded = None
             if decoded is not None:
                 view = decoded[1]
                 if view.resource_version:
@@ -466,13 +512,15 @@ class Informer(Generic[V]):
                 self._apply(decoded[0], view)
                 return
         try:
-            doc = orjson.loads(line)
+            doc = loads(line)
             etype = doc["type"]
             raw = doc["object"]
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             raise _WatchError(f"undecodable watch line ({exc}): {bytes(line[:200])!r}") from exc
+        if not isinstance(raw, dict):
+            raise _WatchError(f"watch event object is not an object: {bytes(line[:200])!r}")
         if etype == "BOOKMARK":
-            rv = (raw.get("metadata") or {}).get("resourceVersion")
+            rv = _resource_version(raw)
             if rv:
                 self.resource_version = rv
             self.observer.on_event(self.resource.plural, etype)
@@ -482,10 +530,11 @@ class Informer(Generic[V]):
                 raise _Gone(raw.get("message", ""))
             message = str(raw.get("message") or "")
             if raw.get("code") == 504 and _TOO_LARGE in message:
-                retry = (raw.get("details") or {}).get("retryAfterSeconds")
+                details = raw.get("details")
+                retry = details.get("retryAfterSeconds") if isinstance(details, dict) else None
                 raise _TooLarge(message, float(retry) if isinstance(retry, int) else None)
             raise _WatchError(f"{raw.get('code')} {raw.get('reason')}: {raw.get('message')}")
-        rv = (raw.get("metadata") or {}).get("resourceVersion")
+        rv = _resource_version(raw)
         if rv:
             self.resource_version = rv
         read = self._view(raw)
@@ -503,6 +552,8 @@ class Informer(Generic[V]):
             before = cache.get(key)
             cache[key] = view
             etype = ADDED if before is None else MODIFIED
+            if getattr(view, "malformed", None) is not None:
+                self._malformed(view, before)
         else:
             log.warning("unknown watch event type %r", etype, extra={"informer": self.name})
             return
@@ -511,12 +562,24 @@ class Informer(Generic[V]):
         except Exception:
             self._handler_failed(view)
 
+    def _malformed(self, view: V, before: V | None) -> None:
+        """Name an object that cannot be read, once per problem (not at every event)."""
+        problem = getattr(view, "malformed", None)
+        if before is not None and getattr(before, "malformed", None) == problem:
+            return
+        log.warning(
+            "cannot read object: %s",
+            problem,
+            extra={"informer": self.name, "namespace": view.namespace, "object": view.name},
+        )
+
     def _view(self, raw: Mapping[str, Any]) -> V | None:
         try:
             return self.transform(raw)
         except Exception:
             # A transform bug on one object must not stop the informer for all others.
-            meta = raw.get("metadata") or {}
+            meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+            meta = meta if isinstance(meta, Mapping) else {}
             log.exception(
                 "cannot read object",
                 extra={
@@ -538,3 +601,9 @@ class Informer(Generic[V]):
             "event handler failed",
             extra={"informer": self.name, "namespace": view.namespace, "object": view.name},
         )
+
+
+def _resource_version(raw: Mapping[str, Any]) -> str | None:
+    meta = raw.get("metadata")
+    rv = meta.get("resourceVersion") if isinstance(meta, dict) else None
+    return rv if isinstance(rv, str) and rv else None

@@ -29,7 +29,17 @@ import orjson
 import yaml
 from aiohttp import web
 
-from fluxwatch.sim import auth, certs, kubeconfig, managedfields, protobuf, rbac, tables
+from fluxwatch.sim import (
+    auth,
+    certs,
+    control,
+    deepjson,
+    kubeconfig,
+    managedfields,
+    protobuf,
+    rbac,
+    tables,
+)
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
 from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
@@ -264,11 +274,16 @@ class ApiServer:
         compaction_interval: float | None = COMPACTION_INTERVAL,
         max_watch_timeout: float = 1800,
         tls: bool = False,
+        certificate: tuple[Path, Path] | None = None,
+        control: bool = False,
     ) -> None:
         """``bookmark_interval`` and ``compaction_interval`` are cluster seconds: like the
         watch cache's 3 s wait for an unseen version and the bookmark 2 s before a watch's
         deadline, they are multiplied by ``time_scale`` (0.01: a minute passes in 0.6 s).
-        ``compaction_interval=None`` never compacts (benchmarks)."""
+        ``compaction_interval=None`` never compacts (benchmarks). ``certificate``: the
+        (certificate, key) PEM files to serve with ``tls`` instead of new ones, so that a
+        restarted server is the one its clients trust. ``control``: serve the fault hooks
+        at ``/fluxwatch-sim/faults`` (:mod:`fluxwatch.sim.control`)."""
         self.store = store if store is not None else Store()
         self.host = host
         self.port = port
@@ -301,6 +316,8 @@ class ApiServer:
         self.store.registry.on_change(self._discovery.invalidate)
         self.openapi = OpenAPI(self.store.registry, self.store.crd_schema)
         self.tls = tls
+        self.certificate = certificate
+        self.control = control
         self.ca_pem: bytes | None = None  # the served certificate, when tls
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -314,7 +331,7 @@ class ApiServer:
         await self._runner.setup()
         server_ssl: ssl.SSLContext | None = None
         if self.tls:
-            cert, key = certs.self_signed()
+            cert, key = self.certificate or certs.self_signed()
             server_ssl = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             server_ssl.load_cert_chain(cert, key)
             self.ca_pem = cert.read_bytes()
@@ -383,6 +400,9 @@ class ApiServer:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         stats_key: tuple[str, str] | None = None
         try:
+            if self.control and request.path.startswith(control.PREFIX):
+                # Before the injected latency: the hook that clears it must not wait for it.
+                return control.handle(self, request, self._authenticate(request))
             if self.faults.latency > 0:
                 await asyncio.sleep(self.faults.latency)
             user = self._authenticate(request)
@@ -616,7 +636,7 @@ class ApiServer:
                 options=options,
                 ensure_namespace=False,
             )
-            body, status = orjson.dumps(obj), 201
+            body, status = deepjson.dumps(obj), 201
         elif verb == "update":
             obj = await self._read_body(request, target.res)
             options = self._write_options(request, "UpdateOptions")
@@ -631,7 +651,7 @@ class ApiServer:
                 res=target.res,
                 options=options,
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
         elif verb == "patch":
             assert target.name is not None
             patch_type = self._patch_type(request)
@@ -651,7 +671,7 @@ class ApiServer:
                 options=options,
                 ensure_namespace=False,
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
             if not existed:
                 status = 201
         elif verb == "delete":
@@ -664,7 +684,7 @@ class ApiServer:
                 preconditions=delete_options.get("preconditions"),
                 dry_run=dry_run or delete_options.get("dryRun") == ["All"],
             )
-            body = orjson.dumps(obj)
+            body = deepjson.dumps(obj)
         else:  # deletecollection
             page = store._list(
                 table, target.namespace, query.get("labelSelector"), query.get("fieldSelector")
@@ -678,7 +698,7 @@ class ApiServer:
                 )
                 for obj in page.items
             ]
-            body = orjson.dumps(
+            body = deepjson.dumps(
                 {
                     "apiVersion": target.res.api_version,
                     "kind": f"{target.res.kind}List",
@@ -817,8 +837,8 @@ class ApiServer:
         try:
             if content_type in ("application/yaml", "application/x-yaml"):
                 return yaml.safe_load(raw)
-            return orjson.loads(raw)
-        except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
+            return deepjson.loads(raw)
+        except (ValueError, yaml.YAMLError) as exc:
             raise bad_request(f"couldn't decode the request body: {exc}") from None
 
     # ---- encodings ------------------------------------------------------------------------
@@ -838,7 +858,7 @@ class ApiServer:
                     list_meta={"resourceVersion": obj["metadata"].get("resourceVersion", "")},
                 )
             )
-        return orjson.dumps(obj)
+        return deepjson.dumps(obj)
 
     def _encode_list(
         self, res: ResourceType, page: ListPage, mode: str, include: str | None
@@ -872,7 +892,7 @@ class ApiServer:
         if page.keys:
             items = b",".join(page.table.encoded(k) for k in page.keys)
         else:
-            items = b",".join(orjson.dumps(o) for o in page.items)
+            items = b",".join(deepjson.dumps(o) for o in page.items)
         head = orjson.dumps(
             {"apiVersion": res.api_version, "kind": f"{res.kind}List", "metadata": meta}
         )
@@ -1013,7 +1033,7 @@ class ApiServer:
         if mode == "json":
             if ev is not None:
                 return ev.encoded()
-            return orjson.dumps({"type": type_, "object": obj}) + b"\n"
+            return deepjson.dumps({"type": type_, "object": obj}) + b"\n"
         if mode == "meta":
             shown = tables.partial_metadata(obj)
         else:

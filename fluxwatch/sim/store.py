@@ -31,8 +31,8 @@ from typing import Any, NamedTuple
 import orjson
 import yaml
 
+from fluxwatch.sim import deepjson, managedfields, openapi, validation
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim import managedfields, openapi, validation
 from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions, builtin_admission
 from fluxwatch.sim.customresources import (
     CRD_KEY,
@@ -261,7 +261,7 @@ class _Event:
 
     def encoded(self) -> bytes:
         if self.raw is None:
-            self.raw = orjson.dumps({"type": self.type, "object": self.obj}) + b"\n"
+            self.raw = deepjson.dumps({"type": self.type, "object": self.obj}) + b"\n"
         return self.raw
 
 
@@ -336,7 +336,7 @@ class _Table:
     def encoded(self, key: str) -> bytes:
         raw = self.raw.get(key)
         if raw is None:
-            raw = self.raw[key] = orjson.dumps(self.objs[key])
+            raw = self.raw[key] = deepjson.dumps(self.objs[key])
         return raw
 
 
@@ -989,6 +989,7 @@ class Store:
         }
         self._commit(t, namespace, ADDED, obj, None)
 
+    @deepjson.deep
     def _create(
         self,
         t: _Table,
@@ -1069,6 +1070,7 @@ class Store:
             self._serve_crd(stored)
         return new
 
+    @deepjson.deep
     def _update(
         self,
         t: _Table,
@@ -1112,6 +1114,7 @@ class Store:
             )
         return self._apply(t, old, new, subresource, dry_run=dry_run, res=res, options=opts)
 
+    @deepjson.deep
     def _patch(
         self,
         t: _Table,

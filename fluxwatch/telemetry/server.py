@@ -1,10 +1,12 @@
 """The daemon's own HTTP endpoints: ``/metrics``, ``/healthz`` and ``/readyz``.
 
 ``/healthz`` answers 200 while the event loop turns and every root task is
-running; ``/readyz`` answers 200 once every informer has listed (caches
-synced). Both list their checks in the body so a failing probe says why.
-Each address may be IPv4, IPv6 or both (``fluxwatch.telemetry.listen``); an
-IPv6-primary cluster probes the pod's IPv6 address.
+running; ``/readyz`` answers 200 while every informer is ready (its cache
+synced and a watch live or ended within a grace period: see
+:meth:`~fluxwatch.kube.informer.Informer.ready`). Both list their checks in the
+body so a failing probe says why. Each address may be IPv4, IPv6 or both
+(``fluxwatch.telemetry.listen``); an IPv6-primary cluster probes the pod's IPv6
+address.
 """
 
 from __future__ import annotations

@@ -97,7 +97,58 @@ async def test_check_config_masks_secrets_and_invalid_settings_exit_2(tmp_path: 
     config.write_text("guardrail:\n  maxBatch: 0\nwatch:\n  threshold: soon\n")
     code, out, err = await fluxwatch("run", "--config", str(config), cwd=tmp_path)
     assert code == 2
-    assert "guardrail.max_batch" in err and "watch.threshold" in err and "'soon'" in err
+    assert "guardrail.maxBatch" in err and "watch.threshold" in err and "'soon'" in err
+
+
+HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "problem"),
+    [
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, adress: '{HOOK}'}}\n",
+            {},
+            "notify.providers.0.adress: unknown field; expected one of name, type, address",
+        ),
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, secretRef: '{HOOK}'}}\n",
+            {},
+            "notify.providers.0.secretRef: Input should be a valid dictionary",
+        ),
+        ("watch:\n  labelSelector: 'tier in (a,'\n", {}, "watch.labelSelector: label selector"),
+        ("telemetry:\n  metricsAddr: 'nosuch.invalid:8080'\n", {}, "telemetry.metricsAddr: "),
+        ("watch:\n  threshold: 1e400\n", {}, "watch.threshold: expected a duration of at most"),
+        ("guardrail:\n  maxBatch: true\n", {}, "guardrail.maxBatch: expected a number, got true"),
+        (
+            "{}\n",
+            {"FLUXWATCH_NOTIFY__PROVIDERS": f'[{{"name": "s", "address": "{HOOK}"'},
+            "FLUXWATCH_NOTIFY__PROVIDERS: expected JSON (a list or an object), Expecting ",
+        ),
+    ],
+)
+async def test_every_bad_setting_is_one_line_exit_2_in_check_config_as_in_run(
+    tmp_path: Path, text: str, env: dict[str, str], problem: str
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    for command in (("check-config", str(config)), ("run", "--config", str(config))):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fluxwatch",
+            *command,
+            cwd=tmp_path,
+            env={**ENV, **env},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        lines = err.decode().splitlines()
+        assert proc.returncode == 2, (command, out, err)
+        assert lines == ["fluxwatch: invalid settings:", f"  - {lines[1][4:]}"], lines
+        assert lines[1].startswith(f"  - {problem}"), (command, lines)
+        assert "SECRET" not in err.decode() + out.decode()
 
 
 async def test_test_alert_says_delivered_or_why_not(tmp_path: Path) -> None:
@@ -570,3 +621,140 @@ async def test_sim_serve_crd_serves_flux_s_own_definitions(tmp_path: Path) -> No
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+# ---- `fluxwatch sim serve`: fault hooks and a restart with the same identity ---------------------
+
+
+async def _sim_serve(tmp_path: Path, *args: str) -> tuple[asyncio.subprocess.Process, str, str]:
+    """Start `sim serve`; return the process, its URL and its admin token from the banner."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "sim",
+        "serve",
+        *args,
+        cwd=tmp_path,
+        env=ENV,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    url = token = ""
+    while not token:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert line, "sim serve ended before its banner"
+        if line.startswith("fluxwatch sim: serving "):
+            url = line.split()[-1]
+        if line.strip().startswith("admin token:"):
+            token = line.split()[-1]
+    return proc, url, token
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    import signal
+
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+
+
+async def test_sim_serve_fault_hooks_replay_faults_by_hand(tmp_path: Path) -> None:
+    """Each hook does to the API what its name says; only the admin token may use them."""
+    state = tmp_path / "state"
+    proc, url, token = await _sim_serve(tmp_path, "--state-dir", str(state))
+    ssl_ctx = ssl.create_default_context(cafile=str(state / "tls.crt"))
+    admin = {"Authorization": f"Bearer {token}"}
+    hooks = f"{url}/fluxwatch-sim/faults"
+    namespaces = f"{url}/api/v1/namespaces"
+    try:
+        async with aiohttp.ClientSession(
+            headers=admin, connector=aiohttp.TCPConnector(ssl=ssl_ctx)
+        ) as http:
+            async with http.post(f"{hooks}/fail?n=2&code=503&verb=list") as resp:
+                assert resp.status == 200, await resp.text()
+                answer = await resp.json()
+            assert answer["queued"] == 2 and answer["faults"]["failures"][0]["code"] == 503
+            statuses = []
+            for _ in range(3):
+                async with http.get(namespaces) as resp:
+                    statuses.append(resp.status)
+            assert statuses == [503, 503, 200]
+
+            async with http.post(f"{hooks}/fail?n=1&code=429&retryAfter=7") as resp:
+                assert resp.status == 200
+            async with http.get(namespaces) as resp:
+                assert (resp.status, resp.headers["Retry-After"]) == (429, "7")
+
+            async with http.post(f"{hooks}/latency?seconds=0.3") as resp:
+                assert resp.status == 200
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            async with http.get(namespaces) as resp:
+                assert resp.status == 200
+            assert loop.time() - started >= 0.3
+            async with http.post(f"{hooks}/clear") as resp:
+                assert (await resp.json())["faults"] == {"latency": 0.0, "failures": []}
+
+            # A watch is cut by drop-watches; after compact, resuming from its version is 410.
+            async with http.get(namespaces) as resp:
+                version = (await resp.json())["metadata"]["resourceVersion"]
+            watch = await http.get(f"{namespaces}?watch=true&resourceVersion={version}")
+            async with http.post(f"{hooks}/drop-watches") as resp:
+                assert (await resp.json())["dropped"] == 1
+            with pytest.raises(aiohttp.ClientPayloadError):
+                await asyncio.wait_for(watch.read(), 10)
+            watch.release()
+            body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "moved"}}
+            async with http.post(namespaces, json=body) as resp:
+                assert resp.status == 201
+            async with http.post(f"{hooks}/compact") as resp:
+                assert resp.status == 200
+            async with http.get(f"{namespaces}?watch=true&resourceVersion={version}") as resp:
+                event = json.loads(await resp.content.readline())
+            assert event["type"] == "ERROR" and event["object"]["code"] == 410
+
+            async with http.post(f"{hooks}/fail?n=x") as resp:
+                assert resp.status == 400 and "n: expected a number" in await resp.text()
+            async with http.post(f"{hooks}/explode") as resp:
+                assert resp.status == 404 and "drop-watches" in await resp.text()
+        # No token, or another user's: refused, and nothing queued.
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_ctx)) as anon:
+            async with anon.post(f"{hooks}/fail?n=5") as resp:
+                assert resp.status == 403
+            sa = {"Authorization": "Bearer wrong"}
+            async with anon.post(f"{hooks}/fail?n=5", headers=sa) as resp:
+                assert resp.status == 401
+            async with anon.get(hooks, headers=admin) as resp:
+                assert (await resp.json())["failures"] == []
+    finally:
+        await _stop(proc)
+
+
+async def test_sim_serve_restarts_with_the_same_certificate_token_and_address(
+    tmp_path: Path,
+) -> None:
+    """A client configured for the first run (its kubeconfig: CA, token, URL) works with the
+    second, whose cluster starts over: an older resourceVersion at the same address."""
+    state = tmp_path / "state"
+    kubeconfig = tmp_path / "sim.kubeconfig"
+    first, url, token = await _sim_serve(
+        tmp_path, "--state-dir", str(state), "--kubeconfig-out", str(kubeconfig)
+    )
+    await _stop(first)
+    assert kubeconfig.exists()  # kept: its token and CA stay valid
+    ca = (state / "tls.crt").read_bytes()
+    second, url_again, token_again = await _sim_serve(tmp_path, "--state-dir", str(state))
+    try:
+        assert (url_again, token_again) == (url, token)
+        assert (state / "tls.crt").read_bytes() == ca
+        code, out, err = await fluxwatch(
+            "scan", "--kubeconfig", str(kubeconfig), "--output", "json", cwd=tmp_path
+        )
+        assert code == 0, err
+        assert json.loads(out)["releases"] == []  # the new cluster is empty, and reached
+    finally:
+        await _stop(second)
+    assert oct((state / "admin-token").stat().st_mode & 0o777) == "0o600"
+    assert oct((state / "tls.key").stat().st_mode & 0o777) == "0o600"

@@ -140,3 +140,22 @@ async def test_stats_count_watch_bytes_as_they_stream(
         body = await resp.read()
     assert apiserver.stats.requests[("watch", HR_KEY)] == 1
     assert apiserver.stats.bytes[("watch", HR_KEY)] == len(body) > 0
+
+
+def test_the_fault_hooks_answer_loopback_clients_only() -> None:
+    from fluxwatch.sim.control import loopback
+
+    assert loopback("127.0.0.1") and loopback("::1") and loopback("127.8.9.10")
+    assert not loopback("10.0.0.7") and not loopback("192.168.1.2") and not loopback("::ffff:1")
+    assert not loopback(None) and not loopback("not-an-address")
+
+
+async def test_the_fault_hooks_are_not_served_unless_asked(
+    apiserver: ApiServer, http: aiohttp.ClientSession
+) -> None:
+    """A plain embedded cluster is a plain API server: the control path is a 404 there."""
+    assert not apiserver.control
+    async with http.post("/fluxwatch-sim/faults/fail?n=5") as resp:
+        assert resp.status == 404
+    async with http.get("/api/v1/namespaces") as resp:
+        assert resp.status == 200

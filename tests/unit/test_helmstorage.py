@@ -106,6 +106,10 @@ def test_newest_compares_versions_as_integers(listing: list[dict[str, Any]]) -> 
         ({"owner": "helm", "name": "x", "status": "deployed", "version": ""}, "version"),
         ({"owner": "helm", "name": "x", "status": "Deployed", "version": "9"}, "labels.status"),
         ({"owner": "helm", "name": "x", "version": "9"}, "metadata.labels.status"),
+        # Types and sizes no real API server sends, read without raising all the same.
+        ({"owner": "helm", "name": "x", "status": ["deployed"], "version": "9"}, "status"),
+        ({"owner": "helm", "name": "x", "status": {}, "version": "9"}, "labels.status"),
+        ({"owner": "helm", "name": "x", "status": "deployed", "version": "9" * 5000}, "version"),
     ],
 )
 def test_garbled_labels_are_refused_with_a_reason(

@@ -74,17 +74,19 @@ def test_every_problem_names_its_field_and_value(tmp_path: Path) -> None:
         load_settings(config)
     problems = "\n".join(caught.value.problems)
     assert "watch.threshold" in problems and "'5x'" in problems
-    assert "watch.verify_storage" in problems and "'sometimes'" in problems
-    assert "guardrail.max_batch: expected an integer >= 1, got 0" in problems
+    assert "watch.verifyStorage" in problems and "'sometimes'" in problems
+    assert "guardrail.maxBatch: expected an integer >= 1, got 0" in problems
     assert "notify.providers.0.type" in problems and "carrier-pigeon" in problems
-    assert "telemetry.metrics_addr" in problems and "'localhost'" in problems
+    assert "telemetry.metricsAddr" in problems and "'localhost'" in problems
     assert len(caught.value.problems) == 5
 
 
 def test_unknown_keys_are_errors_not_ignored(tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text("guardrail:\n  maxBatches: 3\n")
-    with pytest.raises(SettingsError, match=r"guardrail\.max_batches"):
+    with pytest.raises(
+        SettingsError, match=r"guardrail\.maxBatches: unknown field; expected one of maxBatch, "
+    ):
         load_settings(config)
 
 
@@ -119,3 +121,102 @@ def test_a_shard_elects_its_own_leader_with_fluxs_suffix() -> None:
     shard = load_settings(None, {"watch": {"label_selector": "sharding.fluxcd.io/key=shard1"}})
     digest = hashlib.sha256(b"sharding.fluxcd.io/key=shard1").hexdigest()[:8]
     assert leader_lease_name(shard) == f"fluxwatch-leader-election-{digest}"
+
+
+HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        # A mistyped key: its value is likely the credential it was meant to hold.
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, adress: '{HOOK}'}}\n",
+            "notify.providers.0.adress: unknown field; expected one of name, type, address",
+        ),
+        # secretRef given the URL instead of {name: ...}.
+        (
+            f"notify:\n  providers:\n    - {{name: s, type: slack, secretRef: '{HOOK}'}}\n",
+            "notify.providers.0.secretRef: ",
+        ),
+        (f"webhook: '{HOOK}'\n", "webhook: unknown field; expected one of kubeconfig, "),
+        (f"guardrail:\n  maxBatchSize: '{HOOK}'\n", "guardrail.maxBatchSize: unknown field"),
+    ],
+)
+def test_no_error_echoes_a_value_that_could_be_a_secret(
+    tmp_path: Path, text: str, field: str
+) -> None:
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1 and problems[0].startswith(field), problems
+    assert "SECRET" not in problems[0] and "hooks.slack.com" not in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("watch:\n  labelSelector: 'app in (a,'\n", "watch.labelSelector: label selector "),
+        ("watch:\n  label_selector: '=x'\n", "watch.label_selector: label selector "),
+        ("telemetry:\n  metricsAddr: '999.1.1.1:8080'\n", "telemetry.metricsAddr: expected"),
+        ("telemetry:\n  healthAddr: 'nosuch.invalid:9440'\n", "telemetry.healthAddr: expected"),
+        ("watch:\n  threshold: 1e400\n", "watch.threshold: expected a duration of at most "),
+        ("watch:\n  threshold: 300000000000\n", "watch.threshold: expected a duration of at "),
+        ("guardrail:\n  maxBatch: true\n", "guardrail.maxBatch: expected a number, got true"),
+        ("guardrail:\n  window: false\n", "guardrail.window: expected a number, got false"),
+        ("watch:\n  pageSize: true\n", "watch.pageSize: expected a number, got true"),
+        ("leases:\n  flapThreshold: yes\n", "leases.flapThreshold: expected a number, got true"),
+    ],
+)
+def test_what_run_would_refuse_is_refused_at_load_naming_the_key_as_written(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
+def test_listen_addresses_of_this_machine_are_taken(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("telemetry:\n  metricsAddr: '127.0.0.1:0'\n  healthAddr: 'localhost:9440'\n")
+    settings = load_settings(config)
+    assert settings.telemetry.health_addr == "localhost:9440"
+
+
+def test_an_environment_variable_is_named_as_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLUXWATCH_GUARDRAIL__MAX_BATCH", "many")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems[0].startswith("FLUXWATCH_GUARDRAIL__MAX_BATCH: ")
+
+
+def test_malformed_json_in_the_environment_is_one_line_without_the_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "FLUXWATCH_NOTIFY__PROVIDERS", f'[{{"name": "s", "type": "slack", "address": "{HOOK}"'
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert caught.value.problems == [
+        "FLUXWATCH_NOTIFY__PROVIDERS: expected JSON (a list or an object), "
+        "Expecting ',' delimiter at line 1 column 103"
+    ]
+
+
+def test_a_provider_from_the_environment_is_named_by_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "FLUXWATCH_NOTIFY__PROVIDERS", f'[{{"name": "s", "type": "slack", "adress": "{HOOK}"}}]'
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    (problem,) = caught.value.problems
+    assert problem.startswith("FLUXWATCH_NOTIFY__PROVIDERS[0].adress: unknown field")
+    assert "SECRET" not in problem

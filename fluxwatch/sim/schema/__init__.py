@@ -23,6 +23,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Final
 
+import orjson
 import re2
 
 from fluxwatch.sim import fielderrors as fe
@@ -181,7 +182,7 @@ class Schema:
         if any(e.type in _BLOCKING for e in (*preceding, *errors)):
             errors.append(fe.invalid_value(_NIL, "null", _BLOCKED_DETAIL))
         else:
-            _rules(self.root, obj, "", errors, old, has_old)
+            _rules(self.root, _for_cel(obj), "", errors, _for_cel(old), has_old)
 
     # -- merge strategy for server-side apply --------------------------------------
 
@@ -305,7 +306,10 @@ def _prune_meta(meta: Any, path: str, out: list[str]) -> None:
 
 def _drop_nulls(x: Any, s: Node | None) -> None:
     """PruneNonNullableNullsWithoutDefaults: ``field: null`` of a field that may not
-    be null and has no default is the field left out."""
+    be null and has no default is the field left out. Like the real one it walks the
+    schema, not the value: below a field without one (free-form ``values``) it stops."""
+    if s is None:
+        return
     if isinstance(x, dict):
         for k in list(x):
             sub = None if s is None else (s.properties.get(k) or s.additional)
@@ -871,6 +875,32 @@ def _cel_typed(s: Node | None, v: Any) -> Any:
         return {k: _cel_typed(s.properties.get(k) or s.additional, x) for k, x in v.items()}
     if isinstance(v, list):
         return [_cel_typed(s.items, x) for x in v]
+    return v
+
+
+# The CEL interpreter converts ``self`` to its own values recursively, in native code: a
+# free-form field nested thousands of levels (the API server takes 10,000) overflows
+# the C stack. No rule reads that deep, so rules see such a value cut at this depth.
+_CEL_DEPTH = 500
+
+
+def _for_cel(obj: Any) -> Any:
+    """``obj``, or for one nested deeper than orjson writes (254 levels: a fast test of
+    the rare case), a copy whose containers below ``_CEL_DEPTH`` levels are empty."""
+    if not isinstance(obj, dict | list):
+        return obj
+    try:
+        orjson.dumps(obj)
+    except TypeError:
+        return _cut(obj, _CEL_DEPTH)
+    return obj
+
+
+def _cut(v: Any, depth: int) -> Any:
+    if isinstance(v, dict):
+        return {k: _cut(x, depth - 1) for k, x in v.items()} if depth > 0 else {}
+    if isinstance(v, list):
+        return [_cut(x, depth - 1) for x in v] if depth > 0 else []
     return v
 
 
