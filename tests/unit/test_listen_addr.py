@@ -61,7 +61,7 @@ def test_settings_refuse_a_bad_address_with_field_and_value(tmp_path: Path) -> N
         load_settings(config)
     assert len(caught.value.problems) == 1
     (problem,) = caught.value.problems
-    assert problem.startswith("telemetry.metrics_addr:")
+    assert problem.startswith("telemetry.metricsAddr:")  # as the YAML spells it
     assert "'::1:8080'" in problem and "[::1]:8080" in problem
 
 
@@ -72,7 +72,7 @@ def test_check_config_exits_2_on_a_bad_flag_address(
     config.write_text("telemetry:\n  healthAddr: '[::1]9440'\n")
     assert main(["check-config", str(config)]) == 2
     err = capsys.readouterr().err
-    assert "telemetry.health_addr" in err and "no ']:' after the IPv6 address" in err
+    assert "telemetry.healthAddr" in err and "no ']:' after the IPv6 address" in err
 
 
 def test_ipv6_addresses_load(tmp_path: Path) -> None:
