@@ -140,7 +140,8 @@ def problems_of(tmp_path: Path, text: str) -> list[str]:
         # A mistyped key: its value is likely the credential it was meant to hold.
         (
             f"notify:\n  providers:\n    - {{name: s, type: slack, adress: '{HOOK}'}}\n",
-            "notify.providers.0.adress: unknown field; expected one of name, namespace, type, address",
+            "notify.providers.0.adress: unknown field; expected one of name, namespace, type, "
+            "address",
         ),
         # secretRef given the URL instead of {name: ...}.
         (
