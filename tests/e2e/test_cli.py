@@ -109,7 +109,8 @@ HOOK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
         (
             f"notify:\n  providers:\n    - {{name: s, type: slack, adress: '{HOOK}'}}\n",
             {},
-            "notify.providers.0.adress: unknown field; expected one of name, type, address",
+            "notify.providers.0.adress: unknown field; expected one of name, namespace, type, "
+            "address",
         ),
         (
             f"notify:\n  providers:\n    - {{name: s, type: slack, secretRef: '{HOOK}'}}\n",
