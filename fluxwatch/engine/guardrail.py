@@ -22,10 +22,11 @@ again. In that order:
    no longer counted.
 3. budget: at most ``max_recoveries`` actions in any sliding ``window``.
 
-Resuming fluxwatch's own interrupted suspend (``urgent``) skips the batch
-count and the budget: holding it back would leave a release suspended, the
-very harm the limits exist to prevent. It still obeys attempts and backoff,
-so a resume that keeps failing does not spin.
+Resuming fluxwatch's own suspend (``urgent``) is a debt, not a recovery: it
+skips the batch count, the budget and the attempt limit, since holding it back
+would leave a release suspended, the very harm the limits exist to prevent. It
+is charged to a count of its own, never to the release's attempts, and obeys
+backoff on that count, so a resume that keeps ending unpaid does not spin.
 
 ``dry_run`` changes nothing in the accounting, so a dry run reports exactly
 what a live run would have done; the flag travels on the :class:`Admission`
@@ -137,6 +138,8 @@ class Guardrail:
         self._spent: deque[float] = deque()  # when each action in the window was admitted
         self._attempts: dict[Key, int] = {}
         self._last_attempt: dict[Key, float] = {}  # when the last attempt started or ended
+        self._resumes: dict[Key, int] = {}  # urgent admissions, counted apart from attempts
+        self._last_resume: dict[Key, float] = {}
         self._exhausted: set[Key] = set()  # reported already
         self._tripped_since: float | None = None
         self._recent: dict[Key, float] = {}  # acted on within batch_window, oldest first
@@ -157,12 +160,16 @@ class Guardrail:
         recovery that ran for minutes is not retried the moment it gives up."""
         if key in self._last_attempt:
             self._last_attempt[key] = now
+        if key in self._last_resume:
+            self._last_resume[key] = now
 
     def forget(self, key: Key) -> None:
         """The release is Ready again or gone: its next stuck episode starts with no attempts."""
         self._attempts.pop(key, None)
         self._last_attempt.pop(key, None)
         self._exhausted.discard(key)
+        self._resumes.pop(key, None)
+        self._last_resume.pop(key, None)
 
     def admit(
         self,
@@ -181,12 +188,12 @@ class Guardrail:
         ``suspects``: releases still Ready=Unknown that a helm-controller leader change
         caught mid-flight; they count towards the batch before they are due, so the
         incident is seen whole when its first release crosses the threshold.
-        Admitted keys are charged an attempt and, unless urgent, the budget.
+        Admitted keys are charged an attempt and the budget; urgent ones only their own
+        resume count, which backs off.
         """
         s = self.settings
         self._expire(now)
         events: list[GuardEvent] = []
-        resumes = self._usable(urgent, now, events)
         candidates = self._usable(due, now, events)
 
         inflight = dict.fromkeys(busy)
@@ -195,7 +202,7 @@ class Guardrail:
         inflight.update(dict.fromkeys(k for k in self._recent if self._attempts.get(k, 0) < most))
         inflight.update(dict.fromkeys(k for k in suspects if self._attempts.get(k, 0) < most))
         count = len(inflight) + sum(1 for key in candidates if key not in inflight)
-        next_check: float | None = None
+        checks: list[float] = []  # when to admit again: the earliest of these
         if count > s.max_batch:
             if self._tripped_since is None:
                 self._tripped_since = now
@@ -204,22 +211,23 @@ class Guardrail:
             candidates = []
             if self._recent:
                 # The count falls when the oldest action leaves the window: ask again then.
-                next_check = next(iter(self._recent.values())) + s.batch_window
+                checks.append(next(iter(self._recent.values())) + s.batch_window)
         elif self._tripped_since is not None:
             events.append(TripCleared(count, s.max_batch, self._tripped_since, now))
             self._tripped_since = None
 
         act: list[Key] = []
         held: dict[Key, str] = {}
-        todo = [(key, False) for key in resumes] + [(key, True) for key in candidates]
-        for key, charged in todo:
-            wait = self._charge(key, now, budget=charged)
+        todo = [(key, self._charge_resume) for key in urgent]
+        todo += [(key, self._charge) for key in candidates]
+        for key, charge in todo:
+            wait = charge(key, now)
             if wait is None:
                 act.append(key)
                 continue
             held[key], until = wait
-            next_check = until if next_check is None else min(next_check, until)
-        return Admission(tuple(act), tuple(events), held, next_check, s.dry_run)
+            checks.append(until)
+        return Admission(tuple(act), tuple(events), held, min(checks, default=None), s.dry_run)
 
     def _expire(self, now: float) -> None:
         spent, start = self._spent, now - self.settings.window
@@ -252,21 +260,33 @@ class Guardrail:
                 events.append(Exhausted(key, n, now))
         return usable
 
-    def _charge(self, key: Key, now: float, *, budget: bool) -> tuple[str, float] | None:
-        """Charge ``key`` an attempt (and the budget), or say why it waits and until when."""
+    def _charge_resume(self, key: Key, now: float) -> tuple[str, float] | None:
+        """Count a resume of ``key`` (not an attempt, not the budget), or say until when it
+        backs off: only resumes that ended without resuming come back here."""
+        n = self._resumes.get(key, 0)
+        if n:
+            until = self._last_resume[key] + self.settings.backoff(n)
+            if now < until:
+                return f"backoff after {n} resume(s) that did not resume it", until
+        self._resumes[key] = n + 1
+        self._last_resume[key] = now
+        return None
+
+    def _charge(self, key: Key, now: float) -> tuple[str, float] | None:
+        """Charge ``key`` an attempt and the budget, or say why it waits and until when."""
         s = self.settings
         n = self._attempts.get(key, 0)
         if n:
             until = self._last_attempt[key] + s.backoff(n)
             if now < until:
                 return f"backoff after {n} attempt(s)", until
-        if budget:
-            if len(self._spent) >= s.max_recoveries:
-                why = f"budget: {s.max_recoveries} recoveries per {s.window:.0f}s used up"
-                return why, self._spent[0] + s.window
-            self._spent.append(now)
-            self._recent.pop(key, None)
-            self._recent[key] = now
+        if len(self._spent) >= s.max_recoveries:
+            why = f"budget: {s.max_recoveries} recoveries per {s.window:.0f}s used up"
+            return why, self._spent[0] + s.window
+        self._spent.append(now)
+        # Moved to the end: the batch window's oldest action is the first entry.
+        self._recent.pop(key, None)
+        self._recent[key] = now
         self._attempts[key] = n + 1
         self._last_attempt[key] = now
         return None

@@ -38,9 +38,9 @@ from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, VerifyStorage
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.kube.client import KubeApiError, KubeError
-from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView
 from fluxwatch.kube.helmstorage import StoredRelease
-from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta, Reason, Severity
 from fluxwatch.telemetry.metrics import Metrics
 
 log = logging.getLogger("fluxwatch.engine.recovery")
@@ -72,6 +72,10 @@ class RecoveryOptions:
     status_correct: bool = False
     verify_timeout: float = 120.0
     suspend_pause: float = 5.0
+    # A refused resume is retried after this, doubling up to the max: fast enough that a
+    # short outage leaves the release suspended for seconds, slow enough not to hammer it.
+    resume_backoff: float = 1.0
+    resume_backoff_max: float = 30.0
 
     @property
     def ladder(self) -> tuple[str, ...]:
@@ -210,8 +214,8 @@ class Recovery:
     async def _attempt(self, view: HRView, verdict: Verdict) -> None:
         try:
             if verdict.verdict is Kind.RESUME_PENDING:
-                await self._resume_interrupted(view)
-                _outcome("resumed")
+                resumed = await self._resume_interrupted(view)
+                _outcome("resumed" if resumed else "not-resumed")
             elif verdict.verdict is Kind.STUCK:
                 await self._recover(view, verdict)
         except _Changed as changed:
@@ -416,72 +420,106 @@ class Recovery:
         marker = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # One patch sets suspend and the marker: a crash after it leaves the marker behind.
         suspended = await self.writer.suspend(view, marker)
-        resume = asyncio.ensure_future(self._resume(suspended, marker))
+        resume = asyncio.ensure_future(self._resume_after_pause(suspended, marker))
         self._resumes.add(resume)
         resume.add_done_callback(self._resumes.discard)
         # Shielded: if this attempt is cancelled during the pause, the resume still runs.
         resumed = await asyncio.shield(resume)
         return resumed if resumed is not None else suspended
 
-    async def _resume(self, suspended: HRView, marker: str) -> HRView | None:
-        """After the pause, resume a release fluxwatch suspended; re-read on 409."""
+    async def _resume_after_pause(self, suspended: HRView, marker: str) -> HRView | None:
         await asyncio.sleep(self.options.suspend_pause)
-        view = suspended
-        for _ in range(5):
-            try:
-                resumed = await self.writer.resume(view)
-                self.writes += 1
-                return resumed
-            except KubeApiError as exc:
-                if exc.not_found:
-                    return None
-                if not exc.conflict:
-                    log.error(
-                        "resume failed: %s",
-                        exc,
-                        extra={"namespace": view.namespace, "object": view.name},
-                    )
-                    await asyncio.sleep(1.0)
-            except KubeError as exc:
-                log.error(
-                    "resume failed: %s",
-                    exc,
-                    extra={"namespace": view.namespace, "object": view.name},
-                )
-                await asyncio.sleep(1.0)
-                continue
-            view = await self.writer.get(view.namespace, view.name)
-            if not view.suspend or view.suspended_at is None:
-                return view  # resumed already, or a person took over (marker gone)
-        log.error(
-            "could not resume after 5 tries; the next leader will (marker %s)",
-            marker,
-            extra={"namespace": view.namespace, "object": view.name},
-        )
-        return None
+        return await self._repay(suspended, marker, announce_success=False)
 
-    async def _resume_interrupted(self, view: HRView) -> None:
+    async def _resume_interrupted(self, view: HRView) -> bool:
+        # dry_run too: this undoes fluxwatch's own write, it is not a recovery.
         log.warning(
             "resuming a release left suspended by an interrupted suspend-toggle (%s)",
             view.suspended_at,
             extra={"namespace": view.namespace, "object": view.name},
         )
-        if self.settings.guardrail.dry_run:
-            return
-        marker = view.suspended_at or ""
+        return await self._repay(view, view.suspended_at or "", announce_success=True) is not None
+
+    async def _repay(self, view: HRView, marker: str, *, announce_success: bool) -> HRView | None:
+        """Resume a release fluxwatch suspended: a debt, paid as soon as the API allows.
+
+        Retries with backoff for as long as this replica leads, whatever the attempts,
+        budget or guardrail say; the first refusal is alerted ("suspended by fluxwatch
+        until the API accepts the resume") and, when it finally goes through, so is the
+        resume. Ends early when the release is gone or no longer carries the marker (a
+        person took over). Every error ends up here, logged once per try; none escapes:
+        the caller may be a cancelled attempt that would never look at it.
+        Returns the resumed view, or None when there was nothing (more) to resume here.
+        """
+        delay = self.options.resume_backoff
+        refused = False
         try:
-            await self.writer.resume(view)
-            self.writes += 1
-        except KubeApiError as exc:
-            if not exc.conflict:
-                raise
-            fresh = await self.writer.get(view.namespace, view.name)
-            if not (fresh.suspend and fresh.suspended_at is not None):
-                return  # resumed meanwhile by someone else
-            await self.writer.resume(fresh)
-            self.writes += 1
-        self.publish(
-            self.events.suspend_resumed(self._obj(view), marker=marker, labels=view.labels)
+            while True:
+                if not self.is_leader():
+                    log.warning(
+                        "not the leader any more: leaving the resume (marker %s) to the next",
+                        marker,
+                        extra={"namespace": view.namespace, "object": view.name},
+                    )
+                    return None
+                try:
+                    resumed = await self.writer.resume(view)
+                except KubeError as exc:
+                    if isinstance(exc, KubeApiError) and exc.not_found:
+                        return None
+                    if not (isinstance(exc, KubeApiError) and exc.conflict):
+                        log.error(
+                            "resume refused, retrying in %.1fs: %s",
+                            delay,
+                            exc,
+                            extra={"namespace": view.namespace, "object": view.name},
+                        )
+                        if not refused:
+                            refused = True
+                            self.publish(self._still_suspended(view, marker, exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.options.resume_backoff_max)
+                    try:
+                        view = await self.writer.get(view.namespace, view.name)
+                    except KubeApiError as get_exc:
+                        if get_exc.not_found:
+                            return None
+                        continue  # the stale view: its resume answers 409 and we read again
+                    except KubeError:
+                        continue
+                    if not view.suspend or view.suspended_at is None:
+                        return view  # resumed already, or a person took over (marker gone)
+                    continue
+                self.writes += 1
+                if refused or announce_success:
+                    self.publish(
+                        self.events.suspend_resumed(
+                            self._obj(resumed), marker=marker, labels=resumed.labels
+                        )
+                    )
+                return resumed
+        except Exception:
+            log.exception(
+                "resume failed; the marker (%s) stays for the next attempt",
+                marker,
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            return None
+
+    def _still_suspended(self, view: HRView, marker: str, error: KubeError) -> Event:
+        message = (
+            f"HelmRelease {view.namespace}/{view.name} is suspended by fluxwatch "
+            f"({ANNOTATION_SUSPENDED_AT}: {marker}) and the API refused the resume: {error}. "
+            "helm-controller does not reconcile it until then; fluxwatch keeps retrying "
+            "with backoff until the resume goes through."
+        )
+        return self.events.new(
+            self._obj(view),
+            Severity.ERROR,
+            Reason.RECOVERY_FAILED,
+            message,
+            {Meta.STRATEGY: SUSPEND_TOGGLE, Meta.ERROR: f"resume refused: {error}"},
+            view.labels,
         )
 
     async def drain(self, timeout: float) -> None:

@@ -192,3 +192,75 @@ def test_without_a_batch_window_only_the_same_instant_counts() -> None:
     guard = Guardrail(GuardrailSettings(batch_window=0, max_recoveries=100))
     guard.admit(keys(8, "early"), T)
     assert len(guard.admit(keys(7, "late"), T + 5).act) == 7
+
+
+# -- behaviours mutation testing found unguarded (make mutate) -----------------------------
+
+
+def test_a_second_episode_that_runs_out_of_attempts_is_reported_again() -> None:
+    """Ready in between (forget) starts a new episode: running out again is a new report."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1))
+    key = ("apps", "web")
+    guard.admit([key], T)
+    [first] = guard.admit([key], T + 1000).events
+    assert isinstance(first, Exhausted)
+    guard.forget(key)
+    assert guard.admit([key], T + 2000).act == (key,)
+    [second] = guard.admit([key], T + 3000).events
+    assert isinstance(second, Exhausted)
+    assert second.at == T + 3000
+
+
+def test_a_resume_is_admitted_whatever_the_attempts_and_never_exhausted() -> None:
+    """DESIGN: fluxwatch's own suspend is a debt, paid whatever the attempt count; before,
+    a resume out of attempts went through the exhausted path (and, mutated, crashed)."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, backoff_base=60, backoff_factor=2))
+    key = ("apps", "web")
+    guard.admit([key], T)  # the one recovery attempt (suspend-toggle), cut short
+    resumed = guard.admit([], T + 1, urgent=[key])
+    assert resumed.act == (key,)
+    assert resumed.events == ()
+    assert guard.attempts(key) == 1  # not charged to the recovery's attempts
+    held = guard.admit([], T + 2, urgent=[key])
+    assert held.act == ()
+    assert held.next_check == T + 61
+    assert "backoff after 1 resume" in held.held[key]
+    assert guard.admit([], T + 61, urgent=[key]).act == (key,)
+    assert guard.admit([], T + 61 + 120, urgent=[key]).act == (key,)
+    assert guard.budget_left(T + 200) == 9
+
+
+def test_an_exhausted_suspect_does_not_count_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=2, batch_window=0))
+    tired = ("apps", "tired")
+    guard.admit([tired], T)
+    admission = guard.admit(keys(2), T + 10, suspects=[tired])
+    assert not guard.tripped
+    assert admission.act == tuple(keys(2))
+
+
+def test_the_next_check_is_the_earliest_held_release() -> None:
+    guard = Guardrail(GuardrailSettings(backoff_base=60, max_recoveries=100))
+    early, late = ("apps", "early"), ("apps", "late")
+    guard.admit([early], T)
+    guard.admit([late], T + 30)
+    held = guard.admit([late, early], T + 40)
+    assert held.act == ()
+    assert held.next_check == T + 60  # early's backoff ends first, whatever the order
+
+
+def test_a_release_acted_on_again_moves_to_the_end_of_the_batch_window() -> None:
+    """The batch window expires oldest first; a release acted on again is as young as its
+    latest action, and must not shield an older one from expiring."""
+    settings = GuardrailSettings(
+        batch_window=60, max_batch=2, max_recoveries=100, backoff_base=10, backoff_factor=1
+    )
+    guard = Guardrail(settings)
+    a, b, c = ("apps", "a"), ("apps", "b"), ("apps", "c")
+    guard.admit([a], T)
+    guard.admit([b], T + 10)
+    assert guard.admit([a], T + 20).act == (a,)
+    # At T+75 b (T+10) left the window, a (T+20) did not: a and c make two, not three.
+    admission = guard.admit([c], T + 75)
+    assert not guard.tripped
+    assert admission.act == (c,)

@@ -362,3 +362,12 @@ def test_settings_defaults_and_validation() -> None:
         EngineSettings(watch_namespaces=frozenset({"apps"}), exclude_namespaces=frozenset({"apps"}))
     with pytest.raises(ValueError):
         EngineSettings(verify_storage="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_pending_secret_at_the_version_history_says_deployed_is_not_newer() -> None:
+    """Mutation survivor: ``>`` read as ``>=`` labelled this ``newer-pending``. A pending
+    Secret at history[0]'s own version is no newer revision in flight: Helm storage and the
+    status disagree about that revision, so it is not deployed."""
+    verdict = judge(stuck(), storage=secrets((1, "pending-upgrade")))
+    assert verdict.skip is Skip.NOT_DEPLOYED
+    assert "newest Helm revision 1 of flux-system/vpa-bp-vpa is pending-upgrade" in verdict.reason
