@@ -28,6 +28,13 @@ would leave a release suspended, the very harm the limits exist to prevent. It
 is charged to a count of its own, never to the release's attempts, and obeys
 backoff on that count, so a resume that keeps ending unpaid does not spin.
 
+What must survive a change of leader (the budget spent, the batch window,
+each release's attempts) is a plain value: :meth:`Guardrail.state` and
+:meth:`Guardrail.restore` move it through :func:`dump_state` /
+:func:`load_state`, which the daemon keeps in an annotation of its own leader
+Lease, so a new leader, or a restarted crash-looping pod, goes on counting
+where the last one stopped (README "Running in a cluster").
+
 ``dry_run`` changes nothing in the accounting, so a dry run reports exactly
 what a live run would have done; the flag travels on the :class:`Admission`
 for the recovery layer, which then writes nothing.
@@ -35,16 +42,36 @@ for the recovery layer, which then writes nothing.
 
 from __future__ import annotations
 
+import json
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fluxwatch.engine.config import GuardrailSettings
 
-__all__ = ["Admission", "Exhausted", "GuardEvent", "Guardrail", "Key", "TripCleared", "Tripped"]
+__all__ = [
+    "LEASE_ANNOTATION",
+    "Admission",
+    "Exhausted",
+    "GuardEvent",
+    "Guardrail",
+    "GuardrailState",
+    "Key",
+    "TripCleared",
+    "Tripped",
+    "dump_state",
+    "load_state",
+]
 
 Key = tuple[str, str]  # (namespace, name)
+
+# Where the daemon keeps :func:`dump_state` on its own leader Lease.
+LEASE_ANNOTATION = "fluxwatch.io/guardrail"
+
+# How many releases' attempts a state keeps, the latest: a Lease's annotations hold 256 KiB,
+# and a release stuck for so long that 2000 others were attempted since is a person's by now.
+_KEPT = 2000
 
 # How many releases a message names before it says "and N more": alerts stay readable.
 _NAMED = 50
@@ -130,6 +157,60 @@ class Admission:
     dry_run: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class GuardrailState:
+    """What a new leader needs to go on counting: epoch seconds, oldest first."""
+
+    spent: tuple[float, ...] = ()  # each action in the budget window
+    recent: tuple[tuple[Key, float], ...] = ()  # the batch window
+    attempts: tuple[tuple[Key, int, float], ...] = ()  # (key, attempts, last attempt)
+    exhausted: tuple[Key, ...] = ()  # reported already
+
+
+def dump_state(state: GuardrailState) -> str:
+    """Compact JSON; keys as ``namespace/name`` (neither may contain a slash)."""
+    return json.dumps(
+        {
+            "v": 1,
+            "spent": state.spent,
+            "recent": [[f"{ns}/{n}", at] for (ns, n), at in state.recent],
+            "attempts": [[f"{ns}/{n}", k, at] for (ns, n), k, at in state.attempts],
+            "exhausted": [f"{ns}/{n}" for ns, n in state.exhausted],
+        },
+        separators=(",", ":"),
+    )
+
+
+def load_state(text: str) -> GuardrailState:
+    """The state :func:`dump_state` wrote; ValueError naming what is wrong otherwise."""
+
+    def key(value: Any) -> Key:
+        ns, sep, name = value.partition("/") if isinstance(value, str) else ("", "", "")
+        if not (ns and sep and name):
+            raise ValueError(f"expected namespace/name, got {value!r}"[:200])
+        return ns, name
+
+    def number(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}"[:200])
+        return float(value)
+
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != 1:
+            raise ValueError("expected an object with v: 1")
+        return GuardrailState(
+            spent=tuple(number(at) for at in data.get("spent", ())),
+            recent=tuple((key(k), number(at)) for k, at in data.get("recent", ())),
+            attempts=tuple(
+                (key(k), int(number(n)), number(at)) for k, n, at in data.get("attempts", ())
+            ),
+            exhausted=tuple(key(k) for k in data.get("exhausted", ())),
+        )
+    except (TypeError, RecursionError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a guardrail state: {exc}"[:200]) from None
+
+
 class Guardrail:
     """Batch limit, per-release attempts with backoff, and a sliding budget."""
 
@@ -154,6 +235,34 @@ class Guardrail:
     def budget_left(self, now: float) -> int:
         self._expire(now)
         return self.settings.max_recoveries - len(self._spent)
+
+    def state(self, now: float) -> GuardrailState:
+        """What a new leader needs (see the module docstring); expired entries left out."""
+        self._expire(now)
+        attempts = sorted(
+            ((k, n, self._last_attempt[k]) for k, n in self._attempts.items()),
+            key=lambda item: item[2],
+        )
+        kept = attempts[-_KEPT:]
+        return GuardrailState(
+            spent=tuple(self._spent),
+            recent=tuple(self._recent.items()),
+            attempts=tuple(kept),
+            exhausted=tuple(k for k in self._exhausted if k in {a[0] for a in kept}),
+        )
+
+    def restore(
+        self, state: GuardrailState, now: float, keep: Callable[[Key], bool] = lambda _k: True
+    ) -> None:
+        """Count from the previous leader's state, which replaces ours: the Lease is the
+        ledger (ours, if we led before, is in it up to our last write). The attempts of a
+        release ``keep`` rejects (Ready again, gone) are not taken over."""
+        self._spent = deque(sorted(state.spent))
+        self._recent = dict(sorted(state.recent, key=lambda item: item[1]))
+        self._attempts = {key: n for key, n, _at in state.attempts if keep(key)}
+        self._last_attempt = {key: at for key, _n, at in state.attempts if keep(key)}
+        self._exhausted = {key for key in state.exhausted if key in self._attempts}
+        self._expire(now)
 
     def finished(self, key: Key, now: float) -> None:
         """The attempt on ``key`` ended at ``now``: the backoff counts from here, so a

@@ -154,6 +154,41 @@ def ready_at_generation(generation: int) -> Callable[[HRView], bool]:
     return check
 
 
+@dataclass(slots=True)
+class _Climbed:
+    """How far one attempt got up the ladder."""
+
+    attempt: int
+    strategy: str = ""  # the last strategy run
+    first_write: float | None = None  # clock time of the first step
+    verified: HRView | None = None  # the view that verified it, if one did
+
+
+class Standing(Protocol):
+    """What a recovery asks of the daemon running it: leadership and the guardrail."""
+
+    def is_leader(self) -> bool: ...
+    def attempt_of(self, key: Key) -> int: ...  # this attempt's number, 1 for the first
+    def suspicion_of(self, key: Key) -> str | None: ...  # why it is a suspect, if it is
+    async def record(self) -> bool: ...  # the guardrail's state persisted: safe to act
+
+
+class Alone:
+    """A single replica (``fluxwatch scan --recover``): always leads, nothing to hand over."""
+
+    def is_leader(self) -> bool:
+        return True
+
+    def attempt_of(self, key: Key) -> int:
+        return 1
+
+    def suspicion_of(self, key: Key) -> str | None:
+        return None
+
+    async def record(self) -> bool:
+        return True
+
+
 class _Changed(Exception):
     """The release changed under us and is no longer stuck: stop without writing."""
 
@@ -175,9 +210,7 @@ class Recovery:
         *,
         clock: Clock,
         storage: StorageReader | None = None,
-        is_leader: Callable[[], bool] = lambda: True,
-        attempt_of: Callable[[Key], int] = lambda _key: 1,
-        suspicion_of: Callable[[Key], str | None] = lambda _key: None,
+        standing: Standing | None = None,
         events: EventFactory | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -188,22 +221,20 @@ class Recovery:
         self.publish = publish
         self.clock = clock
         self.storage = storage
-        self.is_leader = is_leader
-        self.attempt_of = attempt_of
-        self.suspicion_of = suspicion_of
+        self.standing: Standing = standing if standing is not None else Alone()
         self.events = events or EventFactory()
         self.metrics = metrics
         self._resumes: set[asyncio.Future[HRView | None]] = set()
         self.writes = 0
 
     async def __call__(self, view: HRView, verdict: Verdict) -> None:
-        if not self.is_leader():
+        if not self.standing.is_leader():
             return
         attributes: dict[str, AttributeValue] = {
             "k8s.namespace.name": view.namespace,
             "k8s.helmrelease.name": view.name,
-            "fluxwatch.verdict": str(verdict.verdict),
-            "fluxwatch.attempt": self.attempt_of(_key(view)),
+            "fluxwatch.verdict": str(verdict.kind),
+            "fluxwatch.attempt": self.standing.attempt_of(_key(view)),
             "fluxwatch.max_attempts": self.settings.guardrail.max_attempts,
             "fluxwatch.ladder": list(self.options.ladder),
             "fluxwatch.dry_run": self.settings.guardrail.dry_run,
@@ -213,10 +244,10 @@ class Recovery:
 
     async def _attempt(self, view: HRView, verdict: Verdict) -> None:
         try:
-            if verdict.verdict is Kind.RESUME_PENDING:
+            if verdict.kind is Kind.RESUME_PENDING:
                 resumed = await self._resume_interrupted(view)
                 _outcome("resumed" if resumed else "not-resumed")
-            elif verdict.verdict is Kind.STUCK:
+            elif verdict.kind is Kind.STUCK:
                 await self._recover(view, verdict)
         except _Changed as changed:
             _outcome("changed")
@@ -237,7 +268,7 @@ class Recovery:
                 self.events.recovery_failed(
                     self._obj(view),
                     strategy="-",
-                    attempt=self.attempt_of(_key(view)),
+                    attempt=self.standing.attempt_of(_key(view)),
                     max_attempts=self.settings.guardrail.max_attempts,
                     error=f"Kubernetes API error: {exc}",
                     labels=view.labels,
@@ -247,27 +278,60 @@ class Recovery:
     # -- the steps ---------------------------------------------------------------------------
 
     async def _recover(self, view: HRView, verdict: Verdict) -> None:
-        key = _key(view)
+        """Storage gate, announcement, ladder, outcome: each its own method below."""
         if verdict.needs_storage:
-            with _tracer.start_as_current_span("storage-check") as span:
-                view, verdict = await self._wait_for_helm(view)
-                span.set_attribute("fluxwatch.verdict", str(verdict.verdict))
-            if verdict.verdict is not Kind.STUCK:
-                _outcome("skipped")
-                self.publish(
-                    self.events.recovery_skipped(
-                        self._obj(view),
-                        why=verdict.reason,
-                        revision=_revision(view),
-                        labels=view.labels,
-                    )
-                )
+            gated = await self._storage_gate(view)
+            if gated is None:
                 return
+            view, verdict = gated
+        self._announce(view)
+        if self.settings.guardrail.dry_run:
+            _outcome("dry-run")
+            self.publish(
+                self.events.recovery_skipped(
+                    self._obj(view),
+                    why="dry run: fluxwatch decides and alerts but never writes",
+                    revision=_revision(view),
+                    labels=view.labels,
+                )
+            )
+            return
+        if not await self.standing.record():
+            # Write-ahead: an action the next leader would not know of escapes its limits.
+            _outcome("not-recorded", "the guardrail's state could not be recorded")
+            log.warning(
+                "not recovering: the guardrail's state could not be recorded in the Lease",
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            return
+        result = await self._ladder(view, verdict)
+        self._outcome(result)
+
+    async def _storage_gate(self, view: HRView) -> tuple[HRView, Verdict] | None:
+        """Judge again with Helm storage; None (and an alert) when it is not stuck after all."""
+        with _tracer.start_as_current_span("storage-check") as span:
+            view, verdict = await self._wait_for_helm(view)
+            span.set_attribute("fluxwatch.verdict", str(verdict.kind))
+        if verdict.kind is Kind.STUCK:
+            return view, verdict
+        _outcome("skipped")
+        self.publish(
+            self.events.recovery_skipped(
+                self._obj(view),
+                why=verdict.reason,
+                revision=_revision(view),
+                labels=view.labels,
+            )
+        )
+        return None
+
+    def _announce(self, view: HRView) -> None:
+        """StuckDetected, on the trace and to people."""
         ready = view.ready
         now = self.clock.now()
         age = now - (ready.last_transition or now) if ready else 0.0
         snapshot = view.last_release
-        suspicion = self.suspicion_of(key)
+        suspicion = self.standing.suspicion_of(_key(view))
         trace.get_current_span().add_event(
             "stuck detected",
             {"fluxwatch.stuck_for_seconds": age, "fluxwatch.suspect": bool(suspicion)},
@@ -284,24 +348,16 @@ class Recovery:
                 labels=view.labels,
             )
         )
-        if self.settings.guardrail.dry_run:
-            _outcome("dry-run")
-            self.publish(
-                self.events.recovery_skipped(
-                    self._obj(view),
-                    why="dry run: fluxwatch decides and alerts but never writes",
-                    revision=_revision(view),
-                    labels=view.labels,
-                )
-            )
-            return
-        attempt = self.attempt_of(key)
+
+    async def _ladder(self, view: HRView, verdict: Verdict) -> _Climbed:
+        """Each strategy in turn until one verifies, or one fails with no next step."""
+        attempt = self.standing.attempt_of(_key(view))
         max_attempts = self.settings.guardrail.max_attempts
         ladder = self.options.ladder
-        first_write: float | None = None
+        climbed = _Climbed(attempt)
         for index, strategy in enumerate(ladder):
-            if not self.is_leader():
-                return
+            if not self.standing.is_leader():
+                return climbed
             self.publish(
                 self.events.recovery_started(
                     self._obj(view),
@@ -312,10 +368,11 @@ class Recovery:
                     labels=view.labels,
                 )
             )
-            if first_write is None:
-                first_write = self.clock.now()
+            if climbed.first_write is None:
+                climbed.first_write = self.clock.now()
                 if self.metrics is not None and verdict.due_at is not None:
-                    self.metrics.detection_delay.observe(max(0.0, first_write - verdict.due_at))
+                    delay = climbed.first_write - verdict.due_at
+                    self.metrics.detection_delay.observe(max(0.0, delay))
             try:
                 with _tracer.start_as_current_span(
                     strategy,
@@ -330,29 +387,16 @@ class Recovery:
                 self.metrics.recoveries.labels(
                     strategy, "succeeded" if verified else "failed"
                 ).inc()
+            climbed.strategy = strategy
             if verified is not None:
-                took = self.clock.now() - first_write
-                if self.metrics is not None:
-                    self.metrics.recovery_duration.labels("succeeded").observe(took)
-                _outcome("succeeded")
-                self.publish(
-                    self.events.recovery_succeeded(
-                        self._obj(verified),
-                        strategy=strategy,
-                        attempt=attempt,
-                        max_attempts=max_attempts,
-                        took=took,
-                        revision=_revision(verified),
-                        labels=verified.labels,
-                    )
-                )
-                return
+                climbed.verified = verified
+                return climbed
             following = ladder[index + 1] if index + 1 < len(ladder) else None
             if following is not None:
                 # Escalate only what is still stuck now: a person may have suspended the
                 # release, or helm-controller moved it, while this step was verifying.
                 now_verdict = decide(view, None, self.settings, self.clock.now(), None)
-                if now_verdict.verdict is not Kind.STUCK:
+                if now_verdict.kind is not Kind.STUCK:
                     error = f"{error.rstrip('.')}; not escalating: {now_verdict.reason}"
                     following = None
             self.publish(
@@ -369,10 +413,32 @@ class Recovery:
             )
             if following is None:
                 break
-        if self.metrics is not None and first_write is not None:
-            self.metrics.recovery_duration.labels("failed").observe(self.clock.now() - first_write)
-        if first_write is not None:
-            _outcome("failed", f"no strategy of {', '.join(ladder)} verified")
+        return climbed
+
+    def _outcome(self, climbed: _Climbed) -> None:
+        """How the ladder ended: RecoverySucceeded, or the failure on the span and metrics."""
+        if climbed.first_write is None:
+            return  # not the leader any more before the first write
+        took = self.clock.now() - climbed.first_write
+        verified = climbed.verified
+        if self.metrics is not None:
+            result = "succeeded" if verified is not None else "failed"
+            self.metrics.recovery_duration.labels(result).observe(took)
+        if verified is None:
+            _outcome("failed", f"no strategy of {', '.join(self.options.ladder)} verified")
+            return
+        _outcome("succeeded")
+        self.publish(
+            self.events.recovery_succeeded(
+                self._obj(verified),
+                strategy=climbed.strategy,
+                attempt=climbed.attempt,
+                max_attempts=self.settings.guardrail.max_attempts,
+                took=took,
+                revision=_revision(verified),
+                labels=verified.labels,
+            )
+        )
 
     async def _step(self, strategy: str, view: HRView) -> tuple[HRView | None, HRView, str]:
         """Run one strategy with one retry after a 409; return (verified view, latest, error)."""
@@ -404,7 +470,7 @@ class Recovery:
         return None, view, "the release kept changing under every write (409 Conflict twice)"
 
     async def _write(self, strategy: str, view: HRView) -> HRView:
-        if not self.is_leader():
+        if not self.standing.is_leader():
             raise _Changed(Verdict(Kind.SKIPPED, "this replica is no longer the leader"))
         self.writes += 1
         if strategy == FORCE_RECONCILE:
@@ -455,7 +521,7 @@ class Recovery:
         refused = False
         try:
             while True:
-                if not self.is_leader():
+                if not self.standing.is_leader():
                     log.warning(
                         "not the leader any more: leaving the resume (marker %s) to the next",
                         marker,
@@ -540,7 +606,7 @@ class Recovery:
         while pending and self.clock.now() < deadline:
             await asyncio.sleep(interval)
             latest = self.waiter.latest(view)
-            if decide(latest, None, self.settings, self.clock.now()).verdict is not Kind.STUCK:
+            if decide(latest, None, self.settings, self.clock.now()).kind is not Kind.STUCK:
                 # Ready, suspended, deleted ...: this attempt has nothing left to do.
                 return latest, decide(latest, None, self.settings, self.clock.now())
             view = latest
@@ -574,7 +640,7 @@ class Recovery:
     async def _rejudge(self, view: HRView) -> HRView:
         fresh = await self.writer.get(view.namespace, view.name)
         verdict = decide(fresh, None, self.settings, self.clock.now(), None)
-        if verdict.verdict is not Kind.STUCK:
+        if verdict.kind is not Kind.STUCK:
             raise _Changed(verdict)
         return fresh
 
@@ -608,8 +674,10 @@ __all__ = [
     "FORCE_RECONCILE",
     "STATUS_CORRECT",
     "SUSPEND_TOGGLE",
+    "Alone",
     "Recovery",
     "RecoveryOptions",
+    "Standing",
     "StorageReader",
     "ViewWaiter",
     "Writer",

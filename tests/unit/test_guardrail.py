@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from fluxwatch.engine.config import GuardrailSettings
-from fluxwatch.engine.guardrail import Exhausted, Guardrail, Key, TripCleared, Tripped
+from fluxwatch.engine.guardrail import (
+    Exhausted,
+    Guardrail,
+    Key,
+    TripCleared,
+    Tripped,
+    dump_state,
+    load_state,
+)
 
 T = 1_777_967_398.0
 
@@ -264,3 +272,53 @@ def test_a_release_acted_on_again_moves_to_the_end_of_the_batch_window() -> None
     admission = guard.admit([c], T + 75)
     assert not guard.tripped
     assert admission.act == (c,)
+
+
+# -- the state a new leader takes over ------------------------------------------------------
+
+
+def test_state_round_trips_and_a_new_leader_goes_on_counting() -> None:
+    """DESIGN "Guardrail state": budget, batch window, attempts and what was reported
+    survive a change of leader; a second guardrail restored from the first's state
+    refuses exactly what the first would have."""
+    settings = GuardrailSettings(max_recoveries=3, max_attempts=1, window=600)
+    first = Guardrail(settings)
+    first.admit(keys(3), T)
+    first.admit(keys(1), T + 100)  # hr-00 out of attempts: reported
+    text = dump_state(first.state(T + 100))
+    assert load_state(text) == first.state(T + 100)
+
+    second = Guardrail(settings)
+    second.restore(load_state(text), T + 200)
+    assert second.budget_left(T + 200) == 0
+    assert second.attempts(("apps", "hr-01")) == 1
+    assert second.admit([("apps", "other")], T + 200).act == ()  # budget spent
+    assert second.admit(keys(1), T + 700).events == ()  # reported once, by the first
+    assert second.admit([("apps", "other")], T + 700).act == (("apps", "other"),)
+
+
+def test_restore_leaves_out_releases_ready_since() -> None:
+    first = Guardrail(GuardrailSettings(max_attempts=1))
+    first.admit(keys(2), T)
+    second = Guardrail(GuardrailSettings(max_attempts=1))
+    second.restore(first.state(T), T + 1, keep=lambda key: key != ("apps", "hr-00"))
+    assert second.attempts(("apps", "hr-00")) == 0
+    assert second.attempts(("apps", "hr-01")) == 1
+    assert second.budget_left(T + 1) == 8  # the budget was spent all the same
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "[]",
+        '{"v": 2}',
+        '{"v": 1, "spent": ["x"]}',
+        '{"v": 1, "recent": [["apps", 1]]}',
+        '{"v": 1, "attempts": [["apps/a", true, 1]]}',
+        "[" * 5000,
+    ],
+)
+def test_a_bad_state_is_a_clear_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"expected|not a guardrail state"):
+        load_state(text)
