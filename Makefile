@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench profile clean
+.PHONY: install demo test lint typecheck pytest bench profile mutate clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,5 +40,16 @@ profile: $(STAMP)
 	$(BIN)/py-spy record --rate 500 -o bench/results/profile-$(BENCH).svg -- \
 		$(BIN)/python -m bench --only $(BENCH) --quick --out bench/results/profile-$(BENCH).json
 
+# Mutation testing of fluxwatch/engine/ against the engine's unit tests ([tool.mutmut] in
+# pyproject.toml). Not part of `make test` (minutes, not seconds); the survivors it may
+# report are the equivalent mutants listed, with why, in tests/mutants.md.
+# MUTANTS picks which: the decision code by default (its survivors are kept at zero);
+# `make mutate MUTANTS=` runs every engine module.
+MUTANTS ?= fluxwatch.engine.policy.* fluxwatch.engine.guardrail.*
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $${MUTATE_JOBS:-2} $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

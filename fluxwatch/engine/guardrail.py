@@ -182,33 +182,49 @@ def dump_state(state: GuardrailState) -> str:
 
 
 def load_state(text: str) -> GuardrailState:
-    """The state :func:`dump_state` wrote; ValueError naming what is wrong otherwise."""
+    """The state :func:`dump_state` wrote; ValueError saying what is wrong otherwise."""
 
     def key(value: Any) -> Key:
-        ns, sep, name = value.partition("/") if isinstance(value, str) else ("", "", "")
-        if not (ns and sep and name):
-            raise ValueError(f"expected namespace/name, got {value!r}"[:200])
+        ns, _, name = value.partition("/") if isinstance(value, str) else ("", "", "")
+        if not ns or not name or "/" in name:
+            raise _Bad(f"expected namespace/name, got {_short(value)}")
         return ns, name
 
     def number(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, got {value!r}"[:200])
+            raise _Bad(f"expected a number, got {_short(value)}")
         return float(value)
+
+    def items(name: str) -> list[Any]:
+        found = data.get(name, [])
+        if not isinstance(found, list):
+            raise _Bad(f"expected a list in {name}, got {_short(found)}")
+        return found
 
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or data.get("v") != 1:
-            raise ValueError("expected an object with v: 1")
+            raise _Bad(f"expected an object with v: 1, got {_short(data)}")
         return GuardrailState(
-            spent=tuple(number(at) for at in data.get("spent", ())),
-            recent=tuple((key(k), number(at)) for k, at in data.get("recent", ())),
-            attempts=tuple(
-                (key(k), int(number(n)), number(at)) for k, n, at in data.get("attempts", ())
-            ),
-            exhausted=tuple(key(k) for k in data.get("exhausted", ())),
+            spent=tuple(number(at) for at in items("spent")),
+            recent=tuple((key(k), number(at)) for k, at in items("recent")),
+            attempts=tuple((key(k), int(number(n)), number(at)) for k, n, at in items("attempts")),
+            exhausted=tuple(key(k) for k in items("exhausted")),
         )
-    except (TypeError, RecursionError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a guardrail state: {exc}"[:200]) from None
+    except _Bad as exc:
+        raise ValueError(f"not a guardrail state: {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:  # JSON errors, unpacking, depth
+        raise ValueError(f"not a guardrail state: {_short(exc)}") from None
+
+
+class _Bad(Exception):
+    """What :func:`load_state` found wrong, already said for a person."""
+
+
+def _short(value: object) -> str:
+    """A value for an error message, cut short: the annotation could be anything."""
+    text = repr(value) if not isinstance(value, Exception) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class Guardrail:
@@ -259,8 +275,9 @@ class Guardrail:
         release ``keep`` rejects (Ready again, gone) are not taken over."""
         self._spent = deque(sorted(state.spent))
         self._recent = dict(sorted(state.recent, key=lambda item: item[1]))
-        self._attempts = {key: n for key, n, _at in state.attempts if keep(key)}
-        self._last_attempt = {key: at for key, _n, at in state.attempts if keep(key)}
+        kept = [(key, n, at) for key, n, at in state.attempts if keep(key)]
+        self._attempts = {key: n for key, n, _at in kept}
+        self._last_attempt = {key: at for key, _n, at in kept}
         self._exhausted = {key for key in state.exhausted if key in self._attempts}
         self._expire(now)
 

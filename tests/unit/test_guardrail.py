@@ -8,6 +8,7 @@ from fluxwatch.engine.config import GuardrailSettings
 from fluxwatch.engine.guardrail import (
     Exhausted,
     Guardrail,
+    GuardrailState,
     Key,
     TripCleared,
     Tripped,
@@ -308,17 +309,67 @@ def test_restore_leaves_out_releases_ready_since() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "problem"),
     [
-        "",
-        "[]",
-        '{"v": 2}',
-        '{"v": 1, "spent": ["x"]}',
-        '{"v": 1, "recent": [["apps", 1]]}',
-        '{"v": 1, "attempts": [["apps/a", true, 1]]}',
-        "[" * 5000,
+        ("", "not a guardrail state: Expecting value"),
+        ("[]", "expected an object with v: 1, got []"),
+        ('{"v": 2}', "expected an object with v: 1, got {'v': 2}"),
+        ('{"v": 1, "spent": ["x"]}', "expected a number, got 'x'"),
+        ('{"v": 1, "spent": {"a": 1}}', "expected a list in spent, got {'a': 1}"),
+        ('{"v": 1, "recent": [["apps", 1]]}', "expected namespace/name, got 'apps'"),
+        ('{"v": 1, "recent": [["apps/", 1]]}', "expected namespace/name, got 'apps/'"),
+        ('{"v": 1, "recent": [["/web", 1]]}', "expected namespace/name, got '/web'"),
+        ('{"v": 1, "recent": [["a/b/c", 1]]}', "expected namespace/name, got 'a/b/c'"),
+        ('{"v": 1, "exhausted": [7]}', "expected namespace/name, got 7"),
+        ('{"v": 1, "attempts": [["apps/a", true, 1]]}', "expected a number, got True"),
+        ('{"v": 1, "attempts": [["apps/a", 1]]}', "not a guardrail state: not enough values"),
+        ("[" * 5000, "not a guardrail state: "),
+        ('{"v": 1, "spent": ["' + "x" * 100 + '"]}', "expected a number, got '" + "x" * 56 + "..."),
     ],
 )
-def test_a_bad_state_is_a_clear_error(text: str) -> None:
-    with pytest.raises(ValueError, match=r"expected|not a guardrail state"):
+def test_a_bad_state_is_a_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(ValueError) as raised:
         load_state(text)
+    prefix = "not a guardrail state: "
+    assert str(raised.value).startswith(prefix + problem.removeprefix(prefix))
+    assert len(str(raised.value)) <= len(prefix) + 60 + len("expected a number, got ")
+
+
+def test_a_state_with_nothing_in_it_is_empty() -> None:
+    assert load_state('{"v": 1}') == GuardrailState()
+
+
+def test_the_state_is_compact_and_complete() -> None:
+    """Everything goes into the annotation, without a byte of padding (256 KiB for all of
+    a Lease's annotations)."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_recoveries=100))
+    guard.admit(keys(2), T)
+    guard.admit(keys(1), T + 10)  # hr-00 exhausted
+    state = guard.state(T + 10)
+    assert len(state.spent) == 2
+    assert [k for k, _at in state.recent] == keys(2)
+    assert [(k, n) for k, n, _at in state.attempts] == [(k, 1) for k in keys(2)]
+    assert state.exhausted == (("apps", "hr-00"),)
+    text = dump_state(state)
+    assert " " not in text
+    assert load_state(text) == state
+
+
+def test_the_state_keeps_the_latest_attempts_only() -> None:
+    guard = Guardrail(GuardrailSettings(max_recoveries=10_000, max_batch=10_000))
+    guard.admit([("zz", "oldest")], T)
+    guard.admit(keys(2000, "newer"), T + 1)
+    attempted = {k for k, _n, _at in guard.state(T + 2).attempts}
+    assert len(attempted) == 2000
+    assert ("zz", "oldest") not in attempted
+
+
+def test_a_restored_batch_window_expires_oldest_first() -> None:
+    """The window is restored in time order, whatever the order of the state's entries."""
+    settings = GuardrailSettings(batch_window=60, max_batch=2, max_recoveries=100)
+    state = GuardrailState(recent=((("apps", "b"), T + 10), (("apps", "a"), T)))
+    guard = Guardrail(settings)
+    guard.restore(state, T + 10)
+    # At T+65 a (T) left the window, b (T+10) did not: b and c make two.
+    assert guard.admit([("apps", "c")], T + 65).act == (("apps", "c"),)
+    assert not guard.tripped

@@ -430,3 +430,44 @@ async def test_helm_at_work_past_verify_timeout_is_skipped_not_recovered() -> No
     assert rig.reasons() == ["RecoverySkipped"]
     assert "Helm is still at work" in rig.events[0].message
     assert rig.api.calls == []
+
+
+@dataclass
+class Forbidden:
+    """Helm storage behind RBAC that does not grant Secrets (403)."""
+
+    async def releases(self, namespace: str, release: str) -> list[StoredRelease]:
+        raise KubeApiError(403, "Forbidden", 'secrets is forbidden: cannot list resource "secrets"')
+
+
+@pytest.mark.parametrize(("verify", "acts"), [("auto", True), ("always", False)])
+async def test_unreadable_storage_auto_trusts_history_always_refuses(
+    verify: str, acts: bool
+) -> None:
+    rig = Rig(storage=Storage([[]]))
+    rig.recovery.storage = Forbidden()
+    rig.recovery.settings = rig.settings = EngineSettings(verify_storage=verify)
+    rig.api.heal[FORCE_RECONCILE] = 1.0
+    await rig.run()
+    if acts:
+        assert rig.reasons() == ["StuckDetected", "RecoveryStarted", "RecoverySucceeded"]
+    else:
+        assert rig.reasons() == ["RecoverySkipped"]
+        assert "403" in rig.events[0].message
+        assert rig.api.calls == []
+
+
+async def test_drain_waits_for_the_resume_of_a_cancelled_attempt() -> None:
+    """Shutdown cancels the attempt during the suspend pause; the resume still runs, and
+    drain() returns once it has."""
+    rig = Rig((SUSPEND_TOGGLE,))
+    attempt = asyncio.create_task(rig.run())
+    await asyncio.sleep(1.0)
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    assert rig.api.view.suspend is True
+    await rig.recovery.drain(timeout=60)
+    assert asyncio.get_running_loop().time() == 5.0
+    assert rig.api.view.suspend is False
+    assert rig.api.view.suspended_at is None
