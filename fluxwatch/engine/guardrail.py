@@ -73,6 +73,8 @@ LEASE_ANNOTATION = "fluxwatch.io/guardrail"
 # and a release stuck for so long that 2000 others were attempted since is a person's by now.
 _KEPT = 2000
 
+_NEVER = (0, 0.0)  # no attempt yet
+
 # How many releases a message names before it says "and N more": alerts stay readable.
 _NAMED = 50
 
@@ -185,8 +187,10 @@ def load_state(text: str) -> GuardrailState:
     """The state :func:`dump_state` wrote; ValueError saying what is wrong otherwise."""
 
     def key(value: Any) -> Key:
-        ns, _, name = value.partition("/") if isinstance(value, str) else ("", "", "")
-        if not ns or not name or "/" in name:
+        if not isinstance(value, str) or value.count("/") != 1:
+            raise _Bad(f"expected namespace/name, got {_short(value)}")
+        ns, _, name = value.partition("/")
+        if not ns or not name:
             raise _Bad(f"expected namespace/name, got {_short(value)}")
         return ns, name
 
@@ -233,10 +237,10 @@ class Guardrail:
     def __init__(self, settings: GuardrailSettings) -> None:
         self.settings = settings
         self._spent: deque[float] = deque()  # when each action in the window was admitted
-        self._attempts: dict[Key, int] = {}
-        self._last_attempt: dict[Key, float] = {}  # when the last attempt started or ended
-        self._resumes: dict[Key, int] = {}  # urgent admissions, counted apart from attempts
-        self._last_resume: dict[Key, float] = {}
+        # (how many, when the last one started or ended): attempts, and the urgent
+        # resumes, counted apart from them.
+        self._attempts: dict[Key, tuple[int, float]] = {}
+        self._resumes: dict[Key, tuple[int, float]] = {}
         self._exhausted: set[Key] = set()  # reported already
         self._tripped_since: float | None = None
         self._recent: dict[Key, float] = {}  # acted on within batch_window, oldest first
@@ -246,7 +250,7 @@ class Guardrail:
         return self._tripped_since is not None
 
     def attempts(self, key: Key) -> int:
-        return self._attempts.get(key, 0)
+        return self._attempts.get(key, _NEVER)[0]
 
     def budget_left(self, now: float) -> int:
         self._expire(now)
@@ -256,7 +260,7 @@ class Guardrail:
         """What a new leader needs (see the module docstring); expired entries left out."""
         self._expire(now)
         attempts = sorted(
-            ((k, n, self._last_attempt[k]) for k, n in self._attempts.items()),
+            ((k, n, at) for k, (n, at) in self._attempts.items()),
             key=lambda item: item[2],
         )
         kept = attempts[-_KEPT:]
@@ -276,26 +280,22 @@ class Guardrail:
         self._spent = deque(sorted(state.spent))
         self._recent = dict(sorted(state.recent, key=lambda item: item[1]))
         kept = [(key, n, at) for key, n, at in state.attempts if keep(key)]
-        self._attempts = {key: n for key, n, _at in kept}
-        self._last_attempt = {key: at for key, _n, at in kept}
+        self._attempts = {key: (n, at) for key, n, at in kept}
         self._exhausted = {key for key in state.exhausted if key in self._attempts}
         self._expire(now)
 
     def finished(self, key: Key, now: float) -> None:
         """The attempt on ``key`` ended at ``now``: the backoff counts from here, so a
         recovery that ran for minutes is not retried the moment it gives up."""
-        if key in self._last_attempt:
-            self._last_attempt[key] = now
-        if key in self._last_resume:
-            self._last_resume[key] = now
+        for tries in (self._attempts, self._resumes):
+            if key in tries:
+                tries[key] = (tries[key][0], now)
 
     def forget(self, key: Key) -> None:
         """The release is Ready again or gone: its next stuck episode starts with no attempts."""
         self._attempts.pop(key, None)
-        self._last_attempt.pop(key, None)
         self._exhausted.discard(key)
         self._resumes.pop(key, None)
-        self._last_resume.pop(key, None)
 
     def admit(
         self,
@@ -325,8 +325,9 @@ class Guardrail:
         inflight = dict.fromkeys(busy)
         # Out of attempts: no longer ours to count (reported once as Exhausted).
         most = s.max_attempts
-        inflight.update(dict.fromkeys(k for k in self._recent if self._attempts.get(k, 0) < most))
-        inflight.update(dict.fromkeys(k for k in suspects if self._attempts.get(k, 0) < most))
+        attempts = self._attempts
+        inflight.update(dict.fromkeys(k for k in self._recent if attempts.get(k, _NEVER)[0] < most))
+        inflight.update(dict.fromkeys(k for k in suspects if attempts.get(k, _NEVER)[0] < most))
         count = len(inflight) + sum(1 for key in candidates if key not in inflight)
         checks: list[float] = []  # when to admit again: the earliest of these
         if count > s.max_batch:
@@ -378,7 +379,7 @@ class Guardrail:
         most = self.settings.max_attempts
         usable: list[Key] = []
         for key in keys:
-            n = attempts.get(key, 0)
+            n = attempts.get(key, _NEVER)[0]
             if n < most:
                 usable.append(key)
             elif key not in self._exhausted:
@@ -389,21 +390,20 @@ class Guardrail:
     def _charge_resume(self, key: Key, now: float) -> tuple[str, float] | None:
         """Count a resume of ``key`` (not an attempt, not the budget), or say until when it
         backs off: only resumes that ended without resuming come back here."""
-        n = self._resumes.get(key, 0)
+        n, last = self._resumes.get(key, _NEVER)
         if n:
-            until = self._last_resume[key] + self.settings.backoff(n)
+            until = last + self.settings.backoff(n)
             if now < until:
                 return f"backoff after {n} resume(s) that did not resume it", until
-        self._resumes[key] = n + 1
-        self._last_resume[key] = now
+        self._resumes[key] = (n + 1, now)
         return None
 
     def _charge(self, key: Key, now: float) -> tuple[str, float] | None:
         """Charge ``key`` an attempt and the budget, or say why it waits and until when."""
         s = self.settings
-        n = self._attempts.get(key, 0)
+        n, last = self._attempts.get(key, _NEVER)
         if n:
-            until = self._last_attempt[key] + s.backoff(n)
+            until = last + s.backoff(n)
             if now < until:
                 return f"backoff after {n} attempt(s)", until
         if len(self._spent) >= s.max_recoveries:
@@ -413,6 +413,5 @@ class Guardrail:
         # Moved to the end: the batch window's oldest action is the first entry.
         self._recent.pop(key, None)
         self._recent[key] = now
-        self._attempts[key] = n + 1
-        self._last_attempt[key] = now
+        self._attempts[key] = (n + 1, now)
         return None

@@ -325,6 +325,8 @@ def test_restore_leaves_out_releases_ready_since() -> None:
         ('{"v": 1, "attempts": [["apps/a", 1]]}', "not a guardrail state: not enough values"),
         ("[" * 5000, "not a guardrail state: "),
         ('{"v": 1, "spent": ["' + "x" * 100 + '"]}', "expected a number, got '" + "x" * 56 + "..."),
+        ('{"v": 1, "spent": ["' + "x" * 58 + '"]}', "expected a number, got '" + "x" * 58 + "'"),
+        ('{"v": 1, "spent": ["' + "x" * 59 + '"]}', "expected a number, got '" + "x" * 56 + "..."),
     ],
 )
 def test_a_bad_state_is_a_clear_error(text: str, problem: str) -> None:
@@ -367,9 +369,55 @@ def test_the_state_keeps_the_latest_attempts_only() -> None:
 def test_a_restored_batch_window_expires_oldest_first() -> None:
     """The window is restored in time order, whatever the order of the state's entries."""
     settings = GuardrailSettings(batch_window=60, max_batch=2, max_recoveries=100)
-    state = GuardrailState(recent=((("apps", "b"), T + 10), (("apps", "a"), T)))
+    # Listed newest first, and name order is not time order either.
+    state = GuardrailState(recent=((("apps", "a"), T + 10), (("apps", "b"), T)))
     guard = Guardrail(settings)
     guard.restore(state, T + 10)
-    # At T+65 a (T) left the window, b (T+10) did not: b and c make two.
+    # At T+65 b (T) left the window, a (T+10) did not: a and c make two.
     assert guard.admit([("apps", "c")], T + 65).act == (("apps", "c"),)
     assert not guard.tripped
+
+
+@pytest.mark.parametrize(("n", "tail"), [(50, "apps/hr-49"), (51, "apps/hr-49 and 1 more")])
+def test_a_trip_names_fifty_releases_then_counts_the_rest(n: int, tail: str) -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=1))
+    [trip] = guard.admit(keys(n), T).events
+    assert isinstance(trip, Tripped)
+    assert "Stuck: apps/hr-00, apps/hr-01, apps/hr-02" in trip.message
+    assert trip.message.endswith(tail)
+    assert (trip.max_batch, trip.at) == (1, T)
+
+
+def test_a_cleared_trip_says_how_long_it_held() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=1, batch_window=0))
+    guard.admit(keys(2), T)
+    [cleared] = guard.admit(keys(1), T + 90).events
+    assert cleared == TripCleared(1, 1, T, T + 90)
+    assert cleared.message.endswith("resume after 90s on hold")
+
+
+def test_a_release_acted_on_counts_in_the_batch_window_even_when_ready_since() -> None:
+    """Acted on within the batch window is part of the incident, Ready again or not."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=1, batch_window=60))
+    guard.admit([("apps", "a")], T)
+    guard.forget(("apps", "a"))
+    assert guard.admit([("apps", "b")], T + 10).act == ()
+    assert guard.tripped
+
+
+def test_a_suspect_never_attempted_counts_even_with_one_attempt_allowed() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=2))
+    assert guard.admit(keys(2), T, suspects=[("apps", "suspect")]).act == ()
+    assert guard.tripped
+
+
+def test_a_resume_backs_off_from_when_it_ended_and_forget_resets_it() -> None:
+    guard = Guardrail(GuardrailSettings(backoff_base=60))
+    key = ("apps", "web")
+    assert guard.admit([], T, urgent=[key]).act == (key,)
+    guard.finished(key, T + 100)  # the resume ran (and gave up) for 100 s
+    held = guard.admit([], T + 101, urgent=[key])
+    assert held.act == ()
+    assert held.next_check == T + 160
+    guard.forget(key)
+    assert guard.admit([], T + 102, urgent=[key]).act == (key,)

@@ -371,3 +371,89 @@ def test_a_pending_secret_at_the_version_history_says_deployed_is_not_newer() ->
     verdict = judge(stuck(), storage=secrets((1, "pending-upgrade")))
     assert verdict.skip is Skip.NOT_DEPLOYED
     assert "newest Helm revision 1 of flux-system/vpa-bp-vpa is pending-upgrade" in verdict.reason
+
+
+# -- the reasons, word for word (what a person reads in scan, alerts and logs) ------------
+
+
+def _no_history() -> HRView:
+    obj = stuck_obj()
+    del obj["status"]["history"]
+    return hr_view(obj)
+
+
+def _no_transition() -> HRView:
+    obj = stuck_obj()
+    del obj["status"]["conditions"][0]["lastTransitionTime"]
+    return hr_view(obj)
+
+
+def _failed_history() -> HRView:
+    obj = stuck_obj()
+    obj["status"]["history"][0]["status"] = "failed"
+    return hr_view(obj)
+
+
+NEVER = EngineSettings(verify_storage=VerifyStorage.NEVER)
+SINCE = "Ready=Unknown (Progressing: Running 'install' action with timeout of 5m0s) since"
+
+
+@pytest.mark.parametrize(
+    ("view", "settings", "storage", "reason"),
+    [
+        (
+            lambda: suspended_by_fluxwatch(stuck_obj()),
+            DEFAULT,
+            None,
+            "suspended by fluxwatch (fluxwatch.io/suspended-at: 2026-05-05T07:50:02Z) and never "
+            "resumed: an interrupted suspend-toggle, to be resumed first",
+        ),
+        (_no_transition, DEFAULT, None, "Ready=Unknown has no lastTransitionTime to count from"),
+        (_failed_history, DEFAULT, None, "history[0] is revision 1 failed"),
+        (
+            _no_history,
+            NEVER,
+            None,
+            "no status.history, and verifyStorage is never: nothing says it is deployed",
+        ),
+        (
+            _no_history,
+            DEFAULT,
+            StorageState.unreadable("403 Forbidden"),
+            "no status.history and Helm storage unreadable (403 Forbidden)",
+        ),
+        (
+            _no_history,
+            DEFAULT,
+            None,
+            f"{SINCE} 2026-05-05T07:44:58Z, 300s, past the 300s threshold, although Helm "
+            "storage is to confirm a deployed release (Helm storage not checked yet)",
+        ),
+        (
+            stuck,
+            DEFAULT,
+            None,
+            f"{SINCE} 2026-05-05T07:44:58Z, 300s, past the 300s threshold, although "
+            "history[0] says revision 1 is deployed (Helm storage not checked yet)",
+        ),
+    ],
+)
+def test_reasons_word_for_word(
+    view: Any, settings: EngineSettings, storage: StorageState | None, reason: str
+) -> None:
+    assert judge(view(), settings=settings, storage=storage).reason == reason
+
+
+def test_a_suspect_reason_keeps_the_whole_sentence() -> None:
+    suspicion = Suspicion("helm-controller changed leader", until=DUE + 60)
+    remembered = Remembered(judge(stuck(), now=T0), suspicion)
+    alone = judge(stuck(), settings=NEVER).reason
+    assert decide(stuck(), remembered, NEVER, DUE).reason == (
+        f"{alone}; suspect: helm-controller changed leader"
+    )
+
+
+def test_unreadable_storage_is_not_readable() -> None:
+    state = StorageState.unreadable("timeout")
+    assert state.readable is False
+    assert state.problem == "timeout"
