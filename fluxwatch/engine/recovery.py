@@ -4,10 +4,13 @@ The tracker calls :class:`Recovery` (its ``on_due``) with a release it judged
 stuck and the guardrail admitted. One call is one attempt:
 
 1. an interrupted suspend-toggle (fluxwatch's marker and ``suspend: true``) is
-   resumed, and nothing else happens in that call;
+   resumed, dry run or not, and nothing else happens in that call;
 2. Helm storage is read when the verdict asks for it, and the release judged
-   again with what the Secrets say; not stuck any more means no write;
-3. the ladder runs in order (``force-reconcile``, ``suspend-toggle``,
+   again with what the Secrets say; not stuck any more means no write
+   (the storage gate); then StuckDetected is announced; a dry run stops here;
+3. the guardrail's state is recorded (:meth:`Standing.record`, write-ahead:
+   the next leader must know of this action) or nothing is written;
+4. the ladder runs in order (``force-reconcile``, ``suspend-toggle``,
    ``status-correct`` when enabled); each step's write is verified through the
    watch: ``Ready=True`` with ``observedGeneration`` at least the generation
    written, within ``verify_timeout``; a step that does not verify is a
@@ -18,7 +21,10 @@ view judged; a 409 re-reads the release, judges it again and, still stuck,
 repeats the step once on the fresh view. A replica that is not (or no longer)
 the leader writes nothing. A suspend is always followed by its resume, even
 when the attempt is cancelled in between (shutdown, lost leadership): the
-resume runs shielded and :meth:`Recovery.drain` waits for it.
+resume runs shielded and :meth:`Recovery.drain` waits for it. fluxwatch's own
+suspend is a debt: a refused resume is retried with backoff while this
+replica leads, whatever attempts, budget or dry run say, and every error of
+it is handled in one place (``_repay``), which never raises.
 """
 
 from __future__ import annotations

@@ -421,3 +421,11 @@ def test_a_resume_backs_off_from_when_it_ended_and_forget_resets_it() -> None:
     assert held.next_check == T + 160
     guard.forget(key)
     assert guard.admit([], T + 102, urgent=[key]).act == (key,)
+
+
+def test_a_suspect_with_attempts_left_counts_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=3, max_batch=2, batch_window=0))
+    tried = ("apps", "tried")
+    guard.admit([tried], T)
+    assert guard.admit(keys(2), T + 10, suspects=[tried]).act == ()
+    assert guard.tripped
