@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench profile clean lock
+.PHONY: install demo test lint typecheck pytest bench profile mutate clean lock
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,5 +49,16 @@ lock: $(STAMP)
 	$(LOCK) pyproject.toml -o requirements.lock
 	$(LOCK) requirements-build.in -o requirements-build.lock
 
+# Mutation testing of fluxwatch/engine/ against the engine's unit tests ([tool.mutmut] in
+# pyproject.toml). Not part of `make test` (minutes, not seconds); the survivors it may
+# report are the equivalent mutants listed, with why, in tests/mutants.md.
+# MUTANTS picks which: the decision code by default (its survivors are kept at zero);
+# `make mutate MUTANTS=` runs every engine module.
+MUTANTS ?= fluxwatch.engine.policy.* fluxwatch.engine.guardrail.*
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $${MUTATE_JOBS:-2} $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

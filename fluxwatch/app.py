@@ -26,14 +26,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from opentelemetry import trace
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
-from fluxwatch.engine.guardrail import Exhausted, GuardEvent, OverBudget, Tripped
+from fluxwatch.engine.guardrail import (
+    LEASE_ANNOTATION,
+    Exhausted,
+    GuardEvent,
+    Key,
+    OverBudget,
+    Tripped,
+    dump_state,
+    load_state,
+)
 from fluxwatch.engine.leases import (
     ControllerLeaderless,
     Finding,
@@ -282,6 +291,7 @@ class Daemon:
                 renew_deadline=settings.leader.renew_deadline,
                 retry_period=settings.leader.retry_period,
                 on_change=self._leadership,
+                carry=self._hand_over,
             )
         self.recovery = Recovery(
             writer,
@@ -291,9 +301,7 @@ class Daemon:
             self.publish,
             clock=clock,
             storage=storage,
-            is_leader=lambda: self.leading,
-            attempt_of=lambda key: tracker.guardrail.attempts(key),
-            suspicion_of=lambda key: tracker.suspicion(key),
+            standing=self,
             events=self.events,
             metrics=self.metrics,
         )
@@ -362,7 +370,50 @@ class Daemon:
     def _leadership(self, leading: bool) -> None:
         self.metrics.leader.set(1 if leading else 0)
         if self.tracker is not None:
+            if leading and self.elector is not None:
+                self._take_over(self.tracker, self.elector.annotations)
             self.tracker.set_active(leading)
+
+    # The guardrail's counts live on the leader Lease (DESIGN "Guardrail state"): handed
+    # over with every renewal, taken over before a new leader acts.
+
+    def _hand_over(self) -> dict[str, str]:
+        if self.tracker is None:
+            return {}
+        state = self.tracker.guardrail.state(self.tracker.clock.now())
+        return {LEASE_ANNOTATION: dump_state(state)}
+
+    def _take_over(self, tracker: Tracker, annotations: Mapping[str, str]) -> None:
+        text = annotations.get(LEASE_ANNOTATION)
+        if not text:
+            return
+        try:
+            state = load_state(text)
+        except ValueError as exc:
+            # Counting from zero is what a first leader does; a bad note must not stop us.
+            log.warning("ignoring the guardrail state on the leader Lease: %s", exc)
+            return
+        tracker.take_over(state)
+        log.info(
+            "took over the guardrail state: %d actions in the window, %d releases attempted",
+            len(state.spent),
+            len(state.attempts),
+        )
+
+    # -- what Recovery asks (engine.recovery.Standing) ------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+    def attempt_of(self, key: Key) -> int:
+        return self.tracker.guardrail.attempts(key) if self.tracker is not None else 0
+
+    def suspicion_of(self, key: Key) -> str | None:
+        return self.tracker.suspicion(key) if self.tracker is not None else None
+
+    async def record(self) -> bool:
+        """Write-ahead: the guardrail's state is on the Lease before the action it counts."""
+        return self.elector is None or await self.elector.persist()
 
     def _tasks_alive(self) -> bool:
         return bool(self._tasks) and all(not t.done() for t in self._tasks.values())

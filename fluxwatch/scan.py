@@ -32,7 +32,7 @@ def row(view: HRView, verdict: Verdict) -> dict[str, Any]:
     return {
         "namespace": view.namespace,
         "name": view.name,
-        "verdict": verdict.verdict.value,
+        "verdict": verdict.kind.value,
         "skip": verdict.skip.value if verdict.skip else "",
         "reason": verdict.reason,
         "releaseName": view.release_name,
@@ -78,14 +78,14 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
                     except KubeApiError as exc:
                         state = StorageState.unreadable(f"{exc.code} {exc.reason}")
                     verdict = decide(view, None, engine, now, state)
-                if verdict.verdict in (Kind.STUCK, Kind.RESUME_PENDING):
+                if verdict.kind in (Kind.STUCK, Kind.RESUME_PENDING):
                     stuck[view.key] = (view, verdict)
                 rows.append(row(view, verdict))
         guard = Guardrail(engine.guardrail)
         admission = guard.admit(
-            [k for k, (_, v) in stuck.items() if v.verdict is Kind.STUCK],
+            [k for k, (_, v) in stuck.items() if v.kind is Kind.STUCK],
             now,
-            urgent=[k for k, (_, v) in stuck.items() if v.verdict is Kind.RESUME_PENDING],
+            urgent=[k for k, (_, v) in stuck.items() if v.kind is Kind.RESUME_PENDING],
         )
         guard_text = "; ".join(e.message for e in admission.events) or (
             f"would act on {len(admission.act)} of {len(stuck)} stuck"

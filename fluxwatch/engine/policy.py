@@ -75,7 +75,7 @@ class Skip(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    verdict: Kind
+    kind: Kind
     reason: str  # one sentence for a person
     due_at: float | None = None  # epoch seconds: when it is (or became) stuck or actionable
     skip: Skip | None = None
@@ -85,7 +85,7 @@ class Verdict:
     @property
     def label(self) -> Kind | Skip:
         """The most specific name: the skip reason for skipped verdicts, else the verdict."""
-        return self.skip if self.skip is not None else self.verdict
+        return self.skip if self.skip is not None else self.kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,7 @@ def decide(
     since = ready.last_transition
     if now < due_at:
         kept = record.verdict if record is not None else None
-        if kept is not None and kept.verdict is Kind.PROGRESSING and kept.due_at == due_at:
+        if kept is not None and kept.kind is Kind.PROGRESSING and kept.due_at == due_at:
             # Most watch events change nothing this verdict says: keep it, build nothing.
             return kept
         return Verdict(

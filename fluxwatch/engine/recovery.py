@@ -4,10 +4,13 @@ The tracker calls :class:`Recovery` (its ``on_due``) with a release it judged
 stuck and the guardrail admitted. One call is one attempt:
 
 1. an interrupted suspend-toggle (fluxwatch's marker and ``suspend: true``) is
-   resumed, and nothing else happens in that call;
+   resumed, dry run or not, and nothing else happens in that call;
 2. Helm storage is read when the verdict asks for it, and the release judged
-   again with what the Secrets say; not stuck any more means no write;
-3. the ladder runs in order (``force-reconcile``, ``suspend-toggle``,
+   again with what the Secrets say; not stuck any more means no write
+   (the storage gate); then StuckDetected is announced; a dry run stops here;
+3. the guardrail's state is recorded (:meth:`Standing.record`, write-ahead:
+   the next leader must know of this action) or nothing is written;
+4. the ladder runs in order (``force-reconcile``, ``suspend-toggle``,
    ``status-correct`` when enabled); each step's write is verified through the
    watch: ``Ready=True`` with ``observedGeneration`` at least the generation
    written, within ``verify_timeout``; a step that does not verify is a
@@ -18,7 +21,10 @@ view judged; a 409 re-reads the release, judges it again and, still stuck,
 repeats the step once on the fresh view. A replica that is not (or no longer)
 the leader writes nothing. A suspend is always followed by its resume, even
 when the attempt is cancelled in between (shutdown, lost leadership): the
-resume runs shielded and :meth:`Recovery.drain` waits for it.
+resume runs shielded and :meth:`Recovery.drain` waits for it. fluxwatch's own
+suspend is a debt: a refused resume is retried with backoff while this
+replica leads, whatever attempts, budget or dry run say, and every error of
+it is handled in one place (``_repay``), which never raises.
 """
 
 from __future__ import annotations
@@ -38,9 +44,9 @@ from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, VerifyStorage
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.kube.client import KubeApiError, KubeError
-from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView
 from fluxwatch.kube.helmstorage import StoredRelease
-from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta, Reason, Severity
 from fluxwatch.telemetry.metrics import Metrics
 
 log = logging.getLogger("fluxwatch.engine.recovery")
@@ -72,6 +78,10 @@ class RecoveryOptions:
     status_correct: bool = False
     verify_timeout: float = 120.0
     suspend_pause: float = 5.0
+    # A refused resume is retried after this, doubling up to the max: fast enough that a
+    # short outage leaves the release suspended for seconds, slow enough not to hammer it.
+    resume_backoff: float = 1.0
+    resume_backoff_max: float = 30.0
 
     @property
     def ladder(self) -> tuple[str, ...]:
@@ -150,6 +160,41 @@ def ready_at_generation(generation: int) -> Callable[[HRView], bool]:
     return check
 
 
+@dataclass(slots=True)
+class _Climbed:
+    """How far one attempt got up the ladder."""
+
+    attempt: int
+    strategy: str = ""  # the last strategy run
+    first_write: float | None = None  # clock time of the first step
+    verified: HRView | None = None  # the view that verified it, if one did
+
+
+class Standing(Protocol):
+    """What a recovery asks of the daemon running it: leadership and the guardrail."""
+
+    def is_leader(self) -> bool: ...
+    def attempt_of(self, key: Key) -> int: ...  # this attempt's number, 1 for the first
+    def suspicion_of(self, key: Key) -> str | None: ...  # why it is a suspect, if it is
+    async def record(self) -> bool: ...  # the guardrail's state persisted: safe to act
+
+
+class Alone:
+    """A single replica (``fluxwatch scan --recover``): always leads, nothing to hand over."""
+
+    def is_leader(self) -> bool:
+        return True
+
+    def attempt_of(self, key: Key) -> int:
+        return 1
+
+    def suspicion_of(self, key: Key) -> str | None:
+        return None
+
+    async def record(self) -> bool:
+        return True
+
+
 class _Changed(Exception):
     """The release changed under us and is no longer stuck: stop without writing."""
 
@@ -171,9 +216,7 @@ class Recovery:
         *,
         clock: Clock,
         storage: StorageReader | None = None,
-        is_leader: Callable[[], bool] = lambda: True,
-        attempt_of: Callable[[Key], int] = lambda _key: 1,
-        suspicion_of: Callable[[Key], str | None] = lambda _key: None,
+        standing: Standing | None = None,
         events: EventFactory | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -184,22 +227,20 @@ class Recovery:
         self.publish = publish
         self.clock = clock
         self.storage = storage
-        self.is_leader = is_leader
-        self.attempt_of = attempt_of
-        self.suspicion_of = suspicion_of
+        self.standing: Standing = standing if standing is not None else Alone()
         self.events = events or EventFactory()
         self.metrics = metrics
         self._resumes: set[asyncio.Future[HRView | None]] = set()
         self.writes = 0
 
     async def __call__(self, view: HRView, verdict: Verdict) -> None:
-        if not self.is_leader():
+        if not self.standing.is_leader():
             return
         attributes: dict[str, AttributeValue] = {
             "k8s.namespace.name": view.namespace,
             "k8s.helmrelease.name": view.name,
-            "fluxwatch.verdict": str(verdict.verdict),
-            "fluxwatch.attempt": self.attempt_of(_key(view)),
+            "fluxwatch.verdict": str(verdict.kind),
+            "fluxwatch.attempt": self.standing.attempt_of(_key(view)),
             "fluxwatch.max_attempts": self.settings.guardrail.max_attempts,
             "fluxwatch.ladder": list(self.options.ladder),
             "fluxwatch.dry_run": self.settings.guardrail.dry_run,
@@ -209,10 +250,10 @@ class Recovery:
 
     async def _attempt(self, view: HRView, verdict: Verdict) -> None:
         try:
-            if verdict.verdict is Kind.RESUME_PENDING:
-                await self._resume_interrupted(view)
-                _outcome("resumed")
-            elif verdict.verdict is Kind.STUCK:
+            if verdict.kind is Kind.RESUME_PENDING:
+                resumed = await self._resume_interrupted(view)
+                _outcome("resumed" if resumed else "not-resumed")
+            elif verdict.kind is Kind.STUCK:
                 await self._recover(view, verdict)
         except _Changed as changed:
             _outcome("changed")
@@ -233,7 +274,7 @@ class Recovery:
                 self.events.recovery_failed(
                     self._obj(view),
                     strategy="-",
-                    attempt=self.attempt_of(_key(view)),
+                    attempt=self.standing.attempt_of(_key(view)),
                     max_attempts=self.settings.guardrail.max_attempts,
                     error=f"Kubernetes API error: {exc}",
                     labels=view.labels,
@@ -243,27 +284,60 @@ class Recovery:
     # -- the steps ---------------------------------------------------------------------------
 
     async def _recover(self, view: HRView, verdict: Verdict) -> None:
-        key = _key(view)
+        """Storage gate, announcement, ladder, outcome: each its own method below."""
         if verdict.needs_storage:
-            with _tracer.start_as_current_span("storage-check") as span:
-                view, verdict = await self._wait_for_helm(view)
-                span.set_attribute("fluxwatch.verdict", str(verdict.verdict))
-            if verdict.verdict is not Kind.STUCK:
-                _outcome("skipped")
-                self.publish(
-                    self.events.recovery_skipped(
-                        self._obj(view),
-                        why=verdict.reason,
-                        revision=_revision(view),
-                        labels=view.labels,
-                    )
-                )
+            gated = await self._storage_gate(view)
+            if gated is None:
                 return
+            view, verdict = gated
+        self._announce(view)
+        if self.settings.guardrail.dry_run:
+            _outcome("dry-run")
+            self.publish(
+                self.events.recovery_skipped(
+                    self._obj(view),
+                    why="dry run: fluxwatch decides and alerts but never writes",
+                    revision=_revision(view),
+                    labels=view.labels,
+                )
+            )
+            return
+        if not await self.standing.record():
+            # Write-ahead: an action the next leader would not know of escapes its limits.
+            _outcome("not-recorded", "the guardrail's state could not be recorded")
+            log.warning(
+                "not recovering: the guardrail's state could not be recorded in the Lease",
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            return
+        result = await self._ladder(view, verdict)
+        self._outcome(result)
+
+    async def _storage_gate(self, view: HRView) -> tuple[HRView, Verdict] | None:
+        """Judge again with Helm storage; None (and an alert) when it is not stuck after all."""
+        with _tracer.start_as_current_span("storage-check") as span:
+            view, verdict = await self._wait_for_helm(view)
+            span.set_attribute("fluxwatch.verdict", str(verdict.kind))
+        if verdict.kind is Kind.STUCK:
+            return view, verdict
+        _outcome("skipped")
+        self.publish(
+            self.events.recovery_skipped(
+                self._obj(view),
+                why=verdict.reason,
+                revision=_revision(view),
+                labels=view.labels,
+            )
+        )
+        return None
+
+    def _announce(self, view: HRView) -> None:
+        """StuckDetected, on the trace and to people."""
         ready = view.ready
         now = self.clock.now()
         age = now - (ready.last_transition or now) if ready else 0.0
         snapshot = view.last_release
-        suspicion = self.suspicion_of(key)
+        suspicion = self.standing.suspicion_of(_key(view))
         trace.get_current_span().add_event(
             "stuck detected",
             {"fluxwatch.stuck_for_seconds": age, "fluxwatch.suspect": bool(suspicion)},
@@ -280,24 +354,16 @@ class Recovery:
                 labels=view.labels,
             )
         )
-        if self.settings.guardrail.dry_run:
-            _outcome("dry-run")
-            self.publish(
-                self.events.recovery_skipped(
-                    self._obj(view),
-                    why="dry run: fluxwatch decides and alerts but never writes",
-                    revision=_revision(view),
-                    labels=view.labels,
-                )
-            )
-            return
-        attempt = self.attempt_of(key)
+
+    async def _ladder(self, view: HRView, verdict: Verdict) -> _Climbed:
+        """Each strategy in turn until one verifies, or one fails with no next step."""
+        attempt = self.standing.attempt_of(_key(view))
         max_attempts = self.settings.guardrail.max_attempts
         ladder = self.options.ladder
-        first_write: float | None = None
+        climbed = _Climbed(attempt)
         for index, strategy in enumerate(ladder):
-            if not self.is_leader():
-                return
+            if not self.standing.is_leader():
+                return climbed
             self.publish(
                 self.events.recovery_started(
                     self._obj(view),
@@ -308,10 +374,11 @@ class Recovery:
                     labels=view.labels,
                 )
             )
-            if first_write is None:
-                first_write = self.clock.now()
+            if climbed.first_write is None:
+                climbed.first_write = self.clock.now()
                 if self.metrics is not None and verdict.due_at is not None:
-                    self.metrics.detection_delay.observe(max(0.0, first_write - verdict.due_at))
+                    delay = climbed.first_write - verdict.due_at
+                    self.metrics.detection_delay.observe(max(0.0, delay))
             try:
                 with _tracer.start_as_current_span(
                     strategy,
@@ -326,29 +393,16 @@ class Recovery:
                 self.metrics.recoveries.labels(
                     strategy, "succeeded" if verified else "failed"
                 ).inc()
+            climbed.strategy = strategy
             if verified is not None:
-                took = self.clock.now() - first_write
-                if self.metrics is not None:
-                    self.metrics.recovery_duration.labels("succeeded").observe(took)
-                _outcome("succeeded")
-                self.publish(
-                    self.events.recovery_succeeded(
-                        self._obj(verified),
-                        strategy=strategy,
-                        attempt=attempt,
-                        max_attempts=max_attempts,
-                        took=took,
-                        revision=_revision(verified),
-                        labels=verified.labels,
-                    )
-                )
-                return
+                climbed.verified = verified
+                return climbed
             following = ladder[index + 1] if index + 1 < len(ladder) else None
             if following is not None:
                 # Escalate only what is still stuck now: a person may have suspended the
                 # release, or helm-controller moved it, while this step was verifying.
                 now_verdict = decide(view, None, self.settings, self.clock.now(), None)
-                if now_verdict.verdict is not Kind.STUCK:
+                if now_verdict.kind is not Kind.STUCK:
                     error = f"{error.rstrip('.')}; not escalating: {now_verdict.reason}"
                     following = None
             self.publish(
@@ -365,10 +419,32 @@ class Recovery:
             )
             if following is None:
                 break
-        if self.metrics is not None and first_write is not None:
-            self.metrics.recovery_duration.labels("failed").observe(self.clock.now() - first_write)
-        if first_write is not None:
-            _outcome("failed", f"no strategy of {', '.join(ladder)} verified")
+        return climbed
+
+    def _outcome(self, climbed: _Climbed) -> None:
+        """How the ladder ended: RecoverySucceeded, or the failure on the span and metrics."""
+        if climbed.first_write is None:
+            return  # not the leader any more before the first write
+        took = self.clock.now() - climbed.first_write
+        verified = climbed.verified
+        if self.metrics is not None:
+            result = "succeeded" if verified is not None else "failed"
+            self.metrics.recovery_duration.labels(result).observe(took)
+        if verified is None:
+            _outcome("failed", f"no strategy of {', '.join(self.options.ladder)} verified")
+            return
+        _outcome("succeeded")
+        self.publish(
+            self.events.recovery_succeeded(
+                self._obj(verified),
+                strategy=climbed.strategy,
+                attempt=climbed.attempt,
+                max_attempts=self.settings.guardrail.max_attempts,
+                took=took,
+                revision=_revision(verified),
+                labels=verified.labels,
+            )
+        )
 
     async def _step(self, strategy: str, view: HRView) -> tuple[HRView | None, HRView, str]:
         """Run one strategy with one retry after a 409; return (verified view, latest, error)."""
@@ -400,7 +476,7 @@ class Recovery:
         return None, view, "the release kept changing under every write (409 Conflict twice)"
 
     async def _write(self, strategy: str, view: HRView) -> HRView:
-        if not self.is_leader():
+        if not self.standing.is_leader():
             raise _Changed(Verdict(Kind.SKIPPED, "this replica is no longer the leader"))
         self.writes += 1
         if strategy == FORCE_RECONCILE:
@@ -416,72 +492,106 @@ class Recovery:
         marker = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         # One patch sets suspend and the marker: a crash after it leaves the marker behind.
         suspended = await self.writer.suspend(view, marker)
-        resume = asyncio.ensure_future(self._resume(suspended, marker))
+        resume = asyncio.ensure_future(self._resume_after_pause(suspended, marker))
         self._resumes.add(resume)
         resume.add_done_callback(self._resumes.discard)
         # Shielded: if this attempt is cancelled during the pause, the resume still runs.
         resumed = await asyncio.shield(resume)
         return resumed if resumed is not None else suspended
 
-    async def _resume(self, suspended: HRView, marker: str) -> HRView | None:
-        """After the pause, resume a release fluxwatch suspended; re-read on 409."""
+    async def _resume_after_pause(self, suspended: HRView, marker: str) -> HRView | None:
         await asyncio.sleep(self.options.suspend_pause)
-        view = suspended
-        for _ in range(5):
-            try:
-                resumed = await self.writer.resume(view)
-                self.writes += 1
-                return resumed
-            except KubeApiError as exc:
-                if exc.not_found:
-                    return None
-                if not exc.conflict:
-                    log.error(
-                        "resume failed: %s",
-                        exc,
-                        extra={"namespace": view.namespace, "object": view.name},
-                    )
-                    await asyncio.sleep(1.0)
-            except KubeError as exc:
-                log.error(
-                    "resume failed: %s",
-                    exc,
-                    extra={"namespace": view.namespace, "object": view.name},
-                )
-                await asyncio.sleep(1.0)
-                continue
-            view = await self.writer.get(view.namespace, view.name)
-            if not view.suspend or view.suspended_at is None:
-                return view  # resumed already, or a person took over (marker gone)
-        log.error(
-            "could not resume after 5 tries; the next leader will (marker %s)",
-            marker,
-            extra={"namespace": view.namespace, "object": view.name},
-        )
-        return None
+        return await self._repay(suspended, marker, announce_success=False)
 
-    async def _resume_interrupted(self, view: HRView) -> None:
+    async def _resume_interrupted(self, view: HRView) -> bool:
+        # dry_run too: this undoes fluxwatch's own write, it is not a recovery.
         log.warning(
             "resuming a release left suspended by an interrupted suspend-toggle (%s)",
             view.suspended_at,
             extra={"namespace": view.namespace, "object": view.name},
         )
-        if self.settings.guardrail.dry_run:
-            return
-        marker = view.suspended_at or ""
+        return await self._repay(view, view.suspended_at or "", announce_success=True) is not None
+
+    async def _repay(self, view: HRView, marker: str, *, announce_success: bool) -> HRView | None:
+        """Resume a release fluxwatch suspended: a debt, paid as soon as the API allows.
+
+        Retries with backoff for as long as this replica leads, whatever the attempts,
+        budget or guardrail say; the first refusal is alerted ("suspended by fluxwatch
+        until the API accepts the resume") and, when it finally goes through, so is the
+        resume. Ends early when the release is gone or no longer carries the marker (a
+        person took over). Every error ends up here, logged once per try; none escapes:
+        the caller may be a cancelled attempt that would never look at it.
+        Returns the resumed view, or None when there was nothing (more) to resume here.
+        """
+        delay = self.options.resume_backoff
+        refused = False
         try:
-            await self.writer.resume(view)
-            self.writes += 1
-        except KubeApiError as exc:
-            if not exc.conflict:
-                raise
-            fresh = await self.writer.get(view.namespace, view.name)
-            if not (fresh.suspend and fresh.suspended_at is not None):
-                return  # resumed meanwhile by someone else
-            await self.writer.resume(fresh)
-            self.writes += 1
-        self.publish(
-            self.events.suspend_resumed(self._obj(view), marker=marker, labels=view.labels)
+            while True:
+                if not self.standing.is_leader():
+                    log.warning(
+                        "not the leader any more: leaving the resume (marker %s) to the next",
+                        marker,
+                        extra={"namespace": view.namespace, "object": view.name},
+                    )
+                    return None
+                try:
+                    resumed = await self.writer.resume(view)
+                except KubeError as exc:
+                    if isinstance(exc, KubeApiError) and exc.not_found:
+                        return None
+                    if not (isinstance(exc, KubeApiError) and exc.conflict):
+                        log.error(
+                            "resume refused, retrying in %.1fs: %s",
+                            delay,
+                            exc,
+                            extra={"namespace": view.namespace, "object": view.name},
+                        )
+                        if not refused:
+                            refused = True
+                            self.publish(self._still_suspended(view, marker, exc))
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.options.resume_backoff_max)
+                    try:
+                        view = await self.writer.get(view.namespace, view.name)
+                    except KubeApiError as get_exc:
+                        if get_exc.not_found:
+                            return None
+                        continue  # the stale view: its resume answers 409 and we read again
+                    except KubeError:
+                        continue
+                    if not view.suspend or view.suspended_at is None:
+                        return view  # resumed already, or a person took over (marker gone)
+                    continue
+                self.writes += 1
+                if refused or announce_success:
+                    self.publish(
+                        self.events.suspend_resumed(
+                            self._obj(resumed), marker=marker, labels=resumed.labels
+                        )
+                    )
+                return resumed
+        except Exception:
+            log.exception(
+                "resume failed; the marker (%s) stays for the next attempt",
+                marker,
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            return None
+
+    def _still_suspended(self, view: HRView, marker: str, error: KubeError) -> Event:
+        message = (
+            f"HelmRelease {view.namespace}/{view.name} is suspended by fluxwatch "
+            f"({ANNOTATION_SUSPENDED_AT}: {marker}) and the API refused the resume: {error}. "
+            "helm-controller does not reconcile it until then; fluxwatch keeps retrying "
+            "with backoff until the resume goes through."
+        )
+        return self.events.new(
+            self._obj(view),
+            Severity.ERROR,
+            Reason.RECOVERY_FAILED,
+            message,
+            {Meta.STRATEGY: SUSPEND_TOGGLE, Meta.ERROR: f"resume refused: {error}"},
+            view.labels,
         )
 
     async def drain(self, timeout: float) -> None:
@@ -502,7 +612,7 @@ class Recovery:
         while pending and self.clock.now() < deadline:
             await asyncio.sleep(interval)
             latest = self.waiter.latest(view)
-            if decide(latest, None, self.settings, self.clock.now()).verdict is not Kind.STUCK:
+            if decide(latest, None, self.settings, self.clock.now()).kind is not Kind.STUCK:
                 # Ready, suspended, deleted ...: this attempt has nothing left to do.
                 return latest, decide(latest, None, self.settings, self.clock.now())
             view = latest
@@ -536,7 +646,7 @@ class Recovery:
     async def _rejudge(self, view: HRView) -> HRView:
         fresh = await self.writer.get(view.namespace, view.name)
         verdict = decide(fresh, None, self.settings, self.clock.now(), None)
-        if verdict.verdict is not Kind.STUCK:
+        if verdict.kind is not Kind.STUCK:
             raise _Changed(verdict)
         return fresh
 
@@ -570,8 +680,10 @@ __all__ = [
     "FORCE_RECONCILE",
     "STATUS_CORRECT",
     "SUSPEND_TOGGLE",
+    "Alone",
     "Recovery",
     "RecoveryOptions",
+    "Standing",
     "StorageReader",
     "ViewWaiter",
     "Writer",

@@ -35,7 +35,7 @@ from typing import Any
 
 from fluxwatch.engine.clock import Clock, Scheduler
 from fluxwatch.engine.config import EngineSettings
-from fluxwatch.engine.guardrail import GuardEvent, Guardrail, Key
+from fluxwatch.engine.guardrail import GuardEvent, Guardrail, GuardrailState, Key
 from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
 from fluxwatch.kube.helmrelease import HRView
 from fluxwatch.kube.informer import DELETED
@@ -162,6 +162,16 @@ class Tracker:
 
     # -- fed by the lease monitor -----------------------------------------------------------
 
+    def take_over(self, state: GuardrailState) -> None:
+        """Go on counting where the previous leader stopped (its guardrail state), except
+        for releases that are Ready again or gone since."""
+
+        def keep(key: Key) -> bool:
+            rec = self._records.get(key)
+            return rec is not None and rec.verdict.kind is not Kind.READY
+
+        self.guardrail.restore(state, self.clock.now(), keep)
+
     def mark_suspects(self, reason: str, ttl: float | None = None) -> list[Key]:
         """Mark the releases Ready=Unknown right now as suspects of a controller incident.
 
@@ -269,7 +279,7 @@ class Tracker:
         self._leave_due(key)
         if verdict.due_at is None:
             self._scheduler.cancel(key)
-            if verdict.verdict is Kind.READY:
+            if verdict.kind is Kind.READY:
                 self.guardrail.forget(key)
                 rec.suspicion = None
                 self._suspects.pop(key, None)
@@ -280,9 +290,9 @@ class Tracker:
 
     def _queue(self, verdict: Verdict) -> dict[Key, None]:
         """Where a release with this verdict waits for the guardrail once due."""
-        if verdict.verdict is Kind.STUCK:
+        if verdict.kind is Kind.STUCK:
             return self._due
-        if verdict.verdict is Kind.RESUME_PENDING:
+        if verdict.kind is Kind.RESUME_PENDING:
             return self._resume
         return _NOWHERE
 
@@ -347,7 +357,7 @@ class Tracker:
             rec = self._records.get(key)
             if until <= now or rec is None:
                 del self._suspects[key]
-            elif rec.verdict.verdict in (Kind.PROGRESSING, Kind.STUCK):
+            elif rec.verdict.kind in (Kind.PROGRESSING, Kind.STUCK):
                 live.append(key)
         return live
 

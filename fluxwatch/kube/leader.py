@@ -14,6 +14,13 @@ one request instead of two, which halves fluxwatch's steady-state API load;
 anything else (a 409 because someone did write it, any error) falls back to
 the read-then-write path within the same attempt.
 
+The Lease also carries what the leader must hand over (``carry``: fluxwatch's
+guardrail counts, as annotations): every write of a leader sets them, a new
+leader reads them in :attr:`LeaderElector.annotations` before it starts, and
+:meth:`LeaderElector.persist` writes them at once (write-ahead, before an
+action they count). The resourceVersion precondition that fences leaders
+fences the state too: a deposed leader cannot overwrite its successor's.
+
 A leader that cannot renew within ``renew_deadline`` steps down at once: it
 clears :attr:`LeaderElector.leading` before the Lease can expire, so it has
 stopped writing before anyone else may start. On a clean stop it releases the
@@ -25,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +61,7 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
         on_change: Callable[[bool], None] | None = None,
+        carry: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         if not lease_duration > renew_deadline > retry_period > 0:
             raise ValueError(
@@ -68,7 +76,12 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self.on_change = on_change
+        self.carry = carry
         self.leading = asyncio.Event()
+        # Renewals and persist() must not race each other into a 409 on our own Lease.
+        self._writing = asyncio.Lock()
+        self._asked = 0  # persist() calls so far
+        self._carried_up_to = 0  # how many of them the last leader's write carried
         self.holder: str = ""
         self._observed: dict[str, Any] | None = None
         self._observed_at = 0.0
@@ -83,6 +96,33 @@ class LeaderElector:
         any): what an Event about this replica's leadership references."""
         meta = (self._observed or {}).get("metadata") or {}
         return str(meta.get("uid") or ""), str(meta.get("resourceVersion") or "")
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        """The annotations of the Lease as last read or written (the previous leader's
+        hand-over when this replica has just become leader)."""
+        observed = self._observed or {}
+        return (observed.get("metadata") or {}).get("annotations") or {}
+
+    async def persist(self) -> bool:
+        """Write ``carry`` now, while leading; False when that failed (not leading any more,
+        or the Lease could not be written): whoever asked must not act on it."""
+        if not self.is_leader:
+            return False
+        self._asked += 1
+        mine = self._asked
+        async with self._writing:
+            if self._carried_up_to < mine:  # else a write since we asked carried it already
+                await self._write()
+            return self._carried_up_to >= mine and self.is_leader
+
+    def _carried(self, lease: dict[str, Any]) -> dict[str, Any]:
+        """``lease`` with what a leader hands over set in its annotations."""
+        if self.carry is None:
+            return lease
+        metadata = dict(lease.get("metadata") or {})
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **self.carry()}
+        return {**lease, "metadata": metadata}
 
     async def run(self) -> None:
         """Campaign, lead, and campaign again after a loss; forever."""
@@ -154,6 +194,20 @@ class LeaderElector:
         }
 
     async def _try_acquire_or_renew(self) -> bool:
+        async with self._writing:
+            return await self._write()
+
+    async def _write(self) -> bool:
+        """One acquire-or-renew, holding ``_writing``."""
+        # Every persist() asked before this point is carried by this write (``carry`` is
+        # read while it is built): ten recoveries admitted together cost one write.
+        covers = self._asked
+        written = await self._acquire_or_renew()
+        if written and self.is_leader:
+            self._carried_up_to = covers
+        return written
+
+    async def _acquire_or_renew(self) -> bool:
         if self.is_leader and await self._renew_optimistically():
             return True
         loop = asyncio.get_running_loop()
@@ -186,6 +240,9 @@ class LeaderElector:
                 transitions if mine else transitions + 1,
                 spec.get("acquireTime") if mine else None,
             )
+            if self.is_leader:
+                # Only a sitting leader: one taking over keeps its predecessor's hand-over.
+                lease = self._carried(lease)
             # PUT with the resourceVersion just read: a racing candidate gets 409.
             updated = await self.client.replace(LEASES, self.namespace, self.name, lease)
             self._observe(updated, loop.time())
@@ -210,7 +267,7 @@ class LeaderElector:
             self._observed_at + duration <= loop.time()
         ):
             return False
-        lease = dict(observed)
+        lease = self._carried(dict(observed))
         lease["spec"] = self._spec(int(spec.get("leaseTransitions") or 0), spec.get("acquireTime"))
         try:
             updated = await self.client.replace(LEASES, self.namespace, self.name, lease)
@@ -229,7 +286,8 @@ class LeaderElector:
         """Hand the Lease back so the next replica need not wait for it to expire."""
         if self._observed is None:
             return
-        lease = dict(self._observed)
+        # The last hand-over goes with it: what happened since the last renewal.
+        lease = self._carried(dict(self._observed))
         spec = dict(lease.get("spec") or {})
         if spec.get("holderIdentity") != self.identity:
             return

@@ -10,7 +10,6 @@ fail: ``recovery.strategies: [suspend-toggle, status-correct]``, ``status_correc
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import pytest
@@ -124,7 +123,10 @@ async def test_ladder_stops_when_a_person_suspends_the_release_meanwhile(
     assert resumed["spec"]["suspend"] is False
     cluster.store.patch(HR, *key, {"spec": {"suspend": True}})
     await eventually(lambda: len(replica.of(key)) >= 3, 10, "three events")
-    await asyncio.sleep(0.5)
+    # The attempt has ended: no write of it can follow (rather than waiting a while to see).
+    tracker = replica.daemon.tracker
+    assert tracker is not None
+    await eventually(lambda: tracker.busy == (), 5, "the attempt ended")
 
     assert replica.reasons(key) == ["StuckDetected", "RecoveryStarted", "RecoveryFailed"]
     failed = replica.of(key)[-1]

@@ -337,3 +337,45 @@ async def test_a_cut_watch_stream_arrives_as_a_kube_connection_error(
             await anext(chunks)
     finally:
         stream.release()
+
+
+async def test_the_lease_carries_the_hand_over_and_fences_a_deposed_leader(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """``carry``: a leader's persist() writes its hand-over at once, ten asked together cost
+    one write; a deposed leader's persist() is refused and does not overwrite its
+    successor's (the Lease's resourceVersion precondition), and ``annotations`` shows what
+    the Lease holds (the daemon's take-over: tests/e2e/test_daemon_guardrail_handover.py)."""
+    lease_key = "leases.coordination.k8s.io"
+    note = ["0"]
+    a = LeaderElector(
+        client,
+        "fluxwatch-system",
+        "lead",
+        "a",
+        lease_duration=30.0,
+        renew_deadline=20.0,
+        retry_period=10.0,  # no renewal within the test: every write is a persist()
+        carry=lambda: {"fluxwatch.io/guardrail": note[0]},
+    )
+    task_a = asyncio.create_task(a.run())
+    await asyncio.wait_for(a.leading.wait(), 5)
+    apiserver.stats.reset()
+    note[0] = "ten actions"
+    assert all(await asyncio.gather(*(a.persist() for _ in range(10))))
+    assert apiserver.stats.requests[("update", lease_key)] <= 2
+    lease = apiserver.store.get(lease_key, "fluxwatch-system", "lead")
+    assert lease["metadata"]["annotations"]["fluxwatch.io/guardrail"] == "ten actions"
+
+    # Someone else takes the Lease behind a's back (a partition): a's next persist() is a
+    # 409, it reads the Lease, sees b, and reports that nothing was recorded.
+    lease["spec"].update(holderIdentity="b")
+    apiserver.store.update(lease_key, lease)
+    note[0] = "stale"
+    assert await a.persist() is False
+    held = apiserver.store.get(lease_key, "fluxwatch-system", "lead")
+    assert held["metadata"]["annotations"]["fluxwatch.io/guardrail"] == "ten actions"
+    assert a.annotations["fluxwatch.io/guardrail"] == "ten actions"
+    task_a.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task_a

@@ -8,10 +8,13 @@ from fluxwatch.engine.config import GuardrailSettings
 from fluxwatch.engine.guardrail import (
     Exhausted,
     Guardrail,
+    GuardrailState,
     Key,
     OverBudget,
     TripCleared,
     Tripped,
+    dump_state,
+    load_state,
 )
 
 T = 1_777_967_398.0
@@ -223,3 +226,231 @@ def test_without_a_batch_window_only_the_same_instant_counts() -> None:
     guard = Guardrail(GuardrailSettings(batch_window=0, max_recoveries=100))
     guard.admit(keys(8, "early"), T)
     assert len(guard.admit(keys(7, "late"), T + 5).act) == 7
+
+
+# -- behaviours mutation testing found unguarded (make mutate) -----------------------------
+
+
+def test_a_second_episode_that_runs_out_of_attempts_is_reported_again() -> None:
+    """Ready in between (forget) starts a new episode: running out again is a new report."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1))
+    key = ("apps", "web")
+    guard.admit([key], T)
+    [first] = guard.admit([key], T + 1000).events
+    assert isinstance(first, Exhausted)
+    guard.forget(key)
+    assert guard.admit([key], T + 2000).act == (key,)
+    [second] = guard.admit([key], T + 3000).events
+    assert isinstance(second, Exhausted)
+    assert second.at == T + 3000
+
+
+def test_a_resume_is_admitted_whatever_the_attempts_and_never_exhausted() -> None:
+    """DESIGN: fluxwatch's own suspend is a debt, paid whatever the attempt count; before,
+    a resume out of attempts went through the exhausted path (and, mutated, crashed)."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, backoff_base=60, backoff_factor=2))
+    key = ("apps", "web")
+    guard.admit([key], T)  # the one recovery attempt (suspend-toggle), cut short
+    resumed = guard.admit([], T + 1, urgent=[key])
+    assert resumed.act == (key,)
+    assert resumed.events == ()
+    assert guard.attempts(key) == 1  # not charged to the recovery's attempts
+    held = guard.admit([], T + 2, urgent=[key])
+    assert held.act == ()
+    assert held.next_check == T + 61
+    assert "backoff after 1 resume" in held.held[key]
+    assert guard.admit([], T + 61, urgent=[key]).act == (key,)
+    assert guard.admit([], T + 61 + 120, urgent=[key]).act == (key,)
+    assert guard.budget_left(T + 200) == 9
+
+
+def test_an_exhausted_suspect_does_not_count_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=2, batch_window=0))
+    tired = ("apps", "tired")
+    guard.admit([tired], T)
+    admission = guard.admit(keys(2), T + 10, suspects=[tired])
+    assert not guard.tripped
+    assert admission.act == tuple(keys(2))
+
+
+def test_the_next_check_is_the_earliest_held_release() -> None:
+    guard = Guardrail(GuardrailSettings(backoff_base=60, max_recoveries=100))
+    early, late = ("apps", "early"), ("apps", "late")
+    guard.admit([early], T)
+    guard.admit([late], T + 30)
+    held = guard.admit([late, early], T + 40)
+    assert held.act == ()
+    assert held.next_check == T + 60  # early's backoff ends first, whatever the order
+
+
+def test_a_release_acted_on_again_moves_to_the_end_of_the_batch_window() -> None:
+    """The batch window expires oldest first; a release acted on again is as young as its
+    latest action, and must not shield an older one from expiring."""
+    settings = GuardrailSettings(
+        batch_window=60, max_batch=2, max_recoveries=100, backoff_base=10, backoff_factor=1
+    )
+    guard = Guardrail(settings)
+    a, b, c = ("apps", "a"), ("apps", "b"), ("apps", "c")
+    guard.admit([a], T)
+    guard.admit([b], T + 10)
+    assert guard.admit([a], T + 20).act == (a,)
+    # At T+75 b (T+10) left the window, a (T+20) did not: a and c make two, not three.
+    admission = guard.admit([c], T + 75)
+    assert not guard.tripped
+    assert admission.act == (c,)
+
+
+# -- the state a new leader takes over ------------------------------------------------------
+
+
+def test_state_round_trips_and_a_new_leader_goes_on_counting() -> None:
+    """DESIGN "Guardrail state": budget, batch window, attempts and what was reported
+    survive a change of leader; a second guardrail restored from the first's state
+    refuses exactly what the first would have."""
+    settings = GuardrailSettings(max_recoveries=3, max_attempts=1, window=600)
+    first = Guardrail(settings)
+    first.admit(keys(3), T)
+    first.admit(keys(1), T + 100)  # hr-00 out of attempts: reported
+    text = dump_state(first.state(T + 100))
+    assert load_state(text) == first.state(T + 100)
+
+    second = Guardrail(settings)
+    second.restore(load_state(text), T + 200)
+    assert second.budget_left(T + 200) == 0
+    assert second.attempts(("apps", "hr-01")) == 1
+    assert second.admit([("apps", "other")], T + 200).act == ()  # budget spent
+    assert second.admit(keys(1), T + 700).events == ()  # reported once, by the first
+    assert second.admit([("apps", "other")], T + 700).act == (("apps", "other"),)
+
+
+def test_restore_leaves_out_releases_ready_since() -> None:
+    first = Guardrail(GuardrailSettings(max_attempts=1))
+    first.admit(keys(2), T)
+    second = Guardrail(GuardrailSettings(max_attempts=1))
+    second.restore(first.state(T), T + 1, keep=lambda key: key != ("apps", "hr-00"))
+    assert second.attempts(("apps", "hr-00")) == 0
+    assert second.attempts(("apps", "hr-01")) == 1
+    assert second.budget_left(T + 1) == 8  # the budget was spent all the same
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "not a guardrail state: Expecting value"),
+        ("[]", "expected an object with v: 1, got []"),
+        ('{"v": 2}', "expected an object with v: 1, got {'v': 2}"),
+        ('{"v": 1, "spent": ["x"]}', "expected a number, got 'x'"),
+        ('{"v": 1, "spent": {"a": 1}}', "expected a list in spent, got {'a': 1}"),
+        ('{"v": 1, "recent": [["apps", 1]]}', "expected namespace/name, got 'apps'"),
+        ('{"v": 1, "recent": [["apps/", 1]]}', "expected namespace/name, got 'apps/'"),
+        ('{"v": 1, "recent": [["/web", 1]]}', "expected namespace/name, got '/web'"),
+        ('{"v": 1, "recent": [["a/b/c", 1]]}', "expected namespace/name, got 'a/b/c'"),
+        ('{"v": 1, "exhausted": [7]}', "expected namespace/name, got 7"),
+        ('{"v": 1, "attempts": [["apps/a", true, 1]]}', "expected a number, got True"),
+        ('{"v": 1, "attempts": [["apps/a", 1]]}', "not a guardrail state: not enough values"),
+        ("[" * 5000, "not a guardrail state: "),
+        ('{"v": 1, "spent": ["' + "x" * 100 + '"]}', "expected a number, got '" + "x" * 56 + "..."),
+        ('{"v": 1, "spent": ["' + "x" * 58 + '"]}', "expected a number, got '" + "x" * 58 + "'"),
+        ('{"v": 1, "spent": ["' + "x" * 59 + '"]}', "expected a number, got '" + "x" * 56 + "..."),
+    ],
+)
+def test_a_bad_state_is_a_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        load_state(text)
+    prefix = "not a guardrail state: "
+    assert str(raised.value).startswith(prefix + problem.removeprefix(prefix))
+    assert len(str(raised.value)) <= len(prefix) + 60 + len("expected a number, got ")
+
+
+def test_a_state_with_nothing_in_it_is_empty() -> None:
+    assert load_state('{"v": 1}') == GuardrailState()
+
+
+def test_the_state_is_compact_and_complete() -> None:
+    """Everything goes into the annotation, without a byte of padding (256 KiB for all of
+    a Lease's annotations)."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_recoveries=100))
+    guard.admit(keys(2), T)
+    guard.admit(keys(1), T + 10)  # hr-00 exhausted
+    state = guard.state(T + 10)
+    assert len(state.spent) == 2
+    assert [k for k, _at in state.recent] == keys(2)
+    assert [(k, n) for k, n, _at in state.attempts] == [(k, 1) for k in keys(2)]
+    assert state.exhausted == (("apps", "hr-00"),)
+    text = dump_state(state)
+    assert " " not in text
+    assert load_state(text) == state
+
+
+def test_the_state_keeps_the_latest_attempts_only() -> None:
+    guard = Guardrail(GuardrailSettings(max_recoveries=10_000, max_batch=10_000))
+    guard.admit([("zz", "oldest")], T)
+    guard.admit(keys(2000, "newer"), T + 1)
+    attempted = {k for k, _n, _at in guard.state(T + 2).attempts}
+    assert len(attempted) == 2000
+    assert ("zz", "oldest") not in attempted
+
+
+def test_a_restored_batch_window_expires_oldest_first() -> None:
+    """The window is restored in time order, whatever the order of the state's entries."""
+    settings = GuardrailSettings(batch_window=60, max_batch=2, max_recoveries=100)
+    # Listed newest first, and name order is not time order either.
+    state = GuardrailState(recent=((("apps", "a"), T + 10), (("apps", "b"), T)))
+    guard = Guardrail(settings)
+    guard.restore(state, T + 10)
+    # At T+65 b (T) left the window, a (T+10) did not: a and c make two.
+    assert guard.admit([("apps", "c")], T + 65).act == (("apps", "c"),)
+    assert not guard.tripped
+
+
+@pytest.mark.parametrize(("n", "tail"), [(50, "apps/hr-49"), (51, "apps/hr-49 and 1 more")])
+def test_a_trip_names_fifty_releases_then_counts_the_rest(n: int, tail: str) -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=1))
+    [trip] = guard.admit(keys(n), T).events
+    assert isinstance(trip, Tripped)
+    assert "Stuck: apps/hr-00, apps/hr-01, apps/hr-02" in trip.message
+    assert trip.message.endswith(tail)
+    assert (trip.max_batch, trip.at) == (1, T)
+
+
+def test_a_cleared_trip_says_how_long_it_held() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=1, batch_window=0))
+    guard.admit(keys(2), T)
+    [cleared] = guard.admit(keys(1), T + 90).events
+    assert cleared == TripCleared(1, 1, T, T + 90)
+    assert cleared.message.endswith("resume after 90s on hold")
+
+
+def test_a_release_acted_on_counts_in_the_batch_window_even_when_ready_since() -> None:
+    """Acted on within the batch window is part of the incident, Ready again or not."""
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=1, batch_window=60))
+    guard.admit([("apps", "a")], T)
+    guard.forget(("apps", "a"))
+    assert guard.admit([("apps", "b")], T + 10).act == ()
+    assert guard.tripped
+
+
+def test_a_suspect_never_attempted_counts_even_with_one_attempt_allowed() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=1, max_batch=2))
+    assert guard.admit(keys(2), T, suspects=[("apps", "suspect")]).act == ()
+    assert guard.tripped
+
+
+def test_a_resume_backs_off_from_when_it_ended_and_forget_resets_it() -> None:
+    guard = Guardrail(GuardrailSettings(backoff_base=60))
+    key = ("apps", "web")
+    assert guard.admit([], T, urgent=[key]).act == (key,)
+    guard.finished(key, T + 100)  # the resume ran (and gave up) for 100 s
+    held = guard.admit([], T + 101, urgent=[key])
+    assert held.act == ()
+    assert held.next_check == T + 160
+    guard.forget(key)
+    assert guard.admit([], T + 102, urgent=[key]).act == (key,)
+
+
+def test_a_suspect_with_attempts_left_counts_towards_the_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_attempts=3, max_batch=2, batch_window=0))
+    tried = ("apps", "tried")
+    guard.admit([tried], T)
+    assert guard.admit(keys(2), T + 10, suspects=[tried]).act == ()
+    assert guard.tripped

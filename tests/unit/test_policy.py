@@ -57,10 +57,10 @@ def test_upstream_stuck_shape_is_progressing_until_the_threshold_then_stuck() ->
     with timeout of 5m0s", history[0] deployed, is stuck once 5 minutes have passed."""
     view = stuck()
     before = judge(view, now=DUE - 1)
-    assert before.verdict is Kind.PROGRESSING
+    assert before.kind is Kind.PROGRESSING
     assert before.due_at == DUE
     at = judge(view, now=DUE)
-    assert at.verdict is Kind.STUCK
+    assert at.kind is Kind.STUCK
     assert at.due_at == DUE
     assert INSTALL_MESSAGE in at.reason
     assert "2026-05-05T07:44:58Z" in at.reason
@@ -71,20 +71,20 @@ def test_clock_is_the_condition_not_the_first_sighting() -> None:
     """FLUX-FACTS §1 and §2: lastTransitionTime, not when fluxwatch first saw the release,
     starts the clock, so a restart of fluxwatch does not reset it."""
     verdict = decide(stuck(), None, DEFAULT, T0 + 3600)
-    assert verdict.verdict is Kind.STUCK
+    assert verdict.kind is Kind.STUCK
     assert verdict.due_at == DUE
     assert "3600s" in verdict.reason
 
 
 def test_threshold_is_a_setting() -> None:
     settings = EngineSettings(threshold=60)
-    assert judge(stuck(), now=T0 + 59, settings=settings).verdict is Kind.PROGRESSING
-    assert judge(stuck(), now=T0 + 60, settings=settings).verdict is Kind.STUCK
+    assert judge(stuck(), now=T0 + 59, settings=settings).kind is Kind.PROGRESSING
+    assert judge(stuck(), now=T0 + 60, settings=settings).kind is Kind.STUCK
 
 
 def test_ready_release(obj: dict[str, Any]) -> None:
     verdict = judge(ready(obj))
-    assert verdict.verdict is Kind.READY
+    assert verdict.kind is Kind.READY
     assert verdict.due_at is None
 
 
@@ -92,7 +92,7 @@ def test_ready_false_is_a_failure_helm_controller_owns(obj: dict[str, Any]) -> N
     """FLUX-FACTS §2: Ready False is a reported failure, not the Unknown of the stuck bug."""
     obj["status"]["conditions"][0].update(status="False", reason="InstallFailed")
     verdict = judge(hr_view(obj))
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.FAILED)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.FAILED)
     assert "InstallFailed" in verdict.reason
 
 
@@ -141,7 +141,7 @@ def test_no_ready_condition_yet(obj: dict[str, Any]) -> None:
 def test_suspended_by_a_person_is_left_alone(obj: dict[str, Any]) -> None:
     """FLUX-FACTS §1 (seed defect): the CronJob would resume a release a person suspended."""
     verdict = judge(suspended_by_person(obj), now=T0 + 3600)
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.SUSPENDED)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.SUSPENDED)
     assert verdict.due_at is None
 
 
@@ -149,7 +149,7 @@ def test_interrupted_suspend_toggle_is_resume_pending_at_once(obj: dict[str, Any
     """FLUX-FACTS §1 (seed defect: killed between its two patches, the HR stays suspended);
     DESIGN: an HR with fluxwatch.io/suspended-at and suspend true is resumed first."""
     verdict = judge(suspended_by_fluxwatch(obj), now=T0 + 10)
-    assert verdict.verdict is Kind.RESUME_PENDING
+    assert verdict.kind is Kind.RESUME_PENDING
     assert verdict.due_at == T0 + 10
     assert "2026-05-05T07:50:02Z" in verdict.reason
 
@@ -158,44 +158,44 @@ def test_resume_pending_beats_ignored(obj: dict[str, Any]) -> None:
     """Our own suspend is undone even on an opted-out release: it restores the owner's state."""
     marked = suspended_by_fluxwatch(obj)
     both = replace(marked, ignored=True)
-    assert judge(both).verdict is Kind.RESUME_PENDING
+    assert judge(both).kind is Kind.RESUME_PENDING
 
 
 def test_stale_marker_without_suspend_is_judged_normally(obj: dict[str, Any]) -> None:
     """The resume patch clears both; a marker left alone on a running HR changes nothing."""
     view = replace(stuck(), suspended_at="2026-05-05T07:50:02Z")
-    assert judge(view).verdict is Kind.STUCK
+    assert judge(view).kind is Kind.STUCK
 
 
 def test_deleting(obj: dict[str, Any]) -> None:
     """FLUX-FACTS §2: a set metadata.deletionTimestamp means the HR is being deleted."""
     verdict = judge(deleting(obj), now=T0 + 3600)
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.DELETING)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.DELETING)
 
 
 def test_ignore_annotation(obj: dict[str, Any]) -> None:
     verdict = judge(ignored(obj), now=T0 + 3600)
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.IGNORED)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.IGNORED)
     assert "fluxwatch.io/ignore" in verdict.reason
 
 
 def test_newer_pending_upgrade_is_helm_at_work(obj: dict[str, Any]) -> None:
     """FLUX-FACTS §2 and §4: history[0] pending-upgrade is a newer revision in flight."""
     verdict = judge(pending_upgrade(obj), now=T0 + 3600)
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.NEWER_PENDING)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.NEWER_PENDING)
     assert "revision 2 pending-upgrade" in verdict.reason
 
 
 def test_failed_history_is_not_deployed(obj: dict[str, Any]) -> None:
     obj["status"]["history"][0]["status"] = "failed"
     verdict = judge(hr_view(obj), now=T0 + 3600)
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.NOT_DEPLOYED)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.NOT_DEPLOYED)
 
 
 def test_malformed_object_is_skipped_with_the_field(obj: dict[str, Any]) -> None:
     obj["status"]["conditions"][0]["lastTransitionTime"] = "5 minutes ago"
     verdict = judge(hr_view(obj))
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.MALFORMED)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.MALFORMED)
     assert "lastTransitionTime" in verdict.reason
 
 
@@ -246,7 +246,7 @@ def test_storage_newest_by_version_label_not_by_name() -> None:
     obj["status"]["history"][0]["version"] = 10
     view = hr_view(obj)
     verdict = judge(view, storage=secrets((9, "superseded"), (10, "deployed")))
-    assert verdict.verdict is Kind.STUCK
+    assert verdict.kind is Kind.STUCK
     assert verdict.needs_storage is False
     assert "Helm revision 10 of flux-system/vpa-bp-vpa is deployed" in verdict.reason
 
@@ -274,7 +274,7 @@ def test_unreadable_storage_auto_trusts_history_always_refuses() -> None:
     """verifyStorage auto uses the Secrets when readable; always refuses without them."""
     forbidden = StorageState.unreadable("secrets is forbidden")
     auto = judge(stuck(), storage=forbidden)
-    assert auto.verdict is Kind.STUCK
+    assert auto.kind is Kind.STUCK
     assert auto.needs_storage is False
     assert "forbidden" in auto.reason
     always = EngineSettings(verify_storage=VerifyStorage.ALWAYS)
@@ -322,7 +322,7 @@ def test_never_ignores_storage() -> None:
     never = EngineSettings(verify_storage="never")  # type: ignore[arg-type]
     assert never.verify_storage is VerifyStorage.NEVER
     verdict = judge(stuck(), settings=never, storage=secrets((1, "failed")))
-    assert verdict.verdict is Kind.STUCK
+    assert verdict.kind is Kind.STUCK
 
 
 def test_no_history_falls_back_to_storage(obj: dict[str, Any]) -> None:
@@ -332,7 +332,7 @@ def test_no_history_falls_back_to_storage(obj: dict[str, Any]) -> None:
     view = hr_view(obj)
     assert view.last_release is None
     assert judge(view).needs_storage is True
-    assert judge(view, storage=secrets((1, "deployed"))).verdict is Kind.STUCK
+    assert judge(view, storage=secrets((1, "deployed"))).kind is Kind.STUCK
     assert judge(view, storage=secrets((1, "pending-install"))).skip is Skip.NEWER_PENDING
     unreadable = StorageState.unreadable("timeout")
     assert judge(view, storage=unreadable).skip is Skip.NOT_DEPLOYED
@@ -346,7 +346,7 @@ def test_long_name_with_target_namespace_is_looked_up_by_its_helm_name() -> None
     view = long_named()
     assert view.release_name == LONG_RELEASE
     verdict = judge(view, storage=secrets((1, "deployed"), name=LONG_RELEASE))
-    assert verdict.verdict is Kind.STUCK
+    assert verdict.kind is Kind.STUCK
     assert f"flux-system/{LONG_RELEASE}" in verdict.reason  # status.storageNamespace
 
 
@@ -433,3 +433,98 @@ def test_settings_defaults_and_validation() -> None:
         EngineSettings(watch_namespaces=frozenset({"apps"}), exclude_namespaces=frozenset({"apps"}))
     with pytest.raises(ValueError):
         EngineSettings(verify_storage="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_pending_secret_at_the_version_history_says_deployed_is_not_newer() -> None:
+    """Mutation survivor: ``>`` read as ``>=`` labelled this ``newer-pending``. A pending
+    Secret at history[0]'s own version is no newer revision in flight: Helm storage and the
+    status disagree about that revision, so it is not deployed."""
+    verdict = judge(stuck(), storage=secrets((1, "pending-upgrade")))
+    assert verdict.skip is Skip.NOT_DEPLOYED
+    assert "newest Helm revision 1 of flux-system/vpa-bp-vpa is pending-upgrade" in verdict.reason
+
+
+# -- the reasons, word for word (what a person reads in scan, alerts and logs) ------------
+
+
+def _no_history() -> HRView:
+    obj = stuck_obj()
+    del obj["status"]["history"]
+    return hr_view(obj)
+
+
+def _no_transition() -> HRView:
+    obj = stuck_obj()
+    del obj["status"]["conditions"][0]["lastTransitionTime"]
+    return hr_view(obj)
+
+
+def _failed_history() -> HRView:
+    obj = stuck_obj()
+    obj["status"]["history"][0]["status"] = "failed"
+    return hr_view(obj)
+
+
+NEVER = EngineSettings(verify_storage=VerifyStorage.NEVER)
+SINCE = "Ready=Unknown (Progressing: Running 'install' action with timeout of 5m0s) since"
+
+
+@pytest.mark.parametrize(
+    ("view", "settings", "storage", "reason"),
+    [
+        (
+            lambda: suspended_by_fluxwatch(stuck_obj()),
+            DEFAULT,
+            None,
+            "suspended by fluxwatch (fluxwatch.io/suspended-at: 2026-05-05T07:50:02Z) and never "
+            "resumed: an interrupted suspend-toggle, to be resumed first",
+        ),
+        (_no_transition, DEFAULT, None, "Ready=Unknown has no lastTransitionTime to count from"),
+        (_failed_history, DEFAULT, None, "history[0] is revision 1 failed"),
+        (
+            _no_history,
+            NEVER,
+            None,
+            "no status.history, and verifyStorage is never: nothing says it is deployed",
+        ),
+        (
+            _no_history,
+            DEFAULT,
+            StorageState.unreadable("403 Forbidden"),
+            "no status.history and Helm storage unreadable (403 Forbidden)",
+        ),
+        (
+            _no_history,
+            DEFAULT,
+            None,
+            f"{SINCE} 2026-05-05T07:44:58Z, 300s, past the 300s threshold, although Helm "
+            "storage is to confirm a deployed release (Helm storage not checked yet)",
+        ),
+        (
+            stuck,
+            DEFAULT,
+            None,
+            f"{SINCE} 2026-05-05T07:44:58Z, 300s, past the 300s threshold, although "
+            "history[0] says revision 1 is deployed (Helm storage not checked yet)",
+        ),
+    ],
+)
+def test_reasons_word_for_word(
+    view: Any, settings: EngineSettings, storage: StorageState | None, reason: str
+) -> None:
+    assert judge(view(), settings=settings, storage=storage).reason == reason
+
+
+def test_a_suspect_reason_keeps_the_whole_sentence() -> None:
+    suspicion = Suspicion("helm-controller changed leader", until=DUE + 60)
+    remembered = Remembered(judge(stuck(), now=T0), suspicion)
+    alone = judge(stuck(), settings=NEVER).reason
+    assert decide(stuck(), remembered, NEVER, DUE).reason == (
+        f"{alone}; suspect: helm-controller changed leader"
+    )
+
+
+def test_unreadable_storage_is_not_readable() -> None:
+    state = StorageState.unreadable("timeout")
+    assert state.readable is False
+    assert state.problem == "timeout"

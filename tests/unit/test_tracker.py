@@ -97,7 +97,7 @@ async def test_fires_in_the_tick_the_threshold_passes() -> None:
     await h.until(1000)
     [(at, name, verdict)] = h.acts
     assert (at, name) == (300.0, "bp-vpa")
-    assert verdict.verdict is Kind.STUCK
+    assert verdict.kind is Kind.STUCK
     assert verdict.due_at == T0 + 300
 
 
@@ -184,7 +184,7 @@ async def test_interrupted_suspend_is_handed_over_at_once() -> None:
     h.tracker.upsert(suspended_by_fluxwatch(stuck_obj("half-toggled", since=T0)))
     await h.until(10)
     [(at, name, verdict)] = h.acts
-    assert (at, name, verdict.verdict) == (0.0, "half-toggled", Kind.RESUME_PENDING)
+    assert (at, name, verdict.kind) == (0.0, "half-toggled", Kind.RESUME_PENDING)
 
 
 async def test_long_release_name_is_handed_over_with_its_helm_name() -> None:
