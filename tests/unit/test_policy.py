@@ -118,7 +118,7 @@ def test_ready_false_for_a_normal_wait_is_waiting_not_failed(
     helm-controller reports as a Normal event (SourceNotReady likewise, without one)."""
     obj["status"]["conditions"][0].update(status="False", reason=reason, message=message)
     verdict = judge(hr_view(obj))
-    assert (verdict.verdict, verdict.skip) == (Kind.SKIPPED, Skip.WAITING)
+    assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.WAITING)
     assert verdict.label == "waiting"
     assert f"Ready=False ({reason}: {message})" in verdict.reason
     assert says in verdict.reason and "not a failure" in verdict.reason
@@ -127,7 +127,7 @@ def test_ready_false_for_a_normal_wait_is_waiting_not_failed(
 def test_a_wait_reason_on_ready_unknown_is_still_judged_for_stuck(obj: dict[str, Any]) -> None:
     """Only Ready=False is a wait: the reason alone does not make an Unknown release wait."""
     obj["status"]["conditions"][0].update(reason="DependencyNotReady")
-    assert judge(hr_view(obj)).verdict is Kind.STUCK
+    assert judge(hr_view(obj)).kind is Kind.STUCK
 
 
 def test_no_ready_condition_yet(obj: dict[str, Any]) -> None:
@@ -295,7 +295,7 @@ def test_remote_release_never_takes_local_secrets_as_evidence(obj: dict[str, Any
     view = _remote(obj)
     for local in (secrets(), secrets((1, "failed")), secrets((3, "deployed")), None):
         verdict = judge(view, storage=local)
-        assert verdict.verdict is Kind.STUCK, verdict
+        assert verdict.kind is Kind.STUCK, verdict
         assert verdict.needs_storage is False
         assert "revision 1 is deployed" in verdict.reason
         assert "spec.kubeConfig" in verdict.reason and "no evidence" in verdict.reason
