@@ -13,6 +13,8 @@ from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 
 HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
+# Flux's published CRDs: shared/ sits beside the checkout (CI's clone, or /work/main).
+FLUX_CRDS = Path(__file__).resolve().parents[2] / "shared" / "flux-crds"
 # The namespaces a test cluster has besides the built-in ones: the API answers 404 for
 # content in a namespace that does not exist, as a real one does.
 TEST_NAMESPACES = ("apps", "infra", "flux-system", "fluxwatch-system")

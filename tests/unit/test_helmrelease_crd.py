@@ -14,8 +14,8 @@ import yaml
 
 from fluxwatch.sim.crds import load
 from fluxwatch.sim.schema import Schema
+from tests.conftest import FLUX_CRDS
 
-FLUX_CRDS = Path("/work/shared/flux-crds")
 UPSTREAM = FLUX_CRDS / "helm.toolkit.fluxcd.io_helmreleases.yaml"
 GROUP = "helm.toolkit.fluxcd.io"
 

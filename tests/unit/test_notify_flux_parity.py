@@ -25,8 +25,8 @@ from fluxwatch.notify.event import Event, InvolvedObject
 from fluxwatch.notify.providers.flux import forwarded
 from fluxwatch.notify.rules import Rule
 from fluxwatch.sim.schema import Schema
+from tests.conftest import FLUX_CRDS
 
-FLUX_CRDS = Path("/work/shared/flux-crds")
 V1BETA3 = "notification.toolkit.fluxcd.io/v1beta3"
 
 OBJECTS = f"""
