@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
@@ -125,3 +127,23 @@ def condition(type_: str, status: str, message: str = "", reason: str = "") -> d
 def hr() -> Callable[..., dict[str, Any]]:
     """Build a HelmRelease body: ``hr("podinfo", "apps", labels={...}, suspend=True)``."""
     return helmrelease
+
+
+def kustomize(kubectl: Path | str, directory: Path) -> list[dict[str, Any]]:
+    """``kubectl kustomize DIRECTORY``: the documents it renders."""
+    out = subprocess.run(
+        [str(kubectl), "kustomize", str(directory)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def one_of(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    """The one document of ``kind`` whose name starts with ``name`` (kustomize's hash
+    suffixes ConfigMap names)."""
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name)]
+    assert len(found) == 1, f"{kind} {name}: {[d['metadata']['name'] for d in found]}"
+    return found[0]

@@ -13,9 +13,12 @@ kind is validated, pruned and defaulted like on a cluster with Flux installed.
 
 from __future__ import annotations
 
+import copy
+import functools
 from importlib import resources as importlib_resources
 from typing import Any
 
+import orjson
 import yaml
 
 from fluxwatch.sim import fielderrors as fe
@@ -33,19 +36,31 @@ _SCOPES = ("Cluster", "Namespaced")
 
 def default_crds() -> list[dict[str, Any]]:
     """The CRDs packaged in ``fluxwatch/sim/crds/`` (HelmRelease v2 and its kin)."""
+    return [copy.deepcopy(crd) for crd in _packaged_crds()]
+
+
+@functools.cache
+def _packaged_crds() -> tuple[dict[str, Any], ...]:
+    # Every Store starts with these: read the YAML once per process, not per cluster.
     folder = importlib_resources.files("fluxwatch.sim").joinpath("crds")
     if not folder.is_dir():
-        return []
+        return ()
     crds: list[dict[str, Any]] = []
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.name.endswith((".yaml", ".yml")):
             crds.extend(d for d in yaml.safe_load_all(entry.read_text()) if d)
-    return crds
+    return tuple(crds)
 
 
 def compile_schema(schema: dict[str, Any], kind: str, group: str) -> CustomSchema:
-    """One version's structural schema, compiled for validation, pruning and defaulting."""
-    return Schema.compile(schema, kind=kind, group=group)
+    """One version's structural schema, compiled for validation, pruning and defaulting;
+    the same schema is compiled once per process (every Store registers HelmRelease)."""
+    return _compiled(orjson.dumps(schema, option=orjson.OPT_SORT_KEYS), kind, group)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(schema: bytes, kind: str, group: str) -> CustomSchema:
+    return Schema.compile(orjson.loads(schema), kind=kind, group=group)
 
 
 def load_crd_file(text: str) -> list[dict[str, Any]]:

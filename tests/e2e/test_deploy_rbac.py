@@ -19,7 +19,6 @@ import asyncio
 import json
 import logging
 import os
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -40,6 +39,7 @@ from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 from fluxwatch.sim.receiver import Receiver
 from fluxwatch.telemetry.metrics import Metrics
+from tests.conftest import kustomize, one_of
 
 pytestmark = pytest.mark.e2e
 
@@ -54,25 +54,12 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     kubectl = find_kubectl()
     if kubectl is None:
         pytest.skip("kubectl is not installed: it renders config/default (kubectl kustomize)")
-    out = subprocess.run(
-        [kubectl, "kustomize", str(ROOT / "config" / "default")],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name)]
-    assert len(found) == 1, f"{kind} {name}: {[d['metadata']['name'] for d in found]}"
-    return found[0]
+    return kustomize(kubectl, ROOT / "config" / "default")
 
 
 def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, Any]]) -> None:
     """The pod runs as the ServiceAccount the RBAC binds, with the ConfigMap it mounts."""
-    deploy = _one(rendered, "Deployment", "fluxwatch")
+    deploy = one_of(rendered, "Deployment", "fluxwatch")
     pod = deploy["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "fluxwatch"
     assert deploy["metadata"]["namespace"] == "fluxwatch-system"
@@ -92,14 +79,14 @@ def test_the_deployment_matches_its_rbac_and_settings(rendered: list[dict[str, A
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     volumes = {v["name"]: v for v in pod["volumes"]}
-    config_map = _one(rendered, "ConfigMap", "fluxwatch-config")
+    config_map = one_of(rendered, "ConfigMap", "fluxwatch-config")
     assert volumes["config"]["configMap"]["name"] == config_map["metadata"]["name"]
-    pdb = _one(rendered, "PodDisruptionBudget", "fluxwatch")
+    pdb = one_of(rendered, "PodDisruptionBudget", "fluxwatch")
     assert pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"] == deploy["spec"]["selector"]["matchLabels"]
-    service = _one(rendered, "Service", "fluxwatch-metrics")
+    service = one_of(rendered, "Service", "fluxwatch-metrics")
     assert service["spec"]["selector"] == deploy["spec"]["selector"]["matchLabels"]
-    account = _one(rendered, "ServiceAccount", "fluxwatch")
+    account = one_of(rendered, "ServiceAccount", "fluxwatch")
     assert account["metadata"]["namespace"] == "fluxwatch-system"
 
 
@@ -192,7 +179,7 @@ async def _install_and_recover(
         listed = await admin("get", "configmaps", "-n", "fluxwatch-system", "-o", "json")
         config_maps = json.loads(listed.check().stdout)["items"]
         config = yaml.safe_load(
-            _one(config_maps, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"]
+            one_of(config_maps, "ConfigMap", "fluxwatch-config")["data"]["config.yaml"]
         )
         # A provider whose address is in a Secret, and a Secret it must not read.
         for name, address in (("fluxwatch-hook", hook.url), ("someone-elses", "http://x/")):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from fluxwatch.settings import Settings
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 from fluxwatch.telemetry.listen import parse_listen_addr
+from tests.conftest import kustomize, one_of
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
@@ -76,34 +76,17 @@ def _overlay(where: Path, components: tuple[str, ...], extra: dict[str, Any] | N
     return where
 
 
-def _render(kubectl: Path, directory: Path) -> list[dict[str, Any]]:
-    out = subprocess.run(
-        [str(kubectl), "kustomize", str(directory)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    return [doc for doc in yaml.safe_load_all(out) if doc]
-
-
-def _one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"].startswith(name)]
-    assert len(found) == 1, f"{kind} {name}: {[d['metadata']['name'] for d in found]}"
-    return found[0]
-
-
 def _effective_settings(docs: list[dict[str, Any]], tmp: Path) -> tuple[Settings, dict[str, Any]]:
     """The settings the container would run with: its args, read by fluxwatch's own
     parser, over the ConfigMap's config.yaml in place of the mounted file."""
-    deploy = _one(docs, "Deployment", "fluxwatch")
+    deploy = one_of(docs, "Deployment", "fluxwatch")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     args = build_parser().parse_args(container["args"])
     assert args.command == "run"
     assert args.config == "/etc/fluxwatch/config.yaml"
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
-    config_map = _one(docs, "ConfigMap", "fluxwatch-config")
+    config_map = one_of(docs, "ConfigMap", "fluxwatch-config")
     assert volumes[mounts["/etc/fluxwatch"]]["configMap"]["name"] == config_map["metadata"]["name"]
     config = tmp / "config.yaml"
     config.write_text(config_map["data"]["config.yaml"])
@@ -133,7 +116,7 @@ def check_addresses(docs: list[dict[str, Any]], tmp: Path) -> None:
         get = container[probe]["httpGet"]
         assert get["path"] == path
         assert _port(container, get["port"]) == health.port, probe
-    service = _one(docs, "Service", "fluxwatch-metrics")
+    service = one_of(docs, "Service", "fluxwatch-metrics")
     (service_port,) = service["spec"]["ports"]
     assert _port(container, service_port["targetPort"]) == metrics.port
     assert service_port["name"] == "http-prom"
@@ -175,12 +158,12 @@ def _key(doc: dict[str, Any]) -> tuple[str, str, str]:
 def union(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str, str], Any]:
     """config/default with every component: what the cluster test applies."""
     where = tmp_path_factory.mktemp("union")
-    return {_key(d): d for d in _render(_kubectl(), _overlay(where, tuple(COMPONENTS)))}
+    return {_key(d): d for d in kustomize(_kubectl(), _overlay(where, tuple(COMPONENTS)))}
 
 
 @pytest.fixture(scope="module")
 def base() -> set[tuple[str, str, str]]:
-    return {_key(d) for d in _render(_kubectl(), CONFIG / "default")}
+    return {_key(d) for d in kustomize(_kubectl(), CONFIG / "default")}
 
 
 @pytest.mark.parametrize("components", COMBINATIONS, ids=lambda c: "+".join(c) or "default")
@@ -190,7 +173,7 @@ def test_every_combination_renders_with_matching_addresses(
     base: set[tuple[str, str, str]],
     tmp_path: Path,
 ) -> None:
-    docs = _render(_kubectl(), _overlay(tmp_path / "overlay", components))
+    docs = kustomize(_kubectl(), _overlay(tmp_path / "overlay", components))
     check_addresses(docs, tmp_path)
     # Components only add objects: every object of this combination is the same object
     # in the union, so the cluster accepting the union accepts every combination.
@@ -209,7 +192,7 @@ def test_a_port_that_disagrees_with_its_flag_is_caught(tmp_path: Path) -> None:
         {"patches": [{"target": {"kind": "Deployment"}, "patch": yaml.safe_dump(patch)}]},
     )
     with pytest.raises(AssertionError):
-        check_addresses(_render(_kubectl(), overlay), tmp_path)
+        check_addresses(kustomize(_kubectl(), overlay), tmp_path)
 
 
 async def test_every_combination_is_accepted_by_the_cluster(
@@ -292,7 +275,7 @@ def test_what_flux_builds_from_the_example_holds_together(tmp_path: Path) -> Non
     generated["components"] = kustomization["spec"]["components"]
     generated["patches"] = kustomization["spec"]["patches"]
     (path / "kustomization.yaml").write_text(yaml.safe_dump(generated))
-    docs = _render(_kubectl(), path)
+    docs = kustomize(_kubectl(), path)
     check_addresses(docs, tmp_path)
     settings, container = _effective_settings(docs, tmp_path)
     assert settings.watch.exclude_namespaces == ["kube-system"]
