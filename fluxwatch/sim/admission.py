@@ -58,6 +58,8 @@ class CustomSchema(Protocol):
         self, obj: dict[str, Any], old: dict[str, Any], *, preceding: Sequence[FieldError] = ()
     ) -> list[FieldError]: ...
 
+    def field_type(self, path: tuple[str | int, ...]) -> tuple[str, tuple[str, ...]]: ...
+
 
 class StrictDecodingError(Exception):
     """Unknown fields under ``fieldValidation=Strict``: a 400, as the real decoder answers.

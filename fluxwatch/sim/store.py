@@ -1483,8 +1483,7 @@ class Store:
         or the table of built-in kinds."""
         if res.custom:
             schema = self.admission.schema_for(res)
-            field_type = getattr(schema, "field_type", None)
-            return field_type if field_type is not None else managedfields.default_list_types
+            return schema.field_type if schema is not None else managedfields.default_list_types
         return managedfields.builtin_list_types(res.api_version, res.kind)
 
     @staticmethod
