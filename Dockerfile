@@ -5,14 +5,15 @@
 #   docker buildx build --build-arg VERSION=0.1.0 --build-arg REVISION="$(git rev-parse HEAD)" \
 #     -t ghcr.io/fluxwatch/fluxwatch:0.1.0 .
 #
-# The base image. A digest makes the build reproducible; this tag is not yet pinned to one
-# because the digest could not be looked up where this file was written. To pin (or bump)
-# it, on a machine that reaches Docker Hub:
+# The base image, by the digest of its multi-platform index (the tag stays for people; the
+# digest wins, so a rebuild gets the same bytes). This one is Python 3.11.16 on the Debian
+# bookworm snapshot of 2026-08-24, as the Docker Official Images' docker-library/repo-info
+# records the tag (repos/python/remote/3.11-slim-bookworm.md at commit 33a22f41ac7b: an
+# application/vnd.oci.image.index.v1+json for linux/amd64, arm/v7, arm64/v8, 386 and
+# ppc64le). To bump it, on a machine that reaches Docker Hub:
 #   docker buildx imagetools inspect python:3.11-slim-bookworm --format '{{json .Manifest.Digest}}'
-# and write the digest of the multi-platform index into both FROM lines as
-#   FROM python:3.11-slim-bookworm@sha256:<digest>
-# (the tag stays for people; the digest wins). README, "Releases", says when.
-FROM python:3.11-slim-bookworm AS build
+# and write that index digest into both FROM lines. README, "Releases", says when.
+FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 # The runtime virtualenv has no pip: the base image's pip installs into it.
@@ -36,7 +37,7 @@ RUN printf '%s\n' "${REVISION}" > fluxwatch/REVISION \
  && test "$(/opt/fluxwatch/bin/fluxwatch --version | cut -d' ' -f2)" = "${VERSION}" \
  && /opt/fluxwatch/bin/python -m compileall -q /opt/fluxwatch
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="fluxwatch" \
