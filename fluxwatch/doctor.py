@@ -17,6 +17,11 @@ found and what to change; the exit code is 1 when any check fails. The checks:
   helm-controller before v1.5.0 lacks the partial upstream fix (#1411), a
   warning; from v1.5.0 on it has it, and the stuck shape was still reported
   after it (FLUX-FACTS §1), so fluxwatch stays useful either way.
+* ``upstream``: one line per row of :mod:`fluxwatch.fluxversions` (the
+  helm-controller changes that bear on this failure) against the running
+  helm-controller: in it or not yet, a regression it has or is past, and what
+  that means for fluxwatch. A missing fix and a present regression are
+  warnings; an image without a version tag says that it cannot tell.
 * ``rbac``: whether the current credentials may do what fluxwatch does, each
   asked with a request that changes nothing (``fluxwatch.kube.probe``); run it
   as fluxwatch's ServiceAccount for an answer about fluxwatch. What could not
@@ -36,11 +41,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from fluxwatch.durations import parse_duration
+from fluxwatch.fluxversions import (
+    CHANGES,
+    PARTIAL_FIX,
+    Applies,
+    Change,
+    Kind,
+    Version,
+    applies,
+    version_text,
+)
 from fluxwatch.kube.client import (
     EVENTS,
     HELMRELEASES,
@@ -70,6 +85,8 @@ class Finding:
     check: str
     level: Level
     message: str
+    # What a program reading `doctor --output json` needs beyond the sentence.
+    detail: Mapping[str, Any] | None = None
 
 
 # -- leader election ---------------------------------------------------------------------------
@@ -264,13 +281,13 @@ def check_memory(controller: str, deploy: Mapping[str, Any]) -> Finding:
 
 # -- versions ------------------------------------------------------------------------------------
 
-# helm-controller#1411, first in v1.5.0: an in-sync release whose Released reason is
-# InstallFailed/UpgradeFailed gets Ready rewritten (FLUX-FACTS §1).
-HELM_FIX_VERSION = (1, 5, 0)
+# helm-controller#1411: an in-sync release whose Released reason is InstallFailed or
+# UpgradeFailed gets Ready rewritten (FLUX-FACTS §1).
+HELM_FIX_VERSION = PARTIAL_FIX.version
 _SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(?:[-+].*)?$")
 
 
-def image_version(image: str) -> tuple[int, int, int] | None:
+def image_version(image: str) -> Version | None:
     """The semantic version of an image's tag (``ghcr.io/fluxcd/x:v1.6.3``,
     ``...:v1.6.3@sha256:...``); None for a bare digest, ``latest`` or no tag."""
     ref = image.split("@", 1)[0]
@@ -284,38 +301,125 @@ def image_version(image: str) -> tuple[int, int, int] | None:
     return major, minor, patch
 
 
-def _version_text(version: tuple[int, int, int]) -> str:
-    return "v" + ".".join(str(n) for n in version)
+def _image(deploy: Mapping[str, Any]) -> str:
+    return str(manager_container(deploy).get("image") or "")
 
 
 def check_version(controller: str, deploy: Mapping[str, Any]) -> Finding:
-    image = str(manager_container(deploy).get("image") or "")
+    image = _image(deploy)
     version = image_version(image)
+    detail = {
+        "controller": controller,
+        "image": image,
+        "version": None if version is None else version_text(version),
+    }
     if version is None:
         return Finding(
             "version",
             Level.WARN,
             f"{controller}: cannot tell the version from image {image or '(none)'!r}; "
             "pin a release tag such as v1.6.3",
+            detail,
         )
-    shown = f"{controller} {_version_text(version)}"
+    shown = f"{controller} {version_text(version)}"
     if controller != REQUIRED_CONTROLLER:
-        return Finding("version", Level.PASS, f"{shown} ({image})")
+        return Finding("version", Level.PASS, f"{shown} ({image})", detail)
     if version < HELM_FIX_VERSION:
         return Finding(
             "version",
             Level.WARN,
-            f"{shown} predates {_version_text(HELM_FIX_VERSION)}, the first with "
+            f"{shown} predates {version_text(HELM_FIX_VERSION)}, the first with "
             "helm-controller#1411: after a lost Lease mid-release it never rewrites Ready; "
             "upgrade Flux, fluxwatch recovers such releases meanwhile",
+            detail,
         )
     return Finding(
         "version",
         Level.PASS,
-        f"{shown} has helm-controller#1411 ({_version_text(HELM_FIX_VERSION)}), which "
+        f"{shown} has helm-controller#1411 ({version_text(HELM_FIX_VERSION)}), which "
         "covers failed releases only; the Ready=Unknown shape was reported after it, so "
         "fluxwatch still watches",
+        detail,
     )
+
+
+# -- upstream changes --------------------------------------------------------------------------
+
+
+# How the running release stands against a change, as a verb: "helm-controller v1.4.1 lacks".
+_VERBS: Mapping[tuple[Kind, Applies], str] = {
+    (Kind.FIX, Applies.IN): "has",
+    (Kind.FIX, Applies.NOT_YET): "lacks",
+    (Kind.REGRESSION, Applies.IN): "has the regression",
+    (Kind.REGRESSION, Applies.FIXED): "is past the regression",
+    (Kind.REGRESSION, Applies.NOT_YET): "predates the regression",
+    (Kind.REPORT, Applies.IN): "is among the releases of",
+    (Kind.REPORT, Applies.NOT_YET): "predates",
+}
+
+
+def _when(change: Change) -> str:
+    if change.kind is Kind.REGRESSION:
+        return f"{change.span()}, fixed by {change.fixed_by}"
+    if change.kind is Kind.REPORT:
+        return f"reported {change.released}, on releases from {change.span()}"
+    return f"{change.span()} of {change.released}"
+
+
+def _row(change: Change, state: Applies | None) -> dict[str, Any]:
+    """One row of the table as ``doctor --output json`` carries it."""
+    return {
+        "ref": change.ref,
+        "kind": str(change.kind),
+        "version": version_text(change.version),
+        "released": change.released,
+        "merged": change.merged,
+        "fixedIn": None if change.fixed_in is None else version_text(change.fixed_in),
+        "fixedBy": change.fixed_by,
+        "applies": "unknown" if state is None else str(state),
+        "upstream": change.upstream,
+        "fluxwatch": {"withIt": change.with_it, "withoutIt": change.without_it},
+        "sources": list(change.sources),
+    }
+
+
+def check_upstream(
+    image: str, changes: Sequence[Change] = CHANGES, controller: str = REQUIRED_CONTROLLER
+) -> list[Finding]:
+    """Each upstream change against the helm-controller image that runs: a fix it lacks
+    and a regression it has are warnings, the rest passes with what it means for
+    fluxwatch; an image without a version tag gets one warning that says so."""
+    version = image_version(image)
+    if version is None:
+        listed = ", ".join(f"{c.ref} ({c.span()})" for c in changes)
+        return [
+            Finding(
+                "upstream",
+                Level.WARN,
+                f"{controller}: image {image or '(none)'!r} has no version tag, so which "
+                f"upstream changes apply is unknown: {listed}; fluxwatch recovers the "
+                "Ready=Unknown shape whichever release runs; pin a release tag to know",
+                {"image": image, "running": None, "changes": [_row(c, None) for c in changes]},
+            )
+        ]
+    found = []
+    for change in changes:
+        state = applies(change, version)
+        hurts = (change.kind is Kind.FIX and state is Applies.NOT_YET) or (
+            change.kind is Kind.REGRESSION and state is Applies.IN
+        )
+        effect = change.with_it if state is Applies.IN else change.without_it
+        found.append(
+            Finding(
+                "upstream",
+                Level.WARN if hurts else Level.PASS,
+                f"{controller} {version_text(version)} {_VERBS[change.kind, state]} "
+                f"{change.ref} ({_when(change)}): {change.upstream}; "
+                f"fluxwatch: {effect} ({change.sources[0]})",
+                {"image": image, "running": version_text(version), **_row(change, state)},
+            )
+        )
+    return found
 
 
 # -- the HelmRelease API -----------------------------------------------------------------------
@@ -630,6 +734,8 @@ async def _controllers(client: KubeClient, namespace: str) -> list[Finding]:
         found.append(check_leader_election(controller, deploy))
         found.append(check_memory(controller, deploy))
         found.append(check_version(controller, deploy))
+        if controller == REQUIRED_CONTROLLER:
+            found.extend(check_upstream(_image(deploy)))
     return found
 
 
@@ -700,8 +806,15 @@ def exit_code(findings: Iterable[Finding]) -> int:
     return 1 if any(f.level is Level.FAIL for f in findings) else 0
 
 
-def as_json(findings: Iterable[Finding]) -> list[dict[str, str]]:
-    return [{k: str(v) for k, v in asdict(f).items()} for f in findings]
+def as_json(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """``check``, ``level`` and ``message`` of each finding, and its ``detail`` if any."""
+    out: list[dict[str, Any]] = []
+    for f in findings:
+        doc: dict[str, Any] = {"check": f.check, "level": str(f.level), "message": f.message}
+        if f.detail is not None:
+            doc["detail"] = dict(f.detail)
+        out.append(doc)
+    return out
 
 
 __all__ = [
@@ -719,6 +832,7 @@ __all__ = [
     "check_flux_ingress",
     "check_leader_election",
     "check_memory",
+    "check_upstream",
     "check_version",
     "events_address",
     "exit_code",

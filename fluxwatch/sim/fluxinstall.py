@@ -19,7 +19,9 @@ Deployment with the container ``manager``, the image
 
 :data:`SEED_MITIGATED` is the seed's fix applied to that install (FLUX-FACTS
 §1): leader election stretched to 60s/40s/5s and memory limits of 512Mi
-(helm-controller) and 384Mi (kustomize-, source-controller).
+(helm-controller) and 384Mi (kustomize-, source-controller). An install may
+also run other controller releases (``versions``), as a cluster that has not
+upgraded Flux does; ``doctor`` reports the upstream changes against them.
 """
 
 from __future__ import annotations
@@ -57,10 +59,13 @@ _CPU_REQUEST = {"source-controller": "50m"}
 @dataclass(frozen=True, slots=True)
 class FluxInstall:
     """What differs between installs: leader-election flags (None: not set, so the
-    controllers use their defaults 35s/30s/5s) and memory limits per controller."""
+    controllers use their defaults 35s/30s/5s), memory limits per controller, and image
+    references per controller instead of Flux v2.9.4's (a tag such as ``v1.4.1``, or a
+    whole reference such as ``ghcr.io/fluxcd/helm-controller@sha256:...``)."""
 
     leader_election: LeaseTimings | None = None
     memory_limits: Mapping[str, str] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
     namespace: str = "flux-system"
 
     def timings(self) -> LeaseTimings:
@@ -123,8 +128,10 @@ def _ports(controller: str) -> list[dict[str, Any]]:
     return ports
 
 
-def image(controller: str) -> str:
-    return f"ghcr.io/fluxcd/{controller}:{CONTROLLER_VERSIONS[controller]}"
+def image(controller: str, install: FluxInstall = DEFAULT) -> str:
+    version = install.versions.get(controller, CONTROLLER_VERSIONS[controller])
+    # A whole reference (a digest, another registry) is taken as written.
+    return version if "/" in version else f"ghcr.io/fluxcd/{controller}:{version}"
 
 
 def deployment(controller: str, install: FluxInstall = DEFAULT) -> dict[str, Any]:
@@ -136,7 +143,7 @@ def deployment(controller: str, install: FluxInstall = DEFAULT) -> dict[str, Any
     )
     container: dict[str, Any] = {
         "name": "manager",
-        "image": image(controller),
+        "image": image(controller, install),
         "imagePullPolicy": "IfNotPresent",
         "args": _args(controller, install),
         "env": [

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -124,20 +125,68 @@ async def test_the_seeds_cluster_before_its_fix_warns_about_memory_too(
     assert "memory limit 256Mi is below the advised 512Mi" in memory[0][1]
 
 
+def upstream_rows(findings: list[Finding]) -> dict[str, tuple[Level, str]]:
+    """The upstream table's rows as doctor reported them: "ref kind" -> (level, applies)."""
+    return {
+        f"{f.detail['ref']} {f.detail['kind']}": (f.level, f.detail["applies"])
+        for f in findings
+        if f.check == "upstream" and f.detail is not None
+    }
+
+
 async def test_a_helm_controller_before_the_upstream_fix_warns(
     apiserver: ApiServer, client_for: ClientFor, nc: Receiver
 ) -> None:
-    """FLUX-FACTS §1: helm-controller#1411 is first in v1.5.0."""
-    install_flux(apiserver, SEED_MITIGATED)
-    old = apiserver.store.get(DEPLOYMENTS, "flux-system", "helm-controller")
-    old["spec"]["template"]["spec"]["containers"][0]["image"] = (
-        "ghcr.io/fluxcd/helm-controller:v1.4.1"
-    )
-    apiserver.store.update(DEPLOYMENTS, old)
+    """FLUX-FACTS §1: helm-controller#1411 is first in v1.5.0. A cluster still on Flux
+    v2.7's helm-controller v1.4.1 lacks it and has the retry-wrapper memory leak (v1.2.0
+    until v1.5.5); it is past v1.4.0's Ready=Unknown at every reconcile (#1320)."""
+    install_flux(apiserver, replace(SEED_MITIGATED, versions={"helm-controller": "v1.4.1"}))
     findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
     [(level, message), *_] = lines(findings, "version")
     assert level is Level.WARN
     assert message.startswith("helm-controller v1.4.1 predates v1.5.0")
+    rows = upstream_rows(findings)
+    assert {ref for ref, (level, _) in rows.items() if level is Level.WARN} == {
+        "helm-controller#1411 fix",
+        "helm-controller#1485 regression",
+    }
+    assert rows["helm-controller#1320 regression"] == (Level.PASS, "fixed")
+    assert rows["helm-controller#1409 report"] == (Level.PASS, "not-yet")
+    assert any(
+        m.startswith("helm-controller v1.4.1 lacks helm-controller#1411 (v1.5.0 of 2026-02-20)")
+        for _, m in lines(findings, "upstream")
+    )
+    # Only helm-controller is held against the table.
+    assert all(m.startswith("helm-controller v1.4.1 ") for _, m in lines(findings, "upstream"))
+
+
+async def test_a_current_helm_controller_has_every_fix_and_still_the_reported_shape(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    """FLUX-FACTS §1: v1.6.3 (Flux v2.9.4) has #1411, and the #1409 shape was reported after
+    it: every row passes, and the report's row says fluxwatch keeps watching."""
+    install_flux(apiserver, SEED_MITIGATED)
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    rows = upstream_rows(findings)
+    assert rows["helm-controller#1411 fix"] == (Level.PASS, "in")
+    assert rows["helm-controller#1409 report"] == (Level.PASS, "in")
+    assert rows["helm-controller#1485 regression"] == (Level.PASS, "fixed")
+    assert {level for level, _ in rows.values()} == {Level.PASS}
+    report = next(m for _, m in lines(findings, "upstream") if "is among the releases of" in m)
+    assert report.startswith("helm-controller v1.6.3 is among the releases of helm-controller#1409")
+    assert "fluxwatch: the failure fluxwatch exists for is not fixed in this release" in report
+
+
+async def test_a_helm_controller_pinned_by_digest_only_cannot_be_placed(
+    apiserver: ApiServer, client_for: ClientFor, nc: Receiver
+) -> None:
+    digest = "ghcr.io/fluxcd/helm-controller@sha256:" + "b" * 64
+    install_flux(apiserver, replace(SEED_MITIGATED, versions={"helm-controller": digest}))
+    findings = await run_doctor(settings(), await client_for(apiserver, None), events_addr=nc.url)
+    [(level, message)] = lines(findings, "upstream")
+    assert level is Level.WARN
+    assert message.startswith(f"helm-controller: image {digest!r} has no version tag")
+    assert lines(findings, "version")[0][0] is Level.WARN
 
 
 async def test_the_seeds_values_pass_everything(
@@ -151,6 +200,7 @@ async def test_the_seeds_values_pass_everything(
         "leader-election",
         "memory",
         "version",
+        "upstream",
         "rbac",
         "notification-controller",
     }

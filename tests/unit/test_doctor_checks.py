@@ -10,16 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from fluxwatch.doctor import (
     Finding,
     Level,
     Need,
+    as_json,
     check_access,
     check_api,
     check_leader_election,
     check_memory,
+    check_upstream,
     check_version,
     events_address,
     exit_code,
@@ -326,3 +329,85 @@ def test_helm_controller_before_the_upstream_fix_is_a_warning() -> None:
         "source-controller", with_image("ghcr.io/fluxcd/source-controller:v1.0.0")
     )
     assert other.level is Level.PASS
+
+
+HELM = "ghcr.io/fluxcd/helm-controller"
+
+
+def upstream(image: str) -> dict[str, tuple[Level, str]]:
+    """Each upstream row's level and where the running release stands, by ref and kind."""
+    found = check_upstream(image)
+    assert all(f.check == "upstream" and f.detail is not None for f in found)
+    return {
+        f"{f.detail['ref']} {f.detail['kind']}": (f.level, f.detail["applies"])
+        for f in found
+        if f.detail is not None
+    }
+
+
+def test_upstream_rows_against_a_release_before_the_partial_fix() -> None:
+    """FLUX-FACTS §1: v1.4.1 predates #1411 (v1.5.0); it also has the retry-wrapper leak
+    (v1.2.0 until v1.5.5) and is past #1320's Ready=Unknown at every reconcile (v1.4.0)."""
+    rows = upstream(f"{HELM}:v1.4.1")
+    warned = {ref for ref, (level, _) in rows.items() if level is Level.WARN}
+    assert warned == {"helm-controller#1411 fix", "helm-controller#1485 regression"}
+    assert rows["helm-controller#1411 fix"] == (Level.WARN, "not-yet")
+    assert rows["helm-controller#1320 regression"] == (Level.PASS, "fixed")
+    assert rows["helm-controller#823 fix"] == (Level.PASS, "in")
+    assert rows["helm-controller#1409 report"] == (Level.PASS, "not-yet")
+    [partial] = [
+        f
+        for f in check_upstream(f"{HELM}:v1.4.1")
+        if f.detail and f.detail["ref"].endswith("#1411")
+    ]
+    assert partial.message.startswith(
+        "helm-controller v1.4.1 lacks helm-controller#1411 (v1.5.0 of 2026-02-20)"
+    )
+    assert "fluxwatch: an in-sync release never gets Ready rewritten" in partial.message
+    assert partial.message.endswith("(https://github.com/fluxcd/helm-controller/pull/1411)")
+
+
+def test_upstream_rows_against_v1_4_0_name_its_own_regression() -> None:
+    rows = upstream(f"{HELM}:v1.4.0")
+    assert rows["helm-controller#1320 regression"] == (Level.WARN, "in")
+
+
+def test_upstream_rows_against_a_release_before_the_etcd_retry() -> None:
+    rows = upstream(f"{HELM}:v1.1.0")
+    assert rows["helm-controller#1084 fix"] == (Level.WARN, "not-yet")
+    assert rows["helm-controller#1485 regression"] == (Level.PASS, "not-yet")
+
+
+def test_upstream_rows_against_a_current_release_all_pass_and_say_fluxwatch_still_watches() -> None:
+    """FLUX-FACTS §1: the Ready=Unknown shape was reported after #1411, so a release that has
+    every fix still gets the report's row, with what fluxwatch does about it."""
+    found = check_upstream(f"{HELM}:v1.6.3")
+    assert {f.level for f in found} == {Level.PASS}
+    [report] = [f for f in found if f.detail and f.detail["kind"] == "report"]
+    assert report.message.startswith(
+        "helm-controller v1.6.3 is among the releases of helm-controller#1409"
+    )
+    assert "fluxwatch keeps watching" in report.message
+
+
+@pytest.mark.parametrize("image", [f"{HELM}@sha256:" + "a" * 64, f"{HELM}:latest", ""])
+def test_upstream_rows_without_a_version_tag_say_they_cannot_tell(image: str) -> None:
+    [finding] = check_upstream(image)
+    assert finding.level is Level.WARN
+    assert "has no version tag, so which upstream changes apply is unknown" in finding.message
+    assert "helm-controller#1411 (v1.5.0)" in finding.message
+    assert finding.detail is not None
+    assert {row["applies"] for row in finding.detail["changes"]} == {"unknown"}
+
+
+def test_json_carries_the_detail_of_a_finding_that_has_one() -> None:
+    plain = Finding("api", Level.PASS, "ok")
+    [row, *_] = check_upstream(f"{HELM}:v1.4.1")
+    doc = orjson.loads(orjson.dumps(as_json([plain, row])))
+    assert doc[0] == {"check": "api", "level": "pass", "message": "ok"}
+    assert doc[1]["check"] == "upstream" and doc[1]["message"] == row.message
+    detail = doc[1]["detail"]
+    assert detail["running"] == "v1.4.1" and detail["image"] == f"{HELM}:v1.4.1"
+    assert detail["ref"] == "helm-controller#239" and detail["applies"] == "in"
+    assert detail["sources"][0] == "https://github.com/fluxcd/helm-controller/pull/239"
+    assert set(detail["fluxwatch"]) == {"withIt", "withoutIt"}
