@@ -85,11 +85,13 @@ LEADER_ELECTION_ID = Change(
     merged="2021-03-25",
     upstream=(
         "the leader-election Lease is named helm-controller-leader-election (it was "
-        "5b6ca942.fluxcd.io) and the renew deadline becomes a flag"
+        "5b6ca942.fluxcd.io), its lease, renew and retry durations become flags, and a "
+        "clean shutdown releases the Lease (LeaderElectionReleaseOnCancel)"
     ),
     with_it=(
         "the lease monitor watches helm-controller-leader-election: leader changes, "
-        "flapping and a leaderless controller are seen"
+        "flapping and a leaderless controller are seen; doctor's leader-election check "
+        "reads the durations' flags"
     ),
     without_it=(
         "the Lease has another name, so the lease monitor sees no leader change and no "
