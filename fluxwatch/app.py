@@ -31,6 +31,7 @@ from typing import Any
 
 from opentelemetry import trace
 
+from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.guardrail import (
@@ -298,11 +299,10 @@ class Daemon:
             waiter,
             self.engine,
             recovery_options(settings),
-            self.publish,
+            EventAnnouncer(self.publish, self.events),
             clock=clock,
             storage=storage,
             standing=self,
-            events=self.events,
             metrics=self.metrics,
         )
         tracker = self.tracker = Tracker(

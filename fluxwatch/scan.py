@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.guardrail import Guardrail
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
@@ -97,7 +98,7 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
                 waiter,
                 engine,
                 recovery_options(settings),
-                events.append,
+                EventAnnouncer(events.append),
                 clock=clock,
                 storage=storage,
             )

@@ -34,8 +34,8 @@ from typing import ClassVar
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import LeaseSettings
 from fluxwatch.kube.fields import format_rfc3339
-from fluxwatch.kube.informer import DELETED
 from fluxwatch.kube.lease import LeaseView
+from fluxwatch.kube.watch import DELETED
 
 __all__ = [
     "ControllerLeaderless",

@@ -25,6 +25,11 @@ resume runs shielded and :meth:`Recovery.drain` waits for it. fluxwatch's own
 suspend is a debt: a refused resume is retried with backoff while this
 replica leads, whatever attempts, budget or dry run say, and every error of
 it is handled in one place (``_repay``), which never raises.
+
+What it tells people goes through the :class:`Announcer` seam and what it
+counts through :class:`RecoveryObserver`, both in the engine's terms: the
+Flux-shaped Events are worded in ``fluxwatch.announce``, the metrics are
+``telemetry``'s.
 """
 
 from __future__ import annotations
@@ -43,11 +48,9 @@ from opentelemetry.util.types import AttributeValue
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, VerifyStorage
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
-from fluxwatch.kube.client import KubeApiError, KubeError
-from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView
+from fluxwatch.kube.errors import KubeApiError, KubeError
+from fluxwatch.kube.helmrelease import HRView
 from fluxwatch.kube.helmstorage import StoredRelease
-from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta, Reason, Severity
-from fluxwatch.telemetry.metrics import Metrics
 
 log = logging.getLogger("fluxwatch.engine.recovery")
 # One trace per call: "recover helmrelease", with storage-check, one span per ladder step
@@ -70,6 +73,49 @@ class Writer(Protocol):
 
 class StorageReader(Protocol):
     async def releases(self, namespace: str, release: str) -> list[StoredRelease]: ...
+
+
+class Announcer(Protocol):
+    """What a recovery tells people, in the engine's terms; the wording is app-land's
+    (``fluxwatch.announce`` turns each call into a Flux-shaped Event)."""
+
+    def stuck_detected(
+        self, view: HRView, *, age: float, threshold: float, suspicion: str | None
+    ) -> None: ...
+    def recovery_started(
+        self, view: HRView, *, strategy: str, attempt: int, max_attempts: int
+    ) -> None: ...
+    def recovery_failed(
+        self,
+        view: HRView,
+        *,
+        strategy: str,
+        attempt: int,
+        max_attempts: int,
+        error: str,
+        next_strategy: str | None,
+    ) -> None: ...
+    # An API error ended the attempt outside any step's own handling.
+    def recovery_stopped(
+        self, view: HRView, *, attempt: int, max_attempts: int, error: str
+    ) -> None: ...
+    def recovery_succeeded(
+        self, view: HRView, *, strategy: str, attempt: int, max_attempts: int, took: float
+    ) -> None: ...
+    def recovery_skipped(self, view: HRView, *, why: str) -> None: ...
+    def suspend_resumed(self, view: HRView, *, marker: str) -> None: ...
+    # The API refused the resume of fluxwatch's own suspend: it stays suspended meanwhile.
+    def still_suspended(self, view: HRView, *, marker: str, error: str) -> None: ...
+
+
+class RecoveryObserver(Protocol):
+    """What a recovery reports for metrics; telemetry's ``Metrics`` implements it.
+
+    ``result`` is ``succeeded`` or ``failed``, of one step or of the whole ladder."""
+
+    def on_detection_delay(self, seconds: float) -> None: ...  # threshold to first write
+    def on_recovery_step(self, strategy: str, result: str) -> None: ...
+    def on_recovery_ended(self, result: str, seconds: float) -> None: ...  # from first write
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,23 +258,21 @@ class Recovery:
         waiter: ViewWaiter,
         settings: EngineSettings,
         options: RecoveryOptions,
-        publish: Callable[[Event], None],
+        announcer: Announcer,
         *,
         clock: Clock,
         storage: StorageReader | None = None,
         standing: Standing | None = None,
-        events: EventFactory | None = None,
-        metrics: Metrics | None = None,
+        metrics: RecoveryObserver | None = None,
     ) -> None:
         self.writer = writer
         self.waiter = waiter
         self.settings = settings
         self.options = options
-        self.publish = publish
+        self.announcer = announcer
         self.clock = clock
         self.storage = storage
         self.standing: Standing = standing if standing is not None else Alone()
-        self.events = events or EventFactory()
         self.metrics = metrics
         self._resumes: set[asyncio.Future[HRView | None]] = set()
         self.writes = 0
@@ -270,15 +314,11 @@ class Recovery:
                 exc,
                 extra={"namespace": view.namespace, "object": view.name},
             )
-            self.publish(
-                self.events.recovery_failed(
-                    self._obj(view),
-                    strategy="-",
-                    attempt=self.standing.attempt_of(_key(view)),
-                    max_attempts=self.settings.guardrail.max_attempts,
-                    error=f"Kubernetes API error: {exc}",
-                    labels=view.labels,
-                )
+            self.announcer.recovery_stopped(
+                view,
+                attempt=self.standing.attempt_of(_key(view)),
+                max_attempts=self.settings.guardrail.max_attempts,
+                error=str(exc),
             )
 
     # -- the steps ---------------------------------------------------------------------------
@@ -293,13 +333,8 @@ class Recovery:
         self._announce(view)
         if self.settings.guardrail.dry_run:
             _outcome("dry-run")
-            self.publish(
-                self.events.recovery_skipped(
-                    self._obj(view),
-                    why="dry run: fluxwatch decides and alerts but never writes",
-                    revision=_revision(view),
-                    labels=view.labels,
-                )
+            self.announcer.recovery_skipped(
+                view, why="dry run: fluxwatch decides and alerts but never writes"
             )
             return
         if not await self.standing.record():
@@ -321,14 +356,7 @@ class Recovery:
         if verdict.kind is Kind.STUCK:
             return view, verdict
         _outcome("skipped")
-        self.publish(
-            self.events.recovery_skipped(
-                self._obj(view),
-                why=verdict.reason,
-                revision=_revision(view),
-                labels=view.labels,
-            )
-        )
+        self.announcer.recovery_skipped(view, why=verdict.reason)
         return None
 
     def _announce(self, view: HRView) -> None:
@@ -336,23 +364,13 @@ class Recovery:
         ready = view.ready
         now = self.clock.now()
         age = now - (ready.last_transition or now) if ready else 0.0
-        snapshot = view.last_release
         suspicion = self.standing.suspicion_of(_key(view))
         trace.get_current_span().add_event(
             "stuck detected",
             {"fluxwatch.stuck_for_seconds": age, "fluxwatch.suspect": bool(suspicion)},
         )
-        self.publish(
-            self.events.stuck_detected(
-                self._obj(view),
-                age=age,
-                threshold=self.settings.threshold,
-                release=view.release_name,
-                helm_version=snapshot.version if snapshot else None,
-                revision=_revision(view),
-                note=f"Suspect: {suspicion}." if suspicion else "",
-                labels=view.labels,
-            )
+        self.announcer.stuck_detected(
+            view, age=age, threshold=self.settings.threshold, suspicion=suspicion
         )
 
     async def _ladder(self, view: HRView, verdict: Verdict) -> _Climbed:
@@ -364,21 +382,14 @@ class Recovery:
         for index, strategy in enumerate(ladder):
             if not self.standing.is_leader():
                 return climbed
-            self.publish(
-                self.events.recovery_started(
-                    self._obj(view),
-                    strategy=strategy,
-                    attempt=attempt,
-                    max_attempts=max_attempts,
-                    revision=_revision(view),
-                    labels=view.labels,
-                )
+            self.announcer.recovery_started(
+                view, strategy=strategy, attempt=attempt, max_attempts=max_attempts
             )
             if climbed.first_write is None:
                 climbed.first_write = self.clock.now()
                 if self.metrics is not None and verdict.due_at is not None:
                     delay = climbed.first_write - verdict.due_at
-                    self.metrics.detection_delay.observe(max(0.0, delay))
+                    self.metrics.on_detection_delay(max(0.0, delay))
             try:
                 with _tracer.start_as_current_span(
                     strategy,
@@ -390,9 +401,7 @@ class Recovery:
             except KubeApiError as exc:
                 verified, error = None, f"{exc.code} {exc.reason}: {exc.message}"
             if self.metrics is not None:
-                self.metrics.recoveries.labels(
-                    strategy, "succeeded" if verified else "failed"
-                ).inc()
+                self.metrics.on_recovery_step(strategy, "succeeded" if verified else "failed")
             climbed.strategy = strategy
             if verified is not None:
                 climbed.verified = verified
@@ -405,17 +414,13 @@ class Recovery:
                 if now_verdict.kind is not Kind.STUCK:
                     error = f"{error.rstrip('.')}; not escalating: {now_verdict.reason}"
                     following = None
-            self.publish(
-                self.events.recovery_failed(
-                    self._obj(view),
-                    strategy=strategy,
-                    attempt=attempt,
-                    max_attempts=max_attempts,
-                    error=error,
-                    next_strategy=following,
-                    revision=_revision(view),
-                    labels=view.labels,
-                )
+            self.announcer.recovery_failed(
+                view,
+                strategy=strategy,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                error=error,
+                next_strategy=following,
             )
             if following is None:
                 break
@@ -429,21 +434,17 @@ class Recovery:
         verified = climbed.verified
         if self.metrics is not None:
             result = "succeeded" if verified is not None else "failed"
-            self.metrics.recovery_duration.labels(result).observe(took)
+            self.metrics.on_recovery_ended(result, took)
         if verified is None:
             _outcome("failed", f"no strategy of {', '.join(self.options.ladder)} verified")
             return
         _outcome("succeeded")
-        self.publish(
-            self.events.recovery_succeeded(
-                self._obj(verified),
-                strategy=climbed.strategy,
-                attempt=climbed.attempt,
-                max_attempts=self.settings.guardrail.max_attempts,
-                took=took,
-                revision=_revision(verified),
-                labels=verified.labels,
-            )
+        self.announcer.recovery_succeeded(
+            verified,
+            strategy=climbed.strategy,
+            attempt=climbed.attempt,
+            max_attempts=self.settings.guardrail.max_attempts,
+            took=took,
         )
 
     async def _step(self, strategy: str, view: HRView) -> tuple[HRView | None, HRView, str]:
@@ -548,7 +549,7 @@ class Recovery:
                         )
                         if not refused:
                             refused = True
-                            self.publish(self._still_suspended(view, marker, exc))
+                            self.announcer.still_suspended(view, marker=marker, error=str(exc))
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, self.options.resume_backoff_max)
                     try:
@@ -564,11 +565,7 @@ class Recovery:
                     continue
                 self.writes += 1
                 if refused or announce_success:
-                    self.publish(
-                        self.events.suspend_resumed(
-                            self._obj(resumed), marker=marker, labels=resumed.labels
-                        )
-                    )
+                    self.announcer.suspend_resumed(resumed, marker=marker)
                 return resumed
         except Exception:
             log.exception(
@@ -577,22 +574,6 @@ class Recovery:
                 extra={"namespace": view.namespace, "object": view.name},
             )
             return None
-
-    def _still_suspended(self, view: HRView, marker: str, error: KubeError) -> Event:
-        message = (
-            f"HelmRelease {view.namespace}/{view.name} is suspended by fluxwatch "
-            f"({ANNOTATION_SUSPENDED_AT}: {marker}) and the API refused the resume: {error}. "
-            "helm-controller does not reconcile it until then; fluxwatch keeps retrying "
-            "with backoff until the resume goes through."
-        )
-        return self.events.new(
-            self._obj(view),
-            Severity.ERROR,
-            Reason.RECOVERY_FAILED,
-            message,
-            {Meta.STRATEGY: SUSPEND_TOGGLE, Meta.ERROR: f"resume refused: {error}"},
-            view.labels,
-        )
 
     async def drain(self, timeout: float) -> None:
         """Wait for suspend-toggles in flight to resume (shutdown)."""
@@ -650,12 +631,6 @@ class Recovery:
             raise _Changed(verdict)
         return fresh
 
-    @staticmethod
-    def _obj(view: HRView) -> InvolvedObject:
-        return InvolvedObject.helmrelease(
-            view.namespace, view.name, view.uid, view.resource_version
-        )
-
 
 def _outcome(outcome: str, error: str = "") -> None:
     """Record how the attempt ended on the current span (the attempt's root)."""
@@ -669,19 +644,14 @@ def _key(view: HRView) -> Key:
     return (view.namespace, view.name)
 
 
-def _revision(view: HRView) -> str:
-    snapshot = view.last_release
-    if snapshot is None:
-        return ""
-    return f"{snapshot.chart_version}" if snapshot.chart_version else str(snapshot.version)
-
-
 __all__ = [
     "FORCE_RECONCILE",
     "STATUS_CORRECT",
     "SUSPEND_TOGGLE",
     "Alone",
+    "Announcer",
     "Recovery",
+    "RecoveryObserver",
     "RecoveryOptions",
     "Standing",
     "StorageReader",

@@ -38,7 +38,7 @@ from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.guardrail import GuardEvent, Guardrail, GuardrailState, Key
 from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
 from fluxwatch.kube.helmrelease import HRView
-from fluxwatch.kube.informer import DELETED
+from fluxwatch.kube.watch import DELETED
 
 __all__ = ["OnDue", "OnGuard", "Record", "Tracker"]
 

@@ -11,11 +11,9 @@ Status ``reason`` and ``message``, and ``Retry-After`` when the server sent
 one; connection failures become :class:`KubeConnectionError`, also while a
 :class:`Stream` (a watch) is read, where silence beyond its read timeout is a
 ``TimeoutError``. Both derive from :class:`KubeError`, the one exception the
-rest of the package catches (so only this module knows aiohttp's errors)::
-
-    KubeError
-    +-- KubeApiError          the server answered with a non-2xx Status
-    +-- KubeConnectionError   no answer: refused, reset, timed out
+rest of the package catches (so only this module knows aiohttp's errors). The
+tree lives in :mod:`fluxwatch.kube.errors`, which does no I/O, so the engine
+catches it without importing this client; it is re-exported here.
 """
 
 from __future__ import annotations
@@ -28,13 +26,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import aiohttp
-import orjson
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from fluxwatch.kube.codec import loads
+from fluxwatch.kube.errors import KubeApiError, KubeConnectionError, KubeError
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -42,77 +40,6 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 
 
 _tracer = trace.get_tracer(__name__)
-
-
-class KubeError(Exception):
-    """Any failure talking to the Kubernetes API."""
-
-
-class KubeConnectionError(KubeError):
-    """The API server could not be reached or the connection broke."""
-
-
-class KubeApiError(KubeError):
-    """The API server answered with an error Status."""
-
-    def __init__(
-        self,
-        code: int,
-        reason: str,
-        message: str,
-        *,
-        retry_after: float | None = None,
-        method: str = "",
-        path: str = "",
-    ) -> None:
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.retry_after = retry_after
-        self.method = method
-        self.path = path
-        where = f"{method} {path}: " if method else ""
-        super().__init__(f"{where}{code} {reason}: {message}")
-
-    @classmethod
-    def from_response(
-        cls, status: int, body: bytes, headers: Mapping[str, str], method: str, path: str
-    ) -> KubeApiError:
-        reason, message = "", body[:500].decode("utf-8", "replace")
-        try:
-            doc = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError:
-            doc = {}
-        if isinstance(doc, dict) and doc.get("kind") == "Status":
-            reason = str(doc.get("reason") or "")
-            message = str(doc.get("message") or "")
-        retry_after = _parse_retry_after(headers.get("Retry-After"))
-        return cls(status, reason, message, retry_after=retry_after, method=method, path=path)
-
-    @property
-    def not_found(self) -> bool:
-        return self.code == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.code == 409
-
-    @property
-    def gone(self) -> bool:
-        return self.code == 410
-
-    @property
-    def forbidden(self) -> bool:
-        return self.code == 403
-
-
-def _parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,3 +354,21 @@ class KubeClient:
             "PUT", res.path(namespace, name), body=dict(body), content_type=JSON
         )
         return result
+
+
+__all__ = [
+    "EVENTS",
+    "HELMRELEASES",
+    "JSON",
+    "LEASES",
+    "MERGE_PATCH",
+    "METADATA_LIST",
+    "SECRETS",
+    "KubeApiError",
+    "KubeClient",
+    "KubeConnectionError",
+    "KubeError",
+    "Resource",
+    "Stream",
+    "url_template",
+]

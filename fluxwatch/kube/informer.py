@@ -57,10 +57,10 @@ import orjson
 
 from fluxwatch.kube.client import JSON, KubeApiError, KubeClient, KubeConnectionError, Resource
 from fluxwatch.kube.codec import Codec, Line, loads
+from fluxwatch.kube.watch import ADDED, BOOKMARK, DELETED, ERROR, MODIFIED
 
 log = logging.getLogger("fluxwatch.kube.informer")
 
-ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 # kube-apiserver's watch cache sends a bookmark about this often (cluster seconds).
 BOOKMARK_PERIOD = 60.0
 _TOO_LARGE = "Too large resource version"
@@ -519,13 +519,13 @@ class Informer(Generic[V]):
             raise _WatchError(f"undecodable watch line ({exc}): {bytes(line[:200])!r}") from exc
         if not isinstance(raw, dict):
             raise _WatchError(f"watch event object is not an object: {bytes(line[:200])!r}")
-        if etype == "BOOKMARK":
+        if etype == BOOKMARK:
             rv = _resource_version(raw)
             if rv:
                 self.resource_version = rv
             self.observer.on_event(self.resource.plural, etype)
             return
-        if etype == "ERROR":
+        if etype == ERROR:
             if raw.get("code") == 410:
                 raise _Gone(raw.get("message", ""))
             message = str(raw.get("message") or "")

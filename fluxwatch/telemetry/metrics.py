@@ -200,6 +200,16 @@ class Metrics:
         """Export ``fluxwatch_helmreleases{verdict,reason}`` and ``_stuck`` from ``counts``."""
         self.registry.register(_VerdictCollector(counts))
 
+    # RecoveryObserver (engine/recovery.py), matched by shape: telemetry imports no engine.
+    def on_detection_delay(self, seconds: float) -> None:
+        self.detection_delay.observe(seconds)
+
+    def on_recovery_step(self, strategy: str, result: str) -> None:
+        self.recoveries.labels(strategy, result).inc()
+
+    def on_recovery_ended(self, result: str, seconds: float) -> None:
+        self.recovery_duration.labels(result).observe(seconds)
+
     # InformerObserver: the informer calls these on its hot path, so children are cached.
     def on_event(self, resource: str, event_type: str) -> None:
         key = (resource, event_type)

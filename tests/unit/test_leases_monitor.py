@@ -23,8 +23,8 @@ from fluxwatch.engine.leases import (
     LeaseMonitor,
     LeaseWatch,
 )
-from fluxwatch.kube.informer import DELETED, MODIFIED
 from fluxwatch.kube.lease import lease_view
+from fluxwatch.kube.watch import DELETED, MODIFIED
 
 A = "helm-controller-5f7c8d9b6-x2k4p_9e0c1f52-3d7a-4b6e-8c21-5a4f3e2d1c0b"
 B = "helm-controller-5f7c8d9b6-q8m2n_1b2c3d4e-5f60-4718-9a0b-c1d2e3f4a5b6"

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from engine_objects import T0, stuck_obj
 
+from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, GuardrailSettings
 from fluxwatch.engine.policy import Kind, Verdict, decide
@@ -33,6 +34,7 @@ from fluxwatch.kube.client import KubeApiError, KubeConnectionError, KubeError
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView, hr_view
 from fluxwatch.kube.helmstorage import StoredRelease
 from fluxwatch.notify.event import Event, Meta
+from fluxwatch.telemetry.metrics import Metrics
 
 pytestmark = pytest.mark.looptime
 
@@ -173,6 +175,7 @@ class Rig:
         dry_run: bool = False,
         storage: Storage | None = None,
         standing: Standing | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         verify = "auto" if storage is not None else "never"
         self.settings = EngineSettings(
@@ -187,10 +190,11 @@ class Rig:
             self.waiter,
             self.settings,
             RecoveryOptions(strategies=strategies, status_correct=True),
-            self.events.append,
+            EventAnnouncer(self.events.append),
             clock=Clock(epoch=DUE),
             storage=storage,
             standing=self.standing,
+            metrics=metrics,
         )
 
     def verdict(self) -> Verdict:
@@ -291,6 +295,27 @@ async def test_a_broken_connection_mid_ladder_stops_the_attempt_with_an_alert() 
     assert rig.reasons() == ["StuckDetected", "RecoveryStarted", "RecoveryFailed"]
     assert "Kubernetes API error: connection reset" in rig.events[-1].message
     assert rig.api.verbs() == ["force-reconcile"]
+
+
+async def test_metrics_count_each_step_and_time_from_threshold_to_verified() -> None:
+    """Through the RecoveryObserver seam: the delay from the threshold to the first write,
+    each step by strategy and result, and the ladder from first write to Ready=True."""
+    metrics = Metrics()
+    rig = Rig(metrics=metrics)
+    rig.api.heal[SUSPEND_TOGGLE] = 3.0
+    await asyncio.sleep(2.0)  # the tracker called on_due 2s after the release fell due
+    await rig.run()
+    sample = metrics.registry.get_sample_value
+    assert sample("fluxwatch_detection_delay_seconds_count") == 1
+    assert sample("fluxwatch_detection_delay_seconds_sum") == 2.0
+    steps = "fluxwatch_recoveries_total"
+    assert sample(steps, {"strategy": FORCE_RECONCILE, "result": "failed"}) == 1
+    assert sample(steps, {"strategy": FORCE_RECONCILE, "result": "succeeded"}) is None
+    assert sample(steps, {"strategy": SUSPEND_TOGGLE, "result": "succeeded"}) == 1
+    took = "fluxwatch_recovery_duration_seconds"
+    assert sample(f"{took}_count", {"result": "succeeded"}) == 1
+    assert sample(f"{took}_sum", {"result": "succeeded"}) == 120.0 + 5.0 + 3.0
+    assert sample(f"{took}_count", {"result": "failed"}) is None
 
 
 # -- the resume: a debt ----------------------------------------------------------------------
