@@ -24,6 +24,7 @@ shows only while stopping is logged, not swallowed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Mapping
@@ -68,7 +69,7 @@ from fluxwatch.kube.patch import (
     KubeSecretReader,
 )
 from fluxwatch.notify.config import AlertSpec, LocalObjectReference
-from fluxwatch.notify.event import Event, EventFactory, InvolvedObject
+from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta
 from fluxwatch.notify.metrics import NotifyMetrics, PrometheusMetrics
 from fluxwatch.notify.providers import ProviderDeps, ProviderSettings
 from fluxwatch.notify.providers.kubernetes_event import KubernetesEvent
@@ -129,6 +130,7 @@ class Daemon:
         """Only the leader speaks: followers would repeat every alert."""
         if not self.leading:
             return
+        event = self._in_incident(event)
         log.log(
             logging.ERROR if event.severity == "error" else logging.INFO,
             event.message,
@@ -144,6 +146,16 @@ class Daemon:
         if self.router is not None:
             self.router.publish(event)
         self._record(event)
+
+    def _in_incident(self, event: Event) -> Event:
+        """An event about a release of an incident carries the incident's id."""
+        subject = event.involved_object
+        if self.tracker is None or subject.kind != "HelmRelease" or Meta.INCIDENT in event.metadata:
+            return event
+        incident = self.tracker.incident_of((subject.namespace, subject.name))
+        if incident is None:
+            return event
+        return dataclasses.replace(event, metadata={**event.metadata, Meta.INCIDENT: incident.id})
 
     def _record(self, event: Event) -> None:
         """A core/v1 Event only, no alert; the leader's alone, like every alert."""
@@ -185,12 +197,15 @@ class Daemon:
             self.metrics.guardrail_trips.labels(event.guard).inc()
         releases = [f"{ns}/{name}" for ns, name in getattr(event, "keys", ())]
         if isinstance(event, Tripped):
+            approve = f"fluxwatch approve {event.incident}" if event.incident else ""
             self.publish(
                 self.events.guardrail_tripped(
                     self._own_subject(),
                     guardrail="batch",
                     detail=event.message,
                     releases=releases,
+                    incident=event.incident,
+                    approve=approve,
                 )
             )
             for key in event.keys:
@@ -200,6 +215,8 @@ class Daemon:
                         guardrail="batch",
                         detail=event.message,
                         releases=releases,
+                        incident=event.incident,
+                        approve=approve,
                     )
                 )
         elif isinstance(event, Exhausted):
@@ -380,8 +397,7 @@ class Daemon:
     def _hand_over(self) -> dict[str, str]:
         if self.tracker is None:
             return {}
-        state = self.tracker.guardrail.state(self.tracker.clock.now())
-        return {LEASE_ANNOTATION: dump_state(state)}
+        return {LEASE_ANNOTATION: dump_state(self.tracker.state())}
 
     def _take_over(self, tracker: Tracker, annotations: Mapping[str, str]) -> None:
         text = annotations.get(LEASE_ANNOTATION)
@@ -410,6 +426,9 @@ class Daemon:
 
     def suspicion_of(self, key: Key) -> str | None:
         return self.tracker.suspicion(key) if self.tracker is not None else None
+
+    def halted(self, key: Key) -> str | None:
+        return self.tracker.halted(key) if self.tracker is not None else None
 
     async def record(self) -> bool:
         """Write-ahead: the guardrail's state is on the Lease before the action it counts."""

@@ -2,7 +2,9 @@
 
 Lists every HelmRelease once (paginated), judges each with the same pure
 policy the daemon uses, reads Helm storage (metadata only) for the stuck
-ones, and asks the guardrail about all of them at once before anything acts.
+ones, groups them into incidents as the daemon does (by the ids the running
+leader handed over on its Lease, when that is readable), and asks the
+guardrail about all of them at once before anything acts.
 With ``--recover`` the admitted ones go through the recovery ladder once,
 verified through a watch that runs for the duration of the scan.
 """
@@ -17,18 +19,20 @@ import orjson
 
 from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.clock import Clock
-from fluxwatch.engine.guardrail import Guardrail
+from fluxwatch.engine.guardrail import LEASE_ANNOTATION, Guardrail, load_state
+from fluxwatch.engine.incidents import Incident, Incidents
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
-from fluxwatch.kube.client import HELMRELEASES, KubeApiError, KubeClient
+from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeApiError, KubeClient, KubeError
+from fluxwatch.kube.fields import format_rfc3339
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
 from fluxwatch.notify.event import Event
-from fluxwatch.settings import Settings, engine_settings, recovery_options
+from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 
 
-def row(view: HRView, verdict: Verdict) -> dict[str, Any]:
+def row(view: HRView, verdict: Verdict, incident: str = "") -> dict[str, Any]:
     snapshot = view.last_release
     return {
         "namespace": view.namespace,
@@ -40,6 +44,51 @@ def row(view: HRView, verdict: Verdict) -> dict[str, Any]:
         "storageNamespace": view.storage_namespace,
         "helmStatus": snapshot.status if snapshot else "",
         "helmVersion": snapshot.version if snapshot else None,
+        "incident": incident,
+    }
+
+
+async def leader_incidents(
+    client: KubeClient, settings: Settings
+) -> tuple[tuple[str, float, str], ...]:
+    """The incident table the running leader keeps on its Lease; none when there is no
+    leader election, no Lease, no access, or no readable state (the ids are then the
+    scan's own, named the same way)."""
+    if not settings.leader.enabled:
+        return ()
+    try:
+        lease = await client.get(LEASES, settings.leader.namespace, leader_lease_name(settings))
+    except KubeError:
+        return ()
+    text = ((lease.get("metadata") or {}).get("annotations") or {}).get(LEASE_ANNOTATION)
+    try:
+        return load_state(text).incidents if text else ()
+    except ValueError:
+        return ()
+
+
+def group(
+    judged: list[tuple[HRView, Verdict]], window: float, table: tuple[tuple[str, float, str], ...]
+) -> Incidents:
+    """The incidents of these releases, as the daemon groups them."""
+    incidents = Incidents(window)
+    incidents.restore(table)
+    for view, verdict in judged:
+        ready = view.ready
+        if verdict.kind in (Kind.PROGRESSING, Kind.STUCK) and ready and ready.last_transition:
+            incidents.join(view.key, ready.last_transition)
+    return incidents
+
+
+def summary(
+    incident: Incident, stuck: dict[tuple[str, str], tuple[HRView, Verdict]]
+) -> dict[str, Any]:
+    return {
+        "id": incident.id,
+        "start": format_rfc3339(incident.start),
+        "releases": len(incident.members),
+        "stuck": sum(1 for key in incident.members if key in stuck),
+        "cause": incident.cause,
     }
 
 
@@ -66,7 +115,7 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
         clock = Clock()
         now = clock.now()
         storage = HelmStorageReader(client)
-        rows: list[dict[str, Any]] = []
+        judged: list[tuple[HRView, Verdict]] = []
         stuck: dict[tuple[str, str], tuple[HRView, Verdict]] = {}
         for informer in informers:
             for view in sorted(informer.cache.values(), key=lambda v: (v.namespace, v.name)):
@@ -81,12 +130,29 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
                     verdict = decide(view, None, engine, now, state)
                 if verdict.kind in (Kind.STUCK, Kind.RESUME_PENDING):
                     stuck[view.key] = (view, verdict)
-                rows.append(row(view, verdict))
+                judged.append((view, verdict))
+        incidents = group(
+            judged, engine.guardrail.incident_window, await leader_incidents(client, settings)
+        )
+
+        def incident_of(key: tuple[str, str]) -> str:
+            found = incidents.of(key)
+            return found.id if found is not None else ""
+
+        rows = [row(view, verdict, incident_of(view.key)) for view, verdict in judged]
+        due = [k for k, (_, v) in stuck.items() if v.kind is Kind.STUCK]
+
+        def oldest_first(key: tuple[str, str]) -> tuple[float, tuple[str, str]]:
+            found = incidents.of(key)
+            return (found.start if found is not None else now), key
+
+        due.sort(key=oldest_first)
         guard = Guardrail(engine.guardrail)
         admission = guard.admit(
-            [k for k, (_, v) in stuck.items() if v.kind is Kind.STUCK],
+            due,
             now,
             urgent=[k for k, (_, v) in stuck.items() if v.kind is Kind.RESUME_PENDING],
+            incident_of=incident_of,
         )
         guard_text = "; ".join(e.message for e in admission.events) or (
             f"would act on {len(admission.act)} of {len(stuck)} stuck"
@@ -107,16 +173,28 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
         if output == "json":
             doc = {
                 "releases": rows,
+                "incidents": [summary(i, stuck) for i in incidents],
                 "guardrail": guard_text,
                 "events": [e.to_dict() for e in events],
             }
             print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         else:
-            print(f"{'NAMESPACE':20} {'NAME':32} {'VERDICT':15} {'HELM':22} REASON")
+            print(f"{'NAMESPACE':20} {'NAME':32} {'VERDICT':15} {'INCIDENT':22} {'HELM':22} REASON")
             for r in rows:
                 helm = f"{r['helmStatus']} v{r['helmVersion']}" if r["helmStatus"] else "-"
                 verdict = r["skip"] or r["verdict"]
-                print(f"{r['namespace']:20} {r['name']:32} {verdict:15} {helm:22} {r['reason']}")
+                incident = r["incident"] or "-"
+                print(
+                    f"{r['namespace']:20} {r['name']:32} {verdict:15} {incident:22} "
+                    f"{helm:22} {r['reason']}"
+                )
+            for i in incidents:
+                line = summary(i, stuck)
+                print(
+                    f"\nincident {line['id']}: started {line['start']}, {line['releases']} "
+                    f"release(s) at Ready=Unknown, {line['stuck']} stuck"
+                    + (f"; {line['cause']}" if line["cause"] else "")
+                )
             print(f"\nguardrail: {guard_text}")
             for e in events:
                 print(f"{e.reason}: {e.message}")

@@ -67,6 +67,9 @@ class GuardrailSettings:
     # "At once": a release acted on still counts for this long, so an incident whose
     # releases cross the threshold a few seconds apart is still seen as one burst.
     batch_window: Duration = 60.0
+    # Releases whose Ready went Unknown within this long of an incident's first are
+    # counted (and approved) as that one incident (engine.incidents).
+    incident_window: Duration = 600.0
     max_recoveries: int = 10  # at most this many actions ...
     window: Duration = 600.0  # ... per sliding window of this many seconds
     max_attempts: int = 3  # per release, until it is Ready again
@@ -83,6 +86,10 @@ class GuardrailSettings:
         if not self.batch_window >= 0:
             raise ValueError(
                 f"guardrail.batch_window: expected a duration >= 0, got {self.batch_window!r}"
+            )
+        if not self.incident_window >= 0:
+            raise ValueError(
+                f"guardrail.incident_window: expected a duration >= 0, got {self.incident_window!r}"
             )
         _positive("guardrail", "backoff_base", self.backoff_base)
         _positive("guardrail", "backoff_max", self.backoff_max)

@@ -52,6 +52,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from fluxwatch.engine.config import GuardrailSettings
@@ -59,6 +60,8 @@ from fluxwatch.engine.config import GuardrailSettings
 __all__ = [
     "LEASE_ANNOTATION",
     "Admission",
+    "Approval",
+    "Approved",
     "Exhausted",
     "GuardEvent",
     "Guardrail",
@@ -99,17 +102,19 @@ class Tripped:
     keys: tuple[Key, ...]
     max_batch: int
     at: float
+    incident: str = ""  # "" when releases are not grouped (one incident: all of them)
     reason: ClassVar[str] = "GuardrailTripped"
     severity: ClassVar[str] = "error"
     guard: ClassVar[str] = "batch"
 
     @property
     def message(self) -> str:
+        which = f"incident {self.incident}" if self.incident else "the same incident"
         return (
-            f"{len(self.keys)} HelmReleases are stuck in the same incident (due now, acted "
+            f"{len(self.keys)} HelmReleases are stuck in {which} (due now, acted "
             "on moments ago, or caught at Ready=Unknown by a helm-controller leader change), "
             f"more than max_batch={self.max_batch}: fluxwatch acts on none of them until at "
-            f"most {self.max_batch} remain. Stuck: {_names(self.keys)}"
+            f"most {self.max_batch} remain or a person approves the incident"
         )
 
 
@@ -121,15 +126,21 @@ class TripCleared:
     max_batch: int
     since: float
     at: float
+    incident: str = ""
+    approved_by: str = ""  # a person approved the incident: that, not the count, cleared it
     reason: ClassVar[str] = "GuardrailCleared"
     severity: ClassVar[str] = "info"
 
     @property
     def message(self) -> str:
-        return (
-            f"{self.count} HelmReleases stuck, at most max_batch={self.max_batch}: recoveries "
-            f"resume after {self.at - self.since:.0f}s on hold"
-        )
+        which = f" of incident {self.incident}" if self.incident else ""
+        held = f"recoveries resume after {self.at - self.since:.0f}s on hold"
+        if self.approved_by:
+            return (
+                f"incident {self.incident} approved by {self.approved_by}: its {self.count} "
+                f"HelmReleases are recovered under the budget, roots first; {held}"
+            )
+        return f"{self.count} HelmReleases{which} stuck, at most max_batch={self.max_batch}: {held}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,30 @@ class GuardrailState:
     recent: tuple[tuple[Key, float], ...] = ()  # the batch window
     attempts: tuple[tuple[Key, int, float], ...] = ()  # (key, attempts, last attempt)
     exhausted: tuple[Key, ...] = ()  # reported already
+    trips: tuple[tuple[str, float], ...] = ()  # (incident, tripped since)
+    approvals: tuple[Approved, ...] = ()  # incidents a person approved, not closed yet
+    used: tuple[str, ...] = ()  # approval tokens already taken, newest last
+    # Open incidents (id, start, cause), so their ids outlive the leader (engine.incidents).
+    incidents: tuple[tuple[str, float, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """A person's approval of one incident, as the API server named them."""
+
+    incident: str
+    by: str
+    token: str
+    at: float
+
+
+class Approval(StrEnum):
+    """What became of an approval (:meth:`Guardrail.approve`)."""
+
+    APPLIED = "applied"  # the incident was refused: its releases are recovered now
+    PENDING = "pending"  # the incident has not tripped: if it does, it is not refused
+    USED = "used"  # this token, or another approval of the incident, was taken already
+    UNKNOWN = "unknown"  # no such open incident: nothing taken, nothing changed
 
 
 def dump_state(state: GuardrailState) -> str:
@@ -207,6 +242,10 @@ def dump_state(state: GuardrailState) -> str:
             "recent": [[f"{ns}/{n}", at] for (ns, n), at in state.recent],
             "attempts": [[f"{ns}/{n}", k, at] for (ns, n), k, at in state.attempts],
             "exhausted": [f"{ns}/{n}" for ns, n in state.exhausted],
+            "trips": [[i, at] for i, at in state.trips],
+            "approvals": [[a.incident, a.by, a.token, a.at] for a in state.approvals],
+            "used": state.used,
+            "incidents": [[i, start, cause] for i, start, cause in state.incidents],
         },
         separators=(",", ":"),
     )
@@ -228,6 +267,11 @@ def load_state(text: str) -> GuardrailState:
             raise _Bad(f"expected a number, got {_short(value)}")
         return float(value)
 
+    def string(value: Any) -> str:
+        if not isinstance(value, str):
+            raise _Bad(f"expected a string, got {_short(value)}")
+        return value
+
     def items(name: str) -> list[Any]:
         found = data.get(name, [])
         if not isinstance(found, list):
@@ -243,11 +287,24 @@ def load_state(text: str) -> GuardrailState:
             recent=tuple((key(k), number(at)) for k, at in items("recent")),
             attempts=tuple((key(k), int(number(n)), number(at)) for k, n, at in items("attempts")),
             exhausted=tuple(key(k) for k in items("exhausted")),
+            trips=tuple((string(i), number(at)) for i, at in items("trips")),
+            approvals=tuple(
+                Approved(string(i), string(by), string(token), number(at))
+                for i, by, token, at in items("approvals")
+            ),
+            used=tuple(string(token) for token in items("used")),
+            incidents=tuple(
+                (string(i), number(start), string(cause)) for i, start, cause in items("incidents")
+            ),
         )
     except _Bad as exc:
         raise ValueError(f"not a guardrail state: {exc}") from None
     except (TypeError, ValueError, RecursionError) as exc:  # JSON errors, unpacking, depth
         raise ValueError(f"not a guardrail state: {_short(exc)}") from None
+
+
+def _one_incident(key: Key) -> str:
+    return ""
 
 
 class _Bad(Exception):
@@ -271,13 +328,42 @@ class Guardrail:
         self._attempts: dict[Key, tuple[int, float]] = {}
         self._resumes: dict[Key, tuple[int, float]] = {}
         self._exhausted: set[Key] = set()  # reported already
-        self._tripped_since: float | None = None
+        self._trips: dict[str, float] = {}  # incident -> tripped since
+        self._approved: dict[str, Approved] = {}  # incident -> a person's approval
+        self._used: dict[str, None] = {}  # approval tokens taken, oldest first
         self._recent: dict[Key, float] = {}  # acted on within batch_window, oldest first
         self._over_budget = False  # releases waited for the budget at the last admission
 
     @property
     def tripped(self) -> bool:
-        return self._tripped_since is not None
+        """Some incident is refused right now."""
+        return bool(self._trips)
+
+    def tripped_incidents(self) -> dict[str, float]:
+        """Incidents refused right now, and since when."""
+        return dict(self._trips)
+
+    def approved(self, incident: str) -> Approved | None:
+        return self._approved.get(incident)
+
+    def approve(self, incident: str, by: str, token: str, at: float, *, known: bool) -> Approval:
+        """A person approved ``incident`` (``known``: it is open). Each token is taken
+        once, each incident approved once; the batch guard then no longer refuses it, the
+        budget, the attempts and the order still apply."""
+        if token in self._used or incident in self._approved:
+            return Approval.USED
+        if not known and incident not in self._trips:
+            return Approval.UNKNOWN
+        self._used[token] = None
+        while len(self._used) > _KEPT:
+            del self._used[next(iter(self._used))]
+        self._approved[incident] = Approved(incident, by, token, at)
+        return Approval.APPLIED if incident in self._trips else Approval.PENDING
+
+    def closed(self, incident: str) -> None:
+        """The incident has no member left: its approval goes with it (a trip is cleared,
+        and reported, by the next admission)."""
+        self._approved.pop(incident, None)
 
     def attempts(self, key: Key) -> int:
         return self._attempts.get(key, _NEVER)[0]
@@ -299,6 +385,9 @@ class Guardrail:
             recent=tuple(self._recent.items()),
             attempts=tuple(kept),
             exhausted=tuple(k for k in self._exhausted if k in {a[0] for a in kept}),
+            trips=tuple(self._trips.items()),
+            approvals=tuple(self._approved.values()),
+            used=tuple(self._used),
         )
 
     def restore(
@@ -312,6 +401,9 @@ class Guardrail:
         kept = [(key, n, at) for key, n, at in state.attempts if keep(key)]
         self._attempts = {key: (n, at) for key, n, at in kept}
         self._exhausted = {key for key in state.exhausted if key in self._attempts}
+        self._trips = dict(state.trips)
+        self._approved = {a.incident: a for a in state.approvals}
+        self._used = dict.fromkeys(state.used)
         self._expire(now)
 
     def finished(self, key: Key, now: float) -> None:
@@ -335,46 +427,88 @@ class Guardrail:
         busy: Collection[Key] = (),
         urgent: Iterable[Key] = (),
         suspects: Iterable[Key] = (),
+        incident_of: Callable[[Key], str] | None = None,
+        unsettled: Mapping[str, int] | None = None,
     ) -> Admission:
         """Decide which of the releases due at ``now`` may be acted on.
 
-        ``due``: stuck releases waiting for an action, oldest first. ``busy``:
-        releases being recovered right now; they count towards the batch.
-        ``urgent``: interrupted suspends to resume (see the module docstring).
-        ``suspects``: releases still Ready=Unknown that a helm-controller leader change
-        caught mid-flight; they count towards the batch before they are due, so the
-        incident is seen whole when its first release crosses the threshold.
+        ``due``: stuck releases waiting for an action, in the order to act (oldest
+        incident first, roots first). ``busy``: releases being recovered right now;
+        they count towards the batch. ``urgent``: interrupted suspends to resume (see
+        the module docstring). ``suspects``: releases still Ready=Unknown that a
+        helm-controller leader change caught mid-flight; they count towards the batch
+        before they are due, so the incident is seen whole when its first release
+        crosses the threshold.
+
+        ``incident_of`` names each release's incident (engine.incidents); the batch is
+        counted per incident, so an old backlog of unrelated releases is not one
+        outage. Without it every release is in one incident, ``""``. ``unsettled``:
+        per incident, how many more of its releases are at Ready=Unknown and not due
+        yet. While the incident with them would be more than ``max_batch`` its due
+        releases wait (settle) instead of acting: either those go Ready and it was a
+        small incident after all, or they become due and the incident trips before any
+        write. A lone stuck release never waits for this.
+
         Admitted keys are charged an attempt and the budget; urgent ones only their own
         resume count, which backs off.
         """
         s = self.settings
         self._expire(now)
         events: list[GuardEvent] = []
+        group = incident_of if incident_of is not None else _one_incident
         candidates = self._usable(due, now, events)
 
-        inflight = dict.fromkeys(busy)
-        # Out of attempts: no longer ours to count (reported once as Exhausted).
+        # Counted per incident: in flight (being recovered, acted on within the batch
+        # window, caught by a leader change) and due. Out of attempts: no longer ours to
+        # count (reported once as Exhausted).
         most = s.max_attempts
         attempts = self._attempts
-        inflight.update(dict.fromkeys(k for k in self._recent if attempts.get(k, _NEVER)[0] < most))
-        inflight.update(dict.fromkeys(k for k in suspects if attempts.get(k, _NEVER)[0] < most))
-        count = len(inflight) + sum(1 for key in candidates if key not in inflight)
+        inflight: dict[str, dict[Key, None]] = {}
+        for keys in (
+            busy,
+            (k for k in self._recent if attempts.get(k, _NEVER)[0] < most),
+            (k for k in suspects if attempts.get(k, _NEVER)[0] < most),
+        ):
+            for key in keys:
+                inflight.setdefault(group(key), {})[key] = None
+        waiting: dict[str, list[Key]] = {}
+        for key in candidates:
+            waiting.setdefault(group(key), []).append(key)
+
         checks: list[float] = []  # when to admit again: the earliest of these
-        if count > s.max_batch:
-            if self._tripped_since is None:
-                self._tripped_since = now
-                joined = (*inflight, *(k for k in candidates if k not in inflight))
-                events.append(Tripped(joined, s.max_batch, now))
-            candidates = []
-            if self._recent:
-                # The count falls when the oldest action leaves the window: ask again then.
-                checks.append(next(iter(self._recent.values())) + s.batch_window)
-        elif self._tripped_since is not None:
-            events.append(TripCleared(count, s.max_batch, self._tripped_since, now))
-            self._tripped_since = None
+        refused: set[str] = set()
+        held: dict[Key, str] = {}
+        for incident in dict.fromkeys([*inflight, *waiting, *self._trips]):
+            counted = inflight.get(incident, {})
+            joined = (*counted, *(k for k in waiting.get(incident, ()) if k not in counted))
+            count = len(joined)
+            approval = self._approved.get(incident)
+            since = self._trips.get(incident)
+            if count > s.max_batch and approval is None:
+                if since is None:
+                    self._trips[incident] = now
+                    events.append(Tripped(joined, s.max_batch, now, incident))
+                refused.add(incident)
+                if self._recent:
+                    # The count falls when the oldest action leaves the window: ask again then.
+                    checks.append(next(iter(self._recent.values())) + s.batch_window)
+                continue
+            if since is not None:
+                by = approval.by if approval is not None else ""
+                events.append(TripCleared(count, s.max_batch, since, now, incident, by))
+                del self._trips[incident]
+            more = (unsettled or {}).get(incident, 0)
+            if approval is None and count + more > s.max_batch and incident in waiting:
+                refused.add(incident)
+                why = (
+                    f"settling: {more} more release(s) of incident {incident} are at "
+                    f"Ready=Unknown; {count + more} would be more than max_batch={s.max_batch}"
+                )
+                held.update(dict.fromkeys(waiting[incident], why))
+        if refused:
+            candidates = [k for k in candidates if group(k) not in refused]
 
         act: list[Key] = []
-        held: dict[Key, str] = {}
         starved: list[Key] = []
         todo = [(key, self._charge_resume) for key in urgent]
         todo += [(key, self._charge) for key in candidates]

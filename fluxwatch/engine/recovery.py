@@ -222,6 +222,7 @@ class Standing(Protocol):
     def is_leader(self) -> bool: ...
     def attempt_of(self, key: Key) -> int: ...  # this attempt's number, 1 for the first
     def suspicion_of(self, key: Key) -> str | None: ...  # why it is a suspect, if it is
+    def halted(self, key: Key) -> str | None: ...  # why not to take the next step, if so
     async def record(self) -> bool: ...  # the guardrail's state persisted: safe to act
 
 
@@ -235,6 +236,9 @@ class Alone:
         return 1
 
     def suspicion_of(self, key: Key) -> str | None:
+        return None
+
+    def halted(self, key: Key) -> str | None:
         return None
 
     async def record(self) -> bool:
@@ -411,8 +415,13 @@ class Recovery:
                 # Escalate only what is still stuck now: a person may have suspended the
                 # release, or helm-controller moved it, while this step was verifying.
                 now_verdict = decide(view, None, self.settings, self.clock.now(), None)
+                halted = self.standing.halted(_key(view))
                 if now_verdict.kind is not Kind.STUCK:
                     error = f"{error.rstrip('.')}; not escalating: {now_verdict.reason}"
+                    following = None
+                elif halted is not None:
+                    # A trip freezes the incident's ladders at the step they reached.
+                    error = f"{error.rstrip('.')}; not escalating: {halted}"
                     following = None
             self.announcer.recovery_failed(
                 view,

@@ -27,6 +27,7 @@ stuck at start-up is counted as one batch.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -35,7 +36,8 @@ from typing import Any
 
 from fluxwatch.engine.clock import Clock, Scheduler
 from fluxwatch.engine.config import EngineSettings
-from fluxwatch.engine.guardrail import GuardEvent, Guardrail, GuardrailState, Key
+from fluxwatch.engine.guardrail import Approval, GuardEvent, Guardrail, GuardrailState, Key
+from fluxwatch.engine.incidents import Incident, Incidents
 from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
 from fluxwatch.kube.helmrelease import HRView
 from fluxwatch.kube.watch import DELETED
@@ -96,6 +98,7 @@ class Tracker:
         self._active = active
         # Releases a leader change caught at Ready=Unknown, until their suspicion ends.
         self._suspects: dict[Key, float] = {}
+        self.incidents = Incidents(settings.guardrail.incident_window)
 
     # -- fed by the informer ----------------------------------------------------------------
 
@@ -134,6 +137,7 @@ class Tracker:
         self.guardrail.forget(key)
         self._suspects.pop(key, None)
         self._leave_due(key)
+        self._leave_incident(key)
 
     def resync(self, views: Iterable[HRView]) -> None:
         """Replace everything with a full list: upsert each view, delete the others."""
@@ -171,6 +175,38 @@ class Tracker:
             return rec is not None and rec.verdict.kind is not Kind.READY
 
         self.guardrail.restore(state, self.clock.now(), keep)
+        self.incidents.restore(state.incidents)
+
+    def state(self) -> GuardrailState:
+        """What the next leader needs: the guardrail's counts and the open incidents."""
+        state = self.guardrail.state(self.clock.now())
+        return dataclasses.replace(state, incidents=self.incidents.table())
+
+    # -- fed by a person (fluxwatch approve) -------------------------------------------------
+
+    def approve(self, incident: str, by: str, token: str) -> Approval:
+        """A person approved ``incident`` (see Guardrail.approve); its releases are
+        offered to the guardrail at once when that lifted a refusal."""
+        known = self.incidents.get(incident) is not None
+        outcome = self.guardrail.approve(incident, by, token, self.clock.now(), known=known)
+        if outcome is Approval.APPLIED:
+            self._dispatch(self.clock.now())
+        return outcome
+
+    def incident_of(self, key: Key) -> Incident | None:
+        """The incident ``key`` belongs to, if it is stuck, on its way there, or being
+        recovered."""
+        return self.incidents.of(key)
+
+    def halted(self, key: Key) -> str | None:
+        """Why a recovery in flight must not take its next step: its incident tripped
+        the batch guard after it started (and no person approved it)."""
+        incident = self.incidents.of(key)
+        if incident is None or incident.id not in self.guardrail.tripped_incidents():
+            return None
+        if self.guardrail.approved(incident.id) is not None:
+            return None
+        return f"incident {incident.id} tripped the batch guard; waiting for a person"
 
     def mark_suspects(self, reason: str, ttl: float | None = None) -> list[Key]:
         """Mark the releases Ready=Unknown right now as suspects of a controller incident.
@@ -191,6 +227,8 @@ class Tracker:
                 rec.suspicion = suspicion
                 self._suspects[key] = suspicion.until
                 marked.append(key)
+        # One leader change, one incident, whatever their times.
+        self.incidents.merge(marked, reason)
         return marked
 
     # -- read by metrics, scan and tests ----------------------------------------------------
@@ -271,6 +309,7 @@ class Tracker:
 
     def _place(self, key: Key, rec: Record) -> None:
         """Set, move or cancel the deadline that the record's verdict calls for."""
+        self._regroup(key, rec)
         if key in self._busy:
             return  # judged again when on_due returns
         verdict = rec.verdict
@@ -295,6 +334,60 @@ class Tracker:
         if verdict.kind is Kind.RESUME_PENDING:
             return self._resume
         return _NOWHERE
+
+    def _regroup(self, key: Key, rec: Record) -> None:
+        """Keep the release in its incident while it is at Ready=Unknown or in flight."""
+        if rec.verdict.kind in (Kind.PROGRESSING, Kind.STUCK):
+            ready = rec.view.ready
+            if ready is not None and ready.last_transition is not None:
+                self.incidents.join(key, ready.last_transition)
+                return
+        if key not in self._busy:
+            self._leave_incident(key)
+
+    def _leave_incident(self, key: Key) -> None:
+        if self.incidents.of(key) is None:
+            return
+        closed = self.incidents.leave(key)
+        if closed is not None:
+            self.guardrail.closed(closed.id)
+        if self._due or self.guardrail.tripped:  # an incident shrank: it may settle or clear
+            self._request_recheck(self.clock.now())
+
+    def _incident_id(self, key: Key) -> str:
+        incident = self.incidents.of(key)
+        return incident.id if incident is not None else ""
+
+    def _ordered_due(self) -> list[Key]:
+        """Due releases in the order to act: the oldest incident first (a backlog is
+        worked off oldest first), and by their own deadline within it."""
+        due = list(self._due)
+        if len(due) > 1:
+            records, incidents = self._records, self.incidents
+
+            def rank(key: Key) -> tuple[float, float]:
+                incident = incidents.of(key)
+                at = records[key].verdict.due_at or 0.0
+                return (incident.start if incident is not None else at), at
+
+            due.sort(key=rank)
+        return due
+
+    def _unsettled(self, due: list[Key], suspects: list[Key]) -> dict[str, int]:
+        """Per incident of a due release: its releases at Ready=Unknown that are not due,
+        busy or suspect yet (the guardrail waits for them to settle)."""
+        out: dict[str, int] = {}
+        counted = {*due, *self._busy, *suspects}
+        seen: set[str] = set()
+        for key in due:
+            incident = self.incidents.of(key)
+            if incident is None or incident.id in seen:
+                continue
+            seen.add(incident.id)
+            more = sum(1 for k in incident.members if k not in counted)
+            if more:
+                out[incident.id] = more
+        return out
 
     def _leave_due(self, key: Key) -> None:
         if key in self._due:
@@ -326,8 +419,15 @@ class Tracker:
         if not self._due and not self._resume and not self.guardrail.tripped:
             return
         suspects = self._live_suspects(now)
+        due = self._ordered_due()
         admission = self.guardrail.admit(
-            self._due, now, busy=self._busy.keys(), urgent=self._resume, suspects=suspects
+            due,
+            now,
+            busy=self._busy.keys(),
+            urgent=self._resume,
+            suspects=suspects,
+            incident_of=self._incident_id,
+            unsettled=self._unsettled(due, suspects),
         )
         if suspects and self.guardrail.tripped:
             # The count also falls when a suspicion ends: ask again then.

@@ -85,6 +85,8 @@ class Meta:
     SUSPECTS = "suspects"
     LEADERLESS_FOR = "leaderlessFor"
     SUMMARY = "summary"
+    INCIDENT = "incident"
+    BLOCKED = "blocked"
 
 
 def truncate_message(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
@@ -481,11 +483,14 @@ class EventFactory:
         detail: str,
         releases: Sequence[str],
         labels: Mapping[str, str] | None = None,
+        incident: str = "",
+        approve: str = "",
     ) -> Event:
         """fluxwatch refuses to act on any of ``releases`` (``namespace/name``).
 
         ``subject`` is the object the event hangs on: fluxwatch's own
         Deployment for a batch refusal, the HelmRelease for a per-release limit.
+        ``approve``: the command a person runs to have the incident recovered anyway.
         """
         count = len(releases)
         noun = "HelmRelease" if count == 1 else "HelmReleases"
@@ -493,7 +498,11 @@ class EventFactory:
             f"fluxwatch refused to recover {count} stuck {noun} ({guardrail} guardrail): "
             f"{detail.rstrip('.')}. Stuck: {_names(list(releases))}."
         )
+        if approve:
+            message += f" To recover them anyway, under the budget and roots first: {approve}"
         metadata = {Meta.GUARDRAIL: guardrail, Meta.COUNT: str(count)}
+        if incident:
+            metadata[Meta.INCIDENT] = incident
         return self.new(
             subject, Severity.ERROR, Reason.GUARDRAIL_TRIPPED, message, metadata, labels
         )

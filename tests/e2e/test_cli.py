@@ -77,6 +77,11 @@ async def test_scan_reports_every_verdict_as_json(apiserver: ApiServer, tmp_path
         assert stuck["helmStatus"] == "deployed" and isinstance(stuck["helmVersion"], int)
         assert stuck["releaseName"] and stuck["storageNamespace"]
         assert rows[(person["namespace"], person["name"])]["skip"] == "suspended"
+        # Issue 12: the stuck release's incident, named by the UTC second it started.
+        [incident] = doc["incidents"]
+        assert stuck["incident"] == incident["id"] and incident["id"].startswith("inc-")
+        assert (incident["stuck"], incident["releases"]) == (1, 1)
+        assert rows[(person["namespace"], person["name"])]["incident"] == ""
         assert "would act on 1 of 1 stuck" in doc["guardrail"]
         assert not [k for k in apiserver.stats.requests if k[0] in ("patch", "update", "create")]
     finally:

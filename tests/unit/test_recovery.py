@@ -137,6 +137,7 @@ class Api:
 class Standing:
     leading: bool = True
     recorded: bool = True
+    halt: str | None = None  # why the next step must not be taken (a tripped incident)
 
     def is_leader(self) -> bool:
         return self.leading
@@ -146,6 +147,9 @@ class Standing:
 
     def suspicion_of(self, key: tuple[str, str]) -> str | None:
         return None
+
+    def halted(self, key: tuple[str, str]) -> str | None:
+        return self.halt
 
     async def record(self) -> bool:
         return self.recorded
@@ -268,6 +272,18 @@ async def test_a_step_that_does_not_verify_fails_after_verify_timeout() -> None:
     assert "not Ready=True within 120s" in rig.events[-1].metadata[Meta.ERROR]
     assert "given up" in rig.events[-1].message
     assert not rig.events[-1].metadata.get(Meta.NEXT_STRATEGY)
+
+
+async def test_a_tripped_incident_freezes_the_ladder_at_its_step() -> None:
+    """Issue 12: a trip while force-reconcile verifies stops there; suspend-toggle is not
+    taken, and the failure says why."""
+    rig = Rig(standing=Standing(halt="incident inc-1 tripped the batch guard"))
+    await rig.run()
+    assert rig.api.verbs() == ["force-reconcile"]
+    assert rig.reasons() == ["StuckDetected", "RecoveryStarted", "RecoveryFailed"]
+    failed = rig.events[-1]
+    assert "not escalating: incident inc-1 tripped" in failed.metadata[Meta.ERROR]
+    assert not failed.metadata.get(Meta.NEXT_STRATEGY)
 
 
 async def test_an_api_error_mid_ladder_fails_that_step_and_escalates() -> None:

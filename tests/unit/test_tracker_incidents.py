@@ -1,0 +1,257 @@
+"""Incidents in the tracker, under looptime (issue 12): seen whole before the first write,
+a backlog worked off oldest first, a person's approval, a trip that freezes ladders.
+
+Loop time 0 is ``T0``; the default threshold is 300 s and the incident window 600 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+from engine_objects import T0, ready, stuck, stuck_obj
+
+from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.config import EngineSettings
+from fluxwatch.engine.guardrail import Approval, GuardEvent, OverBudget, TripCleared, Tripped
+from fluxwatch.engine.policy import Verdict
+from fluxwatch.engine.tracker import Tracker
+from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.informer import ADDED
+
+pytestmark = pytest.mark.looptime
+
+DAY = 86400.0
+
+
+class Harness:
+    """A tracker on a clock whose loop time 0 is T0; ``work`` seconds per recovery, after
+    which the release is Ready (``recover``) or left as it was."""
+
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        work: float = 0.0,
+        recover: bool = True,
+        active: bool = True,
+    ) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.acts: list[tuple[float, str]] = []
+        self.events: list[tuple[float, GuardEvent]] = []
+        self.work = work
+        self.recover = recover
+        self.tracker = Tracker(
+            settings or EngineSettings(),
+            Clock(epoch=T0 + self.loop.time()),
+            self.on_due,
+            on_guard=lambda e: self.events.append((self.loop.time(), e)),
+            active=active,
+        )
+
+    async def on_due(self, view: HRView, verdict: Verdict) -> None:
+        self.acts.append((self.loop.time(), view.name))
+        await asyncio.sleep(self.work)
+        if self.recover and view.ready is not None:
+            fixed = replace(view.ready, status="True", reason="UpgradeSucceeded")
+            self.tracker.upsert(replace(view, ready=fixed))
+
+    def kinds(self) -> list[type]:
+        return [type(e) for _, e in self.events]
+
+    async def until(self, loop_time: float) -> None:
+        await asyncio.sleep(loop_time - self.loop.time())
+
+
+def names(n: int, prefix: str = "hr") -> list[str]:
+    return [f"{prefix}-{i:02d}" for i in range(n)]
+
+
+# -- one incident, seen whole ---------------------------------------------------------------
+
+
+async def test_eleven_crossing_a_second_apart_trip_before_any_write() -> None:
+    """The seed's "acts on 10, then refuses" in slow motion is gone: while the first is
+    due, ten more of its incident are still on their way, so it waits for them; when the
+    eleventh is due the incident trips, and nothing was written."""
+    h = Harness()
+    for i, n in enumerate(names(11)):
+        h.tracker.handle(ADDED, stuck(n, since=T0 + i), None)
+    await h.until(320)
+    assert h.acts == []
+    assert h.kinds() == [Tripped]
+    at, trip = h.events[0]
+    assert at == 310.0
+    assert isinstance(trip, Tripped) and len(trip.keys) == 11
+    assert trip.incident == "inc-20260505t074458"  # T0's UTC second
+
+
+async def test_a_lone_stuck_release_waits_only_for_its_incident_to_settle() -> None:
+    """Ready=Unknown is also every healthy upgrade's state: one stuck release among ten
+    upgrading waits until they are Ready (not for a fixed settle time), then acts."""
+    h = Harness()
+    h.tracker.upsert(stuck("lone", since=T0))
+    upgrading = [stuck_obj(n, since=T0 + 200) for n in names(10, "up")]
+    for obj in upgrading:
+        h.tracker.upsert(stuck(obj["metadata"]["name"], since=T0 + 200))
+    await h.until(320)
+    assert h.acts == []
+    for obj in upgrading:
+        h.tracker.upsert(ready(obj, at=T0 + 320))
+    await h.until(330)
+    assert h.acts == [(320.0, "lone")]
+    assert h.events == []
+
+
+async def test_a_lone_stuck_release_is_acted_on_in_the_tick_it_is_due() -> None:
+    h = Harness()
+    h.tracker.upsert(stuck("lone", since=T0))
+    await h.until(400)
+    assert h.acts == [(300.0, "lone")]
+
+
+async def test_exactly_at_the_window_is_the_same_incident() -> None:
+    """Eleven releases: one at T0, ten at T0 + 600 (the window's end, included): one
+    incident of eleven, refused. A second later (the field's precision) they are two
+    incidents and act."""
+    for late, tripped in ((600.0, True), (601.0, False)):
+        h = Harness(work=1000)
+        h.tracker.upsert(stuck("first", since=T0))
+        for n in names(10):
+            h.tracker.upsert(stuck(n, since=T0 + late))
+        await h.until(1000)
+        first = h.tracker.incident_of(("flux-system", "first"))
+        other = h.tracker.incident_of(("flux-system", "hr-00"))
+        assert (first is other) is tripped
+        assert (h.kinds() == [Tripped]) is tripped
+        await h.tracker.aclose()
+
+
+async def test_a_leader_change_makes_one_incident_whatever_the_times() -> None:
+    h = Harness()
+    for i, n in enumerate(names(11)):
+        h.tracker.upsert(stuck(n, since=T0 + i * 700))  # eleven windows apart
+    assert len(h.tracker.incidents) == 11
+    h.tracker.mark_suspects("helm-controller leader changed")
+    assert len(h.tracker.incidents) == 1
+    [incident] = h.tracker.incidents
+    assert incident.id == "inc-20260505t074458" and incident.cause.startswith("helm")
+    await h.until(1)
+    assert h.acts == []  # suspects count at once: eleven of one incident
+
+
+# -- a backlog --------------------------------------------------------------------------------
+
+
+async def test_a_backlog_is_worked_off_under_the_budget_oldest_first() -> None:
+    """Issue 12: twelve stuck releases that went Unknown in June 2023, February 2026 and
+    March 2026 are three incidents, not one outage: each under max_batch, all acted on,
+    oldest first, ten now (the budget) and two when the window slides."""
+    h = Harness()
+    june_2023, feb_2026, mar_2026 = T0 - 1000 * DAY, T0 - 80 * DAY, T0 - 50 * DAY
+    backlog = [("mar", mar_2026), ("june", june_2023), ("feb", feb_2026)]
+    h.tracker.resync([stuck(f"{tag}-{i}", since=at + i) for tag, at in backlog for i in range(4)])
+    assert len(h.tracker.incidents) == 3
+    await h.until(1)
+    assert [n for _, n in h.acts] == [
+        *(f"june-{i}" for i in range(4)),
+        *(f"feb-{i}" for i in range(4)),
+        "mar-0",
+        "mar-1",
+    ]
+    assert h.kinds() == [OverBudget]
+    await h.until(601)
+    assert [n for _, n in h.acts[10:]] == ["mar-2", "mar-3"]
+    assert (h.acts[10][0], Tripped not in h.kinds()) == (600.0, True)
+
+
+# -- a person's approval ------------------------------------------------------------------------
+
+
+async def tripped(h: Harness, n: int = 11) -> str:
+    h.tracker.resync([stuck(name, since=T0) for name in names(n)])
+    await h.until(300)
+    [(_, trip)] = h.events
+    assert isinstance(trip, Tripped)
+    return trip.incident
+
+
+async def test_an_approval_after_the_trip_recovers_under_the_budget() -> None:
+    h = Harness()
+    incident = await tripped(h)
+    await h.until(400)
+    assert h.tracker.approve(incident, "jane@example.com", "tok-1") is Approval.APPLIED
+    await h.until(401)
+    assert len(h.acts) == 10 and {t for t, _ in h.acts} == {400.0}  # the budget: 10
+    assert h.kinds() == [Tripped, TripCleared, OverBudget]
+    cleared = h.events[1][1]
+    assert isinstance(cleared, TripCleared) and cleared.approved_by == "jane@example.com"
+
+
+async def test_an_approval_before_the_trip_means_no_refusal() -> None:
+    """An approval of an incident that is still growing (it is open, not refused yet)
+    keeps it from being refused when it would be."""
+    h = Harness()
+    for i, n in enumerate(names(11)):
+        h.tracker.upsert(stuck(n, since=T0 + i))
+    [incident] = h.tracker.incidents
+    assert h.tracker.approve(incident.id, "jane", "tok-1") is Approval.PENDING
+    await h.until(320)
+    assert h.kinds() == [OverBudget]  # the budget still holds: ten of eleven
+    assert len(h.acts) == 10
+
+
+async def test_an_approval_replayed_is_used_once() -> None:
+    h = Harness()
+    incident = await tripped(h)
+    assert h.tracker.approve(incident, "jane", "tok-1") is Approval.APPLIED
+    assert h.tracker.approve(incident, "jane", "tok-1") is Approval.USED
+    assert h.tracker.approve("inc-19700101t000000", "jane", "tok-2") is Approval.UNKNOWN
+
+
+async def test_a_leader_change_between_trip_and_approval_keeps_ids_and_the_ledger() -> None:
+    """The trip happens on one leader; the approval reaches the next one, which knows
+    the incident by the same id (the table travels on the Lease) and acts; the same
+    approval replayed after yet another hand-over is not used again."""
+    first = Harness()
+    incident = await tripped(first)
+    state = first.tracker.state()
+    await first.tracker.aclose()
+
+    heir = Harness(active=False)
+    heir.tracker.resync([stuck(name, since=T0) for name in names(11)])
+    heir.tracker.take_over(state)
+    await heir.until(301)  # a follower judges all along: its due releases are queued
+    heir.tracker.set_active(True)
+    await heir.until(302)
+    assert heir.acts == [] and heir.tracker.guardrail.tripped and heir.events == []
+    assert heir.tracker.approve(incident, "jane", "tok-1") is Approval.APPLIED
+    await heir.until(303)
+    assert len(heir.acts) == 10
+
+    third = Harness(active=False)
+    third.tracker.resync([stuck(name, since=T0) for name in names(11)])
+    third.tracker.take_over(heir.tracker.state())
+    assert third.tracker.approve(incident, "jane", "tok-1") is Approval.USED
+
+
+async def test_a_trip_freezes_ladders_in_flight() -> None:
+    """A release acted on alone; then ten more of its incident become due: the incident
+    trips and the recovery in flight is told not to take its next step."""
+    h = Harness(work=1000, recover=False)
+    h.tracker.upsert(stuck("first", since=T0))
+    await h.until(301)
+    assert h.acts == [(300.0, "first")]
+    assert h.tracker.halted(("flux-system", "first")) is None
+    for n in names(10):
+        h.tracker.upsert(stuck(n, since=T0 + 100))
+    await h.until(401)
+    assert h.kinds() == [Tripped]
+    halted = h.tracker.halted(("flux-system", "first"))
+    assert halted is not None and "tripped the batch guard" in halted
+    incident = h.tracker.incident_of(("flux-system", "first"))
+    assert incident is not None
+    h.tracker.approve(incident.id, "jane", "tok")
+    assert h.tracker.halted(("flux-system", "first")) is None
+    await h.tracker.aclose()
