@@ -58,6 +58,7 @@ class Reason(StrEnum):
     LEADER_FLAPPING = "LeaderFlapping"
     CONTROLLER_LEADERLESS = "ControllerLeaderless"
     LEADER_RESTORED = "LeaderRestored"
+    INCIDENT_APPROVED = "IncidentApproved"
 
 
 class Meta:
@@ -87,6 +88,7 @@ class Meta:
     SUMMARY = "summary"
     INCIDENT = "incident"
     BLOCKED = "blocked"
+    APPROVED_BY = "approvedBy"
 
 
 def truncate_message(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
@@ -598,3 +600,30 @@ class EventFactory:
             Meta.LEADERLESS_FOR: format_duration(leaderless_for),
         }
         return self.new(lease, Severity.INFO, Reason.LEADER_RESTORED, message, metadata)
+
+    def incident_approved(
+        self,
+        subject: InvolvedObject,
+        *,
+        incident: str,
+        by: str,
+        releases: Sequence[str],
+        reason: str = "",
+    ) -> Event:
+        """A person approved, once, the recovery of an incident the batch guardrail refused.
+
+        ``subject`` is fluxwatch's leader Lease, which holds the approval; ``by`` is the
+        user the API server authenticated the approval's write as. The approval's token
+        stays out: it only makes one approval count once.
+        """
+        count = len(releases)
+        noun = "HelmRelease" if count == 1 else "HelmReleases"
+        message = (
+            f"{by} approved the recovery of incident {incident}: fluxwatch recovers its "
+            f"{count} stuck {noun} within its recovery budget, dependencies first"
+        )
+        if reason.strip():
+            message += f". Reason given: {reason.strip().rstrip('.')}"
+        message += f". Stuck: {_names(list(releases))}." if releases else "."
+        metadata = {Meta.INCIDENT: incident, Meta.APPROVED_BY: by, Meta.COUNT: str(count)}
+        return self.new(subject, Severity.INFO, Reason.INCIDENT_APPROVED, message, metadata)

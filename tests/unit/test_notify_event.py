@@ -23,6 +23,7 @@ from fluxwatch.notify.event import (
 T0 = datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=UTC)
 HR = InvolvedObject.helmrelease("apps", "podinfo", uid="5e6f-uid", resource_version="4711")
 LEASE = InvolvedObject.lease("flux-system", "helm-controller-leader-election", uid="lease-uid")
+OWN_LEASE = InvolvedObject.lease("fluxwatch-system", "fluxwatch-leader-election", uid="own-uid")
 
 
 @pytest.fixture
@@ -208,6 +209,13 @@ def _all_builders(f: EventFactory) -> list[Event]:
         f.leader_flapping(LEASE, changes=5, window=600),
         f.controller_leaderless(LEASE, leaderless_for=70, last_holder="hc-b_2", lease_duration=35),
         f.leader_restored(LEASE, holder="hc-c_3", leaderless_for=90),
+        f.incident_approved(
+            OWN_LEASE,
+            incident="inc-20260127t184512",
+            by="alice@example.com",
+            releases=["apps/a", "infra/b"],
+            reason="API blip at 18:45, all deployed.",
+        ),
     ]
 
 
@@ -227,6 +235,7 @@ def test_one_builder_per_engine_reason(factory: EventFactory) -> None:
         "LeaderFlapping": Severity.ERROR,
         "ControllerLeaderless": Severity.ERROR,
         "LeaderRestored": Severity.INFO,
+        "IncidentApproved": Severity.INFO,
     }
     for event in events:
         assert event.reporting_controller == "fluxwatch"
@@ -249,6 +258,7 @@ def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) 
         flapping,
         leaderless,
         restored,
+        approved,
     ) = _all_builders(factory)
     assert "apps/podinfo" in stuck.message and "It was a leader-change suspect." in stuck.message
     assert "recovering HelmRelease apps/podinfo with strategy force-reconcile" in started.message
@@ -264,6 +274,28 @@ def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) 
     assert "helm-controller leader changed 5 times in 10m0s" in flapping.message
     assert "no leader for 1m10s" in leaderless.message
     assert "has a leader again, hc-c_3, after 1m30s" in restored.message
+    assert approved.message == (
+        "alice@example.com approved the recovery of incident inc-20260127t184512: fluxwatch "
+        "recovers its 2 stuck HelmReleases within its recovery budget, dependencies first. "
+        "Reason given: API blip at 18:45, all deployed. Stuck: apps/a, infra/b."
+    )
+
+
+def test_an_approval_event_names_incident_and_approver_never_a_token(
+    factory: EventFactory,
+) -> None:
+    """The approval's token only counts it once: it is no one's business downstream."""
+    event = factory.incident_approved(
+        OWN_LEASE, incident="inc-20260127t184512", by="system:serviceaccount:ops:bot", releases=[]
+    )
+    assert dict(event.metadata) == {
+        "incident": "inc-20260127t184512",
+        "approvedBy": "system:serviceaccount:ops:bot",
+        "count": "0",
+    }
+    assert event.involved_object == OWN_LEASE
+    assert event.message.endswith("within its recovery budget, dependencies first.")
+    assert "token" not in event.to_json().decode().lower()
 
 
 def test_last_attempt_failure_says_a_person_is_needed(factory: EventFactory) -> None:

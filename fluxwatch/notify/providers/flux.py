@@ -44,6 +44,7 @@ NON_FLUX_SUBJECTS: dict[str, tuple[tuple[Reason, Severity], ...]] = {
         (Reason.LEADER_FLAPPING, Severity.ERROR),
         (Reason.CONTROLLER_LEADERLESS, Severity.ERROR),
         (Reason.GUARDRAIL_TRIPPED, Severity.ERROR),
+        (Reason.INCIDENT_APPROVED, Severity.INFO),
     ),
     "Deployment": ((Reason.GUARDRAIL_TRIPPED, Severity.ERROR),),
 }
