@@ -37,6 +37,7 @@ from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.guardrail import (
     LEASE_ANNOTATION,
+    Approval,
     Exhausted,
     GuardEvent,
     Key,
@@ -57,6 +58,7 @@ from fluxwatch.engine.leases import (
 )
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.engine.tracker import Tracker
+from fluxwatch.kube.approvals import approvals
 from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeClient
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Backoff, Informer
@@ -119,6 +121,8 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Root tasks whose end is already logged, so shutdown does not log it twice.
         self._reported: set[str] = set()
+        # Approvals (by token) and problems with them already handled by this replica.
+        self._approvals_seen: set[str] = set()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -397,7 +401,48 @@ class Daemon:
     def _hand_over(self) -> dict[str, str]:
         if self.tracker is None:
             return {}
+        if self.tracker.active and self.elector is not None:
+            # Every renewal reads what `fluxwatch approve` wrote since: the leader honours it.
+            self._approvals(self.tracker, self.elector.annotations)
         return {LEASE_ANNOTATION: dump_state(self.tracker.state())}
+
+    def _approvals(self, tracker: Tracker, annotations: Mapping[str, str]) -> None:
+        """Honour each person's approval on the leader Lease once (its token), whichever
+        replica leads: the used tokens travel with the guardrail's state."""
+        found, problems = approvals(annotations)
+        seen = self._approvals_seen
+        for problem in problems:
+            if problem not in seen:
+                seen.add(problem)
+                log.warning("ignoring an approval on the leader Lease: %s", problem)
+        for approval in found:
+            if approval.token in seen:
+                continue
+            outcome = tracker.approve(approval.incident, approval.by, approval.token)
+            if outcome is Approval.UNKNOWN:
+                if f"unknown {approval.token}" not in seen:
+                    seen.add(f"unknown {approval.token}")
+                    log.warning(
+                        "approval of %s by %s: no such open incident; kept until one opens",
+                        approval.incident,
+                        approval.by,
+                    )
+                continue
+            seen.add(approval.token)
+            if outcome is Approval.USED:
+                log.info("approval of %s by %s was used already", approval.incident, approval.by)
+                continue
+            incident = tracker.incidents.get(approval.incident)
+            members = incident.members if incident is not None else {}
+            self.publish(
+                self.events.incident_approved(
+                    self._own_subject(),
+                    incident=approval.incident,
+                    by=approval.by,
+                    releases=[f"{ns}/{name}" for ns, name in members],
+                    reason=approval.reason,
+                )
+            )
 
     def _take_over(self, tracker: Tracker, annotations: Mapping[str, str]) -> None:
         text = annotations.get(LEASE_ANNOTATION)
@@ -410,6 +455,7 @@ class Daemon:
             log.warning("ignoring the guardrail state on the leader Lease: %s", exc)
             return
         tracker.take_over(state)
+        self._approvals(tracker, annotations)
         log.info(
             "took over the guardrail state: %d actions in the window, %d releases attempted",
             len(state.spent),

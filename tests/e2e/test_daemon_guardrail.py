@@ -9,10 +9,12 @@ recovered.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from daemon_harness import (
     HR,
+    LEASES,
     TIME_SCALE,
     Cluster,
     Replica,
@@ -23,8 +25,10 @@ from daemon_harness import (
     writes,
 )
 
+from fluxwatch.kube.approvals import Approval
 from fluxwatch.kube.helmrelease import ANNOTATION_FORCE_AT, ANNOTATION_REQUESTED_AT
 from fluxwatch.notify.event import Meta
+from fluxwatch.settings import leader_lease_name
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.helmcontroller import HelmController
 
@@ -164,5 +168,54 @@ async def test_a_spent_budget_is_counted_as_one_trip(cluster: Cluster, replicas:
         await asyncio.sleep(1.0)  # rechecks while the two wait add nothing
         assert trips(replica) == {"batch": 0, "budget": 1, "attempts": 0}
         assert writes(face) == (2, 0)
+    finally:
+        await run.stop()
+
+
+async def test_a_refused_incident_approved_by_a_person_is_recovered_under_the_budget(
+    cluster: Cluster, replicas: Replicas
+) -> None:
+    """Issue 12: after a GuardrailTripped the alert names the command; the approval it
+    writes on fluxwatch's leader Lease is honoured once by the leader: IncidentApproved
+    names who approved, ten releases are recovered (the budget), the eleventh waits for
+    the window, and the same approval seen again on every renewal is not used twice."""
+    run = await _load(cluster, 11)
+    try:
+        face = await cluster.face()
+        settings = make_settings(cluster.kubeconfig(face), "fluxwatch-0")
+        replica = await replicas.start(settings)
+        await replica.wait_ready()
+        await eventually(lambda: "GuardrailTripped" in replica.reasons(), 10, "the alert")
+        [alert] = replica.of()
+        incident = alert.metadata[Meta.INCIDENT]
+        assert alert.message.count(f"fluxwatch approve {incident}") == 1
+        assert writes(face) == (0, 0)
+
+        approval = Approval.new(incident, "jane@example.com", time.time(), "the API is back")
+        lease = (settings.leader.namespace, leader_lease_name(settings))
+        patch = {"metadata": {"annotations": {approval.key: approval.value()}}}
+        cluster.store.patch(LEASES, *lease, patch)
+
+        def recovered() -> set[tuple[str, str]]:
+            return {
+                (e.involved_object.namespace, e.involved_object.name)
+                for e in replica.events
+                if e.reason == "RecoverySucceeded"
+            }
+
+        await eventually(lambda: len(recovered()) == 10, 20, "ten recoveries (the budget)")
+        [approved] = [e for e in replica.events if e.reason == "IncidentApproved"]
+        assert approved.metadata[Meta.APPROVED_BY] == "jane@example.com"
+        assert approved.metadata[Meta.INCIDENT] == incident
+        assert "the API is back" in approved.message
+        assert approval.token not in approved.message
+        # Every event about one of the incident's releases carries its id.
+        for event in replica.events:
+            if event.involved_object.kind == "HelmRelease":
+                assert event.metadata[Meta.INCIDENT] == incident, event
+        assert "GuardrailBudgetSpent" not in replica.reasons()  # logged, not alerted
+        await asyncio.sleep(1.0)  # several renewals see the same approval
+        assert replica.reasons().count("IncidentApproved") == 1
+        assert len(recovered()) == 10
     finally:
         await run.stop()
