@@ -20,6 +20,8 @@ import yaml
 
 from fluxwatch.cli import main
 from fluxwatch.kube.approvals import Approval, approvals
+from fluxwatch.kube.approver import SELF_SUBJECT_REVIEWS, whoami
+from fluxwatch.kube.client import Impersonation, KubeClient
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import find_kubectl
 from tests.conftest import kustomize
@@ -211,6 +213,21 @@ async def test_by_is_who_the_api_server_says_made_the_request(
         assert "needs get and patch on Lease fluxwatch-system/fluxwatch-leader-election" in err
         assert "config/components/approver" in err
     assert _annotations(cluster) == before, "a refused approval writes nothing"
+
+
+async def test_each_impersonated_group_is_a_header_of_its_own(
+    cluster: ApiServer, tmp_path: Path
+) -> None:
+    """The API server reads every Impersonate-Group header; one header per name would
+    keep one group."""
+    impersonate = Impersonation("alice", ("fluxwatch-approvers", "dev"))
+    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    async with await KubeClient.from_config(kubeconfig, impersonate=impersonate) as client:
+        assert await whoami(client) == "alice"
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        review = await client.request("POST", SELF_SUBJECT_REVIEWS, body=body)
+    groups = review["status"]["userInfo"]["groups"]
+    assert groups[:2] == ["fluxwatch-approvers", "dev"], groups
 
 
 async def test_the_rules_name_one_lease(cluster: ApiServer, tmp_path: Path) -> None:
