@@ -644,8 +644,9 @@ async def _approve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"fluxwatch: approve: no Kubernetes client: {exc}", file=sys.stderr)
         return 1
     try:
-        user = await whoami(client)
-        approval = Approval.new(args.incident, user, time.time(), args.reason)
+        user, server_time = await whoami(client)
+        at = time.time() if server_time is None else server_time
+        approval = Approval.new(args.incident, user, at, args.reason)
         before, _after = await write_approval(client, namespace, name, approval)
     except KubeApiError as exc:
         print(f"fluxwatch: approve: {exc}", file=sys.stderr)

@@ -7,6 +7,7 @@ the parsing stays free of I/O.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fluxwatch.kube.approvals import Approval, ApprovalError
@@ -15,18 +16,27 @@ from fluxwatch.kube.client import LEASES, MERGE_PATCH, KubeApiError, KubeClient
 SELF_SUBJECT_REVIEWS = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
 
 
-async def whoami(client: KubeClient) -> str:
-    """The user name the API server authenticated this client as (after impersonation)."""
+async def whoami(client: KubeClient) -> tuple[str, float | None]:
+    """The user name the API server authenticated this client as (after impersonation),
+    and the server's time of the answer (its ``creationTimestamp``) when it gives one: an
+    approval is dated by the cluster's clock, which the leader reads by, not the
+    laptop's."""
     review = await client.request(
         "POST",
         SELF_SUBJECT_REVIEWS,
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
     )
-    user = ((review or {}).get("status") or {}).get("userInfo") or {}
+    review = review if isinstance(review, dict) else {}
+    user = (review.get("status") or {}).get("userInfo") or {}
     name = user.get("username")
     if not isinstance(name, str) or not name:
         raise ApprovalError("the API server's SelfSubjectReview names no user")
-    return name
+    stamp = (review.get("metadata") or {}).get("creationTimestamp")
+    try:
+        at = datetime.fromisoformat(stamp).timestamp() if isinstance(stamp, str) else None
+    except ValueError:
+        at = None
+    return name, at
 
 
 async def write_approval(
