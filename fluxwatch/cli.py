@@ -1,4 +1,4 @@
-"""Command line: run, demo, scan, sim serve, check-config, test-alert, doctor, rbac.
+"""Command line: run, demo, scan, approve, sim serve, check-config, test-alert, doctor, rbac.
 
 Flags use Flux's names where Flux has one (``--watch-label-selector``,
 ``--log-level``, ``--metrics-addr``, ``--health-addr``). Exit codes: 0 done,
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--scenario", default="incident-925")
 
+    _add_approve(sub)
+
     check = sub.add_parser("check-config", help="print the effective settings, secrets masked")
     check.add_argument("file", nargs="?", help="YAML settings file")
 
@@ -151,6 +154,21 @@ def build_parser() -> argparse.ArgumentParser:
     rbac.add_argument(
         "--service-account", default="fluxwatch", help="fluxwatch's ServiceAccount name"
     )
+    rbac.add_argument(
+        "--approver-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="also let GROUP run `fluxwatch approve` (get and patch of the leader Lease, "
+        "create of selfsubjectreviews), repeatable",
+    )
+    rbac.add_argument(
+        "--approver-user",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="the same for one user, repeatable",
+    )
 
     sim = sub.add_parser("sim", help="the embedded cluster: a Kubernetes API emulator")
     sim_sub = sim.add_subparsers(dest="sim_command", required=True)
@@ -167,6 +185,49 @@ def build_parser() -> argparse.ArgumentParser:
         help="system:serviceaccount:<namespace>:<name>, or a user name",
     )
     return parser
+
+
+def _incident(text: str) -> str:
+    """An argparse type: an incident id, or a usage error saying what is wrong with it."""
+    from fluxwatch.kube.approvals import ApprovalError, check_incident
+
+    try:
+        return check_incident(text)
+    except ApprovalError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_approve(sub: Any) -> argparse.ArgumentParser:
+    approve = sub.add_parser(
+        "approve",
+        help="approve an incident the batch guardrail refused: the leader recovers it once",
+        description="Approve, once, the recovery of an incident that fluxwatch's batch "
+        "guardrail refused (its GuardrailTripped alert names the incident). The API server "
+        "says who you are (a SelfSubjectReview, as `kubectl auth whoami`); the approval is "
+        "one annotation, fluxwatch.io/approve.INCIDENT, on fluxwatch's leader Lease, which "
+        "the leading replica reads at its next renewal and records as an IncidentApproved "
+        "event. The recovery budget and dependency order still apply. Needs get and patch "
+        "on that Lease and create on selfsubjectreviews (config/components/approver).",
+    )
+    _add_common(approve)
+    approve.add_argument(
+        "incident", type=_incident, help="the incident id, e.g. inc-20260127t184512"
+    )
+    approve.add_argument(
+        "--reason", default="", help="why: kept with the approval and in its event"
+    )
+    approve.add_argument(
+        "--as", dest="as_user", metavar="USER", help="approve as USER (impersonation, as kubectl)"
+    )
+    approve.add_argument(
+        "--as-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="with --as: the group to impersonate, repeatable",
+    )
+    approve.set_defaults(approve_parser=approve)
+    return approve
 
 
 # Scenario names, as `fluxwatch.sim.scenarios.SCENARIOS` has them; listed here so that the
@@ -559,10 +620,80 @@ async def _test_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
+async def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    from fluxwatch.kube.approvals import Approval, ApprovalError
+    from fluxwatch.kube.approver import whoami, write_approval
+    from fluxwatch.kube.client import Impersonation, KubeApiError, KubeClient, KubeError
+    from fluxwatch.settings import leader_lease_name
+
+    if not settings.leader.enabled:
+        print(
+            "fluxwatch: approve: leader.enabled is false in these settings; approvals are "
+            "read from the leader Lease, so they need leader election on",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+    namespace, name = settings.leader.namespace, leader_lease_name(settings)
+    lease = f"Lease {namespace}/{name}"
+    impersonate = Impersonation(args.as_user, tuple(args.as_group)) if args.as_user else None
+    try:
+        client = await KubeClient.from_config(
+            settings.kubeconfig, settings.context, impersonate=impersonate
+        )
+    except Exception as exc:  # no kubeconfig, no in-cluster config
+        print(f"fluxwatch: approve: no Kubernetes client: {exc}", file=sys.stderr)
+        return 1
+    try:
+        user, server_time = await whoami(client)
+        at = time.time() if server_time is None else server_time
+        approval = Approval.new(args.incident, user, at, args.reason)
+        before, _after = await write_approval(client, namespace, name, approval)
+    except KubeApiError as exc:
+        print(f"fluxwatch: approve: {exc}", file=sys.stderr)
+        if exc.forbidden:
+            print(
+                f"fluxwatch: approve: approving needs get and patch on {lease} and create "
+                "on selfsubjectreviews.authentication.k8s.io (config/components/approver)",
+                file=sys.stderr,
+            )
+        return 1
+    except (KubeError, ApprovalError) as exc:
+        print(f"fluxwatch: approve: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await client.close()
+    meta = before.get("metadata") or {}
+    holder = (before.get("spec") or {}).get("holderIdentity") or ""
+    print(f"approved incident {approval.incident} as {user}")
+    print(f"  wrote annotation {approval.key} on {lease}")
+    if approval.reason:
+        print(f"  reason: {approval.reason}")
+    earlier = (meta.get("annotations") or {}).get(approval.key)
+    if earlier is not None:
+        print("  it replaces the approval of this incident that was there (a new token)")
+    if holder:
+        print(
+            f"  the leader, {holder}, reads it at its next renewal (every "
+            f"{settings.leader.retry_period:g}s) and records an IncidentApproved event:"
+        )
+    else:
+        print("  no replica leads right now: the next leader reads it and records an")
+        print("  IncidentApproved event:")
+    print(f"    kubectl get events -n {namespace} --field-selector reason=IncidentApproved")
+    return 0
+
+
 def _rbac(args: argparse.Namespace, settings: Settings) -> int:
     import yaml
 
-    from fluxwatch.rbac import HelmStorage, RbacError, exposure, manifests, storage_namespaces
+    from fluxwatch.rbac import (
+        HelmStorage,
+        RbacError,
+        approver_manifests,
+        exposure,
+        manifests,
+        storage_namespaces,
+    )
     from fluxwatch.rbac import warnings as rbac_warnings
 
     shape = HelmStorage(args.helm_storage)
@@ -576,6 +707,10 @@ def _rbac(args: argparse.Namespace, settings: Settings) -> int:
         where = (
             storage_namespaces(settings, args.storage_namespace) if shape == "namespaced" else []
         )
+        if args.approver_group or args.approver_user:
+            docs += approver_manifests(
+                settings, users=args.approver_user, groups=args.approver_group
+            )
     except RbacError as exc:
         print(f"fluxwatch: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -584,6 +719,17 @@ def _rbac(args: argparse.Namespace, settings: Settings) -> int:
     print(f"# fluxwatch rbac --helm-storage {shape}: Secrets readable: {exposure(shape, where)}.")
     print(yaml.safe_dump_all(docs, sort_keys=False), end="")
     return 0
+
+
+def _check_approve(args: argparse.Namespace) -> None:
+    """Usage errors argparse cannot see alone; they exit 2 before any request."""
+    from fluxwatch.kube.approvals import MAX_REASON
+
+    parser: argparse.ArgumentParser = args.approve_parser
+    if args.as_group and not args.as_user:
+        parser.error("--as-group needs --as: a group is impersonated along with a user")
+    if len(args.reason) > MAX_REASON:
+        parser.error(f"--reason is {len(args.reason)} characters long, at most {MAX_REASON}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -620,6 +766,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             setup_logging("error", "console")
             return asyncio.run(run_demo(time_scale=args.time_scale, scenario=args.scenario))
+        if args.command == "approve":
+            _check_approve(args)
         settings = _settings(args)
         if args.command == "rbac":  # offline, prints YAML: nothing to log
             return _rbac(args, settings)
@@ -632,6 +780,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_scan(settings, output=args.output, recover=args.recover))
         if args.command == "doctor":
             return asyncio.run(_doctor(args, settings))
+        if args.command == "approve":
+            return asyncio.run(_approve(args, settings))
         if args.command == "test-alert":
             return asyncio.run(_test_alert(args, settings))
     except SettingsError as exc:

@@ -17,6 +17,11 @@ Everything else is named where RBAC can name it: fluxwatch's own Lease
 authorized), and ``list``/``watch`` of the Flux Leases and HelmReleases are
 what the informers do. ``config/rbac`` and ``config/components`` are this
 module's output for the shipped settings (a unit test holds them equal).
+
+The people who may approve a refused incident (``fluxwatch approve``) are not
+fluxwatch: :func:`approver_manifests` gives the subjects named ``get`` and
+``patch`` on fluxwatch's own Lease, by name, and ``create`` on
+selfsubjectreviews, and nothing else.
 """
 
 from __future__ import annotations
@@ -51,9 +56,10 @@ def _rule(group: str, resource: str, verbs: Sequence[str], names: Sequence[str] 
 
 
 def _bound(
-    kind: str, name: str, namespace: str | None, rules: list[Any], subject: dict[str, str]
+    kind: str, name: str, namespace: str | None, rules: list[Any], *subjects: dict[str, str]
 ) -> list[dict[str, Any]]:
-    """A Role (or ClusterRole) and the binding that gives it to fluxwatch's ServiceAccount."""
+    """A Role (or ClusterRole) and the binding that gives it to ``subjects`` (fluxwatch's
+    ServiceAccount, or the approvers)."""
     metadata: dict[str, str] = {"name": name}
     if namespace is not None:
         metadata["namespace"] = namespace
@@ -63,7 +69,7 @@ def _bound(
         "kind": f"{kind}Binding",
         "metadata": dict(metadata),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": name},
-        "subjects": [subject],
+        "subjects": list(subjects),
     }
     return [role, binding]
 
@@ -138,6 +144,30 @@ def manifests(
         for namespace in storage_namespaces(settings, storage_in):
             out += _bound("Role", "fluxwatch-helm-storage", namespace, storage_rules, subject)
     return out
+
+
+def approver_manifests(
+    settings: Settings, *, users: Sequence[str] = (), groups: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """What ``fluxwatch approve`` needs, given to ``users`` and ``groups``: read and patch
+    the leader Lease (one annotation per approval; by name, so no other Lease), and ask
+    who they are. Kubernetes' default ``system:basic-user`` binding already lets every
+    authenticated user create selfsubjectreviews; the grant is repeated for clusters
+    that removed it."""
+    if not settings.leader.enabled:
+        raise RbacError(
+            "approvers: leader.enabled is false, and approvals live on the leader Lease"
+        )
+    group = "rbac.authorization.k8s.io"
+    subjects = [{"apiGroup": group, "kind": "User", "name": u} for u in users]
+    subjects += [{"apiGroup": group, "kind": "Group", "name": g} for g in groups]
+    if not subjects:
+        raise RbacError("approvers: name at least one user or group")
+    lease = leader_lease_name(settings)
+    lease_rules = [_rule("coordination.k8s.io", "leases", ["get", "patch"], [lease])]
+    out = _bound("Role", "fluxwatch-approver", settings.leader.namespace, lease_rules, *subjects)
+    whoami = [_rule("authentication.k8s.io", "selfsubjectreviews", ["create"])]
+    return out + _bound("ClusterRole", "fluxwatch-approver", None, whoami, *subjects)
 
 
 def exposure(helm_storage: HelmStorage, namespaces: Sequence[str] = ()) -> str:

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from multidict import CIMultiDict
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
@@ -86,6 +87,18 @@ SECRETS = Resource("", "v1", "secrets")
 EVENTS = Resource("", "v1", "events")
 
 
+@dataclass(frozen=True, slots=True)
+class Impersonation:
+    """kubectl's ``--as``/``--as-group``: the API server acts as ``user`` (in ``groups``),
+    if the client's own user is allowed to ``impersonate`` them."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [("Impersonate-User", self.user)] + [("Impersonate-Group", g) for g in self.groups]
+
+
 class Stream:
     """An open 2xx response read chunk by chunk; the caller releases it when done."""
 
@@ -110,8 +123,11 @@ class Stream:
 class KubeClient:
     """A thin async client: auth and TLS from kubernetes_asyncio, bytes through orjson."""
 
-    def __init__(self, api_client: k8s_client.ApiClient) -> None:
+    def __init__(
+        self, api_client: k8s_client.ApiClient, impersonate: Impersonation | None = None
+    ) -> None:
         self._api = api_client
+        self._impersonate = impersonate.headers() if impersonate else []
         self._config = api_client.configuration
         self.host: str = str(self._config.host or "").rstrip("/")
         server = urlsplit(self.host)
@@ -122,7 +138,11 @@ class KubeClient:
 
     @classmethod
     async def from_config(
-        cls, kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
+        cls,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        *,
+        impersonate: Impersonation | None = None,
     ) -> KubeClient:
         """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig."""
         configuration = k8s_client.Configuration()
@@ -134,7 +154,7 @@ class KubeClient:
             await k8s_config.load_kube_config(
                 config_file=cfg_file, context=context, client_configuration=configuration
             )
-        return cls(k8s_client.ApiClient(configuration))
+        return cls(k8s_client.ApiClient(configuration), impersonate)
 
     async def close(self) -> None:
         await self._api.close()
@@ -145,13 +165,15 @@ class KubeClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def _headers(self, accept: str, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": "fluxwatch"}
+    async def _headers(self, accept: str, content_type: str | None) -> CIMultiDict[str]:
+        # A multidict: impersonating several groups sends Impersonate-Group once per group.
+        headers = CIMultiDict([("Accept", accept), ("User-Agent", "fluxwatch")])
         if content_type:
             headers["Content-Type"] = content_type
         # auth_settings() runs the library's token refresh hooks (in-cluster, exec).
         for setting in (await self._config.auth_settings()).values():
             headers[setting["key"]] = setting["value"]
+        headers.extend(self._impersonate)
         return headers
 
     async def open(
@@ -220,7 +242,8 @@ class KubeClient:
                 method,
                 url,
                 query_params=params,
-                headers=headers,
+                # Annotated dict, passed to aiohttp as given: a multidict keeps repeats.
+                headers=headers,  # type: ignore[arg-type]
                 body=body,
                 _preload_content=False,
                 _request_timeout=timeout,

@@ -12,7 +12,11 @@ Lease it wrote last, with that write's resourceVersion, without reading it
 first. Nobody else wrote it in between (the usual case) and the renewal is
 one request instead of two, which halves fluxwatch's steady-state API load;
 anything else (a 409 because someone did write it, any error) falls back to
-the read-then-write path within the same attempt.
+the read-then-write path within the same attempt. Every write starts from the
+Lease as read, so annotations that are not the leader's survive it: a person's
+approval (``fluxwatch.io/approve.<incident>``, ``kube/approvals.py``) merged
+in by ``fluxwatch approve`` at any moment is in :attr:`LeaderElector.annotations`
+after the next renewal, and the release on a clean stop re-reads after a 409.
 
 The Lease also carries what the leader must hand over (``carry``: fluxwatch's
 guardrail counts, as annotations): every write of a leader sets them, a new
@@ -286,17 +290,39 @@ class LeaderElector:
         """Hand the Lease back so the next replica need not wait for it to expire."""
         if self._observed is None:
             return
-        # The last hand-over goes with it: what happened since the last renewal.
-        lease = self._carried(dict(self._observed))
-        spec = dict(lease.get("spec") or {})
-        if spec.get("holderIdentity") != self.identity:
-            return
-        spec.update(holderIdentity="", renewTime=micro_time(), leaseDurationSeconds=1)
-        lease["spec"] = spec
-        try:
-            await asyncio.wait_for(
-                self.client.replace(LEASES, self.namespace, self.name, lease), timeout=5.0
-            )
-            log.info("released the leader Lease", extra={"object": self.name})
-        except (KubeError, TimeoutError) as exc:
-            log.warning("could not release the leader Lease: %s", exc, extra={"object": self.name})
+        # Twice at most: a 409 means someone wrote the Lease since our last renewal (a
+        # person's approval annotation, say); read it and release what is there now.
+        for _ in range(2):
+            # The last hand-over goes with it: what happened since the last renewal.
+            lease = self._carried(dict(self._observed))
+            spec = dict(lease.get("spec") or {})
+            if spec.get("holderIdentity") != self.identity:
+                return
+            spec.update(holderIdentity="", renewTime=micro_time(), leaseDurationSeconds=1)
+            lease["spec"] = spec
+            try:
+                await asyncio.wait_for(
+                    self.client.replace(LEASES, self.namespace, self.name, lease), timeout=5.0
+                )
+                log.info("released the leader Lease", extra={"object": self.name})
+                return
+            except KubeApiError as exc:
+                if not exc.conflict:
+                    self._not_released(exc)
+                    return
+                try:
+                    self._observed = await asyncio.wait_for(
+                        self.client.get(LEASES, self.namespace, self.name), timeout=5.0
+                    )
+                except (KubeError, TimeoutError) as exc:
+                    self._not_released(exc)
+                    return
+            except (KubeError, TimeoutError) as exc:
+                self._not_released(exc)
+                return
+        log.warning(
+            "could not release the leader Lease: it kept changing", extra={"object": self.name}
+        )
+
+    def _not_released(self, exc: BaseException) -> None:
+        log.warning("could not release the leader Lease: %s", exc, extra={"object": self.name})

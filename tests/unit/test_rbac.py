@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from fluxwatch.cli import main
-from fluxwatch.rbac import HelmStorage, RbacError, manifests
+from fluxwatch.rbac import HelmStorage, RbacError, approver_manifests, manifests
 from fluxwatch.settings import Settings, load_settings
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
@@ -138,3 +138,35 @@ def test_always_without_storage_access_is_warned(
     assert always.read_text() != config.read_text()
     assert main(["rbac", "--config", str(always)]) == 0
     assert "never acts" in capsys.readouterr().err
+
+
+def test_the_approver_component_is_what_approve_needs_for_the_shipped_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`fluxwatch approve`: get and patch of the leader Lease by name, and who-am-I; the
+    component is the generator's output for group fluxwatch-approvers (the integration test
+    tests/integration/test_approve_cli.py runs the command on exactly these rules)."""
+    docs = approver_manifests(settings("manager/config.yaml"), groups=["fluxwatch-approvers"])
+    assert by_key(docs) == shipped("components/approver/role.yaml")
+    config = str(CONFIG / "manager" / "config.yaml")
+    argv = ["rbac", "--config", config, "--approver-group", "oncall", "--approver-user", "ann"]
+    assert main(argv) == 0
+    printed = by_key(list(yaml.safe_load_all(capsys.readouterr().out)))
+    binding = printed["RoleBinding", "fluxwatch-system", "fluxwatch-approver"]
+    assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [
+        ("User", "ann"),
+        ("Group", "oncall"),
+    ]
+    assert ("ClusterRoleBinding", "", "fluxwatch-approver") in printed
+    assert ("ClusterRole", "", "fluxwatch") in printed, "fluxwatch's own RBAC is still printed"
+
+
+def test_approvers_follow_the_shard_lease_and_need_leader_election() -> None:
+    docs = by_key(approver_manifests(settings(watch={"label_selector": "shard=a"}), users=["u"]))
+    rule = docs["Role", "fluxwatch-system", "fluxwatch-approver"]["rules"][0]
+    suffix = hashlib.sha256(b"shard=a").hexdigest()[:8]
+    assert rule["resourceNames"] == [f"fluxwatch-leader-election-{suffix}"]
+    with pytest.raises(RbacError, match=r"leader\.enabled is false"):
+        approver_manifests(settings(leader={"enabled": False}), users=["u"])
+    with pytest.raises(RbacError, match="at least one user or group"):
+        approver_manifests(settings())
