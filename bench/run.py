@@ -31,7 +31,7 @@ from bench.common import (
 )
 
 # Run in this order; each is ``bench.<name>.run(ctx) -> list[Figure]``.
-BENCHES = ("watch", "sync", "memory", "detection", "apiload", "alerts")
+BENCHES = ("watch", "sync", "memory", "detection", "apiload", "alerts", "dependencies")
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 
 

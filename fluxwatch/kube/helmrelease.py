@@ -33,7 +33,17 @@ Which names and namespaces helm-controller v1.x uses (FLUX-FACTS §2):
   field wins because it records where the *current* release was stored: the
   controller compares it with the spec to detect a moved release target and
   uninstalls from the old place, so until the next release the Secrets of
-  ``history[0]`` live where the status says, not where the spec now points.
+  ``history[0]`` live where the status says, not where the spec now points;
+- dependencies: each ``spec.dependsOn`` entry names a HelmRelease by ``name``
+  and an optional ``namespace``; an empty or missing namespace is the
+  HelmRelease's own (``checkDependencies`` in helm-controller). Cross-namespace
+  entries are followed whatever ``--no-cross-namespace-refs`` says: that flag
+  guards source references, not dependencies. ``readyExpr`` (a CEL check that
+  can replace the built-in "Ready=True at the current generation") changes
+  when a dependency counts as ready, not whether it is one, so it is not read:
+  a dependent whose readyExpr accepts a stuck release's ``deployed`` history
+  is not really blocked by it, which makes the blocked count an upper bound
+  for such releases.
 """
 
 from __future__ import annotations
@@ -139,6 +149,8 @@ class HRView:
     # spec.kubeConfig is set: helm-controller installs on another cluster, where the Helm
     # storage Secrets live too (FLUX-FACTS §7); local Secrets say nothing about it.
     remote: bool = False
+    # spec.dependsOn as (namespace, name), in spec order, the namespace resolved.
+    depends_on: tuple[tuple[str, str], ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -292,6 +304,51 @@ def _labels(r: FieldReader, meta: Mapping[str, Any]) -> Mapping[str, str]:
     return shared
 
 
+# Distinct dependsOn lists seen so far, shared by every release that names the same ones
+# (the 30 dependents of one root): bounded like _LABEL_SETS.
+_DEPENDENCY_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+_MAX_DEPENDENCY_SETS = 4096
+
+
+def _shared_dependencies(deps: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    shared = _DEPENDENCY_SETS.get(deps)
+    if shared is not None:
+        return shared
+    if len(_DEPENDENCY_SETS) < _MAX_DEPENDENCY_SETS:
+        _DEPENDENCY_SETS[deps] = deps
+    return deps
+
+
+def _depends_on(
+    r: FieldReader, spec: Mapping[str, Any], namespace: str
+) -> tuple[tuple[str, str], ...]:
+    """``spec.dependsOn`` resolved as helm-controller resolves it (module docstring). An
+    entry that names no release (not an object, no name, a name or namespace that is not
+    a string) is left out and noted: it is no edge fluxwatch could follow."""
+    raw = spec.get("dependsOn")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        r.wrong("spec.dependsOn", "an array", raw)
+        return ()
+    deps: list[tuple[str, str]] = []
+    for i, item in enumerate(raw):
+        path = f"spec.dependsOn[{i}]"
+        if not isinstance(item, Mapping):
+            r.wrong(path, "an object", item)
+            continue
+        before = len(r.problems)
+        name = r.string(item, "name", path)
+        dep_ns = r.string(item, "namespace", path)
+        if len(r.problems) > before:
+            continue
+        if not name:
+            r.problems.append(f"{path}.name: missing")
+            continue
+        deps.append((_intern(dep_ns or namespace), _intern(name)))
+    return _shared_dependencies(tuple(deps)) if deps else ()
+
+
 def _read(obj: Mapping[str, Any]) -> HRView:
     r = FieldReader()
     meta = r.mapping(obj, "metadata")
@@ -319,6 +376,7 @@ def _read(obj: Mapping[str, Any]) -> HRView:
         rel_name = name  # share the object: most HRs have no prefix and no releaseName
     conditions = _conditions(r, status)
     last_release = _snapshot(r, status, rel_name)
+    depends_on = _depends_on(r, spec, namespace)
 
     observed = r.integer(status, "observedGeneration", "status")
     requested_at = annotation(ANNOTATION_REQUESTED_AT)
@@ -359,6 +417,7 @@ def _read(obj: Mapping[str, Any]) -> HRView:
         ),
         malformed="; ".join(r.problems) if r.problems else None,
         remote=spec.get("kubeConfig") is not None,
+        depends_on=depends_on,
     )
 
 
@@ -444,6 +503,14 @@ class _WireSpec(msgspec.Struct, rename="camel", gc=False):
     storage_namespace: str | None = None
     # Only whether it is set matters: its bytes stay undecoded.
     kube_config: msgspec.Raw = _NO_RAW
+    # Kept as bytes until needed, like labels: dependents of one root send the same bytes.
+    depends_on: msgspec.Raw = _NO_RAW
+
+
+class _WireDependency(msgspec.Struct, gc=False):
+    # readyExpr is not declared: it is no part of the edge (module docstring).
+    name: str | None = None
+    namespace: str | None = None
 
 
 class _WireStatus(msgspec.Struct, rename="camel", gc=False):
@@ -555,13 +622,42 @@ def _wire_labels(raw: msgspec.Raw) -> Mapping[str, str] | None:
     return shared
 
 
+# (namespace, dependsOn bytes) seen so far and their resolved edges; bounded like _LABEL_BYTES.
+_DEPENDENCY_BYTES: dict[tuple[str, bytes], tuple[tuple[str, str], ...]] = {}
+_decode_dependencies = msgspec.json.Decoder(list[_WireDependency] | None).decode
+
+
+def _wire_dependencies(raw: msgspec.Raw, namespace: str) -> tuple[tuple[str, str], ...] | None:
+    """:func:`_depends_on` from the field's JSON bytes; None when an entry names no release."""
+    if raw is _NO_RAW:
+        return ()
+    key = (namespace, bytes(raw))
+    shared = _DEPENDENCY_BYTES.get(key)
+    if shared is not None:
+        return shared
+    try:
+        items = _decode_dependencies(key[1])
+    except _WIRE_ERRORS:
+        return None
+    deps: list[tuple[str, str]] = []
+    for item in items or ():
+        if not item.name:
+            return None
+        deps.append((_intern(item.namespace or namespace), _intern(item.name)))
+    shared = _shared_dependencies(tuple(deps)) if deps else ()
+    if len(_DEPENDENCY_BYTES) < _MAX_DEPENDENCY_SETS:
+        _DEPENDENCY_BYTES[key] = shared
+    return shared
+
+
 def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     """The view of a decoded object whose declared fields all have their JSON types.
 
     None when something is still missing or wrong (no name, a condition without a type
     or with a status outside True/False/Unknown, an unparsable time, an incomplete
-    ``history[0]``): :func:`_read` then reads the object and says what. For every object
-    it accepts, the view is the one :func:`_read` makes (same values, same sharing).
+    ``history[0]``, a ``dependsOn`` entry without a name): :func:`_read` then reads the
+    object and says what. For every object it accepts, the view is the one :func:`_read`
+    makes (same values, same sharing).
     """
     meta = obj.metadata
     if meta is None:
@@ -584,6 +680,9 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
 
     labels = _wire_labels(meta.labels)
     if labels is None:
+        return None
+    depends_on = _wire_dependencies(spec.depends_on, namespace)
+    if depends_on is None:
         return None
     ready = reconciling = released = None
     if status.conditions:
@@ -657,6 +756,7 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         _interned(status.last_attempted_release_action),
         None,
         spec.kube_config is not _NO_RAW and bytes(spec.kube_config) != b"null",
+        depends_on,
     )
 
 

@@ -167,6 +167,12 @@ class Metrics:
         self.leader = Gauge(
             "fluxwatch_leader", "1 while this replica leads and may write.", registry=r
         )
+        # Unlabelled, so it exists at 0 from the start: an alert on it sees the first one.
+        self.blocked = Gauge(
+            "fluxwatch_blocked_helmreleases",
+            "HelmReleases blocked, directly or through others, by a stuck one they dependsOn.",
+            registry=r,
+        )
         build = Gauge(
             "fluxwatch_build_info",
             "Always 1; the version, git revision and Python of this fluxwatch.",
@@ -191,6 +197,11 @@ class Metrics:
         for lease in leases:
             self.lease_transitions.labels(lease)
             self.leaderless.labels(lease).set(0)
+
+    def set_blocked(self, count: int) -> None:
+        """``fluxwatch_blocked_helmreleases``: how many releases the stuck ones block (each
+        counted once, however many stuck releases it waits on)."""
+        self.blocked.set(count)
 
     def follow_readiness(self, checks: Mapping[str, Callable[[], bool]]) -> None:
         """Export ``fluxwatch_ready``: 1 when every check of ``/readyz`` passes."""

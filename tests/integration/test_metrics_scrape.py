@@ -46,6 +46,7 @@ HR = Callable[..., dict[str, Any]]
 FAMILIES = {
     "fluxwatch_helmreleases": "gauge",
     "fluxwatch_helmreleases_stuck": "gauge",
+    "fluxwatch_blocked_helmreleases": "gauge",
     "fluxwatch_recoveries": "counter",
     "fluxwatch_guardrail_trips": "counter",
     "fluxwatch_detection_delay_seconds": "histogram",
@@ -253,6 +254,7 @@ async def test_series_alerts_read_exist_at_zero_from_the_start(running: Running)
     results = {s.labels["result"] for s in notifications.samples if s.labels["provider"] == "audit"}
     assert results == {"sent", "failed", "dropped", "deduplicated", "skipped"}
     assert value(families["fluxwatch_ready"]) == 1
+    assert value(families["fluxwatch_blocked_helmreleases"]) == 0
 
 
 async def test_caches_synced_and_leading(running: Running) -> None:
@@ -362,3 +364,13 @@ async def test_a_dead_notification_worker_stops_the_daemon(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def test_blocked_releases_gauge_follows_its_setter() -> None:
+    """The tracker sets how many releases the stuck ones block; the scrape says so."""
+    metrics = Metrics()
+    assert metrics.registry.get_sample_value("fluxwatch_blocked_helmreleases") == 0
+    metrics.set_blocked(33)
+    assert metrics.registry.get_sample_value("fluxwatch_blocked_helmreleases") == 33
+    metrics.set_blocked(0)
+    assert metrics.registry.get_sample_value("fluxwatch_blocked_helmreleases") == 0

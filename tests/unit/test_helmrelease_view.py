@@ -78,6 +78,7 @@ def test_ready_release_is_read_field_by_field(ready: dict[str, Any]) -> None:
     assert (v.last_release.name, v.last_release.namespace) == ("cert-manager", "cert-manager")
     assert (v.last_release.version, v.last_release.status) == (2, "deployed")
     assert v.last_release.action == "upgrade"
+    assert v.depends_on == (("flux-system", "bp-cilium"),)
     assert (v.last_release.chart_name, v.last_release.chart_version) == (
         "cert-manager",
         "v1.16.2",
@@ -215,6 +216,108 @@ def test_no_status_yet() -> None:
     assert v.release_name == "bp-keda"
     assert v.target_namespace == v.storage_namespace == "flux-system"
     assert dict(v.labels) == {}
+    assert v.depends_on == ()
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "expected"),
+    [
+        # helm-controller's checkDependencies: an empty namespace is the release's own.
+        ([{"name": "bp-cilium"}], (("flux-system", "bp-cilium"),)),
+        ([{"name": "bp-cilium", "namespace": ""}], (("flux-system", "bp-cilium"),)),
+        ([{"name": "bp-cilium", "namespace": None}], (("flux-system", "bp-cilium"),)),
+        # Across namespaces, as Flux follows them.
+        ([{"name": "postgres", "namespace": "data"}], (("data", "postgres"),)),
+        # readyExpr decides when a dependency is ready, not whether it is one.
+        (
+            [{"name": "db", "namespace": "data", "readyExpr": "dep.status.history.size() > 0"}],
+            (("data", "db"),),
+        ),
+        # Spec order kept, duplicates too: the view says what the spec says.
+        (
+            [{"name": "b"}, {"name": "a", "namespace": "x"}, {"name": "b"}],
+            (("flux-system", "b"), ("x", "a"), ("flux-system", "b")),
+        ),
+        ([], ()),
+        (None, ()),
+    ],
+)
+def test_depends_on_is_resolved_as_flux_resolves_it(
+    ready: dict[str, Any], depends_on: Any, expected: tuple[tuple[str, str], ...]
+) -> None:
+    """helm-controller ``checkDependencies``: each entry is ``{name, namespace?}``; the typed
+    reader takes every one of these (none needs the exact reader) and agrees with it."""
+    ready["spec"]["dependsOn"] = depends_on
+    exact = _read(ready)
+    assert exact.malformed is None
+    assert exact.depends_on == expected
+    fast = _read_fast(ready)
+    assert fast is not None and fast == exact
+    assert hr_event(orjson.dumps({"type": "MODIFIED", "object": ready})) == ("MODIFIED", exact)
+
+
+def test_releases_naming_the_same_dependencies_share_them(ready: dict[str, Any]) -> None:
+    """The seed's shape, 30 dependents of one root: one tuple for all, whichever reader."""
+    views = []
+    for i in range(30):
+        obj = copy.deepcopy(ready)
+        obj["metadata"]["name"] = f"app-{i}"
+        views.append(_read(obj) if i % 3 == 0 else hr_view(obj))
+        views.append(hr_event(orjson.dumps({"type": "ADDED", "object": obj}))[1])  # type: ignore[index]
+    assert all(v.depends_on is views[0].depends_on for v in views)
+    # The same bytes in another namespace resolve to another release.
+    other = copy.deepcopy(ready)
+    other["metadata"]["namespace"] = "team-a"
+    assert hr_view(other).depends_on == (("team-a", "bp-cilium"),)
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "problem"),
+    [
+        ({"name": "bp-cilium"}, "spec.dependsOn: expected an array, got object"),
+        ("bp-cilium", "spec.dependsOn: expected an array, got string"),
+        (["bp-cilium"], "spec.dependsOn[0]: expected an object, got string"),
+        ([{"name": "a"}, None], "spec.dependsOn[1]: expected an object, got null"),
+        ([{"namespace": "data"}], "spec.dependsOn[0].name: missing"),
+        ([{"name": ""}], "spec.dependsOn[0].name: missing"),
+        ([{"name": None}], "spec.dependsOn[0].name: missing"),
+        ([{"name": 7}], "spec.dependsOn[0].name: expected a string, got integer"),
+        ([{"name": "a"}, {"name": ["b"]}], "spec.dependsOn[1].name: expected a string, got array"),
+        ([{"name": "a", "namespace": 5}], "spec.dependsOn[0].namespace: expected a string"),
+    ],
+)
+def test_malformed_depends_on_is_named(
+    ready: dict[str, Any], depends_on: Any, problem: str
+) -> None:
+    """An entry that names no release makes the view malformed, naming the entry; it never
+    raises, and the typed reader leaves it to the exact one, which says what is wrong."""
+    ready["spec"]["dependsOn"] = depends_on
+    v = hr_view(ready)
+    assert v.malformed is not None
+    assert problem in v.malformed, v.malformed
+    assert _read_fast(ready) is None
+    assert hr_event(orjson.dumps({"type": "ADDED", "object": ready})) is None
+    assert v.key == ("flux-system", "bp-cert-manager")
+
+
+def test_malformed_depends_on_keeps_the_entries_it_could_read(ready: dict[str, Any]) -> None:
+    """Like every other field: what can be read is read, so a person sees the edges that
+    are there; an entry whose namespace cannot be read is no edge (it would point at the
+    wrong release)."""
+    ready["spec"]["dependsOn"] = [
+        {"name": "a"},
+        5,
+        {"name": "b", "namespace": "x"},
+        {"name": "c", "namespace": ["y"]},
+        {},
+    ]
+    v = hr_view(ready)
+    assert v.depends_on == (("flux-system", "a"), ("x", "b"))
+    assert v.malformed == (
+        "spec.dependsOn[1]: expected an object, got integer; "
+        "spec.dependsOn[3].namespace: expected a string, got array; "
+        "spec.dependsOn[4].name: missing"
+    )
 
 
 def _set(obj: dict[str, Any], path: str, value: Any) -> None:
@@ -390,6 +493,13 @@ def _variants() -> list[dict[str, Any]]:
             [{"name": "x", "version": 2, "status": "deployed"}, {"version": "bad"}],
         ),
         (("status", "history"), [{"name": "x", "version": 1.0, "status": "deployed"}]),
+        (("spec", "dependsOn"), [{"name": "db", "namespace": "data", "readyExpr": "true"}]),
+        (("spec", "dependsOn"), [{"name": "db", "namespace": ""}, {"name": "cache"}]),
+        (("spec", "dependsOn"), [{"name": ""}]),
+        (("spec", "dependsOn"), [{"name": "db", "readyExpr": 3}]),
+        (("spec", "dependsOn"), [{"name": "db"}, "cache"]),
+        (("spec", "dependsOn"), {"name": "db"}),
+        (("spec", "dependsOn"), None),
     ]
     out = []
     for base in bases:
@@ -518,7 +628,15 @@ def test_the_readers_agree_on_random_breakages() -> None:
     }
     full["metadata"]["deletionTimestamp"] = "2026-11-26T10:00:00Z"
     full["spec"].update(
-        suspend=True, releaseName="rel", targetNamespace="tgt", storageNamespace="store"
+        suspend=True,
+        releaseName="rel",
+        targetNamespace="tgt",
+        storageNamespace="store",
+        dependsOn=[
+            {"name": "bp-cilium"},
+            {"name": "postgres", "namespace": "data", "readyExpr": "true"},
+            {"name": "redis", "namespace": ""},
+        ],
     )
     full["status"].update(
         lastHandledReconcileAt="token-1",
