@@ -11,9 +11,9 @@ them: the engine knows no Event, and ``notify`` knows no engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
-from fluxwatch.engine.recovery import SUSPEND_TOGGLE
+from fluxwatch.engine.recovery import SUSPEND_TOGGLE, Key
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView
 from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta, Reason, Severity
 
@@ -28,7 +28,13 @@ class EventAnnouncer:
         self.events = events or EventFactory()
 
     def stuck_detected(
-        self, view: HRView, *, age: float, threshold: float, suspicion: str | None
+        self,
+        view: HRView,
+        *,
+        age: float,
+        threshold: float,
+        suspicion: str | None,
+        blocks: Collection[Key] = (),
     ) -> None:
         snapshot = view.last_release
         self.publish(
@@ -41,6 +47,7 @@ class EventAnnouncer:
                 revision=_revision(view),
                 note=f"Suspect: {suspicion}." if suspicion else "",
                 labels=view.labels,
+                blocks=[f"{ns}/{name}" for ns, name in sorted(blocks)],
             )
         )
 

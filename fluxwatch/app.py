@@ -335,6 +335,7 @@ class Daemon:
         )
 
         self.metrics.follow_verdicts(tracker.counts)
+        self.metrics.blocked.set_function(tracker.blocked_count)
         self.metrics.prepare(
             recovery_options(settings).ladder,
             self.engine.leases.names,
@@ -475,6 +476,9 @@ class Daemon:
 
     def halted(self, key: Key) -> str | None:
         return self.tracker.halted(key) if self.tracker is not None else None
+
+    def blocking(self, key: Key) -> frozenset[Key]:
+        return self.tracker.blocking(key) if self.tracker is not None else frozenset()
 
     async def record(self) -> bool:
         """Write-ahead: the guardrail's state is on the Lease before the action it counts."""

@@ -10,13 +10,17 @@ real kubernetes_asyncio client) watches it with every duration compressed by
 
 The demo prints a timeline (real seconds and the cluster time they stand
 for), then a summary, and exits 0 when every release the scenario left stuck
-was recovered (or, for ``mass-outage``, when the guardrail refused to act).
+was recovered. In ``mass-outage`` the guardrail first refuses the whole
+incident; the demo then plays the person on call and runs the command the
+alert names, ``fluxwatch approve INCIDENT``, as a separate process with the
+demo's kubeconfig, and the leader recovers the incident under its budget.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,7 +29,7 @@ from typing import Any
 from fluxwatch.app import Daemon, build_recorder, build_router
 from fluxwatch.engine.config import GuardrailSettings, LeaseSettings
 from fluxwatch.kube.client import KubeClient
-from fluxwatch.notify.event import Event
+from fluxwatch.notify.event import Event, Meta
 from fluxwatch.notify.metrics import PrometheusMetrics
 from fluxwatch.settings import RecoverySettings, Settings, WatchSettings
 from fluxwatch.sim import scenarios
@@ -177,9 +181,26 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
         }
 
     def done() -> bool:
-        if scenario == "mass-outage":
-            return any(e.reason == "GuardrailTripped" for e in events)
         return bool(expected) and expected <= recovered()
+
+    approval: asyncio.Task[None] | None = None
+
+    async def approve(incident: str) -> None:
+        """The person on call reads the alert and runs the command it names."""
+        command = ["fluxwatch", "approve", incident, "--kubeconfig", str(kubeconfig)]
+        command += ["--reason", "API server blip over; recover them"]
+        timeline.say(f"a person on call approves the incident: {' '.join(command[:3])}")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "fluxwatch",
+            *command[1:],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await proc.communicate()
+        for line in out.decode().splitlines():
+            timeline.say(f"   | {line}")
 
     limit = 60.0 + 3 * (THRESHOLD + 240.0) * time_scale
     ok = False
@@ -188,8 +209,14 @@ async def run_demo(time_scale: float = 0.02, scenario: str = "incident-925") -> 
             while not done():
                 if task.done():
                     break
+                tripped = [e for e in events if e.reason == "GuardrailTripped"]
+                if tripped and approval is None:
+                    incident = tripped[0].metadata.get(Meta.INCIDENT, "")
+                    approval = asyncio.create_task(approve(incident))
                 await asyncio.sleep(0.1)
             ok = done()
+            if approval is not None:
+                await approval
     except TimeoutError:
         timeline.say(f"gave up after {limit:.0f}s")
     await asyncio.sleep(0.5)  # let the last alerts reach the receiver

@@ -19,6 +19,7 @@ import orjson
 
 from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.clock import Clock
+from fluxwatch.engine.dependencies import DependencyGraph
 from fluxwatch.engine.guardrail import LEASE_ANNOTATION, Guardrail, load_state
 from fluxwatch.engine.incidents import Incident, Incidents
 from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
@@ -32,7 +33,12 @@ from fluxwatch.notify.event import Event
 from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 
 
-def row(view: HRView, verdict: Verdict, incident: str = "") -> dict[str, Any]:
+def row(
+    view: HRView,
+    verdict: Verdict,
+    incident: str = "",
+    blocks: frozenset[tuple[str, str]] = frozenset(),
+) -> dict[str, Any]:
     snapshot = view.last_release
     return {
         "namespace": view.namespace,
@@ -45,6 +51,8 @@ def row(view: HRView, verdict: Verdict, incident: str = "") -> dict[str, Any]:
         "helmStatus": snapshot.status if snapshot else "",
         "helmVersion": snapshot.version if snapshot else None,
         "incident": incident,
+        # What waits for this release through dependsOn (for a stuck one: what it blocks).
+        "blocks": [f"{ns}/{name}" for ns, name in sorted(blocks)],
     }
 
 
@@ -139,7 +147,18 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             found = incidents.of(key)
             return found.id if found is not None else ""
 
-        rows = [row(view, verdict, incident_of(view.key)) for view, verdict in judged]
+        graph = DependencyGraph()
+        for view, _ in judged:
+            graph.set(view.key, view.depends_on)
+        rows = [
+            row(
+                view,
+                verdict,
+                incident_of(view.key),
+                graph.dependents(view.key) if view.key in stuck else frozenset(),
+            )
+            for view, verdict in judged
+        ]
         due = [k for k, (_, v) in stuck.items() if v.kind is Kind.STUCK]
 
         def oldest_first(key: tuple[str, str]) -> tuple[float, tuple[str, str]]:
@@ -179,13 +198,17 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             }
             print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         else:
-            print(f"{'NAMESPACE':20} {'NAME':32} {'VERDICT':15} {'INCIDENT':22} {'HELM':22} REASON")
+            print(
+                f"{'NAMESPACE':20} {'NAME':32} {'VERDICT':15} {'INCIDENT':22} {'BLOCKS':6} "
+                f"{'HELM':22} REASON"
+            )
             for r in rows:
                 helm = f"{r['helmStatus']} v{r['helmVersion']}" if r["helmStatus"] else "-"
                 verdict = r["skip"] or r["verdict"]
                 incident = r["incident"] or "-"
+                blocks = str(len(r["blocks"])) if r["blocks"] else "-"
                 print(
-                    f"{r['namespace']:20} {r['name']:32} {verdict:15} {incident:22} "
+                    f"{r['namespace']:20} {r['name']:32} {verdict:15} {incident:22} {blocks:6} "
                     f"{helm:22} {r['reason']}"
                 )
             for i in incidents:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -80,7 +80,13 @@ class Announcer(Protocol):
     (``fluxwatch.announce`` turns each call into a Flux-shaped Event)."""
 
     def stuck_detected(
-        self, view: HRView, *, age: float, threshold: float, suspicion: str | None
+        self,
+        view: HRView,
+        *,
+        age: float,
+        threshold: float,
+        suspicion: str | None,
+        blocks: Collection[Key] = (),
     ) -> None: ...
     def recovery_started(
         self, view: HRView, *, strategy: str, attempt: int, max_attempts: int
@@ -223,6 +229,7 @@ class Standing(Protocol):
     def attempt_of(self, key: Key) -> int: ...  # this attempt's number, 1 for the first
     def suspicion_of(self, key: Key) -> str | None: ...  # why it is a suspect, if it is
     def halted(self, key: Key) -> str | None: ...  # why not to take the next step, if so
+    def blocking(self, key: Key) -> Collection[Key]: ...  # what waits for it (dependsOn)
     async def record(self) -> bool: ...  # the guardrail's state persisted: safe to act
 
 
@@ -240,6 +247,9 @@ class Alone:
 
     def halted(self, key: Key) -> str | None:
         return None
+
+    def blocking(self, key: Key) -> Collection[Key]:
+        return ()
 
     async def record(self) -> bool:
         return True
@@ -374,7 +384,11 @@ class Recovery:
             {"fluxwatch.stuck_for_seconds": age, "fluxwatch.suspect": bool(suspicion)},
         )
         self.announcer.stuck_detected(
-            view, age=age, threshold=self.settings.threshold, suspicion=suspicion
+            view,
+            age=age,
+            threshold=self.settings.threshold,
+            suspicion=suspicion,
+            blocks=self.standing.blocking(_key(view)),
         )
 
     async def _ladder(self, view: HRView, verdict: Verdict) -> _Climbed:

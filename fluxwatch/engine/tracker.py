@@ -36,6 +36,7 @@ from typing import Any
 
 from fluxwatch.engine.clock import Clock, Scheduler
 from fluxwatch.engine.config import EngineSettings
+from fluxwatch.engine.dependencies import DependencyGraph
 from fluxwatch.engine.guardrail import Approval, GuardEvent, Guardrail, GuardrailState, Key
 from fluxwatch.engine.incidents import Incident, Incidents
 from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
@@ -99,6 +100,7 @@ class Tracker:
         # Releases a leader change caught at Ready=Unknown, until their suspicion ends.
         self._suspects: dict[Key, float] = {}
         self.incidents = Incidents(settings.guardrail.incident_window)
+        self.graph = DependencyGraph()  # spec.dependsOn of every release
 
     # -- fed by the informer ----------------------------------------------------------------
 
@@ -112,6 +114,7 @@ class Tracker:
     def upsert(self, view: HRView) -> None:
         """A release was added or changed."""
         key = view.key
+        self.graph.set(key, view.depends_on)
         rec = self._records.get(key)
         if rec is None:
             verdict = decide(view, None, self.settings, self.clock.now())
@@ -133,6 +136,7 @@ class Tracker:
         if rec is None:
             return
         self._count(rec.verdict.label, -1)
+        self.graph.remove(key)
         self._scheduler.cancel(key)
         self.guardrail.forget(key)
         self._suspects.pop(key, None)
@@ -197,6 +201,30 @@ class Tracker:
         """The incident ``key`` belongs to, if it is stuck, on its way there, or being
         recovered."""
         return self.incidents.of(key)
+
+    def blocking(self, key: Key) -> frozenset[Key]:
+        """What waits for ``key`` through ``dependsOn``, directly or through others."""
+        return self.graph.dependents(key)
+
+    def stuck(self) -> list[Key]:
+        """Releases stuck right now: waiting for the guardrail or being recovered."""
+        records = self._records
+        return [
+            key
+            for key in (*self._due, *self._busy)
+            if (rec := records.get(key)) is not None and rec.verdict.kind is Kind.STUCK
+        ]
+
+    def blocked(self) -> dict[Key, frozenset[Key]]:
+        """Each stuck release and what it blocks (scan, the blocked gauge)."""
+        return self.graph.blocked(self.stuck())
+
+    def blocked_count(self) -> int:
+        """How many releases wait, through ``dependsOn``, for a stuck one (each once)."""
+        found: set[Key] = set()
+        for blocked in self.blocked().values():
+            found.update(blocked)
+        return len(found)
 
     def halted(self, key: Key) -> str | None:
         """Why a recovery in flight must not take its next step: its incident tripped
@@ -360,17 +388,21 @@ class Tracker:
 
     def _ordered_due(self) -> list[Key]:
         """Due releases in the order to act: the oldest incident first (a backlog is
-        worked off oldest first), and by their own deadline within it."""
+        worked off oldest first); within it roots first, those that block the most
+        releases before those that block none, then by their own deadline; and never a
+        release before one it dependsOn (it would only go back to waiting)."""
         due = list(self._due)
         if len(due) > 1:
-            records, incidents = self._records, self.incidents
+            records, incidents, graph = self._records, self.incidents, self.graph
 
-            def rank(key: Key) -> tuple[float, float]:
+            def rank(key: Key) -> tuple[float, int, float]:
                 incident = incidents.of(key)
                 at = records[key].verdict.due_at or 0.0
-                return (incident.start if incident is not None else at), at
+                start = incident.start if incident is not None else at
+                return start, -len(graph.dependents(key)), at
 
             due.sort(key=rank)
+            due = graph.order(due)
         return due
 
     def _unsettled(self, due: list[Key], suspects: list[Key]) -> dict[str, int]:

@@ -348,7 +348,10 @@ class EventFactory:
         revision: str = "",
         note: str = "",
         labels: Mapping[str, str] | None = None,
+        blocks: Sequence[str] = (),
     ) -> Event:
+        """``blocks``: the releases that wait for this one through ``dependsOn``, directly
+        or through others (``namespace/name``)."""
         deployed = "although its Helm release is deployed"
         if release and helm_version is not None:
             deployed = f"although Helm release {release} v{helm_version} is deployed"
@@ -356,6 +359,9 @@ class EventFactory:
             f"HelmRelease {hr.ref} has been stuck at Ready=Unknown for {format_duration(age)} "
             f"(threshold {format_duration(threshold)}) {deployed}."
         )
+        if blocks:
+            noun = "HelmRelease waits" if len(blocks) == 1 else "HelmReleases wait"
+            message += f" {len(blocks)} {noun} for it through dependsOn: {_names(list(blocks))}."
         if note:
             message += f" {note}"
         metadata = {
@@ -365,6 +371,8 @@ class EventFactory:
             Meta.HELM_VERSION: "" if helm_version is None else str(helm_version),
             Meta.REVISION: revision,
         }
+        if blocks:
+            metadata[Meta.BLOCKED] = str(len(blocks))
         return self.new(hr, Severity.ERROR, Reason.STUCK_DETECTED, message, metadata, labels)
 
     def recovery_started(

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[2]
             "mass-outage",
             [
                 "GuardrailTripped: fluxwatch refused to recover 15 stuck HelmReleases",
-                "writes to HelmReleases  : 0",
+                "a person on call approves the incident: fluxwatch approve inc-",
+                "IncidentApproved: system:admin approved the recovery of incident inc-",
+                "writes to HelmReleases  : 15",
             ],
         ),
     ],

@@ -16,7 +16,7 @@ from engine_objects import T0, stuck_obj
 from fluxwatch.announce import EventAnnouncer
 from fluxwatch.engine.recovery import Announcer
 from fluxwatch.kube.helmrelease import HRView, hr_view
-from fluxwatch.notify.event import Event, EventFactory
+from fluxwatch.notify.event import Event, EventFactory, Meta
 
 LABELS = {
     "kustomize.toolkit.fluxcd.io/name": "bootstrap-kit",
@@ -212,3 +212,18 @@ def test_still_suspended_says_who_suspended_it_and_that_fluxwatch_keeps_trying()
         "error": f"resume refused: {error}",
         "strategy": "suspend-toggle",
     }
+
+
+def test_stuck_detected_names_what_waits_for_it() -> None:
+    """Issue 12: StuckDetected says how many releases the stuck one blocks, and which."""
+    events: list[Event] = []
+    announcer = EventAnnouncer(events.append)
+    blocks = [("apps", f"dep-{i:02d}") for i in range(3)]
+    announcer.stuck_detected(
+        hr_view(stuck_obj()), age=330, threshold=300, suspicion=None, blocks=blocks
+    )
+    [event] = events
+    assert event.metadata[Meta.BLOCKED] == "3"
+    assert "3 HelmReleases wait for it through dependsOn: apps/dep-00, apps/dep-01" in (
+        event.message
+    )

@@ -138,6 +138,7 @@ class Standing:
     leading: bool = True
     recorded: bool = True
     halt: str | None = None  # why the next step must not be taken (a tripped incident)
+    blocks: tuple[tuple[str, str], ...] = ()  # what waits for the release (dependsOn)
 
     def is_leader(self) -> bool:
         return self.leading
@@ -150,6 +151,9 @@ class Standing:
 
     def halted(self, key: tuple[str, str]) -> str | None:
         return self.halt
+
+    def blocking(self, key: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+        return self.blocks
 
     async def record(self) -> bool:
         return self.recorded

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from engine_objects import T0, ready, stuck, stuck_obj
@@ -17,7 +18,7 @@ from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.guardrail import Approval, GuardEvent, OverBudget, TripCleared, Tripped
 from fluxwatch.engine.policy import Verdict
 from fluxwatch.engine.tracker import Tracker
-from fluxwatch.kube.helmrelease import HRView
+from fluxwatch.kube.helmrelease import HRView, hr_view
 from fluxwatch.kube.informer import ADDED
 
 pytestmark = pytest.mark.looptime
@@ -255,3 +256,85 @@ async def test_a_trip_freezes_ladders_in_flight() -> None:
     h.tracker.approve(incident.id, "jane", "tok")
     assert h.tracker.halted(("flux-system", "first")) is None
     await h.tracker.aclose()
+
+
+# -- dependency impact ----------------------------------------------------------------------
+
+
+def with_deps(obj: dict[str, Any], *deps: str) -> dict[str, Any]:
+    obj["spec"]["dependsOn"] = [{"name": d} for d in deps]
+    return obj
+
+
+def waiting(name: str, *deps: str) -> HRView:
+    """A release helm-controller holds back until what it dependsOn is Ready."""
+    obj = with_deps(stuck_obj(name, since=T0), *deps)
+    obj["status"]["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "DependencyNotReady",
+            "message": "dependency 'flux-system/root' is not ready",
+            "lastTransitionTime": "2026-05-05T07:44:58Z",
+        }
+    ]
+    return hr_view(obj)
+
+
+async def test_a_stuck_root_blocks_its_dependents_transitively() -> None:
+    """The seed's bp-cilium: one stuck release holds thirty through dependsOn (ten direct,
+    twenty through those); the count falls to zero when it is Ready."""
+    h = Harness(work=1000, recover=False)
+    root = stuck_obj("root", since=T0)
+    h.tracker.upsert(hr_view(root))
+    for i in range(10):
+        h.tracker.upsert(waiting(f"direct-{i}", "root"))
+        h.tracker.upsert(waiting(f"second-{i}", f"direct-{i}"))
+        h.tracker.upsert(waiting(f"third-{i}", f"second-{i}"))
+    key = ("flux-system", "root")
+    assert len(h.tracker.blocking(key)) == 30
+    assert h.tracker.blocked_count() == 0  # not stuck yet: blocks nobody it would not anyway
+    await h.until(301)
+    assert h.tracker.stuck() == [key]
+    assert h.tracker.blocked_count() == 30
+    assert set(h.tracker.blocked()) == {key}
+    h.tracker.upsert(ready(root, at=T0 + 400))
+    await h.until(402)
+    assert h.tracker.blocked_count() == 0
+    await h.tracker.aclose()
+
+
+async def test_an_incident_is_recovered_roots_first() -> None:
+    """Within an incident: never a release before one it dependsOn, and the release that
+    blocks the most first; the list order (names) says otherwise on purpose."""
+    h = Harness()
+    h.tracker.resync(
+        [
+            hr_view(with_deps(stuck_obj("a-leaf", since=T0), "m-mid")),
+            hr_view(with_deps(stuck_obj("b-lone", since=T0))),
+            hr_view(with_deps(stuck_obj("m-mid", since=T0), "z-root")),
+            hr_view(stuck_obj("z-root", since=T0)),
+            waiting("w-1", "y-hub"),
+            waiting("w-2", "y-hub"),
+            hr_view(stuck_obj("y-hub", since=T0)),
+        ]
+    )
+    await h.until(301)
+    order = [n for _, n in h.acts]
+    assert order.index("z-root") < order.index("m-mid") < order.index("a-leaf")
+    assert order.index("y-hub") < order.index("b-lone")  # blocks two, blocks none
+
+
+async def test_a_dependency_goes_first_even_from_a_younger_incident() -> None:
+    """Oldest incident first, except that a release never goes before one it dependsOn."""
+    h = Harness()
+    h.tracker.resync(
+        [
+            hr_view(with_deps(stuck_obj("a-old", since=T0 - 2000), "z-young")),
+            hr_view(stuck_obj("b-old", since=T0 - 2000)),
+            hr_view(stuck_obj("z-young", since=T0 - 1000)),
+        ]
+    )
+    await h.until(1)
+    assert len(h.tracker.incidents) == 0  # all recovered: each left its incident
+    assert [n for _, n in h.acts] == ["b-old", "z-young", "a-old"]
