@@ -243,19 +243,24 @@ class Daemon:
         if isinstance(finding, LeaderChanged):
             self.metrics.lease_transitions.labels(name).inc()
             suspects: list[str] = []
+            marked: list[Key] = []
             if self.tracker is not None and controller == "helm-controller":
                 marked = self.tracker.mark_suspects(finding.message)
                 suspects = [f"{ns_}/{name_}" for ns_, name_ in marked]
-            self.publish(
-                self.events.leader_changed(
-                    lease,
-                    previous=finding.old,
-                    holder=finding.new,
-                    transitions=finding.transitions,
-                    suspects=suspects,
-                    controller=controller,
-                )
+            event = self.events.leader_changed(
+                lease,
+                previous=finding.old,
+                holder=finding.new,
+                transitions=finding.transitions,
+                suspects=suspects,
+                controller=controller,
             )
+            incident = self.tracker.incident_of(marked[0]) if suspects and self.tracker else None
+            if incident is not None:  # the incident this leader change made of its suspects
+                event = dataclasses.replace(
+                    event, metadata={**event.metadata, Meta.INCIDENT: incident.id}
+                )
+            self.publish(event)
         elif isinstance(finding, LeaderFlapping):
             self.publish(
                 self.events.leader_flapping(

@@ -67,6 +67,10 @@ async def test_lease_alerts_for_a_leader_lost_flapping_and_dropped(
     assert "apps/installing" in changed.message
     assert replica.daemon.tracker is not None
     assert replica.daemon.tracker.suspicion(installing) is not None
+    # The leader change made one incident of its suspects, and says which (issue 12).
+    incident = replica.daemon.tracker.incident_of(installing)
+    assert incident is not None and incident.cause.startswith("helm-controller")
+    assert changed.metadata[Meta.INCIDENT] == incident.id
     assert "LeaderFlapping" not in replica.reasons()
 
     await helm.flap(3)
