@@ -68,6 +68,7 @@ def compressed(time_scale: float, data: Mapping[str, Any] | None = None) -> dict
         "guardrail": {
             "window": guard.window * s,
             "batch_window": guard.batch_window * s,
+            "incident_window": guard.incident_window * s,
             "backoff_base": guard.backoff_base * s,
             "backoff_max": guard.backoff_max * s,
         },

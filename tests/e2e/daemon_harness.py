@@ -98,12 +98,15 @@ def add_stuck(
     *,
     since: float,
     suspend: bool = False,
+    depends_on: tuple[str, ...] = (),
 ) -> Key:
     """A HelmRelease in the upstream stuck shape (FLUX-FACTS §1): its first install's Helm
     release Secret is ``deployed`` and ``history[0]`` says so, but the only condition is
     ``Ready=Unknown/Progressing`` since ``since`` (epoch seconds). ``suspend``: a person
-    suspended it (no fluxwatch marker)."""
+    suspended it (no fluxwatch marker). ``depends_on``: its spec.dependsOn, by name."""
     obj = helmrelease(_component(name, namespace))
+    if depends_on:
+        obj["spec"]["dependsOn"] = [{"name": d} for d in depends_on]
     obj["metadata"]["finalizers"] = [FINALIZER]
     if suspend:
         obj["spec"]["suspend"] = True
