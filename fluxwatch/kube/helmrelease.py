@@ -55,6 +55,9 @@ ANNOTATION_IGNORE = "fluxwatch.io/ignore"
 ANNOTATION_SUSPENDED_AT = "fluxwatch.io/suspended-at"
 ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 ANNOTATION_FORCE_AT = "reconcile.fluxcd.io/forceAt"
+# helm-controller's ResetRequestAnnotation (api/v2/annotations.go): with an equal new
+# requestedAt it clears status.installFailures/upgradeFailures (flux reconcile hr --reset).
+ANNOTATION_RESET_AT = "reconcile.fluxcd.io/resetAt"
 
 FINALIZER = "finalizers.fluxcd.io"
 MAX_RELEASE_NAME = 53
@@ -63,7 +66,7 @@ _SHORT_HASH = 12
 
 CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
 _STATUSES = {status: status for status in CONDITION_STATUSES}
-_KEPT_CONDITIONS = ("Ready", "Reconciling", "Released")
+_KEPT_CONDITIONS = ("Ready", "Reconciling", "Released", "Stalled")
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 
 _intern = sys.intern
@@ -139,6 +142,12 @@ class HRView:
     # spec.kubeConfig is set: helm-controller installs on another cluster, where the Helm
     # storage Secrets live too (FLUX-FACTS §7); local Secrets say nothing about it.
     remote: bool = False
+    # Stalled=True RetriesExceeded: helm-controller spent its remediation retries and tries
+    # no more until a reset (FLUX-FACTS §3). Its message is not kept (a True condition's).
+    stalled: Condition | None = None
+    last_handled_reset_at: str | None = None
+    install_failures: int = 0  # status.installFailures, 0 when unset
+    upgrade_failures: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -325,6 +334,8 @@ def _read(obj: Mapping[str, Any]) -> HRView:
     force_at = annotation(ANNOTATION_FORCE_AT)
     handled_reconcile = r.string(status, "lastHandledReconcileAt", "status")
     handled_force = r.string(status, "lastHandledForceAt", "status")
+    install_failures = r.integer(status, "installFailures", "status")
+    upgrade_failures = r.integer(status, "upgradeFailures", "status")
     # After a handled request the token appears twice (annotation and status): keep one string.
     if handled_reconcile is not None and handled_reconcile == requested_at:
         handled_reconcile = requested_at
@@ -359,6 +370,10 @@ def _read(obj: Mapping[str, Any]) -> HRView:
         ),
         malformed="; ".join(r.problems) if r.problems else None,
         remote=spec.get("kubeConfig") is not None,
+        stalled=conditions.get("Stalled"),
+        last_handled_reset_at=r.string(status, "lastHandledResetAt", "status"),
+        install_failures=install_failures or 0,
+        upgrade_failures=upgrade_failures or 0,
     )
 
 
@@ -454,6 +469,9 @@ class _WireStatus(msgspec.Struct, rename="camel", gc=False):
     last_handled_reconcile_at: str | None = None
     last_handled_force_at: str | None = None
     last_attempted_release_action: str | None = None
+    last_handled_reset_at: str | None = None
+    install_failures: int | None = None
+    upgrade_failures: int | None = None
 
 
 class _WireHelmRelease(msgspec.Struct, gc=False):
@@ -585,7 +603,7 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     labels = _wire_labels(meta.labels)
     if labels is None:
         return None
-    ready = reconciling = released = None
+    ready = reconciling = released = stalled = None
     if status.conditions:
         messages: dict[str, str] = {}
         times: dict[str, float] = {}
@@ -603,9 +621,14 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
                     released = _wire_condition(item, "Released", messages, times)
                     if released is None:
                         return None
-            elif ctype == "Reconciling" and reconciling is None:
-                reconciling = _wire_condition(item, "Reconciling", messages, times)
+            elif ctype == "Reconciling":
                 if reconciling is None:
+                    reconciling = _wire_condition(item, "Reconciling", messages, times)
+                    if reconciling is None:
+                        return None
+            elif ctype == "Stalled" and stalled is None:
+                stalled = _wire_condition(item, "Stalled", messages, times)
+                if stalled is None:
                     return None
 
     last_release = None
@@ -657,6 +680,10 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         _interned(status.last_attempted_release_action),
         None,
         spec.kube_config is not _NO_RAW and bytes(spec.kube_config) != b"null",
+        stalled,
+        status.last_handled_reset_at,
+        status.install_failures or 0,
+        status.upgrade_failures or 0,
     )
 
 
