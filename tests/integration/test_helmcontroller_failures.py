@@ -252,3 +252,76 @@ async def test_a_failure_that_stored_nothing_is_not_counted(helm: HelmController
     helm.heal(*CILIUM)
     obj = await settle(helm, helm.error_backoff + 60)
     assert conditions(obj)["Ready"][:2] == ("True", "InstallSucceeded")
+
+
+async def test_blip_failures_leaves_stuck_and_failed_releases_and_a_reset_recovers() -> None:
+    """The scenario of issue 12's casualties: the Lease lost during an upgrade wave leaves
+    the running upgrades stuck (FLUX-FACTS §1, the upgrade's Running message); the blip
+    failed others: Stalled RetriesExceeded after 4 upgrade attempts (Ready mirrors the last
+    rollback, or stays UpgradeFailed where remediateLastFailure is false), or Ready=False
+    UpgradeFailed with nothing stored or counted. Every cause is gone at the end: a reset
+    recovers each failed one to the new chart version, while a stuck one stays stuck."""
+    store = Store()
+    run = await scenarios.start("blip-failures", store)
+    try:
+        async with asyncio.timeout(3600):
+            await run.wait()
+        assert len(run.expected_stuck) == 2 and len(run.expected_failed) == 5
+        views = {v.key: v for v in map(hr_view, store.list(HELMRELEASES)[0])}
+        not_ready = {k for k, v in views.items() if v.ready is None or v.ready.status != "True"}
+        assert not_ready == set(run.expected_stuck) | set(run.expected_failed)
+        for key in run.expected_stuck:
+            v = views[key]
+            assert v.ready is not None and (v.ready.status, v.ready.reason) == (
+                "Unknown",
+                "Progressing",
+            )
+            assert v.ready.message.startswith("Running 'upgrade' action")
+            assert v.last_release is not None and v.last_release.status == "deployed"
+        stalled = [k for k in run.expected_failed if views[k].stalled is not None]
+        assert len(stalled) == 3
+        ready_reasons = sorted(
+            views[k].ready.reason  # type: ignore[union-attr]
+            for k in stalled
+        )
+        assert ready_reasons == ["RollbackSucceeded", "RollbackSucceeded", "UpgradeFailed"]
+        for key in stalled:
+            assert views[key].upgrade_failures == 4
+            assert views[key].stalled.reason == "RetriesExceeded"  # type: ignore[union-attr]
+        for key in set(run.expected_failed) - set(stalled):
+            v = views[key]
+            assert v.ready is not None and (v.ready.status, v.ready.reason) == (
+                "False",
+                "UpgradeFailed",
+            )
+            assert "Kubernetes cluster unreachable" in v.ready.message
+            assert v.upgrade_failures == 0
+
+        assert run.helm is not None
+        for n, key in enumerate(run.expected_failed):
+            token = f"2026-11-27T19:00:0{n}.000000Z"
+            store.patch(
+                HELMRELEASES,
+                *key,
+                {
+                    "metadata": {
+                        "annotations": {ANNOTATION_REQUESTED_AT: token, ANNOTATION_RESET_AT: token}
+                    }
+                },
+            )
+        async with asyncio.timeout(3600):
+            await asyncio.sleep(5)
+            await run.helm.wait_idle()
+        for key in run.expected_failed:
+            obj = store.get(HELMRELEASES, *key)
+            v = hr_view(obj)
+            assert v.ready is not None and v.ready.status == "True", (key, v.ready)
+            assert v.stalled is None and v.upgrade_failures == 0
+            assert v.last_handled_reset_at is not None
+            assert v.last_release is not None
+            assert v.last_release.chart_version == obj["spec"]["chart"]["spec"]["version"]
+        for key in run.expected_stuck:
+            v = hr_view(store.get(HELMRELEASES, *key))
+            assert v.ready is not None and v.ready.status == "Unknown"
+    finally:
+        await run.stop()
