@@ -31,7 +31,9 @@ code: ``DependencyNotReady`` while a dependency is not Ready,
 ``HelmChartCreated`` when it first templates the HelmChart,
 ``PendingRelease`` when it unlocks a release a dead process left pending,
 ``InstallSucceeded``/``UpgradeSucceeded`` after Helm, ``UninstallSucceeded``
-and ``HelmChartDeleted`` on deletion. An install cut short by a lost Lease
+and ``HelmChartDeleted`` on deletion; for a failed action (:meth:`HelmController.fail`)
+Warning ``InstallFailed``/``UpgradeFailed`` and the remediation's
+``UninstallSucceeded``/``RollbackSucceeded``. An install cut short by a lost Lease
 records nothing after ``HelmChartCreated``: the process that would have
 written ``InstallSucceeded`` is gone, which is what a user of the stuck
 release sees.
