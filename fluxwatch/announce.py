@@ -119,10 +119,29 @@ class EventAnnouncer:
             )
         )
 
-    def recovery_skipped(self, view: HRView, *, why: str) -> None:
+    def recovery_skipped(self, view: HRView, *, why: str, state: str = "stuck") -> None:
         self.publish(
             self.events.recovery_skipped(
-                _obj(view), why=why, revision=_revision(view), labels=view.labels
+                _obj(view), why=why, revision=_revision(view), labels=view.labels, state=state
+            )
+        )
+
+    def casualty_detected(
+        self, view: HRView, *, failed_for: float, stalled: bool, resetting: bool
+    ) -> None:
+        ready = view.ready
+        self.publish(
+            self.events.casualty_detected(
+                _obj(view),
+                ready_reason=ready.reason if ready is not None else "",
+                ready_message=ready.message if ready is not None else "",
+                failed_for=failed_for,
+                stalled=stalled,
+                failures=view.install_failures + view.upgrade_failures,
+                reset=resetting,
+                release=view.release_name,
+                revision=_revision(view),
+                labels=view.labels,
             )
         )
 

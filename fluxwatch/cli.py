@@ -232,9 +232,9 @@ def _add_approve(sub: Any) -> argparse.ArgumentParser:
 
 # Scenario names, as `fluxwatch.sim.scenarios.SCENARIOS` has them; listed here so that the
 # parser does not import the emulator (aiohttp, the store) for every command.
-SIM_SCENARIOS = ("incident-925", "healthy", "mass-outage", "load")
+SIM_SCENARIOS = ("incident-925", "healthy", "mass-outage", "blip-failures", "load")
 # Scenarios that drive their own simulated helm-controller.
-CATALOG_SCENARIOS = ("incident-925", "healthy", "mass-outage")
+CATALOG_SCENARIOS = ("incident-925", "healthy", "mass-outage", "blip-failures")
 
 _SIM_SERVE_EPILOG = """\
 examples:
@@ -332,9 +332,9 @@ def _add_sim_serve(sim_sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="with no --scenario: install Flux and run the simulated helm-controller, which "
         "installs the HelmReleases you apply and records its Events on them. The catalog "
-        "scenarios (incident-925, healthy, mass-outage) always run their own, so this "
-        "changes nothing there; with load it is refused (it would install every release "
-        "again)",
+        "scenarios (incident-925, healthy, mass-outage, blip-failures) always run their "
+        "own, so this changes nothing there; with load it is refused (it would install "
+        "every release again)",
     )
     serve.add_argument(
         "--rbac",

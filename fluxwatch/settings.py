@@ -116,6 +116,11 @@ class RecoverySettings(_Group):
     status_correct: bool = Field(
         default=False, description="Allow writing Ready=True through /status (needs RBAC)."
     )
+    reset: bool = Field(
+        default=False,
+        description="Reset releases that failed inside an incident window, as "
+        "`flux reconcile hr --reset` does.",
+    )
     verify_timeout: Duration = Field(default=120.0, gt=0)
     suspend_pause: Duration = Field(
         default=5.0, ge=0, description="Pause between suspend and resume."
@@ -389,6 +394,8 @@ def _problem(error: Any, keys: _YamlKeys) -> str:
         if inner[: len(loc)] == tuple(str(p) for p in loc):
             loc, message = inner, message[named.end() :]
     value = error.get("input")
+    if error["type"] in ("bool_parsing", "bool_type"):
+        message = "expected true or false"  # pydantic's "Input should be a valid boolean, ..."
     unknown = error["type"] in _UNKNOWN
     secret = (
         unknown
@@ -463,6 +470,7 @@ def recovery_options(settings: Settings) -> RecoveryOptions:
     return RecoveryOptions(
         strategies=tuple(r.strategies),
         status_correct=r.status_correct,
+        reset=r.reset,
         verify_timeout=r.verify_timeout,
         suspend_pause=r.suspend_pause,
     )

@@ -14,6 +14,14 @@ malformed, being deleted, suspended (fluxwatch's own interrupted suspend is
 (``waiting`` when helm-controller's reason is one of its normal waits, else
 ``failed``), not deployed or a newer revision pending, then the threshold.
 
+A ``failed`` verdict says when Ready went False (``failed_at``) and whether
+it is the kind of failure ``flux reconcile hr --reset`` undoes
+(``resettable``: Ready=False with ``InstallFailed``/``UpgradeFailed``, or
+``Stalled=True`` with ``RetriesExceeded``): an API blip that cut an install or
+upgrade leaves exactly that behind. ``decide`` never acts on it; whoever knows
+that it failed inside an incident window turns it into a ``casualty`` verdict
+with :func:`casualty`.
+
 A remote release (``spec.kubeConfig``, FLUX-FACTS §7) keeps its Helm storage on
 the other cluster: local Secrets are never evidence for or against it, so its
 storage counts as unreadable whatever was read, and the verdict rests on
@@ -44,6 +52,7 @@ __all__ = [
     "StorageState",
     "Suspicion",
     "Verdict",
+    "casualty",
     "decide",
 ]
 
@@ -56,6 +65,9 @@ class Kind(StrEnum):
     STUCK = "stuck"
     RESUME_PENDING = "resume-pending"  # fluxwatch's suspend-toggle was interrupted
     SKIPPED = "skipped"
+    # A resettable failure inside an incident window: the blip's other casualty, for the
+    # opt-in reset strategy. Only made by casualty(), never by decide().
+    CASUALTY = "casualty"
 
 
 class Skip(StrEnum):
@@ -81,6 +93,10 @@ class Verdict:
     skip: Skip | None = None
     # Stuck by the view alone; read Helm storage and decide again before acting.
     needs_storage: bool = False
+    # Ready=False: its lastTransitionTime (epoch seconds), when the release failed.
+    failed_at: float | None = None
+    # A failure `flux reconcile hr --reset` undoes (see the module docstring).
+    resettable: bool = False
 
     @property
     def label(self) -> Kind | Skip:
@@ -126,6 +142,11 @@ class StorageState:
     def unreadable(cls, problem: str) -> StorageState:
         return cls(readable=False, problem=problem)
 
+
+# Ready=False reasons of a failed Helm action (install.go, upgrade.go failure()).
+RELEASE_FAILURES = frozenset({"InstallFailed", "UpgradeFailed"})
+# Stalled reason once spec.<action>.remediation.retries are spent (atomic_release.go).
+RETRIES_EXCEEDED = "RetriesExceeded"
 
 # Ready=False reasons helm-controller v1.x sets while it waits for something else and
 # requeues (reconcileRelease in internal/controller/helmrelease_controller.go):
@@ -201,9 +222,17 @@ def decide(
                 f"Ready=False ({ready.reason}{detail}): helm-controller is {wait}, "
                 "a normal wait, not a failure",
             )
-        return _skip(
-            Skip.FAILED,
-            f"Ready={ready.status} ({ready.reason}): a failure helm-controller reports itself",
+        stalled = view.stalled
+        exhausted = (
+            stalled is not None and stalled.status == "True" and stalled.reason == RETRIES_EXCEEDED
+        )
+        return Verdict(
+            Kind.SKIPPED,
+            f"Ready={ready.status} ({ready.reason}): a failure helm-controller reports itself"
+            + ("; Stalled (RetriesExceeded): it retries no more" if exhausted else ""),
+            skip=Skip.FAILED,
+            failed_at=ready.last_transition,
+            resettable=ready.status == "False" and (ready.reason in RELEASE_FAILURES or exhausted),
         )
     if ready.last_transition is None:
         return _skip(Skip.MALFORMED, "Ready=Unknown has no lastTransitionTime to count from")
@@ -293,3 +322,41 @@ def _deployment(view: HRView, verify: VerifyStorage, storage: StorageState | Non
             f"newest Helm revision of {where} is {top.version}, history[0] says {snap.version}",
         )
     return f"Helm revision {top.version} of {where} is deployed"
+
+
+def casualty(view: HRView, verdict: Verdict, now: float) -> Verdict:
+    """The verdict for a resettable failure that happened inside an incident window: due
+    now, for the reset strategy. ``verdict`` is ``decide``'s ``failed`` verdict of ``view``;
+    anything else is a caller's mistake and a ValueError naming the release."""
+    if verdict.skip is not Skip.FAILED or not verdict.resettable:
+        raise ValueError(
+            f"HelmRelease {view.namespace}/{view.name}: only a resettable failed verdict "
+            f"can be a casualty, got {verdict.label}: {verdict.reason}"
+        )
+    ready = view.ready
+    if ready is None:
+        raise ValueError(f"HelmRelease {view.namespace}/{view.name}: no Ready condition")
+    since = f" since {format_rfc3339(verdict.failed_at)}" if verdict.failed_at else ""
+    counts = [
+        f"{n} {action} failure{'s' if n != 1 else ''}"
+        for action, n in (("install", view.install_failures), ("upgrade", view.upgrade_failures))
+        if n
+    ]
+    stalled = view.stalled
+    detail = f" ({ready.message})" if ready.message else ""
+    reason = f"Ready=False ({ready.reason}){since}{detail}"
+    if stalled is not None and stalled.status == "True":
+        reason += f"; Stalled ({stalled.reason}): helm-controller retries no more"
+    if counts:
+        reason += f"; {' and '.join(counts)} counted"
+    reason += (
+        "; it failed inside an incident window, a casualty of the incident: a reset "
+        "(flux reconcile hr --reset) lets helm-controller try again"
+    )
+    return Verdict(
+        Kind.CASUALTY,
+        reason,
+        due_at=now,
+        failed_at=verdict.failed_at,
+        resettable=True,
+    )

@@ -16,6 +16,14 @@ stuck and the guardrail admitted. One call is one attempt:
    written, within ``verify_timeout``; a step that does not verify is a
    ``RecoveryFailed`` naming the next step, the last one says it gave up.
 
+A ``casualty`` verdict (a release whose install or upgrade failed inside an
+incident window, made by the tracker) takes another path: CasualtyDetected is
+announced; with ``recovery.reset`` the ``reset`` strategy writes what ``flux
+reconcile hr --reset`` writes (``requestedAt`` and ``resetAt``, one token) and
+is verified through the watch (Ready=True and ``status.lastHandledResetAt`` at
+that token); without it, or in a dry run, nothing is written and the
+announcement tells a person the command.
+
 Writes go through the :class:`Writer` seam with the resourceVersion of the
 view judged; a 409 re-reads the release, judges it again and, still stuck,
 repeats the step once on the fresh view. A replica that is not (or no longer)
@@ -47,7 +55,7 @@ from opentelemetry.util.types import AttributeValue
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, VerifyStorage
-from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
+from fluxwatch.engine.policy import Kind, Skip, StorageState, Verdict, decide
 from fluxwatch.kube.errors import KubeApiError, KubeError
 from fluxwatch.kube.helmrelease import HRView
 from fluxwatch.kube.helmstorage import StoredRelease
@@ -61,11 +69,13 @@ Key = tuple[str, str]
 FORCE_RECONCILE = "force-reconcile"
 SUSPEND_TOGGLE = "suspend-toggle"
 STATUS_CORRECT = "status-correct"
+RESET = "reset"  # for casualties only, never a step of the ladder
 
 
 class Writer(Protocol):
     async def get(self, namespace: str, name: str) -> HRView: ...
     async def force_reconcile(self, view: HRView, token: str) -> HRView: ...
+    async def reset(self, view: HRView, token: str) -> HRView: ...
     async def suspend(self, view: HRView, marker: str) -> HRView: ...
     async def resume(self, view: HRView) -> HRView: ...
     async def correct_status(self, view: HRView, now: float) -> HRView: ...
@@ -108,7 +118,11 @@ class Announcer(Protocol):
     def recovery_succeeded(
         self, view: HRView, *, strategy: str, attempt: int, max_attempts: int, took: float
     ) -> None: ...
-    def recovery_skipped(self, view: HRView, *, why: str) -> None: ...
+    def recovery_skipped(self, view: HRView, *, why: str, state: str = "stuck") -> None: ...
+    # A release whose install or upgrade failed inside an incident window.
+    def casualty_detected(
+        self, view: HRView, *, failed_for: float, stalled: bool, resetting: bool
+    ) -> None: ...
     def suspend_resumed(self, view: HRView, *, marker: str) -> None: ...
     # The API refused the resume of fluxwatch's own suspend: it stays suspended meanwhile.
     def still_suspended(self, view: HRView, *, marker: str, error: str) -> None: ...
@@ -128,6 +142,8 @@ class RecoveryObserver(Protocol):
 class RecoveryOptions:
     strategies: tuple[str, ...] = (FORCE_RECONCILE, SUSPEND_TOGGLE, STATUS_CORRECT)
     status_correct: bool = False
+    # The reset strategy for casualties (Kind.CASUALTY): opt-in, recovery.reset.
+    reset: bool = False
     verify_timeout: float = 120.0
     suspend_pause: float = 5.0
     # A refused resume is retried after this, doubling up to the max: fast enough that a
@@ -210,6 +226,22 @@ def ready_at_generation(generation: int) -> Callable[[HRView], bool]:
         return observed >= generation
 
     return check
+
+
+def reset_handled(token: str) -> Callable[[HRView], bool]:
+    """Verified: helm-controller handled this reset (``status.lastHandledResetAt``) and the
+    release is Ready=True."""
+
+    def check(view: HRView) -> bool:
+        ready = view.ready
+        return view.last_handled_reset_at == token and ready is not None and ready.status == "True"
+
+    return check
+
+
+def _token() -> str:
+    """A new annotation token, RFC 3339 with microseconds as the flux CLI writes it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(slots=True)
@@ -313,6 +345,8 @@ class Recovery:
                 _outcome("resumed" if resumed else "not-resumed")
             elif verdict.kind is Kind.STUCK:
                 await self._recover(view, verdict)
+            elif verdict.kind is Kind.CASUALTY:
+                await self._reset(view, verdict)
         except _Changed as changed:
             _outcome("changed")
             log.info(
@@ -598,6 +632,122 @@ class Recovery:
             )
             return None
 
+    # -- the reset strategy: a casualty of an incident -------------------------------------
+
+    async def _reset(self, view: HRView, verdict: Verdict) -> None:
+        """CasualtyDetected; then, opted in and not a dry run, one verified reset."""
+        enabled = self.options.reset and not self.settings.guardrail.dry_run
+        self._announce_casualty(view, verdict, enabled)
+        if not self.options.reset:
+            _outcome("not-enabled")
+            return
+        if self.settings.guardrail.dry_run:
+            _outcome("dry-run")
+            self.announcer.recovery_skipped(
+                view, why="dry run: fluxwatch decides and alerts but never writes", state="failed"
+            )
+            return
+        if not await self.standing.record():
+            _outcome("not-recorded", "the guardrail's state could not be recorded")
+            log.warning(
+                "not resetting: the guardrail's state could not be recorded in the Lease",
+                extra={"namespace": view.namespace, "object": view.name},
+            )
+            return
+        if not self.standing.is_leader():
+            return
+        attempt = self.standing.attempt_of(_key(view))
+        max_attempts = self.settings.guardrail.max_attempts
+        self.announcer.recovery_started(
+            view, strategy=RESET, attempt=attempt, max_attempts=max_attempts
+        )
+        started = self.clock.now()
+        try:
+            with _tracer.start_as_current_span(
+                RESET, attributes={"fluxwatch.strategy": RESET, "fluxwatch.attempt": attempt}
+            ) as span:
+                verified, view, error = await self._reset_step(view)
+                if verified is None:
+                    span.set_status(Status(StatusCode.ERROR, error))
+        except KubeApiError as exc:
+            verified, error = None, f"{exc.code} {exc.reason}: {exc.message}"
+        took = self.clock.now() - started
+        result = "succeeded" if verified is not None else "failed"
+        if self.metrics is not None:
+            self.metrics.on_recovery_step(RESET, result)
+            self.metrics.on_recovery_ended(result, took)
+        if verified is None:
+            _outcome("failed", error)
+            self.announcer.recovery_failed(
+                view,
+                strategy=RESET,
+                attempt=attempt,
+                max_attempts=max_attempts,
+                error=error,
+                next_strategy=None,
+            )
+            return
+        _outcome("succeeded")
+        self.announcer.recovery_succeeded(
+            verified, strategy=RESET, attempt=attempt, max_attempts=max_attempts, took=took
+        )
+
+    def _announce_casualty(self, view: HRView, verdict: Verdict, resetting: bool) -> None:
+        now = self.clock.now()
+        failed_for = max(0.0, now - verdict.failed_at) if verdict.failed_at is not None else 0.0
+        stalled = view.stalled is not None and view.stalled.status == "True"
+        trace.get_current_span().add_event(
+            "casualty detected",
+            {"fluxwatch.failed_for_seconds": failed_for, "fluxwatch.stalled": stalled},
+        )
+        self.announcer.casualty_detected(
+            view, failed_for=failed_for, stalled=stalled, resetting=resetting
+        )
+
+    async def _reset_step(self, view: HRView) -> tuple[HRView | None, HRView, str]:
+        """Write the reset with one retry after a 409; return (verified view, latest, error)."""
+        for _ in range(2):
+            if not self.standing.is_leader():
+                raise _Changed(Verdict(Kind.SKIPPED, "this replica is no longer the leader"))
+            token = _token()
+            self.writes += 1
+            try:
+                written = await self.writer.reset(view, token)
+            except KubeApiError as exc:
+                if not exc.conflict:
+                    raise
+                view = await self._rejudge_casualty(view)
+                continue
+            with _tracer.start_as_current_span(
+                "verify",
+                attributes={"fluxwatch.verify_timeout_seconds": self.options.verify_timeout},
+            ) as span:
+                ok, latest = await self.waiter.wait(
+                    reset_handled(token), self.options.verify_timeout, written
+                )
+                span.set_attribute("fluxwatch.verified", ok)
+            if ok:
+                return latest, latest, ""
+            ready = latest.ready
+            state = f"Ready={ready.status} ({ready.reason})" if ready else "no Ready condition"
+            handled = (
+                "helm-controller handled the reset"
+                if latest.last_handled_reset_at == token
+                else "helm-controller has not handled the reset"
+            )
+            wait = f"{self.options.verify_timeout:.0f}s"
+            return None, latest, f"not Ready=True within {wait} of the reset; {handled}; {state}"
+        return None, view, "the release kept changing under every write (409 Conflict twice)"
+
+    async def _rejudge_casualty(self, view: HRView) -> HRView:
+        """After a 409: still a resettable failure, or stop without writing (a person
+        suspended it, helm-controller recovered it, ...)."""
+        fresh = await self.writer.get(view.namespace, view.name)
+        verdict = decide(fresh, None, self.settings, self.clock.now(), None)
+        if verdict.skip is not Skip.FAILED or not verdict.resettable:
+            raise _Changed(verdict)
+        return fresh
+
     async def drain(self, timeout: float) -> None:
         """Wait for suspend-toggles in flight to resume (shutdown)."""
         pending = [t for t in self._resumes if not t.done()]
@@ -669,6 +819,7 @@ def _key(view: HRView) -> Key:
 
 __all__ = [
     "FORCE_RECONCILE",
+    "RESET",
     "STATUS_CORRECT",
     "SUSPEND_TOGGLE",
     "Alone",
@@ -681,4 +832,5 @@ __all__ = [
     "ViewWaiter",
     "Writer",
     "ready_at_generation",
+    "reset_handled",
 ]

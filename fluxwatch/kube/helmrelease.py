@@ -65,6 +65,9 @@ ANNOTATION_IGNORE = "fluxwatch.io/ignore"
 ANNOTATION_SUSPENDED_AT = "fluxwatch.io/suspended-at"
 ANNOTATION_REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
 ANNOTATION_FORCE_AT = "reconcile.fluxcd.io/forceAt"
+# helm-controller's ResetRequestAnnotation (api/v2/annotations.go): with an equal new
+# requestedAt it clears status.installFailures/upgradeFailures (flux reconcile hr --reset).
+ANNOTATION_RESET_AT = "reconcile.fluxcd.io/resetAt"
 
 FINALIZER = "finalizers.fluxcd.io"
 MAX_RELEASE_NAME = 53
@@ -73,7 +76,7 @@ _SHORT_HASH = 12
 
 CONDITION_STATUSES = frozenset({"True", "False", "Unknown"})
 _STATUSES = {status: status for status in CONDITION_STATUSES}
-_KEPT_CONDITIONS = ("Ready", "Reconciling", "Released")
+_KEPT_CONDITIONS = ("Ready", "Reconciling", "Released", "Stalled")
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED"})
 
 _intern = sys.intern
@@ -151,6 +154,12 @@ class HRView:
     remote: bool = False
     # spec.dependsOn as (namespace, name), in spec order, the namespace resolved.
     depends_on: tuple[tuple[str, str], ...] = ()
+    # Stalled=True RetriesExceeded: helm-controller spent its remediation retries and tries
+    # no more until a reset (FLUX-FACTS §3). Its message is not kept (a True condition's).
+    stalled: Condition | None = None
+    last_handled_reset_at: str | None = None
+    install_failures: int = 0  # status.installFailures, 0 when unset
+    upgrade_failures: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -383,6 +392,8 @@ def _read(obj: Mapping[str, Any]) -> HRView:
     force_at = annotation(ANNOTATION_FORCE_AT)
     handled_reconcile = r.string(status, "lastHandledReconcileAt", "status")
     handled_force = r.string(status, "lastHandledForceAt", "status")
+    install_failures = r.integer(status, "installFailures", "status")
+    upgrade_failures = r.integer(status, "upgradeFailures", "status")
     # After a handled request the token appears twice (annotation and status): keep one string.
     if handled_reconcile is not None and handled_reconcile == requested_at:
         handled_reconcile = requested_at
@@ -418,6 +429,10 @@ def _read(obj: Mapping[str, Any]) -> HRView:
         malformed="; ".join(r.problems) if r.problems else None,
         remote=spec.get("kubeConfig") is not None,
         depends_on=depends_on,
+        stalled=conditions.get("Stalled"),
+        last_handled_reset_at=r.string(status, "lastHandledResetAt", "status"),
+        install_failures=install_failures or 0,
+        upgrade_failures=upgrade_failures or 0,
     )
 
 
@@ -521,6 +536,9 @@ class _WireStatus(msgspec.Struct, rename="camel", gc=False):
     last_handled_reconcile_at: str | None = None
     last_handled_force_at: str | None = None
     last_attempted_release_action: str | None = None
+    last_handled_reset_at: str | None = None
+    install_failures: int | None = None
+    upgrade_failures: int | None = None
 
 
 class _WireHelmRelease(msgspec.Struct, gc=False):
@@ -684,7 +702,7 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     depends_on = _wire_dependencies(spec.depends_on, namespace)
     if depends_on is None:
         return None
-    ready = reconciling = released = None
+    ready = reconciling = released = stalled = None
     if status.conditions:
         messages: dict[str, str] = {}
         times: dict[str, float] = {}
@@ -702,9 +720,14 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
                     released = _wire_condition(item, "Released", messages, times)
                     if released is None:
                         return None
-            elif ctype == "Reconciling" and reconciling is None:
-                reconciling = _wire_condition(item, "Reconciling", messages, times)
+            elif ctype == "Reconciling":
                 if reconciling is None:
+                    reconciling = _wire_condition(item, "Reconciling", messages, times)
+                    if reconciling is None:
+                        return None
+            elif ctype == "Stalled" and stalled is None:
+                stalled = _wire_condition(item, "Stalled", messages, times)
+                if stalled is None:
                     return None
 
     last_release = None
@@ -757,6 +780,10 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         None,
         spec.kube_config is not _NO_RAW and bytes(spec.kube_config) != b"null",
         depends_on,
+        stalled,
+        status.last_handled_reset_at,
+        status.install_failures or 0,
+        status.upgrade_failures or 0,
     )
 
 

@@ -7,6 +7,10 @@ wrote Ready), the answer is 409 and the caller re-reads and re-decides.
 
 * force-reconcile: ``reconcile.fluxcd.io/requestedAt`` and ``forceAt`` set to
   one new token, what ``flux reconcile hr --force`` writes.
+* reset: ``reconcile.fluxcd.io/requestedAt`` and ``resetAt`` set to one new
+  token, what ``flux reconcile hr --reset`` writes (fluxcd/flux2
+  cmd/flux/reconcile.go; ``forceAt`` only with ``--force``, so not here: the
+  cleared failure counters are what lets helm-controller try again).
 * suspend / resume: the suspend patch also writes ``fluxwatch.io/suspended-at``
   in the same request, so a crash between the two patches leaves a marker that
   any leader finds and resumes; the resume patch clears both together.
@@ -25,6 +29,7 @@ from fluxwatch.kube.client import EVENTS, HELMRELEASES, SECRETS, KubeApiError, K
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
     ANNOTATION_REQUESTED_AT,
+    ANNOTATION_RESET_AT,
     ANNOTATION_SUSPENDED_AT,
     HRView,
     hr_view,
@@ -58,6 +63,10 @@ class HelmReleaseWriter:
 
     async def force_reconcile(self, view: HRView, token: str) -> HRView:
         annotations = {ANNOTATION_REQUESTED_AT: token, ANNOTATION_FORCE_AT: token}
+        return await self._patch(view, {"metadata": {"annotations": annotations}})
+
+    async def reset(self, view: HRView, token: str) -> HRView:
+        annotations = {ANNOTATION_REQUESTED_AT: token, ANNOTATION_RESET_AT: token}
         return await self._patch(view, {"metadata": {"annotations": annotations}})
 
     async def suspend(self, view: HRView, marker: str) -> HRView:

@@ -48,6 +48,7 @@ class Reason(StrEnum):
     """The reasons the engine emits; alert rules and Alertmanager names key on them."""
 
     STUCK_DETECTED = "StuckDetected"
+    CASUALTY_DETECTED = "CasualtyDetected"
     RECOVERY_STARTED = "RecoveryStarted"
     RECOVERY_SUCCEEDED = "RecoverySucceeded"
     RECOVERY_FAILED = "RecoveryFailed"
@@ -89,6 +90,7 @@ class Meta:
     INCIDENT = "incident"
     BLOCKED = "blocked"
     APPROVED_BY = "approvedBy"
+    FAILURES = "failures"
 
 
 def truncate_message(message: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
@@ -375,6 +377,52 @@ class EventFactory:
             metadata[Meta.BLOCKED] = str(len(blocks))
         return self.new(hr, Severity.ERROR, Reason.STUCK_DETECTED, message, metadata, labels)
 
+    def casualty_detected(
+        self,
+        hr: InvolvedObject,
+        *,
+        ready_reason: str,
+        ready_message: str,
+        failed_for: float,
+        stalled: bool,
+        failures: int,
+        reset: bool,
+        release: str = "",
+        revision: str = "",
+        labels: Mapping[str, str] | None = None,
+    ) -> Event:
+        """A release whose install or upgrade failed inside an incident window (the blip's
+        other casualty); ``reset`` says whether fluxwatch resets it or leaves that to a
+        person, whom the message then tells the exact command."""
+        detail = f": {ready_message.rstrip('.')}" if ready_message else ""
+        message = (
+            f"HelmRelease {hr.ref} failed during an incident and has been Ready=False "
+            f"({ready_reason}) for {format_duration(failed_for)}{detail}."
+        )
+        if stalled:
+            message += (
+                " helm-controller has spent its remediation retries (Stalled, "
+                "RetriesExceeded) and tries no more."
+            )
+        command = f"flux reconcile hr {hr.name} -n {hr.namespace} --reset"
+        if reset:
+            message += (
+                f" fluxwatch resets its failure counts as `{command}` does, "
+                "so helm-controller tries again."
+            )
+        else:
+            message += (
+                f" Once the cause is gone, `{command}` lets helm-controller try again "
+                "(fluxwatch does it itself with recovery.reset: true)."
+            )
+        metadata = {
+            Meta.AGE: format_duration(failed_for),
+            Meta.FAILURES: str(failures),
+            Meta.RELEASE: release,
+            Meta.REVISION: revision,
+        }
+        return self.new(hr, Severity.ERROR, Reason.CASUALTY_DETECTED, message, metadata, labels)
+
     def recovery_started(
         self,
         hr: InvolvedObject,
@@ -470,11 +518,13 @@ class EventFactory:
         why: str,
         revision: str = "",
         labels: Mapping[str, str] | None = None,
+        state: str = "stuck",
     ) -> Event:
-        """A stuck release fluxwatch chose not to touch (dry run, budget spent, attempts used)."""
+        """A stuck (or failed) release fluxwatch chose not to touch (dry run, budget spent,
+        attempts used)."""
         message = (
-            f"fluxwatch did not recover stuck HelmRelease {hr.ref}: {why.rstrip('.')}. "
-            "It stays stuck until a person or a later attempt acts."
+            f"fluxwatch did not recover {state} HelmRelease {hr.ref}: {why.rstrip('.')}. "
+            f"It stays {state} until a person or a later attempt acts."
         )
         return self.new(
             hr,

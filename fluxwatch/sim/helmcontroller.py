@@ -31,7 +31,9 @@ code: ``DependencyNotReady`` while a dependency is not Ready,
 ``HelmChartCreated`` when it first templates the HelmChart,
 ``PendingRelease`` when it unlocks a release a dead process left pending,
 ``InstallSucceeded``/``UpgradeSucceeded`` after Helm, ``UninstallSucceeded``
-and ``HelmChartDeleted`` on deletion. An install cut short by a lost Lease
+and ``HelmChartDeleted`` on deletion; for a failed action (:meth:`HelmController.fail`)
+Warning ``InstallFailed``/``UpgradeFailed`` and the remediation's
+``UninstallSucceeded``/``RollbackSucceeded``. An install cut short by a lost Lease
 records nothing after ``HelmChartCreated``: the process that would have
 written ``InstallSucceeded`` is gone, which is what a user of the stuck
 release sees.
@@ -41,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import math
@@ -59,6 +62,7 @@ from fluxwatch.kube.fields import format_micro, format_rfc3339, parse_rfc3339
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
     ANNOTATION_REQUESTED_AT,
+    ANNOTATION_RESET_AT,
     FINALIZER,
     release_name,
 )
@@ -72,7 +76,7 @@ from fluxwatch.kube.helmstorage import (
     newest,
     secret_name,
 )
-from fluxwatch.sim.events import NORMAL, EventRecorder
+from fluxwatch.sim.events import NORMAL, WARNING, EventRecorder
 from fluxwatch.sim.store import ApiError, Store
 
 log = logging.getLogger(__name__)
@@ -461,6 +465,45 @@ class Desired:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Remediation:
+    """``spec.install.remediation`` and ``spec.upgrade.remediation`` as helm-controller v1.x
+    reads them (api/v2/helmrelease_types.go): ``retries`` defaults to 0 and -1 means
+    without end; retries are exhausted when the failure count exceeds them; the last
+    failure is remediated when ``remediateLastFailure`` says so, which defaults to false
+    for installs and to ``retries > 0`` for upgrades."""
+
+    retries: int = 0
+    remediate_last_failure: bool = False
+
+    def exhausted(self, failures: int) -> bool:
+        return self.retries >= 0 and failures > self.retries
+
+    @staticmethod
+    def of(obj: Mapping[str, Any], action: str) -> Remediation:
+        spec = (obj.get("spec") or {}).get(action) or {}
+        raw = spec.get("remediation") or {}
+        retries = int(raw.get("retries") or 0)
+        last = raw.get("remediateLastFailure")
+        if last is None:
+            last = action == "upgrade" and retries > 0
+        return Remediation(retries, bool(last))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """How a Helm action of one release ends while the cause lasts (:meth:`HelmController.fail`).
+
+    ``stored``: Helm wrote the release (revision ``failed``) before failing, as an upgrade
+    whose wait timed out does; the failure counts towards remediation. Otherwise Helm
+    never reached its storage (the API was away): nothing to remediate, nothing counted,
+    and controller-runtime requeues with its backoff (upgrade.go, install.go).
+    """
+
+    error: str
+    stored: bool = True
+
+
 def helm_release_payload(
     desired: Desired, version: int, status: str, action: str, first: str, last: str
 ) -> dict[str, Any]:
@@ -646,6 +689,19 @@ class HelmController:
     or a function of the HelmRelease object giving them. ``bug`` keeps the
     upstream in-sync path that never rewrites Ready; ``suspend_clears_stuck``
     makes a resume (a new generation) run an upgrade, the older behaviour.
+
+    Failures (:meth:`fail`): a failed install or upgrade is written as
+    ``Released=False``/``Ready=False`` with reason ``InstallFailed`` or
+    ``UpgradeFailed`` and a Warning Event of that reason; a failure Helm stored
+    counts in ``status.installFailures``/``upgradeFailures`` and is remediated
+    (an install uninstalled, an upgrade rolled back: ``Remediated=True``, Ready
+    mirrors it) and retried after ``remediation_requeue`` while retries remain;
+    once they are exhausted the release is ``Stalled=True`` reason
+    ``RetriesExceeded`` (``Failed to <action> after <n> attempt(s)``) and is
+    not retried. A new generation, chart version or values, or a
+    ``reconcile.fluxcd.io/resetAt`` equal to a new ``requestedAt``, clears the
+    counters (``MustResetFailures`` in internal/action/reset.go) and the
+    release is tried again; ``status.lastHandledResetAt`` records the token.
     """
 
     def __init__(
@@ -665,8 +721,16 @@ class HelmController:
         bug: bool = True,
         seed: int = 0,
         clock: Callable[[], float] | None = None,
+        remediation_requeue: float = 1.0,
+        error_backoff: float = 300.0,
     ) -> None:
         self.store = store
+        # After a remediation controller-runtime requeues at once (ErrMustRequeue), through
+        # its rate limiter; after an error that stored nothing it backs off, which a blip of
+        # minutes has grown to minutes (its per-object limiter doubles up to 1000s).
+        self.remediation_requeue = remediation_requeue
+        self.error_backoff = error_backoff
+        self._failing: dict[tuple[str, str], Failure] = {}
         self.namespace = namespace
         self.time_scale = time_scale
         self.install_duration = install_duration
@@ -749,6 +813,14 @@ class HelmController:
             await asyncio.sleep(0)  # let just-triggered workers register
             if self._idle.is_set():
                 return
+
+    def fail(self, namespace: str, name: str, error: str, *, stored: bool = True) -> None:
+        """Every Helm action of this release fails with ``error`` until :meth:`heal`."""
+        self._failing[(namespace, name)] = Failure(error, stored)
+
+    def heal(self, namespace: str, name: str) -> None:
+        """The cause is gone: Helm actions of this release succeed again."""
+        self._failing.pop((namespace, name), None)
 
     def trigger(self, namespace: str, name: str) -> None:
         """Queue a reconcile of one HelmRelease (the work queue, one worker per object)."""
@@ -918,6 +990,7 @@ class HelmController:
         force = bool(forced) and forced == requested and forced != status.get("lastHandledForceAt")
         if force:
             handled["lastHandledForceAt"] = forced
+        failures = self._failures(obj, desired, handled)
 
         stored = self._stored(desired)
         current = newest(stored)
@@ -925,7 +998,23 @@ class HelmController:
         latest = history[0] if history and isinstance(history[0], dict) else None
 
         if current is None or current.status == "uninstalled":
+            if Remediation.of(obj, "install").exhausted(failures["install"]) and not force:
+                self._stall(obj, "install", failures["install"], handled)
+                return
             await self._release(obj, desired, "install", stored, handled)
+            return
+        if current.status == "failed":
+            # ReleaseStatusFailed (atomic_release.go): counters cleared since the failure
+            # (a reset, a new generation) or a force mean "upgrade and see".
+            action = status.get("lastAttemptedReleaseAction") or "upgrade"
+            count = failures.get(action, 0)
+            remediation = Remediation.of(obj, action)
+            if count <= 0 or force:
+                await self._release(obj, desired, "upgrade", stored, handled)
+            elif remediation.exhausted(count) and not remediation.remediate_last_failure:
+                self._stall(obj, action, count, handled)
+            else:
+                self._remediate(obj, desired, action, current.version, count, handled)
             return
         if current.status.startswith("pending-"):
             # Unlock: a release left pending by a dead process is marked failed, then upgraded.
@@ -948,6 +1037,10 @@ class HelmController:
             and latest.get("chartVersion") == desired.chart_version
             and latest.get("configDigest") == desired.config_digest
         )
+        exhausted = Remediation.of(obj, "upgrade").exhausted(failures["upgrade"])
+        if not in_sync and not force and exhausted:
+            self._stall(obj, "upgrade", failures["upgrade"], handled)
+            return
         if not in_sync or force:
             await self._release(obj, desired, "upgrade", stored, handled)
             return
@@ -995,6 +1088,202 @@ class HelmController:
                 "lastAttemptedGeneration": generation,
             },
         )
+
+    def _failures(
+        self, obj: Mapping[str, Any], desired: Desired, handled: dict[str, Any]
+    ) -> dict[str, int]:
+        """The install and upgrade failure counts this reconcile goes by, after
+        ``MustResetFailures``: a reset request (``resetAt`` equal to a new ``requestedAt``,
+        fluxcd/pkg's HandleAnnotationRequest), a new generation, chart version or values
+        clear them. ``lastHandledResetAt`` takes any resetAt seen, handled or not."""
+        md = obj["metadata"]
+        status = obj.get("status") or {}
+        annotations = md.get("annotations") or {}
+        reset_at = annotations.get(ANNOTATION_RESET_AT)
+        requested = annotations.get(ANNOTATION_REQUESTED_AT)
+        reset = (
+            bool(reset_at)
+            and reset_at == requested
+            and requested != status.get("lastHandledReconcileAt")
+            and reset_at != status.get("lastHandledResetAt")
+        )
+        if reset_at and reset_at != status.get("lastHandledResetAt"):
+            handled["lastHandledResetAt"] = reset_at
+        counts = {
+            "install": int(status.get("installFailures") or 0),
+            "upgrade": int(status.get("upgradeFailures") or 0),
+        }
+        attempted = status.get("lastAttemptedGeneration")
+        changed = attempted is not None and (
+            attempted != md.get("generation")
+            or status.get("lastAttemptedRevision") != desired.chart_version
+            or status.get("lastAttemptedConfigDigest") != desired.config_digest
+        )
+        if (reset or changed) and any(counts.values()):
+            handled.update(installFailures=None, upgradeFailures=None, failures=None)
+            counts = {"install": 0, "upgrade": 0}
+        return counts
+
+    def _stall(
+        self, obj: Mapping[str, Any], action: str, count: int, handled: dict[str, Any]
+    ) -> None:
+        """ErrExceededMaxRetries: Stalled=True RetriesExceeded, no Reconciling, no requeue;
+        Ready keeps the failure (or the remediation) it summarised. A stalled object's
+        generation counts as observed (the controller's deferred patch)."""
+        generation = int(obj["metadata"].get("generation") or 1)
+        status = obj.get("status") or {}
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "Reconciling"]
+        conds = set_condition(
+            conds,
+            "Stalled",
+            "True",
+            "RetriesExceeded",
+            f"Failed to {action} after {count} attempt(s)",
+            generation,
+            self.clock(),
+        )
+        self._patch_status(obj, {**handled, "conditions": conds, "observedGeneration": generation})
+
+    async def _failed(self, obj: dict[str, Any], flight: _InFlight, failure: Failure) -> None:
+        """The Helm action ended in ``failure`` (install.go/upgrade.go ``failure``): Released
+        and Ready False with <Action>Failed and a Warning Event; a stored failure counts and
+        goes on to remediation or a stall, one that stored nothing is retried after the
+        controller's backoff."""
+        desired, action, version = flight.desired, flight.action, flight.version
+        generation = int(obj["metadata"].get("generation") or 1)
+        status = obj.get("status") or {}
+        now = self.clock()
+        verb = "install" if action == "install" else "upgrade"
+        reason = "InstallFailed" if verb == "install" else "UpgradeFailed"
+        message = (
+            f"Helm {verb} failed for release {desired.target_namespace}/{desired.release} "
+            f"with chart {desired.versioned_chart}: {failure.error}"
+        )
+        conds = list(status.get("conditions") or [])
+        conds = set_condition(conds, "Released", "False", reason, message, generation, now)
+        conds = set_condition(conds, "Ready", "False", reason, message, generation, now)
+        update: dict[str, Any] = {"conditions": conds}
+        counter = "installFailures" if verb == "install" else "upgradeFailures"
+        count = int(status.get(counter) or 0)
+        if failure.stored:
+            self._set_secret_status(desired, version, "failed")
+            count += 1
+            update[counter] = count
+            update["failures"] = int(status.get("failures") or 0) + 1
+            update["history"] = [
+                {
+                    **snapshot(
+                        desired,
+                        version,
+                        action,
+                        flight.first_deployed,
+                        now,
+                        _digest([desired.release, version, now]),
+                    ),
+                    "status": "failed",
+                },
+                *[h for h in status.get("history") or [] if isinstance(h, dict)],
+            ][:MAX_HISTORY]
+        obj = self._patch_status(obj, update)
+        self.recorder.event(obj, WARNING, reason, message, desired.event_meta())
+        key = flight.key
+        if not failure.stored:
+            self._retrying(obj, key, self.error_backoff)
+            return
+        remediation = Remediation.of(obj, verb)
+        if remediation.exhausted(count) and not remediation.remediate_last_failure:
+            self._stall(obj, verb, count, {})
+            return
+        self._remediate(obj, desired, verb, version, count, {})
+
+    def _remediate(
+        self,
+        obj: Mapping[str, Any],
+        desired: Desired,
+        action: str,
+        version: int,
+        count: int,
+        handled: dict[str, Any],
+    ) -> None:
+        """Remediate a stored failure: an install is uninstalled (its Secrets go), an upgrade
+        rolled back to the previous release as a new revision. Remediated=True and Ready
+        mirrors it (summarize: a remediated state is an error); then a retry, or a stall
+        when that was the last failure (``MustStop``'s early stall)."""
+        generation = int(obj["metadata"].get("generation") or 1)
+        status = obj.get("status") or {}
+        history = [h for h in status.get("history") or [] if isinstance(h, dict)]
+        now = self.clock()
+        update: dict[str, Any] = {**handled}
+        target = f"{desired.full_release_name}.v{version}"
+        if action == "install":
+            for rel in self._stored(desired):
+                with contextlib.suppress(ApiError):
+                    self.store.delete(SECRETS, desired.storage_namespace, rel.secret_name)
+            reason = "UninstallSucceeded"
+            message = (
+                f"Helm uninstall remediation for release {target} with chart "
+                f"{desired.versioned_chart} succeeded"
+            )
+            if history:
+                update["history"] = [{**history[0], "status": "uninstalled"}, *history[1:]]
+        else:
+            previous = next(
+                (h for h in history if h.get("status") in ("deployed", "superseded")), None
+            )
+            if previous is None:
+                self._stall(obj, action, count, handled)
+                return
+            rollback = max((r.version for r in self._stored(desired)), default=version) + 1
+            chart = f"{previous.get('chartName')}@{previous.get('chartVersion')}"
+            old = dataclasses.replace(
+                desired,
+                chart_version=str(previous.get("chartVersion") or desired.chart_version),
+                config_digest=str(previous.get("configDigest") or desired.config_digest),
+            )
+            for rel in self._stored(desired):
+                if rel.status == "deployed":
+                    self._set_secret_status(desired, rel.version, "superseded")
+            first = self._first_deployed(desired, self._stored(desired))
+            self.store.create(
+                SECRETS, helm_release_secret(old, rollback, "deployed", "upgrade", now, first)
+            )
+            reason = "RollbackSucceeded"
+            message = (
+                f"Helm rollback to previous release {desired.full_release_name}"
+                f".v{previous.get('version')} with chart {chart} succeeded"
+            )
+            update["history"] = [
+                snapshot(old, rollback, "upgrade", first, now, _digest([rollback, now])),
+                *(
+                    {**h, "status": "superseded"} if h.get("status") == "deployed" else h
+                    for h in history
+                ),
+            ][:MAX_HISTORY]
+        conds = list(status.get("conditions") or [])
+        conds = set_condition(conds, "Remediated", "True", reason, message, generation, now)
+        conds = set_condition(conds, "Ready", "False", reason, message, generation, now)
+        obj = self._patch_status(obj, {**update, "conditions": conds})
+        self.recorder.event(obj, NORMAL, reason, message, desired.event_meta())
+        if Remediation.of(obj, action).exhausted(count):
+            self._stall(obj, action, count, {})
+            return
+        self._retrying(obj, (desired.namespace, desired.name), self.remediation_requeue)
+
+    def _retrying(self, obj: Mapping[str, Any], key: tuple[str, str], after: float) -> None:
+        """Reconciling=True ProgressingWithRetry with Ready's message, and a requeue."""
+        generation = int(obj["metadata"].get("generation") or 1)
+        ready = _condition(obj, "Ready") or {}
+        conds = set_condition(
+            list((obj.get("status") or {}).get("conditions") or []),
+            "Reconciling",
+            "True",
+            "ProgressingWithRetry",
+            str(ready.get("message") or ""),
+            generation,
+            self.clock(),
+        )
+        self._patch_status(obj, {"conditions": conds})
+        self._requeue(key, after)
 
     def _dependencies_ready(self, obj: Mapping[str, Any], generation: int) -> bool:
         md = obj["metadata"]
@@ -1060,7 +1349,8 @@ class HelmController:
                 f"HelmChart/{desired.helm_chart} created with SourceRef "
                 f"'{desired.source_kind}/{chart_ns}/{desired.source_name}'",
             )
-        conds = list(status.get("conditions") or [])
+        # A release action starts afresh: install.go/upgrade.go drop Remediated first.
+        conds = [c for c in status.get("conditions") or [] if c.get("type") != "Remediated"]
         conds = set_condition(conds, "Reconciling", "True", "Progressing", message, generation, now)
         conds = set_condition(conds, "Ready", "Unknown", "Progressing", message, generation, now)
         obj = self._patch_status(
@@ -1078,11 +1368,15 @@ class HelmController:
         )
         version = max((r.version for r in stored), default=0) + 1
         first = self._first_deployed(desired, stored) if action == "upgrade" else now
+        flight = _InFlight(key, desired, version, action, first)
+        failure = self._failing.get(key)
+        if failure is not None and not failure.stored:
+            await self._failed(obj, flight, failure)  # Helm never reached its storage
+            return
         pending = "pending-install" if action == "install" else "pending-upgrade"
         self.store.create(
             SECRETS, helm_release_secret(desired, version, pending, action, now, first)
         )
-        flight = _InFlight(key, desired, version, action, first)
         self._inflight[key] = flight
         try:
             await asyncio.sleep(self._duration(obj) * self.time_scale)
@@ -1092,6 +1386,11 @@ class HelmController:
             raise
         finally:
             self._inflight.pop(key, None)
+        failure = self._failing.get(key)
+        if failure is not None:
+            # The cause is read when Helm ends: an action that outlived it succeeds.
+            await self._failed(self.store.get(HELMRELEASES, *key), flight, failure)
+            return
         self._helm_done(flight)
         obj = self.store.get(HELMRELEASES, *key)
         obj = self._write_success(obj, desired, version, None, {}, action=action, first=first)

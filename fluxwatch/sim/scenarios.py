@@ -13,6 +13,13 @@ reached the state it is named for:
 - ``healthy``: the same catalog, everything installed and Ready, on a Flux
   with the seed's mitigation (leader election 60s/40s/5s, memory 512Mi/384Mi).
 - ``mass-outage``: the Lease is lost while 15 installs run: 15 stuck at once.
+- ``blip-failures``: the catalog installed, then an upgrade wave meets an API
+  blip: the upgrades running when helm-controller loses its Lease end stuck;
+  others time out until their remediation retries are spent (``Stalled``,
+  ``RetriesExceeded``) or fail before Helm reached its storage
+  (``Ready=False`` ``UpgradeFailed``, waiting out the controller's backoff).
+  Then the cause is gone: a reset (``flux reconcile hr --reset``) recovers the
+  failed ones.
 - ``load``: ``n`` HelmReleases written directly into the store, already
   installed and Ready with realistic status and history (optionally their
   Secrets, optionally some stuck); 50,000 build in seconds. No helm-controller
@@ -222,6 +229,8 @@ class ScenarioRun:
     holders: list[LeaseHolder] = field(default_factory=list)
     expected_stuck: tuple[tuple[str, str], ...] = ()
     script: asyncio.Task[None] | None = None
+    # Left failed (Ready=False, resettable) rather than stuck: blip-failures.
+    expected_failed: tuple[tuple[str, str], ...] = ()
 
     async def wait(self) -> None:
         """Until the scenario reached its end state (re-raises a failure of its script)."""
@@ -311,17 +320,22 @@ async def _catalog_run(
     bug: bool,
     suspend_clears_stuck: bool,
     flux: FluxInstall,
+    hanging: set[tuple[str, str]] | None = None,
 ) -> ScenarioRun:
-    """The catalog fan-out; with ``lose_lease`` the Lease is lost while ``long_installs`` run."""
+    """The catalog fan-out; with ``lose_lease`` the Lease is lost while ``long_installs`` run.
+    Any Helm action of a release in ``hanging`` (filled by a script later) never ends."""
     rng = random.Random(seed)
     long_keys = {_key(ref) for ref in long_installs}
     durations = {(c.namespace, c.name): rng.uniform(8.0, 40.0) for c in CATALOG}
+    hangs = hanging if hanging is not None else set()
 
     def install_duration(obj: Mapping[str, Any]) -> float:
         md = obj["metadata"]
         key = (md["namespace"], md["name"])
         # Only the first install hangs; the upgrade that recovers it takes the usual time.
         if key in long_keys and not (obj.get("status") or {}).get("history"):
+            return FOREVER
+        if key in hangs:
             return FOREVER
         return durations.get(key, 20.0)
 
@@ -454,6 +468,111 @@ async def mass_outage(
         suspend_clears_stuck=suspend_clears_stuck,
         flux=flux,
     )
+
+
+# What Helm says when an upgrade's wait outlives its timeout (the API was away), and what
+# the client says when it cannot reach the API at all.
+UPGRADE_TIMEOUT = "context deadline exceeded"
+UNREACHABLE = (
+    'Kubernetes cluster unreachable: Get "https://10.96.0.1:443/version": dial tcp '
+    "10.96.0.1:443: connect: connection refused"
+)
+
+
+def _next_patch(version: str) -> str:
+    """The chart's next patch version: ``1.16.5`` -> ``1.16.6``, ``v1.16.2`` -> ``v1.16.3``."""
+    head, _, patch = version.rpartition(".")
+    return f"{head}.{int(patch) + 1}"
+
+
+async def blip_failures(
+    store: Store,
+    *,
+    time_scale: float = 1.0,
+    seed: int = 12,
+    stuck: int = 2,
+    stalled: int = 3,
+    failing: int = 2,
+    flux: FluxInstall = DEFAULT,
+) -> ScenarioRun:
+    """An upgrade wave meets an API blip (issue 12, "the blip's other casualties").
+
+    The catalog installs; then ``stuck + stalled + failing`` leaf releases get a new chart
+    version. While the blip lasts, the ``stalled`` upgrades time out (Helm stored a failed
+    revision) until their 3 remediation retries are spent: rolled back each time, then
+    Stalled RetriesExceeded (the first of them with ``remediateLastFailure: false``, so its
+    Ready stays UpgradeFailed); the ``failing`` ones cannot reach the API at all (nothing
+    stored, nothing counted, retried after the controller's backoff). Then helm-controller
+    loses its Lease while the ``stuck`` upgrades run: they end in the stuck shape. The new
+    leader reconciles everything once more, and the blip ends: every cause is gone, so a
+    reset (or, for the stuck ones, a forced upgrade) recovers them.
+    """
+    hanging: set[tuple[str, str]] = set()
+    run = await _catalog_run(
+        "blip-failures",
+        store,
+        time_scale=time_scale,
+        seed=seed,
+        long_installs=(),
+        lose_lease=False,
+        concurrent=stuck + stalled + failing + 5,
+        bug=True,
+        suspend_clears_stuck=False,
+        flux=flux,
+        hanging=hanging,
+    )
+    helm = run.helm
+    installed = run.script
+    assert helm is not None and installed is not None
+    rng = random.Random(seed)
+    leaves = sorted(f"{c.namespace}/{c.name}" for c in _leaves(CATALOG))
+    chosen = [_key(ref) for ref in rng.sample(leaves, min(stuck + stalled + failing, len(leaves)))]
+    hang, stall, fail = (
+        chosen[:stuck],
+        chosen[stuck : stuck + stalled],
+        chosen[stuck + stalled :],
+    )
+    run.expected_stuck = tuple(sorted(hang))
+    run.expected_failed = tuple(sorted(stall + fail))
+
+    def failed_as_planned() -> bool:
+        views = {key: hr_view(store.get(HELMRELEASES, *key)) for key in stall + fail}
+        return all(
+            v.stalled is not None and v.stalled.reason == "RetriesExceeded"
+            for key, v in views.items()
+            if key in stall
+        ) and all(
+            v.ready is not None and (v.ready.status, v.ready.reason) == ("False", "UpgradeFailed")
+            for key, v in views.items()
+            if key in fail
+        )
+
+    async def script() -> None:
+        await installed
+        hanging.update(hang)
+        for key in stall:
+            helm.fail(*key, UPGRADE_TIMEOUT)
+        for key in fail:
+            helm.fail(*key, UNREACHABLE, stored=False)
+        for key in chosen:
+            obj = store.get(HELMRELEASES, *key)
+            spec: dict[str, Any] = {
+                "chart": {"spec": {"version": _next_patch(obj["spec"]["chart"]["spec"]["version"])}}
+            }
+            if stall and key == stall[0]:
+                spec["upgrade"] = {"remediation": {"retries": 3, "remediateLastFailure": False}}
+            store.patch(HELMRELEASES, *key, {"spec": spec})
+        await _until(store, lambda: failed_as_planned() and helm.in_flight >= set(hang))
+        old = helm.identity
+        helm.lose_lease()
+        await helm.wait_leader(other_than=old)
+        await helm.wait_idle()
+        for key in chosen:
+            helm.heal(*key)
+        hanging.clear()
+
+    run.script = asyncio.create_task(script(), name="scenario:blip-failures")
+    return run
 
 
 @dataclass(slots=True)
@@ -592,6 +711,7 @@ SCENARIOS: dict[str, ScenarioFn] = {
     "incident-925": incident_925,
     "healthy": healthy,
     "mass-outage": mass_outage,
+    "blip-failures": blip_failures,
     "load": load,
 }
 

@@ -15,6 +15,7 @@ from fluxwatch.kube.client import HELMRELEASES, KubeApiError, KubeClient, KubeCo
 from fluxwatch.kube.helmrelease import (
     ANNOTATION_FORCE_AT,
     ANNOTATION_REQUESTED_AT,
+    ANNOTATION_RESET_AT,
     ANNOTATION_SUSPENDED_AT,
     hr_view,
 )
@@ -64,6 +65,25 @@ async def test_force_reconcile_writes_one_token_to_both_annotations(
     assert written.generation == view.generation  # annotations are not spec
 
 
+async def test_reset_writes_one_token_to_requested_at_and_reset_at(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """FLUX-FACTS §3: requestedAt and resetAt, one new value: what `flux reconcile hr
+    --reset` writes (no forceAt, which only --force adds), over the strict server."""
+    apiserver.store.create(HR, hr("podinfo", "apps"))
+    writer = HelmReleaseWriter(client)
+    view = await writer.get("apps", "podinfo")
+    written = await writer.reset(view, "2026-11-27T10:00:00.000000Z")
+    stored = apiserver.store.get(HR, "apps", "podinfo")["metadata"]["annotations"]
+    assert stored == {
+        ANNOTATION_REQUESTED_AT: "2026-11-27T10:00:00.000000Z",
+        ANNOTATION_RESET_AT: "2026-11-27T10:00:00.000000Z",
+    }
+    assert written.requested_at == "2026-11-27T10:00:00.000000Z"
+    assert written.resource_version != view.resource_version
+    assert written.generation == view.generation
+
+
 async def test_every_write_is_refused_on_a_stale_view(
     apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
 ) -> None:
@@ -74,6 +94,7 @@ async def test_every_write_is_refused_on_a_stale_view(
     apiserver.store.patch(HR, "apps", "podinfo", {"spec": {"suspend": True}})  # a person
     for write in (
         writer.force_reconcile(judged, "t"),
+        writer.reset(judged, "t"),
         writer.suspend(judged, "2026-11-26T10:00:00Z"),
         writer.resume(judged),
     ):

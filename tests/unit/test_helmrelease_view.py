@@ -456,7 +456,8 @@ def _variants() -> list[dict[str, Any]]:
 
     fixtures = Path(__file__).resolve().parents[1] / "fixtures"
     bases = [
-        json.loads((fixtures / n).read_text()) for n in ("hr_ready.json", "hr_stuck_upstream.json")
+        json.loads((fixtures / n).read_text())
+        for n in ("hr_ready.json", "hr_stuck_upstream.json", "hr_stalled_upgrade.json")
     ]
     breakages: list[tuple[tuple[str, ...], Any]] = [
         (("spec", "suspend"), "yes"),
@@ -500,6 +501,12 @@ def _variants() -> list[dict[str, Any]]:
         (("spec", "dependsOn"), [{"name": "db"}, "cache"]),
         (("spec", "dependsOn"), {"name": "db"}),
         (("spec", "dependsOn"), None),
+        (("status", "installFailures"), "2"),
+        (("status", "lastHandledResetAt"), 5),
+        (
+            ("status", "conditions"),
+            [{"type": "Stalled", "status": "Sure", "reason": "RetriesExceeded"}],
+        ),
     ]
     out = []
     for base in bases:
@@ -557,7 +564,9 @@ def test_spec_kubeconfig_makes_a_remote_release(
     assert _read_fast(stuck) == _read(stuck) and not _read(stuck).remote
 
 
-@pytest.mark.parametrize("fixture", ["hr_ready.json", "hr_stuck_upstream.json"])
+@pytest.mark.parametrize(
+    "fixture", ["hr_ready.json", "hr_stuck_upstream.json", "hr_stalled_upgrade.json"]
+)
 def test_typed_reader_takes_what_the_api_sends(fixture: str) -> None:
     """Otherwise the agreement above would hold by always falling back."""
     obj = load(fixture)
@@ -679,3 +688,30 @@ def test_the_readers_agree_on_random_breakages() -> None:
         assert (event is None) == (page is None) == (fast is None), path
         assert hr_view(obj) == exact, path
     assert taken > 450, taken
+
+
+def test_stalled_failed_release_carries_what_a_reset_needs() -> None:
+    """FLUX-FACTS §2, §3: an upgrade whose remediation retries are spent (as the simulated
+    helm-controller writes it, atomic_release.go): Ready=False UpgradeFailed, Stalled=True
+    RetriesExceeded, status.upgradeFailures; status.lastHandledResetAt once a reset was
+    handled. Both readers read them."""
+    obj = load("hr_stalled_upgrade.json")
+    for v in (_read(obj), hr_view(obj)):
+        assert v.malformed is None
+        assert v.ready is not None and (v.ready.status, v.ready.reason) == (
+            "False",
+            "UpgradeFailed",
+        )
+        assert v.stalled is not None
+        assert (v.stalled.status, v.stalled.reason) == ("True", "RetriesExceeded")
+        assert (v.install_failures, v.upgrade_failures) == (0, 3)
+        assert v.last_handled_reset_at is None
+    obj["status"]["lastHandledResetAt"] = "2026-11-27T19:00:00.1Z"
+    obj["status"]["installFailures"] = 1
+    for v in (_read(obj), hr_view(obj)):
+        assert v.last_handled_reset_at == "2026-11-27T19:00:00.1Z"
+        assert v.install_failures == 1
+    obj["status"]["installFailures"] = "1"
+    assert hr_view(obj).malformed == "status.installFailures: expected an integer, got string"
+    del obj["status"]["conditions"][-1]
+    assert hr_view(obj).stalled is None

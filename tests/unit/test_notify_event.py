@@ -185,6 +185,15 @@ def test_controller_name_from_lease(name: str, controller: str) -> None:
 def _all_builders(f: EventFactory) -> list[Event]:
     return [
         f.stuck_detected(HR, age=400, threshold=300, note="It was a leader-change suspect."),
+        f.casualty_detected(
+            HR,
+            ready_reason="UpgradeFailed",
+            ready_message="Helm upgrade failed: context deadline exceeded",
+            failed_for=420,
+            stalled=True,
+            failures=4,
+            reset=True,
+        ),
         f.recovery_started(HR, strategy="force-reconcile", attempt=1, max_attempts=3),
         f.recovery_succeeded(
             HR, strategy="force-reconcile", attempt=1, max_attempts=3, took=41, revision="6.5.0"
@@ -225,6 +234,7 @@ def test_one_builder_per_engine_reason(factory: EventFactory) -> None:
     severities = {e.reason: e.severity for e in events}
     assert severities == {
         "StuckDetected": Severity.ERROR,
+        "CasualtyDetected": Severity.ERROR,
         "RecoveryStarted": Severity.INFO,
         "RecoverySucceeded": Severity.INFO,
         "RecoveryFailed": Severity.ERROR,
@@ -248,6 +258,7 @@ def test_one_builder_per_engine_reason(factory: EventFactory) -> None:
 def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) -> None:
     (
         stuck,
+        casualty,
         started,
         succeeded,
         failed,
@@ -261,6 +272,7 @@ def test_messages_name_the_object_and_what_fluxwatch_did(factory: EventFactory) 
         approved,
     ) = _all_builders(factory)
     assert "apps/podinfo" in stuck.message and "It was a leader-change suspect." in stuck.message
+    assert "apps/podinfo failed during an incident" in casualty.message
     assert "recovering HelmRelease apps/podinfo with strategy force-reconcile" in started.message
     assert "(attempt 1 of 3)" in started.message
     assert succeeded.message.startswith("HelmRelease apps/podinfo is Ready again")
@@ -312,3 +324,50 @@ def test_long_name_lists_are_shortened(factory: EventFactory) -> None:
     assert "25 HelmReleases at Ready=Unknown" in event.message
     assert "ns/hr19 and 5 more." in event.message
     assert "ns/hr20" not in event.message
+
+
+@pytest.mark.parametrize(
+    ("stalled", "reset", "tail"),
+    [
+        (
+            True,
+            True,
+            " helm-controller has spent its remediation retries (Stalled, RetriesExceeded) "
+            "and tries no more. fluxwatch resets its failure counts as `flux reconcile hr "
+            "{name} -n {ns} --reset` does, so helm-controller tries again.",
+        ),
+        (
+            False,
+            False,
+            " Once the cause is gone, `flux reconcile hr {name} -n {ns} --reset` lets "
+            "helm-controller try again (fluxwatch does it itself with recovery.reset: true).",
+        ),
+    ],
+)
+def test_a_casualty_says_what_failed_and_who_resets_it(
+    factory: EventFactory, stalled: bool, reset: bool, tail: str
+) -> None:
+    event = factory.casualty_detected(
+        HR,
+        ready_reason="InstallFailed",
+        ready_message="Helm install failed for release apps/podinfo with chart podinfo@6.5.0: "
+        "context deadline exceeded",
+        failed_for=125,
+        stalled=stalled,
+        failures=1,
+        reset=reset,
+        release="podinfo",
+        revision="6.5.0",
+    )
+    assert event.message == (
+        f"HelmRelease {HR.ref} failed during an incident and has been Ready=False "
+        "(InstallFailed) for 2m5s: Helm install failed for release apps/podinfo with chart "
+        "podinfo@6.5.0: context deadline exceeded." + tail.format(name=HR.name, ns=HR.namespace)
+    )
+    assert event.severity is Severity.ERROR
+    assert dict(event.metadata) == {
+        "age": "2m5s",
+        "failures": "1",
+        "release": "podinfo",
+        "revision": "6.5.0",
+    }

@@ -24,6 +24,7 @@ from fluxwatch.engine.config import EngineSettings, GuardrailSettings
 from fluxwatch.engine.policy import Kind, Verdict, decide
 from fluxwatch.engine.recovery import (
     FORCE_RECONCILE,
+    RESET,
     STATUS_CORRECT,
     SUSPEND_TOGGLE,
     Recovery,
@@ -31,7 +32,13 @@ from fluxwatch.engine.recovery import (
     ViewWaiter,
 )
 from fluxwatch.kube.client import KubeApiError, KubeConnectionError, KubeError
-from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView, hr_view
+from fluxwatch.kube.helmrelease import (
+    ANNOTATION_REQUESTED_AT,
+    ANNOTATION_RESET_AT,
+    ANNOTATION_SUSPENDED_AT,
+    HRView,
+    hr_view,
+)
 from fluxwatch.kube.helmstorage import StoredRelease
 from fluxwatch.notify.event import Event, Meta
 from fluxwatch.telemetry.metrics import Metrics
@@ -101,6 +108,9 @@ class Api:
                 "lastTransitionTime": "2026-05-05T08:00:00Z",
             }
         ]
+        reset_at = (self.obj["metadata"].get("annotations") or {}).get(ANNOTATION_RESET_AT)
+        if reset_at is not None:
+            status["lastHandledResetAt"] = reset_at  # helm-controller acknowledges the reset
         self.obj["metadata"]["resourceVersion"] = str(
             int(self.obj["metadata"]["resourceVersion"]) + 1
         )
@@ -114,6 +124,11 @@ class Api:
         self._call("force-reconcile")
         change = {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}
         return self._write(view, change, FORCE_RECONCILE, spec=False)
+
+    async def reset(self, view: HRView, token: str) -> HRView:
+        self._call("reset")
+        change = {"annotations": {ANNOTATION_REQUESTED_AT: token, ANNOTATION_RESET_AT: token}}
+        return self._write(view, change, RESET, spec=False)
 
     async def suspend(self, view: HRView, marker: str) -> HRView:
         self._call("suspend")

@@ -9,7 +9,7 @@ import pytest
 
 from fluxwatch.durations import format_duration, parse_duration
 from fluxwatch.engine.config import VerifyStorage
-from fluxwatch.settings import SettingsError, engine_settings, load_settings
+from fluxwatch.settings import SettingsError, engine_settings, load_settings, recovery_options
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,3 +221,14 @@ def test_a_provider_from_the_environment_is_named_by_its_variable(
     (problem,) = caught.value.problems
     assert problem.startswith("FLUXWATCH_NOTIFY__PROVIDERS[0].adress: unknown field")
     assert "SECRET" not in problem
+
+
+def test_the_reset_strategy_is_opt_in_and_a_boolean(tmp_path: Path) -> None:
+    """recovery.reset: off unless set; a value that is not a boolean is named as written."""
+    assert recovery_options(load_settings()).reset is False
+    config = tmp_path / "config.yaml"
+    config.write_text("recovery:\n  reset: true\n")
+    assert recovery_options(load_settings(config)).reset is True
+    assert problems_of(tmp_path, "recovery:\n  reset: maybe\n") == [
+        "recovery.reset: expected true or false (got 'maybe')"
+    ]
