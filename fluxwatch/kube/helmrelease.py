@@ -647,8 +647,6 @@ _decode_dependencies = msgspec.json.Decoder(list[_WireDependency] | None).decode
 
 def _wire_dependencies(raw: msgspec.Raw, namespace: str) -> tuple[tuple[str, str], ...] | None:
     """:func:`_depends_on` from the field's JSON bytes; None when an entry names no release."""
-    if raw is _NO_RAW:
-        return ()
     key = (namespace, bytes(raw))
     shared = _DEPENDENCY_BYTES.get(key)
     if shared is not None:
@@ -699,9 +697,13 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     labels = _wire_labels(meta.labels)
     if labels is None:
         return None
-    depends_on = _wire_dependencies(spec.depends_on, namespace)
-    if depends_on is None:
-        return None
+    # Most releases name no dependency: no call for them (it was 5% of this function).
+    depends_on: tuple[tuple[str, str], ...] = ()
+    if spec.depends_on is not _NO_RAW:
+        found = _wire_dependencies(spec.depends_on, namespace)
+        if found is None:
+            return None
+        depends_on = found
     ready = reconciling = released = stalled = None
     if status.conditions:
         messages: dict[str, str] = {}

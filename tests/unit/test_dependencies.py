@@ -89,6 +89,8 @@ def test_duplicates_in_a_list_are_one_edge() -> None:
     g = DependencyGraph()
     g.set(k("b"), (k("a"), k("a"), k("c")))
     assert g.depends_on(k("b")) == (k("a"), k("c"))
+    g.set(k("d"), [k("e"), k("e")])
+    assert g.depends_on(k("d")) == (k("e"),)
     g.set(k("b"), (k("c"),))
     assert g.dependents(k("a")) == frozenset()
 
@@ -216,6 +218,19 @@ def _reaches(g: DependencyGraph, src: Key, dst: Key) -> bool:
             seen.add(node)
             todo.extend(g.depends_on(node))
     return False
+
+
+def test_dependents_on_random_graphs_are_what_reaches_the_release() -> None:
+    """Against the test's own search, on graphs with diamonds, cycles and self-loops."""
+    rng = random.Random(1411)
+    for _ in range(200):
+        nodes = [k(f"r{i}", f"ns{i % 3}") for i in range(rng.randint(2, 25))]
+        g = DependencyGraph()
+        for node in nodes:
+            g.set(node, rng.sample(nodes, rng.randint(0, min(4, len(nodes)))))
+        for node in nodes:
+            expected = {other for other in nodes if other != node and _reaches(g, other, node)}
+            assert g.dependents(node) == expected, node
 
 
 def test_order_on_random_graphs_loses_nothing_and_puts_dependencies_first() -> None:
