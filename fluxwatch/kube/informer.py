@@ -468,19 +468,16 @@ class Informer(Generic[V]):
                 if end < 0:
                     parts.append(chunk)
                     continue
-                start = 0
                 if parts:
-                    # Only the line that spans reads is joined: joining it to the whole read
-                    # copied every byte of the stream once more.
-                    parts.append(chunk[:end])
-                    on_line(b"".join(parts))
+                    parts.append(chunk)
+                    chunk = b"".join(parts)
                     parts.clear()
-                    delivered += 1
-                    start = end + 1
-                    end = find(b"\n", start)
+                    find = chunk.find
+                    end = find(b"\n")
                 # Lines are read in place: a slice of a memoryview copies nothing, where
                 # bytes.split copied every event once more (a twentieth of the event's cost).
                 lines = memoryview(chunk)
+                start = 0
                 while end >= 0:
                     if end > start:
                         on_line(lines[start:end])
