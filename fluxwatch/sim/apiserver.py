@@ -258,10 +258,9 @@ BLOCK_TIMEOUT = 3.0
 COMPACTION_INTERVAL = 300.0
 # kube-apiserver writes each watch event as it comes and flushes when none is queued
 # (handlers/watch.go), so a backlog reaches the client as a steady stream. Writes of about
-# this many bytes do the same at a fraction of the cost of one write per event. A write of
-# a thousand events (3 MB with managedFields) came out in bursts instead: aiohttp sends the
-# next only once the client has taken nearly all of the last, and on loopback a raw read
-# of the stream ran at 60% of the speed it reaches in 64 KiB writes.
+# this many bytes do the same at a fraction of the cost of one write per event; a write of
+# a thousand events (3 MB with managedFields) went out in bursts, since aiohttp takes the
+# next write only once the client has read nearly all of the last.
 WATCH_WRITE_SIZE = 64 * 1024
 
 
