@@ -27,14 +27,18 @@ def _never_due(view: HRView, verdict: Any) -> None:
     raise AssertionError("an inactive tracker acts on nothing")
 
 
+def _ignore(etype: str, view: HRView, old: HRView | None) -> None:
+    pass
+
+
 class Counting:
-    """A handler ``(type, view, old)`` that feeds the tracker and resolves ``done`` at the
-    ``target``-th call, with the ``perf_counter`` time of that call."""
+    """A handler ``(type, view, old)`` that feeds the tracker (when given one) and resolves
+    ``done`` at the ``target``-th call, with the ``perf_counter`` time of that call."""
 
     __slots__ = ("_handle", "done", "first", "n", "target")
 
-    def __init__(self, tracker: Tracker) -> None:
-        self._handle = tracker.handle
+    def __init__(self, tracker: Tracker | None) -> None:
+        self._handle = tracker.handle if tracker is not None else _ignore
         self.n = 0
         self.target = 0
         self.first = 0.0

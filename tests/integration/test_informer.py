@@ -22,6 +22,7 @@ from fluxwatch.kube.client import HELMRELEASES, KubeClient
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView, hr_view
 from fluxwatch.kube.informer import BOOKMARK_PERIOD, Backoff, Informer
 from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.kubeconfig import write_kubeconfig
 from fluxwatch.sim.store import Store, too_large
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
@@ -624,3 +625,66 @@ async def test_the_backoff_starts_over_after_each_good_watch(
         assert all(d.endswith("reconnecting in 0.02s") for d in delays), delays
     finally:
         await stop(task)
+
+
+async def _relay(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, piece: int | None
+) -> None:
+    """Copy one direction of a connection; ``piece``: forward at most that many bytes per
+    write and yield between writes, so the far side reads them one by one."""
+    try:
+        while data := await reader.read(65536):
+            step = piece or len(data)
+            for at in range(0, len(data), step):
+                writer.write(data[at : at + step])
+                await writer.drain()
+                await asyncio.sleep(0)
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("piece", [1, 7, 1000, 4099])
+async def test_events_split_across_reads_are_joined_whole(
+    apiserver: ApiServer, tmp_path: Path, piece: int
+) -> None:
+    """A watch line arrives in as many reads as TCP makes of it: here the API server's
+    bytes pass a relay that forwards them ``piece`` bytes at a time. Every event must
+    still be read whole, in order, into the view the API server's object gives."""
+    host, port = apiserver.url.removeprefix("http://").rsplit(":", 1)
+
+    async def accept(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(host, int(port))
+        await asyncio.gather(_relay(client_r, server_w, None), _relay(server_r, client_w, piece))
+
+    relay = await asyncio.start_server(accept, "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    path = write_kubeconfig(
+        tmp_path / "relayed", f"http://127.0.0.1:{relay_port}", apiserver.admin_token
+    )
+    client = await KubeClient.from_config(path)
+    rec = Recorder()
+    informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, observer=rec)
+    task = await start(informer)
+    try:
+        store = apiserver.store
+        store.create(HR, helmrelease("apps", "a"))
+        store.create(HR, helmrelease("apps", "b", releaseName="b-" + "x" * 40))
+        store.patch(HR, "apps", "a", {"spec": {"suspend": True}})
+        store.delete(HR, "apps", "b")
+        await rec.until(lambda: len(rec.events) == 4)
+        assert rec.events == [
+            ("ADDED", "apps", "a"),
+            ("ADDED", "apps", "b"),
+            ("MODIFIED", "apps", "a"),
+            ("DELETED", "apps", "b"),
+        ]
+        live = store.get(HR, "apps", "a")
+        assert informer.cache == {("apps", "a"): hr_view(live)}
+        assert informer.cache[("apps", "a")].suspend
+        assert informer.resource_version == str(store.resource_version)  # the deletion
+    finally:
+        await stop(task)
+        await client.close()
+        relay.close()
