@@ -202,6 +202,8 @@ class Daemon:
         releases = [f"{ns}/{name}" for ns, name in getattr(event, "keys", ())]
         if isinstance(event, Tripped):
             approve = f"fluxwatch approve {event.incident}" if event.incident else ""
+            failed = self.tracker.casualties(event.incident) if self.tracker else []
+            casualties = [f"{ns}/{name}" for ns, name in failed]
             self.publish(
                 self.events.guardrail_tripped(
                     self._own_subject(),
@@ -210,6 +212,7 @@ class Daemon:
                     releases=releases,
                     incident=event.incident,
                     approve=approve,
+                    casualties=casualties,
                 )
             )
             for key in event.keys:
@@ -221,6 +224,7 @@ class Daemon:
                         releases=releases,
                         incident=event.incident,
                         approve=approve,
+                        casualties=casualties,
                     )
                 )
         elif isinstance(event, Exhausted):
@@ -337,6 +341,7 @@ class Daemon:
             self.recovery,
             on_guard=self._traced_guard,
             active=self.elector is None,
+            reset=recovery_options(settings).reset,
         )
 
         self.metrics.follow_verdicts(tracker.counts)

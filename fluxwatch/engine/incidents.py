@@ -128,6 +128,19 @@ class Incidents:
         self._of[key] = incident
         return incident
 
+    def enlist(self, key: Key, at: float) -> Incident | None:
+        """``key`` failed at ``at``: a casualty of the incident whose window holds that
+        instant, if one does (no incident is opened or moved for a failure)."""
+        incident = self.holding(at)
+        current = self._of.get(key)
+        if current is not None and (current is not incident or current.members[key] != at):
+            self.leave(key)
+        if incident is None:
+            return None
+        incident.members[key] = at
+        self._of[key] = incident
+        return incident
+
     def leave(self, key: Key) -> Incident | None:
         """``key`` is no longer a member; returns its incident if that closed with it."""
         incident = self._of.pop(key, None)

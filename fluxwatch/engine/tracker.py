@@ -39,7 +39,7 @@ from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.dependencies import DependencyGraph
 from fluxwatch.engine.guardrail import Approval, GuardEvent, Guardrail, GuardrailState, Key
 from fluxwatch.engine.incidents import Incident, Incidents
-from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, decide
+from fluxwatch.engine.policy import Kind, Skip, Suspicion, Verdict, casualty, decide
 from fluxwatch.kube.helmrelease import HRView
 from fluxwatch.kube.watch import DELETED
 
@@ -80,6 +80,7 @@ class Tracker:
         on_guard: OnGuard | None = None,
         guardrail: Guardrail | None = None,
         active: bool = True,
+        reset: bool = False,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -101,6 +102,12 @@ class Tracker:
         self._suspects: dict[Key, float] = {}
         self.incidents = Incidents(settings.guardrail.incident_window)
         self.graph = DependencyGraph()  # spec.dependsOn of every release
+        # Failed inside an incident's window (its casualties): with ``reset`` they wait for
+        # the guardrail like stuck ones; without, each is only announced, once per failure.
+        self._reset = reset
+        self._casualties: dict[Key, None] = {}
+        self._unreported: dict[Key, None] = {}
+        self._reported: dict[Key, float] = {}  # casualty -> the failure it was announced for
 
     # -- fed by the informer ----------------------------------------------------------------
 
@@ -142,6 +149,9 @@ class Tracker:
         self._suspects.pop(key, None)
         self._leave_due(key)
         self._leave_incident(key)
+        self._casualties.pop(key, None)
+        self._unreported.pop(key, None)
+        self._reported.pop(key, None)
 
     def resync(self, views: Iterable[HRView]) -> None:
         """Replace everything with a full list: upsert each view, delete the others."""
@@ -364,14 +374,47 @@ class Tracker:
         return _NOWHERE
 
     def _regroup(self, key: Key, rec: Record) -> None:
-        """Keep the release in its incident while it is at Ready=Unknown or in flight."""
-        if rec.verdict.kind in (Kind.PROGRESSING, Kind.STUCK):
+        """Keep the release in its incident while it is at Ready=Unknown, failed inside
+        the incident's window (a casualty), or in flight."""
+        verdict = rec.verdict
+        if verdict.kind in (Kind.PROGRESSING, Kind.STUCK):
             ready = rec.view.ready
             if ready is not None and ready.last_transition is not None:
+                self._casualties.pop(key, None)
                 self.incidents.join(key, ready.last_transition)
                 return
+        failed_at = verdict.failed_at
+        if verdict.resettable and failed_at is not None:
+            if self.incidents.enlist(key, failed_at) is not None:
+                self._casualty(key, failed_at)
+                return
+        self._casualties.pop(key, None)
+        self._unreported.pop(key, None)
         if key not in self._busy:
             self._leave_incident(key)
+
+    def _casualty(self, key: Key, failed_at: float) -> None:
+        """A release failed inside an incident's window: reset it under the guardrail, or
+        announce it once for this failure."""
+        if key in self._busy:
+            return
+        if self._reset:
+            self._casualties[key] = None
+        elif self._reported.get(key) != failed_at:
+            self._unreported[key] = None
+        else:
+            return
+        self._request_recheck(self.clock.now())
+
+    def casualties(self, incident: str) -> list[Key]:
+        """The releases that failed inside ``incident``'s window and are failed still."""
+        found = self.incidents.get(incident)
+        records = self._records
+        return [
+            key
+            for key in (found.members if found is not None else ())
+            if (rec := records.get(key)) is not None and rec.verdict.skip is Skip.FAILED
+        ]
 
     def _leave_incident(self, key: Key) -> None:
         if self.incidents.of(key) is None:
@@ -387,17 +430,19 @@ class Tracker:
         return incident.id if incident is not None else ""
 
     def _ordered_due(self) -> list[Key]:
-        """Due releases in the order to act: the oldest incident first (a backlog is
-        worked off oldest first); within it roots first, those that block the most
-        releases before those that block none, then by their own deadline; and never a
-        release before one it dependsOn (it would only go back to waiting)."""
-        due = list(self._due)
+        """Due releases (stuck ones and casualties to reset) in the order to act: the
+        oldest incident first (a backlog is worked off oldest first); within it roots
+        first, those that block the most releases before those that block none, then by
+        their own deadline; and never a release before one it dependsOn (it would only go
+        back to waiting)."""
+        due = [*self._due, *self._casualties]
         if len(due) > 1:
             records, incidents, graph = self._records, self.incidents, self.graph
 
             def rank(key: Key) -> tuple[float, int, float]:
                 incident = incidents.of(key)
-                at = records[key].verdict.due_at or 0.0
+                verdict = records[key].verdict
+                at = verdict.due_at or verdict.failed_at or 0.0
                 start = incident.start if incident is not None else at
                 return start, -len(graph.dependents(key)), at
 
@@ -410,13 +455,20 @@ class Tracker:
         busy or suspect yet (the guardrail waits for them to settle)."""
         out: dict[str, int] = {}
         counted = {*due, *self._busy, *suspects}
+        records = self._records
         seen: set[str] = set()
         for key in due:
             incident = self.incidents.of(key)
             if incident is None or incident.id in seen:
                 continue
             seen.add(incident.id)
-            more = sum(1 for k in incident.members if k not in counted)
+            more = sum(
+                1
+                for k in incident.members
+                if k not in counted
+                and (rec := records.get(k)) is not None
+                and rec.verdict.kind is Kind.PROGRESSING
+            )
             if more:
                 out[incident.id] = more
         return out
@@ -448,7 +500,20 @@ class Tracker:
         """Ask the guardrail about every due release at once, then start the admitted ones."""
         if not self._active:
             return
-        if not self._due and not self._resume and not self.guardrail.tripped:
+        if self._unreported:
+            # Announced only (reset is off): no write, so nothing for the guardrail to count.
+            for key in list(self._unreported):
+                rec = self._records[key]
+                del self._unreported[key]
+                if rec.verdict.failed_at is not None:
+                    self._reported[key] = rec.verdict.failed_at
+                    self._start(key, rec, casualty(rec.view, rec.verdict, now))
+        if (
+            not self._due
+            and not self._resume
+            and not self._casualties
+            and not self.guardrail.tripped
+        ):
             return
         suspects = self._live_suspects(now)
         due = self._ordered_due()
@@ -478,7 +543,12 @@ class Tracker:
         for key in admission.act:
             self._due.pop(key, None)
             self._resume.pop(key, None)
-            self._start(key, self._records[key])
+            rec = self._records[key]
+            if key in self._casualties:
+                del self._casualties[key]
+                self._start(key, rec, casualty(rec.view, rec.verdict, now))
+            else:
+                self._start(key, rec)
         if admission.next_check is not None:
             self._request_recheck(admission.next_check)
 
@@ -507,10 +577,10 @@ class Tracker:
         # asyncio may run a timer one clock tick early: judge at the instant it stands for.
         self._dispatch(max(self.clock.now(), when))
 
-    def _start(self, key: Key, rec: Record) -> None:
+    def _start(self, key: Key, rec: Record, verdict: Verdict | None = None) -> None:
         self._busy[key] = None
         try:
-            result = self._on_due(rec.view, rec.verdict)
+            result = self._on_due(rec.view, verdict if verdict is not None else rec.verdict)
         except Exception:
             log.exception("on_due failed", extra={"namespace": key[0], "hr": key[1]})
             self._finish(key)

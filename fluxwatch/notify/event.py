@@ -545,6 +545,7 @@ class EventFactory:
         labels: Mapping[str, str] | None = None,
         incident: str = "",
         approve: str = "",
+        casualties: Sequence[str] = (),
     ) -> Event:
         """fluxwatch refuses to act on any of ``releases`` (``namespace/name``).
 
@@ -558,6 +559,11 @@ class EventFactory:
             f"fluxwatch refused to recover {count} stuck {noun} ({guardrail} guardrail): "
             f"{detail.rstrip('.')}. Stuck: {_names(list(releases))}."
         )
+        if casualties:
+            message += (
+                f" Failed during the incident (install or upgrade, Ready=False): "
+                f"{_names(list(casualties))}."
+            )
         if approve:
             message += f" To recover them anyway, under the budget and roots first: {approve}"
         metadata = {Meta.GUARDRAIL: guardrail, Meta.COUNT: str(count)}

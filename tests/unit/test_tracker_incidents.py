@@ -16,8 +16,9 @@ from engine_objects import T0, ready, stuck, stuck_obj
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
 from fluxwatch.engine.guardrail import Approval, GuardEvent, OverBudget, TripCleared, Tripped
-from fluxwatch.engine.policy import Verdict
+from fluxwatch.engine.policy import Kind, Verdict
 from fluxwatch.engine.tracker import Tracker
+from fluxwatch.kube.fields import format_rfc3339
 from fluxwatch.kube.helmrelease import HRView, hr_view
 from fluxwatch.kube.informer import ADDED
 
@@ -37,6 +38,7 @@ class Harness:
         work: float = 0.0,
         recover: bool = True,
         active: bool = True,
+        reset: bool = False,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.acts: list[tuple[float, str]] = []
@@ -49,6 +51,7 @@ class Harness:
             self.on_due,
             on_guard=lambda e: self.events.append((self.loop.time(), e)),
             active=active,
+            reset=reset,
         )
 
     async def on_due(self, view: HRView, verdict: Verdict) -> None:
@@ -338,3 +341,82 @@ async def test_a_dependency_goes_first_even_from_a_younger_incident() -> None:
     await h.until(1)
     assert len(h.tracker.incidents) == 0  # all recovered: each left its incident
     assert [n for _, n in h.acts] == ["b-old", "z-young", "a-old"]
+
+
+# -- the blip's other casualties ------------------------------------------------------------
+
+
+def failed(name: str, at: float, reason: str = "UpgradeFailed") -> HRView:
+    """An upgrade that failed at ``at`` (what an API blip leaves besides stuck ones)."""
+    obj = stuck_obj(name, since=at)
+    obj["status"]["conditions"] = [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": reason,
+            "message": "Helm upgrade failed: context deadline exceeded",
+            "lastTransitionTime": format_rfc3339(at),
+        }
+    ]
+    return hr_view(obj)
+
+
+class Recorder(Harness):
+    """The harness, keeping each verdict handed over."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.verdicts: list[tuple[float, str, Verdict]] = []
+
+    async def on_due(self, view: HRView, verdict: Verdict) -> None:
+        self.verdicts.append((self.loop.time(), view.name, verdict))
+        await super().on_due(view, verdict)
+
+
+async def test_a_failure_inside_an_incident_window_is_reset_under_the_guardrail() -> None:
+    """With reset on, a release that failed while an incident's releases went Unknown is
+    handed over as a casualty, counted with its incident; one that failed outside any
+    incident's window is never touched."""
+    h = Recorder(reset=True, work=10)  # each recovery works for 10 s, then it is Ready
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    h.tracker.upsert(failed("old-failed", at=T0 - 5000))
+    h.tracker.upsert(failed("other-failure", at=T0 + 30, reason="ArtifactFailed"))
+    await h.until(1)
+    [(at, name, verdict)] = h.verdicts
+    assert (at, name, verdict.kind) == (0.0, "blip-failed", Kind.CASUALTY)
+    assert "inside an incident window" in verdict.reason
+    incident = h.tracker.incident_of(("flux-system", "stuck"))
+    assert incident is h.tracker.incident_of(("flux-system", "blip-failed"))
+    assert h.tracker.incident_of(("flux-system", "old-failed")) is None
+    await h.until(301)
+    assert [n for _, n, _ in h.verdicts] == ["blip-failed", "stuck"]
+
+
+async def test_without_reset_a_casualty_is_announced_once_and_named_in_the_refusal() -> None:
+    h = Recorder(recover=False)
+    for n in names(11):
+        h.tracker.upsert(stuck(n, since=T0))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    await h.until(1)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("blip-failed", Kind.CASUALTY)]
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))  # the same failure, seen again
+    await h.until(301)
+    assert [n for _, n, _ in h.verdicts] == ["blip-failed"]  # announced once; 11: refused
+    [(_, trip)] = h.events
+    assert isinstance(trip, Tripped)
+    assert h.tracker.casualties(trip.incident) == [("flux-system", "blip-failed")]
+    assert ("flux-system", "blip-failed") not in trip.keys  # not counted: nothing to write
+
+
+async def test_a_reset_that_works_takes_the_casualty_out_of_its_incident() -> None:
+    h = Recorder(reset=True, recover=False)
+    obj_failed = failed("blip-failed", at=T0 + 30)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(obj_failed)
+    await h.until(1)
+    fixed = replace(obj_failed, ready=replace(obj_failed.ready, status="True"))  # type: ignore[arg-type]
+    h.tracker.upsert(fixed)
+    incident = h.tracker.incident_of(("flux-system", "stuck"))
+    assert incident is not None and list(incident.members) == [("flux-system", "stuck")]
+    assert h.tracker.casualties(incident.id) == []
