@@ -108,6 +108,10 @@ class Tracker:
         self._casualties: dict[Key, None] = {}
         self._unreported: dict[Key, None] = {}
         self._reported: dict[Key, float] = {}  # casualty -> the failure it was announced for
+        # Resettable failures no incident holds (yet): a list may deliver them before the
+        # stuck releases that open their incident. Incident -> the start last swept for.
+        self._failed: dict[Key, float] = {}
+        self._swept: dict[str, float] = {}
 
     # -- fed by the informer ----------------------------------------------------------------
 
@@ -152,6 +156,7 @@ class Tracker:
         self._casualties.pop(key, None)
         self._unreported.pop(key, None)
         self._reported.pop(key, None)
+        self._failed.pop(key, None)
 
     def resync(self, views: Iterable[HRView]) -> None:
         """Replace everything with a full list: upsert each view, delete the others."""
@@ -381,17 +386,35 @@ class Tracker:
             ready = rec.view.ready
             if ready is not None and ready.last_transition is not None:
                 self._casualties.pop(key, None)
-                self.incidents.join(key, ready.last_transition)
+                self._failed.pop(key, None)
+                incident = self.incidents.join(key, ready.last_transition)
+                if self._swept.get(incident.id) != incident.start:
+                    self._swept[incident.id] = incident.start
+                    self._sweep(incident)
                 return
         failed_at = verdict.failed_at
         if verdict.resettable and failed_at is not None:
             if self.incidents.enlist(key, failed_at) is not None:
+                self._failed.pop(key, None)
                 self._casualty(key, failed_at)
                 return
+            self._failed[key] = failed_at
+        else:
+            self._failed.pop(key, None)
         self._casualties.pop(key, None)
         self._unreported.pop(key, None)
         if key not in self._busy:
             self._leave_incident(key)
+
+    def _sweep(self, incident: Incident) -> None:
+        """An incident opened or starts earlier now: the failures its window holds are its
+        casualties."""
+        window = self.incidents.window
+        for key, at in list(self._failed.items()):
+            if incident.holds(at, window):
+                del self._failed[key]
+                self.incidents.enlist(key, at)
+                self._casualty(key, at)
 
     def _casualty(self, key: Key, failed_at: float) -> None:
         """A release failed inside an incident's window: reset it under the guardrail, or
@@ -422,6 +445,7 @@ class Tracker:
         closed = self.incidents.leave(key)
         if closed is not None:
             self.guardrail.closed(closed.id)
+            self._swept.pop(closed.id, None)
         if self._due or self.guardrail.tripped:  # an incident shrank: it may settle or clear
             self._request_recheck(self.clock.now())
 

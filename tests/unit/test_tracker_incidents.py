@@ -391,6 +391,7 @@ async def test_a_failure_inside_an_incident_window_is_reset_under_the_guardrail(
     assert h.tracker.incident_of(("flux-system", "old-failed")) is None
     await h.until(301)
     assert [n for _, n, _ in h.verdicts] == ["blip-failed", "stuck"]
+    await h.tracker.aclose()
 
 
 async def test_without_reset_a_casualty_is_announced_once_and_named_in_the_refusal() -> None:
@@ -420,3 +421,16 @@ async def test_a_reset_that_works_takes_the_casualty_out_of_its_incident() -> No
     incident = h.tracker.incident_of(("flux-system", "stuck"))
     assert incident is not None and list(incident.members) == [("flux-system", "stuck")]
     assert h.tracker.casualties(incident.id) == []
+
+
+async def test_a_failure_listed_before_its_incident_opens_is_still_its_casualty() -> None:
+    """A list delivers releases in name order: the failed one may come before the stuck
+    ones whose Ready=Unknown opens the incident that holds its failure."""
+    h = Recorder(reset=True, work=10)
+    h.tracker.resync([failed("a-failed", at=T0 + 30), stuck("z-stuck", since=T0)])
+    await h.until(1)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("a-failed", Kind.CASUALTY)]
+    assert h.tracker.incident_of(("flux-system", "a-failed")) is h.tracker.incident_of(
+        ("flux-system", "z-stuck")
+    )
+    await h.tracker.aclose()
