@@ -45,6 +45,29 @@ async def test_the_clock_moves_with_the_loop_from_its_epoch() -> None:
     assert fired == [7.0]
 
 
+async def test_the_epoch_is_the_wall_time_at_the_moment_the_clock_is_made() -> None:
+    await asyncio.sleep(5)
+    clock = Clock(epoch=EPOCH)
+    assert clock.now() == EPOCH
+    await asyncio.sleep(2)
+    assert clock.now() == EPOCH + 2
+
+
+def test_a_clock_made_before_its_loop_runs_follows_that_loop() -> None:
+    """The loop given is the one read, running or not yet."""
+
+    async def later(clock: Clock) -> float:
+        await asyncio.sleep(0.05)
+        return clock.now()
+
+    loop = asyncio.new_event_loop()
+    try:
+        clock = Clock(loop, epoch=EPOCH)
+        assert EPOCH + 0.05 <= loop.run_until_complete(later(clock)) < EPOCH + 5
+    finally:
+        loop.close()
+
+
 async def test_without_an_epoch_the_clock_starts_at_the_wall_clock() -> None:
     before = time.time()
     for clock in (Clock(), Clock(asyncio.get_running_loop())):
