@@ -152,7 +152,6 @@ class _State:
     controller: str
     holder: str  # "" while released
     last_holder: str  # the last non-empty holder
-    transitions: int
     expires_at: float | None
     changes: deque[tuple[float, str]] = field(default_factory=deque)  # (when, new holder)
     flapping: bool = False
@@ -194,7 +193,7 @@ class LeaseMonitor:
         found: list[Finding] = []
         if st is None:
             # First sight: whoever holds it is the baseline, not a change.
-            st = _State(controller, lease.holder, lease.holder, lease.transitions, None)
+            st = _State(controller, lease.holder, lease.holder, None)
             self._leases[key] = st
         elif lease.holder != st.holder:
             if not lease.holder:
@@ -208,7 +207,6 @@ class LeaseMonitor:
                 st.changes.append((now, lease.holder))
             st.holder = lease.holder
             st.last_holder = lease.holder or st.last_holder
-        st.transitions = lease.transitions
         st.expires_at = lease.expires_at
         found.extend(self._check(key, st, now))
         return found

@@ -7,6 +7,7 @@ the thin asyncio wrapper under looptime.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from engine_objects import T0, lease, lease_obj
@@ -80,10 +81,13 @@ def test_flapping_once_per_episode(monitor: LeaseMonitor) -> None:
     for i, holder in enumerate([B, A, B, A, B], start=1):
         found += monitor.observe(lease(holder, renew=T0 + 60 * i), T0 + 60 * i)
     flaps = [f for f in found if isinstance(f, LeaderFlapping)]
-    assert len(flaps) == 1
-    assert flaps[0].at == T0 + 240  # the fourth change
-    assert flaps[0].changes == 4
-    assert flaps[0].holders == (B, A, B, A)
+    # At the fourth change, naming the holders in the order they took the Lease.
+    assert flaps == [LeaderFlapping(KEY, "helm-controller", 4, 600.0, (B, A, B, A), T0 + 240)]
+    assert flaps[0].severity == "error"
+    assert flaps[0].message == (
+        f"helm-controller changed leader 4 times within 600s ({B}, {A}, {B}, {A}); "
+        "releases it was installing may be left Ready=Unknown"
+    )
     assert sum(isinstance(f, LeaderChanged) for f in found) == 5
     # Calm for a window (B keeps renewing): the episode ends; a new burst is a new episode.
     assert monitor.observe(lease(B, renew=T0 + 1000), T0 + 1000) == []
@@ -92,6 +96,18 @@ def test_flapping_once_per_episode(monitor: LeaseMonitor) -> None:
         t = T0 + 1000 + 10 * i
         later += monitor.observe(lease(holder, renew=t), t)
     assert sum(isinstance(f, LeaderFlapping) for f in later) == 1
+
+
+@pytest.mark.parametrize(("last", "flapping"), [(609.0, True), (610.0, False)])
+def test_a_change_flap_window_old_has_left_the_window(last: float, flapping: bool) -> None:
+    """Changes at 10, 20 and 30 s, the fourth at ``last``: the one at 10 s still counts
+    until it is flap_window (600 s) old, and no longer from that instant on."""
+    monitor = LeaseMonitor(LeaseSettings())
+    monitor.observe(lease(A, renew=T0), T0)
+    for t, holder in [(10.0, B), (20.0, A), (30.0, B)]:
+        monitor.observe(lease(holder, renew=T0 + t), T0 + t)
+    found = monitor.observe(lease(A, renew=T0 + last), T0 + last)
+    assert any(isinstance(f, LeaderFlapping) for f in found) is flapping
 
 
 def test_three_changes_are_not_flapping(monitor: LeaseMonitor) -> None:
@@ -115,6 +131,17 @@ def test_leaderless_once_then_restored(monitor: LeaseMonitor) -> None:
     assert monitor.next_check() is None
     [back] = monitor.observe(lease(B, renew=T0 + 130, transitions=5), T0 + 130)[1:]
     assert back == LeaderRestored(KEY, "helm-controller", B, 65.0, T0 + 130)
+
+
+def test_a_second_outage_after_a_restore_is_reported_again(monitor: LeaseMonitor) -> None:
+    monitor.observe(lease(A, renew=T0, duration=35), T0)
+    assert [type(f) for f in monitor.check(T0 + 65)] == [ControllerLeaderless]
+    [back] = monitor.observe(lease(A, renew=T0 + 100, duration=35), T0 + 100)
+    assert back == LeaderRestored(KEY, "helm-controller", A, 35.0, T0 + 100)
+    # A renews no more: the timer is due again at the new expiry plus grace.
+    assert monitor.next_check() == T0 + 100 + 35 + 30
+    [again] = monitor.check(T0 + 165)
+    assert again == ControllerLeaderless(KEY, "helm-controller", A, T0 + 135, T0 + 165)
 
 
 def test_leaderless_after_a_clean_release_nobody_took(monitor: LeaseMonitor) -> None:
@@ -150,10 +177,51 @@ def test_deleted_lease_starts_over(monitor: LeaseMonitor) -> None:
     assert monitor.observe(lease(B, renew=T0 + 10), T0 + 10) == []
 
 
-def test_malformed_lease_is_skipped(monitor: LeaseMonitor) -> None:
+def test_malformed_lease_is_skipped_and_logged_by_name(
+    monitor: LeaseMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
     obj = lease_obj(A, renew=T0)
     obj["spec"]["renewTime"] = "yesterday"
-    assert monitor.observe(lease_view(obj), T0) == []
+    view = lease_view(obj)
+    assert view.malformed
+    with caplog.at_level(logging.WARNING, logger="fluxwatch.engine.leases"):
+        assert monitor.observe(view, T0) == []
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == f"cannot read Lease: {view.malformed}"
+    assert (record.namespace, record.lease) == KEY
+
+
+@pytest.mark.looptime
+async def test_a_failing_finding_handler_is_logged_and_the_next_findings_still_arrive(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[Finding] = []
+
+    def on_finding(finding: Finding) -> None:
+        seen.append(finding)
+        if isinstance(finding, LeaderChanged):
+            raise RuntimeError("router closed")
+
+    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), on_finding)
+    watch.handle(MODIFIED, lease(A, renew=T0), None)
+    await asyncio.sleep(100)  # leaderless at 65
+    with caplog.at_level(logging.ERROR, logger="fluxwatch.engine.leases"):
+        watch.handle(MODIFIED, lease(B, renew=T0 + 100, transitions=5), None)
+    assert [type(f) for f in seen] == [ControllerLeaderless, LeaderChanged, LeaderRestored]
+    [record] = caplog.records
+    assert record.getMessage() == "lease finding handler failed"
+    assert (record.namespace, record.lease) == KEY
+    assert record.exc_info is not None and "router closed" in str(record.exc_info[1])
+    watch.close()
+
+
+@pytest.mark.looptime
+async def test_deleting_a_lease_never_seen_is_nothing() -> None:
+    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: None)
+    watch.handle(DELETED, lease(A, renew=T0, name="kube-scheduler"), None)
+    watch.handle(DELETED, lease(A, renew=T0), None)
+    assert watch.monitor.next_check() is None
 
 
 @pytest.mark.looptime

@@ -1,0 +1,248 @@
+"""The engine's settings refuse every bad value with the field, the value and what was
+expected, and take every good one down to the lowest legal value.
+
+These are the words a person reads from ``fluxwatch check-config`` and at startup, so
+the messages are pinned whole; the boundaries are tested on both sides.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fluxwatch.engine.config import (
+    EngineSettings,
+    GuardrailSettings,
+    LabelSelector,
+    LeaseSettings,
+    Requirement,
+    VerifyStorage,
+)
+
+Settings = type[GuardrailSettings] | type[LeaseSettings] | type[EngineSettings]
+
+
+@pytest.mark.parametrize(
+    ("cls", "field", "value", "message"),
+    [
+        (GuardrailSettings, "max_batch", 0, "guardrail.max_batch: expected an integer >= 1, got 0"),
+        (
+            GuardrailSettings,
+            "max_batch",
+            True,
+            "guardrail.max_batch: expected an integer >= 1, got True",
+        ),
+        (
+            GuardrailSettings,
+            "max_recoveries",
+            2.5,
+            "guardrail.max_recoveries: expected an integer >= 1, got 2.5",
+        ),
+        (
+            GuardrailSettings,
+            "max_attempts",
+            -1,
+            "guardrail.max_attempts: expected an integer >= 1, got -1",
+        ),
+        (GuardrailSettings, "window", 0.0, "guardrail.window: expected a positive number, got 0.0"),
+        (
+            GuardrailSettings,
+            "window",
+            float("nan"),
+            "guardrail.window: expected a positive number, got nan",
+        ),
+        (
+            GuardrailSettings,
+            "batch_window",
+            -1.0,
+            "guardrail.batch_window: expected a duration >= 0, got -1.0",
+        ),
+        (
+            GuardrailSettings,
+            "backoff_base",
+            0.0,
+            "guardrail.backoff_base: expected a positive number, got 0.0",
+        ),
+        (
+            GuardrailSettings,
+            "backoff_max",
+            -3.0,
+            "guardrail.backoff_max: expected a positive number, got -3.0",
+        ),
+        (
+            GuardrailSettings,
+            "backoff_factor",
+            0.5,
+            "guardrail.backoff_factor: expected a number >= 1, got 0.5",
+        ),
+        (LeaseSettings, "namespace", "", "leases.namespace: expected a namespace, got ''"),
+        (LeaseSettings, "names", (), "leases.names: expected Lease names, got ()"),
+        (LeaseSettings, "names", ("a", ""), "leases.names: expected Lease names, got ('a', '')"),
+        (
+            LeaseSettings,
+            "flap_threshold",
+            0,
+            "leases.flap_threshold: expected an integer >= 1, got 0",
+        ),
+        (
+            LeaseSettings,
+            "flap_window",
+            0.0,
+            "leases.flap_window: expected a positive number, got 0.0",
+        ),
+        (
+            LeaseSettings,
+            "suspect_ttl",
+            -5.0,
+            "leases.suspect_ttl: expected a positive number, got -5.0",
+        ),
+        (LeaseSettings, "grace", -0.5, "leases.grace: expected a number >= 0, got -0.5"),
+        (EngineSettings, "threshold", 0.0, "engine.threshold: expected a positive number, got 0.0"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_field_value_and_expectation(
+    cls: Settings, field: str, value: Any, message: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        cls(**{field: value})
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [
+        (
+            GuardrailSettings,
+            {
+                "max_batch": 1,
+                "max_recoveries": 1,
+                "max_attempts": 1,
+                "window": 0.5,
+                "batch_window": 0.0,
+                "backoff_base": 0.5,
+                "backoff_max": 0.5,
+                "backoff_factor": 1.0,
+            },
+        ),
+        (
+            LeaseSettings,
+            {"flap_threshold": 1, "flap_window": 0.5, "suspect_ttl": 0.5, "grace": 0.0},
+        ),
+        (EngineSettings, {"threshold": 0.5}),
+    ],
+)
+def test_the_lowest_legal_values_are_taken(cls: Settings, values: dict[str, Any]) -> None:
+    settings = cls(**values)
+    assert {name: getattr(settings, name) for name in values} == values
+
+
+def test_verify_storage_takes_its_text_and_refuses_others() -> None:
+    assert EngineSettings(verify_storage="always").verify_storage is VerifyStorage.ALWAYS  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'sometimes' is not a valid VerifyStorage"):
+        EngineSettings(verify_storage="sometimes")  # type: ignore[arg-type]
+
+
+def test_a_namespace_is_watched_or_excluded_not_both() -> None:
+    with pytest.raises(ValueError) as refused:
+        EngineSettings(
+            watch_namespaces=frozenset({"apps", "web"}),
+            exclude_namespaces=frozenset({"web", "apps", "db"}),
+        )
+    assert str(refused.value) == (
+        "engine.exclude_namespaces: ['apps', 'web'] are also in watch_namespaces; "
+        "a namespace is either watched or excluded"
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "namespace", "labels", "in_scope"),
+    [
+        (EngineSettings(), "apps", {}, True),
+        (EngineSettings(watch_namespaces=frozenset({"apps"})), "apps", {}, True),
+        (EngineSettings(watch_namespaces=frozenset({"apps"})), "web", {}, False),
+        (EngineSettings(exclude_namespaces=frozenset({"apps"})), "apps", {}, False),
+        (EngineSettings(exclude_namespaces=frozenset({"apps"})), "web", {}, True),
+        (EngineSettings(label_selector=LabelSelector.parse("team=a")), "x", {"team": "a"}, True),
+        (EngineSettings(label_selector=LabelSelector.parse("team=a")), "x", {"team": "b"}, False),
+    ],
+)
+def test_scope_is_namespaces_then_labels(
+    settings: EngineSettings, namespace: str, labels: dict[str, str], in_scope: bool
+) -> None:
+    assert settings.in_scope(namespace, labels) is in_scope
+
+
+@pytest.mark.parametrize(
+    ("op", "values", "labels", "matches"),
+    [
+        ("exists", (), {"app": ""}, True),
+        ("exists", (), {}, False),
+        ("!", (), {}, True),
+        ("!", (), {"app": "web"}, False),
+        ("=", ("web",), {"app": "web"}, True),
+        ("=", ("web",), {"app": "api"}, False),
+        ("=", ("web",), {}, False),
+        ("in", ("web", "api"), {"app": "api"}, True),
+        ("in", ("web", "api"), {}, False),
+        ("!=", ("web",), {"app": "api"}, True),
+        ("!=", ("web",), {"app": "web"}, False),
+        ("!=", ("web",), {}, True),
+        ("notin", ("web", "api"), {"app": "db"}, True),
+        ("notin", ("web", "api"), {"app": "web"}, False),
+        ("notin", ("web", "api"), {}, True),
+    ],
+)
+def test_a_requirement_matches_like_kubernetes(
+    op: str, values: tuple[str, ...], labels: dict[str, str], matches: bool
+) -> None:
+    assert Requirement("app", op, frozenset(values)).matches(labels) is matches
+
+
+@pytest.mark.parametrize(
+    ("text", "requirements"),
+    [
+        ("app", (Requirement("app", "exists"),)),
+        ("! app", (Requirement("app", "!"),)),
+        ("app==web", (Requirement("app", "=", frozenset({"web"})),)),
+        ("app=", (Requirement("app", "=", frozenset({""})),)),
+        ("app != web", (Requirement("app", "!=", frozenset({"web"})),)),
+        ("tier in ( web , api ,)", (Requirement("tier", "in", frozenset({"web", "api"})),)),
+        ("tier notin (db)", (Requirement("tier", "notin", frozenset({"db"})),)),
+        (
+            " a , !b ",
+            (Requirement("a", "exists"), Requirement("b", "!")),
+        ),
+    ],
+)
+def test_a_selector_parses_into_its_requirements(
+    text: str, requirements: tuple[Requirement, ...]
+) -> None:
+    assert LabelSelector.parse(text).requirements == requirements
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "app=web,,b",
+            "label selector 'app=web,,b': cannot read the term at ',b'; expected key, !key, "
+            "key=value, key!=value, key in (a,b) or key notin (a,b)",
+        ),
+        ("app=web,", "label selector 'app=web,': ends with a comma"),
+        ("tier in ( , )", "label selector 'tier in ( , )': tier in () needs values"),
+        ("tier notin ()", "label selector 'tier notin ()': tier notin () needs values"),
+    ],
+)
+def test_a_bad_selector_names_the_text_and_the_part(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        LabelSelector.parse(text)
+    assert str(refused.value) == message
+
+
+def test_an_empty_selector_matches_everything_and_is_false() -> None:
+    empty = LabelSelector.parse("  ")
+    assert not empty
+    assert str(empty) == ""
+    assert empty.matches({"any": "thing"})
+    assert LabelSelector.parse("app")
