@@ -39,7 +39,7 @@ ROOT_DEPENDENTS = 30
 TENANT_SIZE = 500  # releases per tenant namespace, as the load scenario spreads them
 DB_EVERY = 5
 SIZES = {"full": 10_000, "quick": 10_000, "smoke": 300}
-ROUNDS = {"full": 7, "quick": 5, "smoke": 1}
+ROUNDS = {"full": 9, "quick": 7, "smoke": 1}
 
 
 def _status() -> dict[str, Any]:
@@ -110,6 +110,18 @@ def _best(rounds: int, fn: Callable[[], object]) -> float:
     return best
 
 
+def _best_of_two(
+    rounds: int, a: Callable[[], object], b: Callable[[], object]
+) -> tuple[float, float]:
+    """:func:`_best` of two functions, run in turn: the machine's drift over the rounds
+    falls on both sides of a ratio alike."""
+    best_a = best_b = float("inf")
+    for _ in range(rounds):
+        best_a = min(best_a, _best(1, a))
+        best_b = min(best_b, _best(1, b))
+    return best_a, best_b
+
+
 def _read_all(lines: list[bytes]) -> list[HRView]:
     views = []
     for line in lines:
@@ -144,8 +156,10 @@ async def run(ctx: Context) -> list[Figure]:
         obj["spec"].pop("dependsOn", None)
     without_deps = _lines(bare)
 
-    read_with = _best(rounds, lambda: _read_all(with_deps)) / n
-    read_without = _best(rounds, lambda: _read_all(without_deps)) / n
+    read_with, read_without = (
+        t / n
+        for t in _best_of_two(rounds, lambda: _read_all(with_deps), lambda: _read_all(without_deps))
+    )
     views = _read_all(with_deps)
 
     graph = DependencyGraph()
