@@ -22,6 +22,13 @@ callback.
 A list is applied synchronously by the informer (or :meth:`resync`), and the
 deadlines it sets fire on a later turn of the loop, so everything already
 stuck at start-up is counted as one batch.
+
+The tracker also keeps what the guardrail and people need to see a release in
+its context: its incident (:mod:`~fluxwatch.engine.incidents`: joined while it
+is at Ready=Unknown, or failed inside the incident's window as a casualty),
+the ``dependsOn`` graph (what a stuck release blocks, and roots-first order),
+and a person's approvals (:meth:`approve`). Due releases are offered to the
+guardrail oldest incident first, roots first within one.
 """
 
 from __future__ import annotations
