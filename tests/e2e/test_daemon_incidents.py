@@ -59,13 +59,10 @@ async def test_a_backlog_of_unrelated_stuck_releases_is_worked_off_under_the_bud
         return [e.involved_object.name for e in replica.events if e.reason == "RecoverySucceeded"]
 
     await eventually(lambda: len(recovered()) >= 10, 20, "ten recoveries")
-    first = [e.involved_object.name for e in replica.events if e.reason == "StuckDetected"][:10]
-    assert first == [
-        *(f"june-{i}" for i in range(4)),
-        *(f"feb-{i}" for i in range(4)),
-        "mar-0",
-        "mar-1",
-    ]
+    # Admitted together, announced as each one's storage check returns: compare as sets.
+    first = {e.involved_object.name for e in replica.events if e.reason == "StuckDetected"}
+    oldest = {*(f"june-{i}" for i in range(4)), *(f"feb-{i}" for i in range(4))}
+    assert first == {*oldest, "mar-0", "mar-1"}
     window = 600 * TIME_SCALE
     took = await eventually(lambda: len(recovered()) == 12, 3 * window, "the last two")
     assert took > 0
