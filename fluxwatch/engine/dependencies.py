@@ -64,6 +64,8 @@ class DependencyGraph:
         old = self._depends_on.get(key)
         if old is depends_on:
             return
+        if old is None and not depends_on:
+            return  # no edges before or now: most releases, at every watch event
         new = depends_on if type(depends_on) is tuple else tuple(depends_on)
         if not new:
             self.remove(key)

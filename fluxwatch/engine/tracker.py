@@ -352,7 +352,8 @@ class Tracker:
     def _judge(self, rec: Record, now: float) -> Verdict:
         old = rec.verdict
         new = rec.verdict = decide(rec.view, rec, self.settings, now)
-        if new.label is not old.label:
+        # Most events of a release keep its verdict object (READY, a kept PROGRESSING).
+        if new is not old and new.label is not old.label:
             self._count(old.label, -1)
             self._count(new.label, 1)
         return new

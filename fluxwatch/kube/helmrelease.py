@@ -468,10 +468,11 @@ def _unreadable(problem: str) -> HRView:
 # -- the wire reader: what list pages and watch events go through ------------------------
 #
 # msgspec decodes the bytes straight into these structs, in C: it reads only the fields
-# declared here, skips the rest (managedFields, values, digests) without building a
-# dict for them and checks every declared type on the way. On the watch benchmark's
-# events, decoding takes half the time of orjson.loads alone (3.6 us against 8), and bytes
-# to view 40% of orjson plus the dict reader (bench/watch.py's CPU ceilings). Anything
+# declared here, skips the rest (managedFields, values, digests, annotations no view
+# reads) without building a dict for them and checks every declared type on the way.
+# On the watch benchmark's events, decoding takes half the time of orjson.loads alone
+# (3.6 us against 8), and bytes to view 40% of orjson plus the dict reader
+# (bench/watch.py's CPU ceilings). Anything
 # that does not fit, a wrong type anywhere in a declared field, comes back as None, and
 # the exact reader (:func:`_read`) reads the object again and names the problem.
 
@@ -498,6 +499,15 @@ class _WireSnapshot(msgspec.Struct, rename="camel", gc=False):
     chart_version: str | None = None
 
 
+class _WireAnnotations(msgspec.Struct, gc=False):
+    # Only the annotations a view reads: the others (kubectl's last-applied-configuration
+    # can be kilobytes) are skipped like managedFields, and no dict is built per event.
+    ignore: str | None = msgspec.field(default=None, name=ANNOTATION_IGNORE)
+    suspended_at: str | None = msgspec.field(default=None, name=ANNOTATION_SUSPENDED_AT)
+    requested_at: str | None = msgspec.field(default=None, name=ANNOTATION_REQUESTED_AT)
+    force_at: str | None = msgspec.field(default=None, name=ANNOTATION_FORCE_AT)
+
+
 class _WireMeta(msgspec.Struct, rename="camel", gc=False):
     name: str | None = None
     namespace: str | None = None
@@ -507,7 +517,7 @@ class _WireMeta(msgspec.Struct, rename="camel", gc=False):
     # Kept as bytes until needed: releases of one Kustomization send the very same label
     # bytes, and a lookup by them is a fifth of decoding, sorting and hashing the pairs.
     labels: msgspec.Raw = _NO_RAW
-    annotations: dict[str, str] | None = None
+    annotations: _WireAnnotations | None = None
     deletion_timestamp: Any = None
 
 
@@ -570,6 +580,7 @@ _decode_list = msgspec.json.Decoder(_WireList).decode
 _WIRE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 _EMPTY_SPEC = _WireSpec()
 _EMPTY_STATUS = _WireStatus()
+_NO_ANNOTATIONS = _WireAnnotations()
 
 
 def _wire_condition(
@@ -674,6 +685,10 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     ``history[0]``, a ``dependsOn`` entry without a name): :func:`_read` then reads the
     object and says what. For every object it accepts, the view is the one :func:`_read`
     makes (same values, same sharing).
+
+    It runs once per watch event, so the usual case of the exact reader's helpers (a
+    release name with nothing to shorten, labels seen before) is done inline: a Python
+    call costs about as much here as the work it does.
     """
     meta = obj.metadata
     if meta is None:
@@ -684,19 +699,27 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         return None
     spec = obj.spec or _EMPTY_SPEC
     status = obj.status or _EMPTY_STATUS
-    annotations = meta.annotations or EMPTY
-    ignore = annotations.get(ANNOTATION_IGNORE)
-    requested_at = annotations.get(ANNOTATION_REQUESTED_AT)
-    force_at = annotations.get(ANNOTATION_FORCE_AT)
+    annotations = meta.annotations or _NO_ANNOTATIONS
+    ignore = annotations.ignore
+    suspended_at = annotations.suspended_at
+    requested_at = annotations.requested_at
+    force_at = annotations.force_at
     target_ns = spec.target_namespace
     namespace = _intern(namespace)
-    rel_name = release_name(name, spec.release_name, target_ns)
+    # release_name(), inlined: shortening is for names over 53 characters only.
+    rel_name = spec.release_name or (f"{target_ns}-{name}" if target_ns else name)
+    if len(rel_name) > MAX_RELEASE_NAME or not rel_name.isascii():
+        rel_name = shorten_release_name(rel_name)
     if rel_name == name:
         rel_name = name
 
-    labels = _wire_labels(meta.labels)
-    if labels is None:
-        return None
+    raw_labels = meta.labels
+    labels: Mapping[str, str] = EMPTY
+    if raw_labels is not _NO_RAW:
+        found_labels = _LABEL_BYTES.get(bytes(raw_labels)) or _wire_labels(raw_labels)
+        if found_labels is None:
+            return None
+        labels = found_labels
     # Most releases name no dependency: no call for them (it was 5% of this function).
     depends_on: tuple[tuple[str, str], ...] = ()
     if spec.depends_on is not _NO_RAW:
@@ -755,6 +778,8 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     if handled_force is not None and handled_force == force_at:
         handled_force = force_at
     observed = status.observed_generation
+    action = status.last_attempted_release_action
+    kube_config = spec.kube_config
     return HRView(
         namespace,
         name,
@@ -764,8 +789,8 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         labels,
         bool(spec.suspend),
         meta.deletion_timestamp is not None,
-        (ignore or "").strip().lower() == "true",
-        annotations.get(ANNOTATION_SUSPENDED_AT),
+        ignore is not None and ignore.strip().lower() == "true",
+        suspended_at,
         requested_at,
         force_at,
         ready,
@@ -778,9 +803,9 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         -1 if observed is None else observed,
         handled_reconcile,
         handled_force,
-        _interned(status.last_attempted_release_action),
+        None if action is None else _intern(action),
         None,
-        spec.kube_config is not _NO_RAW and bytes(spec.kube_config) != b"null",
+        kube_config is not _NO_RAW and bytes(kube_config) != b"null",
         depends_on,
         stalled,
         status.last_handled_reset_at,
