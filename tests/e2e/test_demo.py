@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
         (
             "incident-925",
             [
-                "RecoverySucceeded: HelmRelease flux-system/bp-vpa is Ready again",
-                "writes to HelmReleases  : 1",
+                "RecoverySucceeded: HelmRelease flux-system/bp-vpa is Ready again: fluxwatch "
+                "recovered it with strategy force-reconcile",
             ],
         ),
         (
@@ -33,7 +34,6 @@ ROOT = Path(__file__).resolve().parents[2]
                 "GuardrailTripped: fluxwatch refused to recover 15 stuck HelmReleases",
                 "a person on call approves the incident: fluxwatch approve inc-",
                 "IncidentApproved: system:admin approved the recovery of incident inc-",
-                "writes to HelmReleases  : 15",
             ],
         ),
     ],
@@ -65,4 +65,9 @@ async def test_demo_replays_the_scenario(scenario: str, expect: list[str], tmp_p
     assert "result                  : OK" in text
     for line in expect:
         assert line in text, text
+    # One write per release recovered, or two where the first met a 409 (helm-controller
+    # wrote the release's status in the same instant: re-read, re-judged, written again).
+    writes = int(re.search(r"writes to HelmReleases  : (\d+)", text).group(1))  # type: ignore[union-attr]
+    stuck = 15 if scenario == "mass-outage" else 1
+    assert stuck <= writes <= 2 * stuck, text
     assert (tmp_path / ".fluxwatch" / "demo.kubeconfig").exists()
