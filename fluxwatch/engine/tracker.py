@@ -402,6 +402,10 @@ class Tracker:
                 return
         failed_at = verdict.failed_at
         if verdict.resettable and failed_at is not None:
+            current = self.incidents.of(key)
+            if current is not None and current is not self.incidents.holding(failed_at):
+                # Leaving through the tracker: an incident it closes takes its approval.
+                self._leave_incident(key)
             if self.incidents.enlist(key, failed_at) is not None:
                 self._failed.pop(key, None)
                 self._casualty(key, failed_at)

@@ -434,3 +434,16 @@ async def test_a_failure_listed_before_its_incident_opens_is_still_its_casualty(
         ("flux-system", "z-stuck")
     )
     await h.tracker.aclose()
+
+
+async def test_a_release_failing_outside_its_incident_closes_it_with_its_approval() -> None:
+    """A lone stuck release of an approved incident fails much later (outside the window):
+    it leaves, the incident closes, and the approval goes with it."""
+    h = Recorder(recover=False, work=1000)
+    h.tracker.upsert(stuck("lone", since=T0))
+    [incident] = h.tracker.incidents
+    assert h.tracker.approve(incident.id, "jane", "tok") is Approval.PENDING
+    h.tracker.upsert(failed("lone", at=T0 + 5000))
+    assert len(h.tracker.incidents) == 0
+    assert h.tracker.guardrail.approved(incident.id) is None
+    await h.tracker.aclose()
