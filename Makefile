@@ -52,9 +52,11 @@ lock: $(STAMP)
 # Mutation testing of fluxwatch/engine/ against the engine's unit tests ([tool.mutmut] in
 # pyproject.toml). Not part of `make test` (minutes, not seconds); the survivors it may
 # report are the equivalent mutants listed, with why, in tests/mutants.md.
-# MUTANTS picks which: the decision code by default (its survivors are kept at zero);
-# `make mutate MUTANTS=` runs every engine module.
-MUTANTS ?= fluxwatch.engine.policy.* fluxwatch.engine.guardrail.*
+# MUTANTS picks which: by default the engine modules whose survivors are kept at zero
+# (all but tracker.py and recovery.py); `make mutate MUTANTS=` runs every engine module.
+MUTANTS ?= fluxwatch.engine.policy.* fluxwatch.engine.guardrail.* fluxwatch.engine.incidents.* \
+	fluxwatch.engine.dependencies.* fluxwatch.engine.leases.* fluxwatch.engine.clock.* \
+	fluxwatch.engine.config.*
 mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $${MUTATE_JOBS:-2} $(MUTANTS)

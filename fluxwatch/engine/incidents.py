@@ -133,8 +133,8 @@ class Incidents:
         instant, if one does (no incident is opened or moved for a failure)."""
         incident = self.holding(at)
         current = self._of.get(key)
-        if current is not None and (current is not incident or current.members[key] != at):
-            self.leave(key)
+        if current is not None and current is not incident:
+            self.leave(key)  # a member of this incident stays: leaving could close it
         if incident is None:
             return None
         incident.members[key] = at
@@ -206,5 +206,5 @@ class Incidents:
         bisect.insort(self._starts, (incident.start, incident.id))
 
     def _close(self, incident: Incident) -> None:
-        if self._by_id.pop(incident.id, None) is not None:
-            self._starts.remove((incident.start, incident.id))
+        del self._by_id[incident.id]
+        self._starts.remove((incident.start, incident.id))

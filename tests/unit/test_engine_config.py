@@ -60,6 +60,12 @@ Settings = type[GuardrailSettings] | type[LeaseSettings] | type[EngineSettings]
         ),
         (
             GuardrailSettings,
+            "incident_window",
+            -1.0,
+            "guardrail.incident_window: expected a duration >= 0, got -1.0",
+        ),
+        (
+            GuardrailSettings,
             "backoff_base",
             0.0,
             "guardrail.backoff_base: expected a positive number, got 0.0",
@@ -120,6 +126,7 @@ def test_a_bad_value_is_refused_naming_field_value_and_expectation(
                 "max_attempts": 1,
                 "window": 0.5,
                 "batch_window": 0.0,
+                "incident_window": 0.0,
                 "backoff_base": 0.5,
                 "backoff_max": 0.5,
                 "backoff_factor": 1.0,

@@ -6,6 +6,8 @@ import pytest
 
 from fluxwatch.engine.config import GuardrailSettings
 from fluxwatch.engine.guardrail import (
+    Approval,
+    Approved,
     Exhausted,
     Guardrail,
     GuardrailState,
@@ -447,3 +449,108 @@ def test_a_suspect_with_attempts_left_counts_towards_the_batch() -> None:
     guard.admit([tried], T)
     assert guard.admit(keys(2), T + 10, suspects=[tried]).act == ()
     assert guard.tripped
+
+
+def test_a_state_with_approvals_tokens_and_incidents_round_trips() -> None:
+    """Issue 12's fields of state v1: what a person approved, the tokens taken and the
+    open incidents reach the next leader as they were."""
+    state = GuardrailState(
+        trips=(("inc-a", T),),
+        approvals=(Approved("inc-a", "jane", "tok-1", T + 1),),
+        used=("tok-0", "tok-1"),
+        incidents=(("inc-a", T - 60, "helm-controller leader changed"), ("inc-b", T, "")),
+    )
+    text = dump_state(state)
+    assert load_state(text) == state
+    assert '"used":["tok-0","tok-1"]' in text
+    assert '"incidents":[["inc-a",' in text
+
+
+def test_a_token_taken_under_one_leader_is_taken_under_the_next() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=2))
+    assert guard.approve("inc-a", "jane", "tok-1", T, known=True) is Approval.PENDING
+    heir = Guardrail(GuardrailSettings(max_batch=2))
+    heir.restore(load_state(dump_state(guard.state(T))), T + 1)
+    assert heir.approve("inc-b", "bob", "tok-1", T + 2, known=True) is Approval.USED
+
+
+def test_the_oldest_tokens_are_forgotten_past_two_thousand() -> None:
+    guard = Guardrail(GuardrailSettings())
+    for i in range(2001):
+        guard.approve(f"inc-{i}", "jane", f"tok-{i}", T, known=True)
+    kept = guard.state(T).used
+    assert (len(kept), kept[0], kept[-1]) == (2000, "tok-1", "tok-2000")
+    assert guard.approve("inc-x", "jane", "tok-1", T, known=True) is Approval.USED
+    assert guard.approve("inc-y", "jane", "tok-0", T, known=True) is Approval.PENDING
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"v": 1, "trips": [[5, 1]]}', "expected a string, got 5"),
+        ('{"v": 1, "used": {"t": 1}}', "expected a list in used, got {'t': 1}"),
+        ('{"v": 1, "used": [1]}', "expected a string, got 1"),
+        ('{"v": 1, "incidents": [["inc-a", "x", ""]]}', "expected a number, got 'x'"),
+        ('{"v": 1, "incidents": [[1, 1, ""]]}', "expected a string, got 1"),
+        ('{"v": 1, "incidents": [["inc-a", 1, null]]}', "expected a string, got None"),
+        ('{"v": 1, "approvals": [["inc-a", 1, "t", 1]]}', "expected a string, got 1"),
+        ('{"v": 1, "approvals": [["inc-a", "j", 1, 1]]}', "expected a string, got 1"),
+        ('{"v": 1, "approvals": [["inc-a", "j", "t", "x"]]}', "expected a number, got 'x'"),
+    ],
+)
+def test_a_bad_state_v1_field_is_a_clear_error(text: str, problem: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        load_state(text)
+    assert str(raised.value) == "not a guardrail state: " + problem
+
+
+def test_a_trip_says_its_max_batch() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=2))
+    [trip] = guard.admit(keys(3), T, incident_of=lambda k: "inc-a").events
+    assert isinstance(trip, Tripped) and (trip.max_batch, trip.at) == (2, T)
+    assert "more than max_batch=2: fluxwatch acts on none of them until at most 2" in (trip.message)
+
+
+@pytest.mark.parametrize(
+    ("n", "tail"),
+    [
+        (2, "apps/hr-00, apps/hr-01 wait"),
+        (50, "apps/hr-49 wait"),
+        (53, "apps/hr-49 and 3 more wait"),
+    ],
+)
+def test_a_spent_budget_names_fifty_releases_then_counts(n: int, tail: str) -> None:
+    guard = Guardrail(GuardrailSettings(max_recoveries=1, max_batch=1000))
+    [spent] = guard.admit([("apps", "first"), *keys(n)], T).events
+    assert isinstance(spent, OverBudget)
+    assert spent.message.startswith("recovery budget of 1 per 600s used up: apps/hr-00, apps/hr-01")
+    assert tail in spent.message and ("more" in spent.message) is (n > 50)
+
+
+def test_a_resume_backing_off_is_not_held_by_the_budget() -> None:
+    """A resume's backoff is no budget refusal: no OverBudget for it."""
+    guard = Guardrail(GuardrailSettings())
+    key = ("apps", "resume")
+    guard.admit([], T, urgent=[key])
+    held = guard.admit([], T + 1, urgent=[key])
+    assert held.act == () and held.events == ()
+    assert held.held[key].startswith("backoff after 1 resume(s)")
+
+
+def test_every_incident_over_the_batch_trips_not_only_the_first() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=2))
+    admission = guard.admit(
+        [*keys(3, "a"), *keys(3, "b")], T, incident_of=lambda k: f"inc-{k[1][0]}"
+    )
+    assert admission.act == ()
+    assert [e.incident for e in admission.events if isinstance(e, Tripped)] == ["inc-a", "inc-b"]
+    assert guard.tripped_incidents() == {"inc-a": T, "inc-b": T}
+
+
+def test_a_settling_incident_says_how_many_it_would_be() -> None:
+    guard = Guardrail(GuardrailSettings(max_batch=10))
+    admission = guard.admit(keys(2), T, incident_of=lambda k: "i", unsettled={"i": 9})
+    assert admission.held[("apps", "hr-00")] == (
+        "settling: 9 more release(s) of incident i are at Ready=Unknown; "
+        "11 would be more than max_batch=10"
+    )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
+
+import pytest
 
 from fluxwatch.engine.config import GuardrailSettings
 from fluxwatch.engine.guardrail import (
@@ -26,6 +29,17 @@ def key(i: int) -> tuple[str, str]:
 def test_the_id_names_the_utc_second_of_the_start() -> None:
     assert incident_id(T) == "inc-20260528t202640"
     assert re.match(ID_PATTERN, incident_id(T))
+
+
+def test_the_id_is_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicas in different zones name an incident alike."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    try:
+        assert incident_id(T) == "inc-20260528t202640"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_exactly_at_the_window_joins_a_moment_later_opens_another() -> None:
@@ -95,6 +109,89 @@ def test_the_table_restores_the_same_ids_elsewhere() -> None:
     follower.restore(leader.table())
     assert follower.of(key(1)).id == leader.of(key(1)).id  # type: ignore[union-attr]
     assert len(follower) == 1  # key(0)'s incident holds key(1): nothing empty kept
+
+
+def test_a_merge_moves_members_with_their_instants() -> None:
+    incidents = Incidents(W)
+    a = incidents.join(key(0), T)
+    incidents.join(key(1), T + 3 * W)
+    incidents.merge([key(0), key(1)], "helm-controller leader changed")
+    assert a.members == {key(0): T, key(1): T + 3 * W}
+    assert incidents.of(key(1)) is a
+
+
+def test_a_failure_inside_a_window_is_a_casualty_with_its_instant() -> None:
+    incidents = Incidents(W)
+    a = incidents.join(key(0), T)
+    assert incidents.enlist(key(1), T + 10) is a
+    assert a.members[key(1)] == T + 10 and incidents.of(key(1)) is a
+    assert incidents.enlist(key(2), T + W + 1) is None  # no incident opened for a failure
+    assert incidents.of(key(2)) is None and len(incidents) == 1
+
+
+def test_the_only_member_failing_inside_its_own_window_keeps_it_open() -> None:
+    """Stuck at T, failed at T + 10: still the incident's casualty, and the incident
+    still counts (it used to close and live on unlisted, its id lost to the table)."""
+    incidents = Incidents(W)
+    a = incidents.join(key(0), T)
+    assert incidents.enlist(key(0), T + 10) is a
+    assert incidents.get(a.id) is a and incidents.table() == ((a.id, T, ""),)
+    assert a.members == {key(0): T + 10}
+    assert incidents.leave(key(0)) is a and len(incidents) == 0
+
+
+def test_a_failure_outside_its_incidents_window_leaves_it() -> None:
+    incidents = Incidents(W)
+    a = incidents.join(key(0), T)
+    incidents.join(key(1), T + 1)
+    b = incidents.join(key(2), T + 5000)
+    assert incidents.enlist(key(1), T + 5001) is b  # failed inside another window
+    assert set(a.members) == {key(0)} and set(b.members) == {key(1), key(2)}
+    assert incidents.enlist(key(0), T + 9000) is None  # inside none: a closes
+    assert incidents.get(a.id) is None and incidents.of(key(0)) is None
+
+
+def test_a_merged_member_failing_at_its_own_instant_outside_the_window_leaves() -> None:
+    """Merged by a leader change, a member may lie outside its incident's window; a
+    failure there makes it a casualty of no incident."""
+    incidents = Incidents(W)
+    a = incidents.join(key(0), T)
+    incidents.join(key(1), T + 3 * W)
+    incidents.merge([key(0), key(1)], "helm-controller leader changed")
+    assert incidents.enlist(key(1), T + 3 * W) is None
+    assert incidents.of(key(1)) is None and set(a.members) == {key(0)}
+
+
+def test_a_restored_incident_moves_its_start_for_a_member_from_just_before() -> None:
+    follower = Incidents(W)
+    follower.join(key(0), T - 100)
+    follower.restore([(incident_id(T), T, "helm-controller leader changed")])
+    assert follower.table() == ((incident_id(T), T - 100, "helm-controller leader changed"),)
+
+
+def test_a_restore_keeps_causes_and_closes_what_holds_no_member() -> None:
+    follower = Incidents(W)
+    follower.join(key(0), T + 5)
+    table = [(incident_id(T), T, "helm-controller leader changed"), ("inc-gone", T + 5000, "")]
+    follower.restore(table)
+    assert follower.table() == ((incident_id(T), T, "helm-controller leader changed"),)
+    assert follower.get("inc-gone") is None
+
+
+def test_a_restore_rejoins_members_oldest_first_so_the_id_is_the_earliest() -> None:
+    incidents = Incidents(W)
+    incidents.join(("apps", "a"), T + 60)  # seen first, named after T + 60
+    incidents.join(("apps", "b"), T)
+    incidents.restore([])  # a new leader with no table: named as every replica names it
+    assert [(i.id, i.start) for i in incidents] == [(incident_id(T), T)]
+
+
+def test_two_incidents_starting_in_one_second_are_numbered() -> None:
+    incidents = Incidents(W)
+    incidents.join(key(0), T - 700)
+    incidents.restore([(incident_id(T), T - 700, "")])  # moved earlier by a late member
+    assert incidents.join(key(1), T).id == incident_id(T) + "-2"
+    assert incidents.join(key(2), T + 2 * W).id == incident_id(T + 2 * W)
 
 
 # -- approvals in the guardrail -------------------------------------------------------------

@@ -124,6 +124,14 @@ def test_ready_false_for_a_normal_wait_is_waiting_not_failed(
     assert says in verdict.reason and "not a failure" in verdict.reason
 
 
+def test_a_normal_wait_without_a_message_says_so_in_one_sentence(obj: dict[str, Any]) -> None:
+    obj["status"]["conditions"][0].update(status="False", reason="SourceNotReady", message="")
+    assert judge(hr_view(obj)).reason == (
+        "Ready=False (SourceNotReady): helm-controller is waiting for its chart source to "
+        "have an artifact, a normal wait, not a failure"
+    )
+
+
 def test_a_wait_reason_on_ready_unknown_is_still_judged_for_stuck(obj: dict[str, Any]) -> None:
     """Only Ready=False is a wait: the reason alone does not make an Unknown release wait."""
     obj["status"]["conditions"][0].update(reason="DependencyNotReady")

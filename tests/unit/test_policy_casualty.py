@@ -8,6 +8,7 @@ the shapes helm-controller v1.x leaves after other failures (FLUX-FACTS §2, §3
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -25,8 +26,11 @@ def judge(view: HRView) -> Verdict:
     return decide(view, None, EngineSettings(), NOW)
 
 
-def failed(reason: str, *, stalled: str | None = None, message: str = "boom") -> HRView:
+def failed(
+    reason: str, *, stalled: str | None = None, message: str = "boom", **status: Any
+) -> HRView:
     obj: dict[str, Any] = stuck_obj()
+    obj["status"].update(status)
     obj["status"]["conditions"][0].update(status="False", reason=reason, message=message)
     if stalled is not None:
         obj["status"]["conditions"].append(
@@ -114,3 +118,38 @@ def test_casualty_refuses_what_a_reset_does_not_undo() -> None:
     stuck = hr_view(stuck_obj())
     with pytest.raises(ValueError, match="got stuck"):
         casualty(stuck, judge(stuck), NOW)
+
+
+_TAIL = (
+    "; it failed inside an incident window, a casualty of the incident: a reset "
+    "(flux reconcile hr --reset) lets helm-controller try again"
+)
+
+
+def test_casualty_counts_each_kind_of_failure_in_the_singular_or_plural() -> None:
+    view = failed("InstallFailed", message="", installFailures=1, upgradeFailures=2)
+    assert casualty(view, judge(view), NOW).reason == (
+        f"Ready=False (InstallFailed) since {format_rfc3339(T0)}; "
+        "1 install failure and 2 upgrade failures counted" + _TAIL
+    )
+
+
+def test_casualty_without_a_failure_time_or_counts_says_only_the_condition() -> None:
+    view = failed("UpgradeFailed", message="boom")
+    verdict = replace(judge(view), failed_at=None)
+    assert casualty(view, verdict, NOW).reason == "Ready=False (UpgradeFailed) (boom)" + _TAIL
+
+
+def test_casualty_of_a_release_without_ready_names_it() -> None:
+    obj = stuck_obj()
+    obj["status"]["conditions"] = []
+    with pytest.raises(ValueError) as raised:
+        casualty(hr_view(obj), judge(failed("InstallFailed")), NOW)
+    assert str(raised.value) == "HelmRelease flux-system/bp-vpa: no Ready condition"
+
+
+def test_a_failure_that_helm_controller_still_retries_says_only_that() -> None:
+    verdict = judge(failed("InstallFailed"))
+    assert verdict.reason == (
+        "Ready=False (InstallFailed): a failure helm-controller reports itself"
+    )
