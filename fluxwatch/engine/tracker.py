@@ -394,6 +394,7 @@ class Tracker:
             ready = rec.view.ready
             if ready is not None and ready.last_transition is not None:
                 self._casualties.pop(key, None)
+                self._unreported.pop(key, None)
                 self._failed.pop(key, None)
                 incident = self.incidents.join(key, ready.last_transition)
                 if self._swept.get(incident.id) != incident.start:
@@ -541,7 +542,7 @@ class Tracker:
             for key in list(self._unreported):
                 rec = self._records[key]
                 del self._unreported[key]
-                if rec.verdict.failed_at is not None:
+                if rec.verdict.resettable and rec.verdict.failed_at is not None:
                     self._reported[key] = rec.verdict.failed_at
                     self._start(key, rec, casualty(rec.view, rec.verdict, now))
         if (

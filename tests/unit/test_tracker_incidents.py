@@ -447,3 +447,16 @@ async def test_a_release_failing_outside_its_incident_closes_it_with_its_approva
     assert len(h.tracker.incidents) == 0
     assert h.tracker.guardrail.approved(incident.id) is None
     await h.tracker.aclose()
+
+
+async def test_a_casualty_going_back_to_unknown_before_it_is_announced_is_not_one() -> None:
+    """Between the failure and the next turn of the loop helm-controller retried: the
+    release is at Ready=Unknown again, so it is no casualty to announce (and nothing
+    breaks the admission of the others)."""
+    h = Recorder(recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("flaky", at=T0 + 30))
+    h.tracker.upsert(stuck("flaky", since=T0 + 40))  # same tick: retried, Unknown again
+    await h.until(301)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("stuck", Kind.STUCK)]
+    await h.tracker.aclose()
