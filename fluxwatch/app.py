@@ -46,6 +46,7 @@ from fluxwatch.engine.guardrail import (
     dump_state,
     load_state,
 )
+from fluxwatch.engine.incidents import Incident
 from fluxwatch.engine.leases import (
     ControllerLeaderless,
     Finding,
@@ -121,8 +122,10 @@ class Daemon:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # Root tasks whose end is already logged, so shutdown does not log it twice.
         self._reported: set[str] = set()
-        # Approvals (by token) and problems with them already handled by this replica.
+        # Approval tokens handled by this replica, and what it logged about approvals
+        # (a problem, an unknown incident) so that each renewal does not log it again.
         self._approvals_seen: set[str] = set()
+        self._approvals_logged: set[str] = set()
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -156,10 +159,7 @@ class Daemon:
         subject = event.involved_object
         if self.tracker is None or subject.kind != "HelmRelease" or Meta.INCIDENT in event.metadata:
             return event
-        incident = self.tracker.incident_of((subject.namespace, subject.name))
-        if incident is None:
-            return event
-        return dataclasses.replace(event, metadata={**event.metadata, Meta.INCIDENT: incident.id})
+        return _with_incident(event, self.tracker.incident_of((subject.namespace, subject.name)))
 
     def _record(self, event: Event) -> None:
         """A core/v1 Event only, no alert; the leader's alone, like every alert."""
@@ -259,11 +259,9 @@ class Daemon:
                 suspects=suspects,
                 controller=controller,
             )
-            incident = self.tracker.incident_of(marked[0]) if suspects and self.tracker else None
-            if incident is not None:  # the incident this leader change made of its suspects
-                event = dataclasses.replace(
-                    event, metadata={**event.metadata, Meta.INCIDENT: incident.id}
-                )
+            if marked and self.tracker is not None:
+                # The incident this leader change made of its suspects.
+                event = _with_incident(event, self.tracker.incident_of(marked[0]))
             self.publish(event)
         elif isinstance(finding, LeaderFlapping):
             self.publish(
@@ -421,18 +419,18 @@ class Daemon:
         """Honour each person's approval on the leader Lease once (its token), whichever
         replica leads: the used tokens travel with the guardrail's state."""
         found, problems = approvals(annotations)
-        seen = self._approvals_seen
+        seen, logged = self._approvals_seen, self._approvals_logged
         for problem in problems:
-            if problem not in seen:
-                seen.add(problem)
+            if problem not in logged:
+                logged.add(problem)
                 log.warning("ignoring an approval on the leader Lease: %s", problem)
         for approval in found:
             if approval.token in seen:
                 continue
             outcome = tracker.approve(approval.incident, approval.by, approval.token)
             if outcome is Approval.UNKNOWN:
-                if f"unknown {approval.token}" not in seen:
-                    seen.add(f"unknown {approval.token}")
+                if approval.token not in logged:
+                    logged.add(approval.token)
                     log.warning(
                         "approval of %s by %s: no such open incident; kept until one opens",
                         approval.incident,
@@ -589,6 +587,13 @@ class Daemon:
         if self.server is not None:
             await self.server.stop()
         log.info("stopped")
+
+
+def _with_incident(event: Event, incident: Incident | None) -> Event:
+    """``event`` carrying ``incident``'s id in its metadata (unchanged without one)."""
+    if incident is None:
+        return event
+    return dataclasses.replace(event, metadata={**event.metadata, Meta.INCIDENT: incident.id})
 
 
 async def build_router(
