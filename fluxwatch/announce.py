@@ -22,9 +22,17 @@ class EventAnnouncer:
     """The engine's Announcer over an :class:`EventFactory`; see the module docstring."""
 
     def __init__(
-        self, publish: Callable[[Event], None], events: EventFactory | None = None
+        self,
+        publish: Callable[[Event], None],
+        events: EventFactory | None = None,
+        *,
+        outcome: Callable[[Event], None] | None = None,
     ) -> None:
         self.publish = publish
+        # How a write ended (succeeded, failed, stopped, resumed, still suspended) is
+        # said through ``outcome``: the daemon lets a replica that lost the lead while
+        # verifying its own write still say it (``Daemon.publish_outcome``).
+        self.outcome = outcome or publish
         self.events = events or EventFactory()
 
     def stuck_detected(
@@ -75,7 +83,7 @@ class EventAnnouncer:
         error: str,
         next_strategy: str | None,
     ) -> None:
-        self.publish(
+        self.outcome(
             self.events.recovery_failed(
                 _obj(view),
                 strategy=strategy,
@@ -93,7 +101,7 @@ class EventAnnouncer:
     ) -> None:
         # Strategy "-": the error may come from outside any step (reading Helm storage,
         # re-reading the release after a 409) as well as from a connection lost mid-step.
-        self.publish(
+        self.outcome(
             self.events.recovery_failed(
                 _obj(view),
                 strategy="-",
@@ -107,7 +115,7 @@ class EventAnnouncer:
     def recovery_succeeded(
         self, view: HRView, *, strategy: str, attempt: int, max_attempts: int, took: float
     ) -> None:
-        self.publish(
+        self.outcome(
             self.events.recovery_succeeded(
                 _obj(view),
                 strategy=strategy,
@@ -146,7 +154,7 @@ class EventAnnouncer:
         )
 
     def suspend_resumed(self, view: HRView, *, marker: str) -> None:
-        self.publish(self.events.suspend_resumed(_obj(view), marker=marker, labels=view.labels))
+        self.outcome(self.events.suspend_resumed(_obj(view), marker=marker, labels=view.labels))
 
     def still_suspended(self, view: HRView, *, marker: str, error: str) -> None:
         message = (
@@ -155,7 +163,7 @@ class EventAnnouncer:
             "helm-controller does not reconcile it until then; fluxwatch keeps retrying "
             "with backoff until the resume goes through."
         )
-        self.publish(
+        self.outcome(
             self.events.new(
                 _obj(view),
                 Severity.ERROR,

@@ -135,8 +135,17 @@ class Daemon:
 
     def publish(self, event: Event) -> None:
         """Only the leader speaks: followers would repeat every alert."""
-        if not self.leading:
-            return
+        if self.leading:
+            self._speak(event)
+
+    def publish_outcome(self, event: Event) -> None:
+        """How a write of this replica's own ended, said even when it no longer leads:
+        no other replica knows that outcome, so none repeats it, and dropping it would
+        leave a RecoveryStarted that never ends (a Lease renewal missed on a loaded node
+        while a recovery verifies is enough)."""
+        self._speak(event)
+
+    def _speak(self, event: Event) -> None:
         event = self._in_incident(event)
         log.log(
             logging.ERROR if event.severity == "error" else logging.INFO,
@@ -162,8 +171,8 @@ class Daemon:
         return _with_incident(event, self.tracker.incident_of((subject.namespace, subject.name)))
 
     def _record(self, event: Event) -> None:
-        """A core/v1 Event only, no alert; the leader's alone, like every alert."""
-        if self.recorder is not None and self.leading:
+        """A core/v1 Event only, no alert; called where an alert would be said."""
+        if self.recorder is not None:
             self.recorder.publish(event)
 
     def _helmrelease(self, key: tuple[str, str]) -> InvolvedObject:
@@ -327,7 +336,7 @@ class Daemon:
             waiter,
             self.engine,
             recovery_options(settings),
-            EventAnnouncer(self.publish, self.events),
+            EventAnnouncer(self.publish, self.events, outcome=self.publish_outcome),
             clock=clock,
             storage=storage,
             standing=self,

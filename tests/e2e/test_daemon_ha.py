@@ -8,9 +8,11 @@ one leader (a Lease of its own) writes and alerts.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from daemon_harness import (
+    LEASES,
     THRESHOLD,
     Cluster,
     Replicas,
@@ -97,3 +99,39 @@ async def test_one_replica_writes_and_the_other_takes_over(
     assert lease["spec"]["holderIdentity"] == "fluxwatch-b"
     assert lease["spec"]["leaseTransitions"] >= 1
     assert isinstance(b.daemon.elector, LeaderElector)
+
+
+async def test_a_leader_that_loses_the_lease_while_verifying_still_says_how_its_write_ended(
+    cluster: Cluster, replicas: Replicas
+) -> None:
+    """A writes force-reconcile and waits for helm-controller; meanwhile someone else takes
+    the Lease (as when a renewal misses its deadline on a loaded node). The write is A's
+    and only A knows it: its RecoverySucceeded is said all the same, while the detection
+    of a release stuck after the step-down is not (followers never repeat alerts)."""
+    first = add_stuck(cluster.store, "podinfo", since=time.time() - 3600 * 0.02)
+    face_a = await cluster.face()
+    # Verification waits up to 10 s: long enough for the Lease to change hands first.
+    extra = {"recovery": {"verify_timeout": 500.0}}
+    a = await replicas.start(make_settings(cluster.kubeconfig(face_a), "fluxwatch-a", extra))
+    await a.wait_ready()
+    await eventually(lambda: writes(face_a) == (1, 0), 10, "A writes force-reconcile")
+    assert a.reasons(first) == ["StuckDetected", "RecoveryStarted"]
+
+    lease = cluster.store.get(LEASES, "fluxwatch-system", "fluxwatch-leader-election")
+    lease["spec"]["holderIdentity"] = "someone-else"
+    lease["spec"]["leaseDurationSeconds"] = 600
+    lease["spec"]["renewTime"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    cluster.store.update(LEASES, lease)
+    await eventually(lambda: not a.leading, 5, "A steps down: the Lease is someone else's")
+
+    second = add_stuck(cluster.store, "podinfo-2", since=time.time() - 3600 * 0.02)
+    await cluster.start_helm_controller()  # processes A's force-reconcile
+    await eventually(
+        lambda: "RecoverySucceeded" in a.reasons(first), 10, "A says its write verified"
+    )
+    assert not a.leading
+    assert a.reasons(first) == ["StuckDetected", "RecoveryStarted", "RecoverySucceeded"]
+    ready = view(cluster.store, first).ready
+    assert ready is not None and ready.status == "True"
+    assert a.of(second) == [], "a follower does not detect out loud"
+    assert writes(face_a) == (1, 0)

@@ -227,3 +227,43 @@ def test_stuck_detected_names_what_waits_for_it() -> None:
     assert "3 HelmReleases wait for it through dependsOn: apps/dep-00, apps/dep-01" in (
         event.message
     )
+
+
+def test_how_a_write_ended_goes_through_outcome_and_the_rest_through_publish() -> None:
+    """The daemon lets a replica that lost the lead say how its own write ended
+    (``outcome``), and only the leader say the rest (``publish``)."""
+    said: list[Event] = []
+    ended: list[Event] = []
+    announcer = EventAnnouncer(said.append, outcome=ended.append)
+    view = hr_view(stuck_obj())
+    announcer.stuck_detected(view, age=330, threshold=300, suspicion=None)
+    announcer.recovery_started(view, strategy="force-reconcile", attempt=1, max_attempts=3)
+    announcer.recovery_skipped(view, why="dry run")
+    announcer.casualty_detected(view, failed_for=60, stalled=True, resetting=False)
+    announcer.recovery_failed(
+        view,
+        strategy="force-reconcile",
+        attempt=1,
+        max_attempts=3,
+        error="not Ready",
+        next_strategy="suspend-toggle",
+    )
+    announcer.recovery_stopped(view, attempt=1, max_attempts=3, error="500")
+    announcer.recovery_succeeded(
+        view, strategy="suspend-toggle", attempt=1, max_attempts=3, took=2.0
+    )
+    announcer.suspend_resumed(view, marker="2026-05-05T07:50:28Z")
+    announcer.still_suspended(view, marker="2026-05-05T07:50:28Z", error="503")
+    assert [e.reason for e in said] == [
+        "StuckDetected",
+        "RecoveryStarted",
+        "RecoverySkipped",
+        "CasualtyDetected",
+    ]
+    assert [e.reason for e in ended] == [
+        "RecoveryFailed",
+        "RecoveryFailed",
+        "RecoverySucceeded",
+        "SuspendResumed",
+        "RecoveryFailed",
+    ]
