@@ -213,6 +213,11 @@ class Informer(Generic[V]):
         self._watching = False  # a watch stream is open now
         self._contact: float | None = None  # loop time of the last list or watch's end
 
+    @property
+    def watching(self) -> bool:
+        """A watch stream is open now (between reconnects it is not)."""
+        return self._watching
+
     def ready(self) -> bool:
         """Synced, and a watch open now or a list or watch ended within ``ready_grace``."""
         if not self.synced.is_set():

@@ -165,6 +165,18 @@ async def _scrape(http: aiohttp.ClientSession, replica: Replica) -> str:
         return await resp.text()
 
 
+async def _scrape_leading(http: aiohttp.ClientSession, replica: Replica) -> str:
+    """A scrape of ``replica`` taken while it leads: on a loaded machine a renewal can miss
+    its deadline and the replica steps down for a moment, and the rules must be tested on
+    what a leader exports, not on that moment."""
+    for _ in range(50):
+        await eventually(lambda: replica.leading, 10, f"{replica.identity} leading")
+        text = await _scrape(http, replica)
+        if "\nfluxwatch_leader 1.0\n" in text:
+            return text
+    raise AssertionError(f"{replica.identity} never led at a scrape")
+
+
 def _value(replica: Replica, name: str, **labels: str) -> float:
     found = replica.daemon.metrics.registry.get_sample_value(name, labels)
     return 0.0 if found is None else found
@@ -232,7 +244,7 @@ async def _incident(
     slow_face.faults.latency = 60.0
     stalled = await _start(replicas, _settings(cluster.kubeconfig(slow_face), PODS[2], slow_url))
     await eventually(lambda: _serving(stalled), 5, "the stalled replica serving /metrics")
-    healthy = (await _scrape(http, leader), await _scrape(http, follower))
+    healthy = (await _scrape_leading(http, leader), await _scrape(http, follower))
     not_ready = await _scrape(http, stalled)
     assert "\nfluxwatch_ready 0.0\n" in not_ready
     await stalled.stop()
@@ -272,7 +284,7 @@ async def _incident(
         10,
         "alerts failed and dropped",
     )
-    incident = (await _scrape(http, leader), await _scrape(http, follower))
+    incident = (await _scrape_leading(http, leader), await _scrape(http, follower))
 
     await leader.stop()
     await eventually(lambda: follower.leading, 10, "the follower took over")
@@ -284,7 +296,7 @@ async def _incident(
         "the new leader holding the incident refused",
     )
     assert _value(follower, "fluxwatch_guardrail_trips_total", guard="batch") == 0
-    took_over = await _scrape(http, follower)
+    took_over = await _scrape_leading(http, follower)
     return Scrapes(*healthy, not_ready, *incident, took_over)
 
 

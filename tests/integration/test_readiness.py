@@ -80,6 +80,13 @@ async def test_readyz_fails_while_the_api_fails_and_recovers_after(
             await eventually(lambda: answers(200), 10, "ready once synced")
             for informer in daemon.informers:
                 informer.ready_grace = GRACE
+            # The grace counts from each informer's last contact: cut while every watch is
+            # open, so that contact is the cut itself, not a reconnect a moment before it.
+            await eventually(
+                lambda: holds(lambda: all(i.watching for i in daemon.informers)),
+                10,
+                "every watch open",
+            )
             # The API server goes away: every request fails, the open watches are cut.
             api.faults.fail_next(10**6, 503, retry_after=None)
             api.faults.drop_watches()
