@@ -196,7 +196,8 @@ class ViewWaiter:
         wait = _Wait(predicate, asyncio.get_running_loop().create_future(), current)
         self._waiting.setdefault(key, []).append(wait)
         try:
-            return True, await asyncio.wait_for(wait.future, timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see kube/leader.py
+                return True, await wait.future
         except TimeoutError:
             return False, wait.latest
         finally:

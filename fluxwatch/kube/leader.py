@@ -149,9 +149,11 @@ class LeaderElector:
                     # hangs must not keep this replica leading after the Lease could expire.
                     left = last_renew + self.renew_deadline - attempt
                     try:
-                        renewed = await asyncio.wait_for(
-                            self._try_acquire_or_renew(), max(left, 0.0)
-                        )
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows
+                        # a cancel that lands as the renewal completes, and this loop
+                        # would outlive its own cancellation (shutdown would hang).
+                        async with asyncio.timeout(max(left, 0.0)):
+                            renewed = await self._try_acquire_or_renew()
                     except TimeoutError:
                         renewed, left = False, 0.0
                     if renewed:
@@ -301,9 +303,8 @@ class LeaderElector:
             spec.update(holderIdentity="", renewTime=micro_time(), leaseDurationSeconds=1)
             lease["spec"] = spec
             try:
-                await asyncio.wait_for(
-                    self.client.replace(LEASES, self.namespace, self.name, lease), timeout=5.0
-                )
+                async with asyncio.timeout(5.0):
+                    await self.client.replace(LEASES, self.namespace, self.name, lease)
                 log.info("released the leader Lease", extra={"object": self.name})
                 return
             except KubeApiError as exc:
@@ -311,9 +312,8 @@ class LeaderElector:
                     self._not_released(exc)
                     return
                 try:
-                    self._observed = await asyncio.wait_for(
-                        self.client.get(LEASES, self.namespace, self.name), timeout=5.0
-                    )
+                    async with asyncio.timeout(5.0):
+                        self._observed = await self.client.get(LEASES, self.namespace, self.name)
                 except (KubeError, TimeoutError) as exc:
                     self._not_released(exc)
                     return

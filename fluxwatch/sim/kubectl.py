@@ -77,9 +77,8 @@ class Kubectl:
             cwd=self.cwd,
         )
         try:
-            out, err = await asyncio.wait_for(
-                proc.communicate(stdin.encode() if stdin is not None else None), timeout
-            )
+            async with asyncio.timeout(timeout):  # not wait_for: see kube/leader.py
+                out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
         except TimeoutError:
             proc.kill()
             await proc.wait()

@@ -189,7 +189,8 @@ class Tracing:
         if _switch is not None and _switch.target is provider:
             _switch.point_at(_NOOP_PROVIDER)
         try:
-            await asyncio.wait_for(asyncio.to_thread(provider.shutdown), timeout)
+            async with asyncio.timeout(timeout):  # not wait_for: see kube/leader.py
+                await asyncio.to_thread(provider.shutdown)
         except TimeoutError:
             log.warning("trace export did not finish within %gs; spans dropped", timeout)
 

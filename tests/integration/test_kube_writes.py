@@ -400,3 +400,52 @@ async def test_the_lease_carries_the_hand_over_and_fences_a_deposed_leader(
     task_a.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task_a
+
+
+class CancelsWithTheRenewal(KubeClient):
+    """Cancels ``target`` the moment a Lease PUT completes: the cancel and the renewal's
+    result arrive together, as a SIGTERM can on a busy node."""
+
+    target: asyncio.Task[None] | None = None
+    armed = False
+
+    async def replace(
+        self, res: Any, namespace: str | None, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        result = await super().replace(res, namespace, name, body)
+        if self.armed and self.target is not None:
+            self.armed = False
+            self.target.cancel()
+        return result
+
+
+async def test_a_cancel_that_lands_with_a_renewal_ends_the_elector(
+    apiserver: ApiServer, tmp_path: Path
+) -> None:
+    """Python 3.11's asyncio.wait_for returns the inner result and drops a cancel that
+    lands as the inner call completes; an elector renewing under it would go on leading
+    after its shutdown cancelled it, and the daemon's stop would wait forever."""
+    client = await CancelsWithTheRenewal.from_config(
+        apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+    )
+    assert isinstance(client, CancelsWithTheRenewal)
+    try:
+        elector = LeaderElector(
+            client,
+            "fluxwatch-system",
+            "lead",
+            "a",
+            lease_duration=5.0,
+            renew_deadline=3.0,
+            retry_period=0.05,
+        )
+        task = client.target = asyncio.create_task(elector.run())
+        await asyncio.wait_for(elector.leading.wait(), 5)
+        client.armed = True  # the next renewal's completion cancels the elector
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the elector outlived its cancellation"
+        assert task.cancelled()
+        lease = apiserver.store.get("leases.coordination.k8s.io", "fluxwatch-system", "lead")
+        assert lease["spec"]["holderIdentity"] in ("", None), "released on the way out"
+    finally:
+        await client.close()
