@@ -202,6 +202,12 @@ class Tracker:
 
         self.guardrail.restore(state, self.clock.now(), keep)
         self.incidents.restore(state.incidents)
+        # A restored incident may hold failures no incident of ours held: they are its
+        # casualties now, not at a member's next event (a stuck release may get none).
+        self._swept.clear()
+        for incident in list(self.incidents):
+            self._swept[incident.id] = incident.start
+            self._sweep(incident)
 
     def state(self) -> GuardrailState:
         """What the next leader needs: the guardrail's counts and the open incidents."""
