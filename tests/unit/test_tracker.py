@@ -729,3 +729,32 @@ async def test_a_failing_guardrail_event_handler_is_logged_and_the_releases_acte
     failed = [r for r in caplog.records if r.getMessage() == "guardrail event handler failed"]
     assert len(failed) == 1 and failed[0].exc_info is not None
     assert str(failed[0].exc_info[1]) == "alert queue full"
+
+
+async def test_another_incident_acts_while_one_is_tripped() -> None:
+    """The batch guard refuses one incident; two releases of a later incident are each
+    acted on in the tick they are due."""
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0) for n in names(11)])
+    await h.until(400)
+    assert h.tracker.guardrail.tripped
+    h.tracker.upsert(stuck("b1", since=T0 + 1000))
+    h.tracker.upsert(stuck("b2", since=T0 + 1000))
+    await h.until(1301)
+    assert h.times() == [(1300.0, "b1"), (1300.0, "b2")]
+    assert h.tracker.guardrail.tripped
+
+
+async def test_a_trip_by_suspects_is_looked_at_again_when_their_suspicion_ends() -> None:
+    """Tripped at 310 by suspects whose suspicion ends at 321, before the batch window
+    of the release acted on at 300 (360): the guard is asked again at 321, not 360."""
+    h = Harness(recover=False)
+    h.tracker.upsert(stuck("first", since=T0))
+    await h.until(301)
+    assert h.times() == [(300.0, "first")]
+    h.tracker.upsert(stuck("second", since=T0 + 10))
+    for n in names(10):
+        h.tracker.upsert(stuck(n, since=T0 + 100))
+    assert len(h.tracker.mark_suspects("helm-controller changed leader", ttl=20)) == 12
+    await h.until(400)
+    assert [(t, type(e)) for t, e in h.events][:2] == [(310.0, Tripped), (321.0, TripCleared)]
