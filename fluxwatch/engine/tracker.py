@@ -469,8 +469,11 @@ class Tracker:
             self._request_recheck(self.clock.now())
 
     def _incident_id(self, key: Key) -> str:
+        """The batch the guardrail counts ``key`` in: its incident. A release in none (a
+        resume in flight, one that recovered within the batch window) is a batch of its
+        own: lumped together, eleven of them tripped the guard for an incident ``""``."""
         incident = self.incidents.of(key)
-        return incident.id if incident is not None else ""
+        return incident.id if incident is not None else f"{key[0]}/{key[1]}"
 
     def _ordered_due(self) -> list[Key]:
         """Due releases (stuck ones and casualties to reset) in the order to act: the

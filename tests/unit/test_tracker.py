@@ -758,3 +758,18 @@ async def test_a_trip_by_suspects_is_looked_at_again_when_their_suspicion_ends()
     assert len(h.tracker.mark_suspects("helm-controller changed leader", ttl=20)) == 12
     await h.until(400)
     assert [(t, type(e)) for t, e in h.events][:2] == [(310.0, Tripped), (321.0, TripCleared)]
+
+
+async def test_eleven_interrupted_suspends_resumed_at_once_trip_nothing() -> None:
+    """Resumes belong to no incident: each is a batch of its own, so eleven in flight
+    (same name, eleven namespaces) raise no trip, and a stuck release still acts."""
+    h = Harness(work=1000)
+    namespaces = [f"team-{i:02d}" for i in range(11)]
+    h.tracker.resync([suspended_by_fluxwatch(stuck_obj("app", ns, since=T0)) for ns in namespaces])
+    await h.until(1)
+    assert len(h.tracker.busy) == 11
+    h.tracker.upsert(stuck("x", since=T0 - 300))
+    await h.until(2)
+    assert h.events == []
+    assert h.times()[-1] == (1.0, "x")
+    await h.tracker.aclose()
