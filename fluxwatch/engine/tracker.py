@@ -202,6 +202,12 @@ class Tracker:
 
         self.guardrail.restore(state, self.clock.now(), keep)
         self.incidents.restore(state.incidents)
+        # A restored incident may hold failures no incident of ours held: they are its
+        # casualties now, not at a member's next event (a stuck release may get none).
+        self._swept.clear()
+        for incident in list(self.incidents):
+            self._swept[incident.id] = incident.start
+            self._sweep(incident)
 
     def state(self) -> GuardrailState:
         """What the next leader needs: the guardrail's counts and the open incidents."""
@@ -463,8 +469,11 @@ class Tracker:
             self._request_recheck(self.clock.now())
 
     def _incident_id(self, key: Key) -> str:
+        """The batch the guardrail counts ``key`` in: its incident. A release in none (a
+        resume in flight, one that recovered within the batch window) is a batch of its
+        own: lumped together, eleven of them tripped the guard for an incident ``""``."""
         incident = self.incidents.of(key)
-        return incident.id if incident is not None else ""
+        return incident.id if incident is not None else f"{key[0]}/{key[1]}"
 
     def _ordered_due(self) -> list[Key]:
         """Due releases (stuck ones and casualties to reset) in the order to act: the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -31,7 +32,7 @@ from engine_objects import (
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, GuardrailSettings
-from fluxwatch.engine.guardrail import GuardEvent, TripCleared, Tripped
+from fluxwatch.engine.guardrail import GuardEvent, Guardrail, TripCleared, Tripped
 from fluxwatch.engine.policy import Kind, Verdict
 from fluxwatch.engine.tracker import Tracker
 from fluxwatch.kube.helmrelease import HRView, hr_view
@@ -465,3 +466,310 @@ async def test_suspects_that_recover_on_their_own_leave_the_count() -> None:
     await h.until(1000)
     assert h.times() == [(330.0, names(11)[10])]
     assert h.events == []
+
+
+# -- what the mutation run of tracker.py asked for (tests/mutants.md) -------------------------
+
+KEY = ("flux-system", "bp-vpa")
+
+
+async def test_a_record_and_a_view_are_read_by_key() -> None:
+    h = Harness()
+    view = stuck(since=T0)
+    h.tracker.upsert(view)
+    assert h.tracker.view(KEY) is view
+    assert h.tracker.view(("flux-system", "never-seen")) is None
+    assert repr(h.tracker.get(KEY)) == "Record(flux-system/bp-vpa, progressing)"
+    assert h.tracker.suspicion(("flux-system", "never-seen")) is None
+
+
+async def test_deleting_a_release_never_seen_is_a_no_op() -> None:
+    """A DELETED may come for a release a relist already dropped."""
+    h = Harness()
+    h.tracker.delete(KEY)
+    h.tracker.handle(DELETED, stuck(), None)
+    assert len(h.tracker) == 0
+
+
+async def test_a_given_guardrail_is_the_one_counting() -> None:
+    guardrail = Guardrail(GuardrailSettings(max_batch=3))
+    tracker = Tracker(
+        EngineSettings(), Clock(epoch=T0), lambda view, verdict: None, guardrail=guardrail
+    )
+    assert tracker.guardrail is guardrail
+
+
+async def test_ready_cancels_the_deadline_at_once() -> None:
+    h = Harness()
+    obj = stuck_obj()
+    h.tracker.upsert(hr_view(obj))
+    await h.until(100)
+    h.tracker.upsert(ready(obj, at=T0 + 100))
+    assert h.tracker.deadline(KEY) is None
+
+
+async def test_delete_cancels_the_deadline_at_once_and_forgets_the_attempts() -> None:
+    h = Harness(recover=False)
+    view = stuck(since=T0)
+    h.tracker.upsert(view)
+    await h.until(301)
+    assert h.tracker.guardrail.attempts(KEY) == 1
+    assert h.tracker.deadline(KEY) is None  # due again after the backoff: queued
+    h.tracker.delete(KEY)
+    assert h.tracker.guardrail.attempts(KEY) == 0
+    assert h.tracker.due == ()
+    h.tracker.upsert(stuck(since=T0 + 301))
+    assert h.tracker.deadline(KEY) == T0 + 601
+    h.tracker.delete(KEY)
+    assert h.tracker.deadline(KEY) is None
+    assert len(h.tracker.incidents) == 0
+
+
+async def test_a_deleted_release_leaves_the_dependency_graph() -> None:
+    h = Harness()
+    root = stuck_obj("root", since=T0)
+    leaf = stuck_obj("leaf", since=T0)
+    leaf["spec"]["dependsOn"] = [{"name": "root"}]
+    h.tracker.resync([hr_view(root), hr_view(leaf)])
+    assert h.tracker.blocking(("flux-system", "root")) == {("flux-system", "leaf")}
+    h.tracker.delete(("flux-system", "leaf"))
+    assert h.tracker.blocking(("flux-system", "root")) == frozenset()
+
+
+async def test_deleting_one_of_a_tripped_batch_clears_the_trip() -> None:
+    """Eleven due trip the guard; one is deleted: ten are left, and acted on at once."""
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0) for n in names(11)])
+    await h.until(350)
+    h.tracker.delete(("flux-system", names(11)[0]))
+    assert ("flux-system", names(11)[0]) not in h.tracker.due
+    await h.until(351)
+    assert [type(e) for _, e in h.events] == [Tripped, TripCleared]
+    assert sorted(h.times()) == [(350.0, n) for n in names(11)[1:]]
+
+
+async def test_a_trip_clears_when_every_refused_release_is_ready() -> None:
+    h = Harness()
+    objs = [stuck_obj(n, since=T0) for n in names(11)]
+    h.tracker.resync([hr_view(o) for o in objs])
+    await h.until(350)
+    for obj in objs:
+        h.tracker.upsert(ready(obj, at=T0 + 350))
+    await h.until(351)
+    assert [(t, type(e)) for t, e in h.events] == [(300.0, Tripped), (350.0, TripCleared)]
+    assert not h.tracker.guardrail.tripped
+
+
+async def test_a_suspect_ready_again_is_no_suspect_when_it_goes_unknown_later() -> None:
+    """With max_batch 1: a release due at 300 waits (settles) for another of its incident
+    on its way; that one was a suspect, then Ready, then Unknown again: it counts as on
+    its way, not as a suspect in flight, so nothing trips before it is due itself."""
+    h = Harness(EngineSettings(guardrail=GuardrailSettings(max_batch=1)))
+    other = stuck_obj("x", since=T0 + 50)
+    h.tracker.upsert(hr_view(other))
+    await h.until(10)
+    assert h.tracker.mark_suspects("helm-controller changed leader") == [("flux-system", "x")]
+    h.tracker.upsert(stuck("a", since=T0))
+    h.tracker.upsert(ready(other, at=T0 + 20))
+    await h.until(30)
+    h.tracker.upsert(stuck("x", since=T0 + 30))
+    await h.until(400)
+    assert [(t, type(e)) for t, e in h.events] == [(330.0, Tripped)]
+
+
+async def test_a_suspect_deleted_and_created_again_is_no_suspect() -> None:
+    h = Harness(EngineSettings(guardrail=GuardrailSettings(max_batch=1)))
+    h.tracker.upsert(stuck("x", since=T0 + 50))
+    await h.until(10)
+    assert h.tracker.mark_suspects("helm-controller changed leader") == [("flux-system", "x")]
+    h.tracker.upsert(stuck("a", since=T0))
+    h.tracker.delete(("flux-system", "x"))
+    h.tracker.upsert(stuck("x", since=T0 + 30))
+    await h.until(400)
+    assert [(t, type(e)) for t, e in h.events] == [(330.0, Tripped)]
+
+
+async def test_suspects_last_the_ttl_given() -> None:
+    h = Harness()
+    h.tracker.upsert(stuck("slow", since=T0 + 5000))
+    await h.until(40)
+    h.tracker.mark_suspects("helm-controller changed leader", ttl=60)
+    await h.until(99)
+    assert h.tracker.suspicion(("flux-system", "slow")) == "helm-controller changed leader"
+    await h.until(100)
+    assert h.tracker.suspicion(("flux-system", "slow")) is None
+
+
+async def test_a_release_in_flight_that_is_ready_or_gone_is_no_suspect() -> None:
+    """Its recovery is still running: one release's view is Ready again, another was
+    deleted meanwhile. Neither is at Ready=Unknown."""
+    h = Harness(work=100)
+    h.tracker.resync([stuck("fixed", since=T0), stuck("gone", since=T0)])
+    await h.until(301)
+    assert sorted(h.tracker.busy) == [("flux-system", "fixed"), ("flux-system", "gone")]
+    h.tracker.delete(("flux-system", "gone"))
+    assert h.tracker.mark_suspects("helm-controller changed leader") == []
+    await h.tracker.aclose()
+
+
+class Slow:
+    """An async on_due that lasts ``work`` seconds and notes when it is cancelled."""
+
+    def __init__(self, work: float) -> None:
+        self.work = work
+        self.cancelled: list[str] = []
+
+    async def __call__(self, view: HRView, verdict: Verdict) -> None:
+        try:
+            await asyncio.sleep(self.work)
+        except asyncio.CancelledError:
+            self.cancelled.append(view.name)
+            raise
+
+
+async def test_aclose_cancels_the_recoveries_in_flight_and_waits_for_them() -> None:
+    slow = Slow(1000)
+    tracker = Tracker(EngineSettings(), Clock(epoch=T0), slow)
+    tracker.upsert(stuck(since=T0 - 300))
+    await asyncio.sleep(1)
+    assert tracker.busy == (KEY,)
+    await tracker.aclose()
+    assert slow.cancelled == ["bp-vpa"]
+    assert tracker.busy == ()
+
+
+async def test_a_failing_async_recovery_is_logged_with_its_release(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def boom(view: HRView, verdict: Verdict) -> None:
+        await asyncio.sleep(5)
+        raise RuntimeError("patch failed")
+
+    tracker = Tracker(EngineSettings(), Clock(epoch=T0), boom)
+    tracker.upsert(stuck(since=T0 - 300))
+    await asyncio.sleep(10)
+    [record] = [r for r in caplog.records if r.name == "fluxwatch.engine.tracker"]
+    assert (record.levelname, record.getMessage()) == ("ERROR", "on_due failed")
+    assert (record.namespace, record.hr) == KEY  # type: ignore[attr-defined]
+    assert record.exc_info is not None and str(record.exc_info[1]) == "patch failed"
+    assert tracker.busy == ()
+    assert tracker.guardrail.attempts(KEY) == 1
+
+
+async def test_a_recovery_that_ends_or_is_cancelled_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    h = Harness(work=10)
+    h.tracker.upsert(stuck("fine", since=T0 - 300))
+    await h.until(20)
+    assert [n for _, n, _ in h.acts] == ["fine"] and h.tracker.busy == ()
+    h.recover = False
+    h.tracker.upsert(stuck("cut", since=T0 - 200))
+    await h.until(101)
+    assert h.tracker.busy == (("flux-system", "cut"),)
+    await h.tracker.aclose()
+    assert h.tracker.busy == ()
+    assert [r for r in caplog.records if r.name == "fluxwatch.engine.tracker"] == []
+
+
+async def test_a_failing_callback_is_logged_with_its_release(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def boom(view: HRView, verdict: Verdict) -> None:
+        raise RuntimeError("patch failed")
+
+    tracker = Tracker(EngineSettings(), Clock(epoch=T0), boom)
+    tracker.upsert(stuck(since=T0 - 300))
+    await asyncio.sleep(1)
+    [record] = [r for r in caplog.records if r.name == "fluxwatch.engine.tracker"]
+    assert (record.levelname, record.getMessage()) == ("ERROR", "on_due failed")
+    assert (record.namespace, record.hr) == KEY  # type: ignore[attr-defined]
+    assert record.exc_info is not None and str(record.exc_info[1]) == "patch failed"
+    assert tracker.busy == ()
+
+
+async def test_guardrail_events_are_logged_at_their_severity_with_their_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="fluxwatch.engine.tracker")
+    h = Harness()
+    objs = [stuck_obj(n, since=T0) for n in names(11)]
+    h.tracker.resync([hr_view(o) for o in objs])
+    await h.until(350)
+    h.tracker.upsert(ready(objs[0], at=T0 + 350))
+    await h.until(351)
+    trip, cleared = (e for _, e in h.events)
+    logged = [
+        (r.levelname, r.getMessage(), r.reason)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if r.name == "fluxwatch.engine.tracker"
+    ]
+    assert logged == [
+        ("ERROR", trip.message, "GuardrailTripped"),
+        ("INFO", cleared.message, "GuardrailCleared"),
+    ]
+
+
+async def test_a_failing_guardrail_event_handler_is_logged_and_the_releases_acted_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(event: GuardEvent) -> None:
+        raise RuntimeError("alert queue full")
+
+    acted: list[str] = []
+    tracker = Tracker(
+        EngineSettings(guardrail=GuardrailSettings(max_recoveries=1)),
+        Clock(epoch=T0),
+        lambda view, verdict: acted.append(view.name),
+        on_guard=broken,
+    )
+    tracker.resync([stuck("a", since=T0 - 2000), stuck("b", since=T0 - 2000)])
+    await asyncio.sleep(1)
+    assert acted == ["a"]  # b waits for the budget: an OverBudget event, whose handler fails
+    failed = [r for r in caplog.records if r.getMessage() == "guardrail event handler failed"]
+    assert len(failed) == 1 and failed[0].exc_info is not None
+    assert str(failed[0].exc_info[1]) == "alert queue full"
+
+
+async def test_another_incident_acts_while_one_is_tripped() -> None:
+    """The batch guard refuses one incident; two releases of a later incident are each
+    acted on in the tick they are due."""
+    h = Harness()
+    h.tracker.resync([stuck(n, since=T0) for n in names(11)])
+    await h.until(400)
+    assert h.tracker.guardrail.tripped
+    h.tracker.upsert(stuck("b1", since=T0 + 1000))
+    h.tracker.upsert(stuck("b2", since=T0 + 1000))
+    await h.until(1301)
+    assert h.times() == [(1300.0, "b1"), (1300.0, "b2")]
+    assert h.tracker.guardrail.tripped
+
+
+async def test_a_trip_by_suspects_is_looked_at_again_when_their_suspicion_ends() -> None:
+    """Tripped at 310 by suspects whose suspicion ends at 321, before the batch window
+    of the release acted on at 300 (360): the guard is asked again at 321, not 360."""
+    h = Harness(recover=False)
+    h.tracker.upsert(stuck("first", since=T0))
+    await h.until(301)
+    assert h.times() == [(300.0, "first")]
+    h.tracker.upsert(stuck("second", since=T0 + 10))
+    for n in names(10):
+        h.tracker.upsert(stuck(n, since=T0 + 100))
+    assert len(h.tracker.mark_suspects("helm-controller changed leader", ttl=20)) == 12
+    await h.until(400)
+    assert [(t, type(e)) for t, e in h.events][:2] == [(310.0, Tripped), (321.0, TripCleared)]
+
+
+async def test_eleven_interrupted_suspends_resumed_at_once_trip_nothing() -> None:
+    """Resumes belong to no incident: each is a batch of its own, so eleven in flight
+    (same name, eleven namespaces) raise no trip, and a stuck release still acts."""
+    h = Harness(work=1000)
+    namespaces = [f"team-{i:02d}" for i in range(11)]
+    h.tracker.resync([suspended_by_fluxwatch(stuck_obj("app", ns, since=T0)) for ns in namespaces])
+    await h.until(1)
+    assert len(h.tracker.busy) == 11
+    h.tracker.upsert(stuck("x", since=T0 - 300))
+    await h.until(2)
+    assert h.events == []
+    assert h.times()[-1] == (1.0, "x")
+    await h.tracker.aclose()

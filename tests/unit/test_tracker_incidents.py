@@ -15,7 +15,14 @@ from engine_objects import T0, ready, stuck, stuck_obj
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
-from fluxwatch.engine.guardrail import Approval, GuardEvent, OverBudget, TripCleared, Tripped
+from fluxwatch.engine.guardrail import (
+    Approval,
+    GuardEvent,
+    GuardrailState,
+    OverBudget,
+    TripCleared,
+    Tripped,
+)
 from fluxwatch.engine.policy import Kind, Verdict
 from fluxwatch.engine.tracker import Tracker
 from fluxwatch.kube.fields import format_rfc3339
@@ -460,3 +467,306 @@ async def test_a_casualty_going_back_to_unknown_before_it_is_announced_is_not_on
     await h.until(301)
     assert [(n, v.kind) for _, n, v in h.verdicts] == [("stuck", Kind.STUCK)]
     await h.tracker.aclose()
+
+
+# -- what the mutation run of tracker.py asked for (tests/mutants.md) -------------------------
+
+
+def key(name: str) -> tuple[str, str]:
+    return ("flux-system", name)
+
+
+async def test_by_default_a_casualty_is_announced_and_costs_no_attempt() -> None:
+    handed: list[Verdict] = []
+    tracker = Tracker(EngineSettings(), Clock(epoch=T0), lambda v, verdict: handed.append(verdict))
+    tracker.upsert(stuck("stuck", since=T0))
+    tracker.upsert(failed("blip-failed", at=T0 + 30))
+    await asyncio.sleep(1)
+    [verdict] = handed
+    assert (verdict.kind, verdict.due_at) == (Kind.CASUALTY, T0)
+    assert tracker.guardrail.attempts(key("blip-failed")) == 0
+
+
+async def test_with_reset_a_casualty_costs_an_attempt_and_is_busy_while_reset() -> None:
+    h = Recorder(reset=True, recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    await h.until(5)
+    h.tracker.upsert(failed("blip-failed", at=T0 + 5))
+    await h.until(6)
+    [(_, _, verdict)] = h.verdicts
+    assert (verdict.kind, verdict.due_at) == (Kind.CASUALTY, T0 + 5)
+    assert h.tracker.guardrail.attempts(key("blip-failed")) == 1
+    assert h.tracker.busy == (key("blip-failed"),)
+    await h.tracker.aclose()
+
+
+async def test_an_announced_casualty_is_busy_while_announced() -> None:
+    h = Recorder(recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    await h.until(5)
+    h.tracker.upsert(failed("blip-failed", at=T0 + 5))
+    await h.until(6)
+    [(_, _, verdict)] = h.verdicts
+    assert (verdict.kind, verdict.due_at) == (Kind.CASUALTY, T0 + 5)
+    assert h.tracker.busy == (key("blip-failed"),)
+    await h.tracker.aclose()
+
+
+async def test_a_resume_in_flight_is_no_longer_due() -> None:
+    h = Harness(work=1000)
+    obj = stuck_obj("half-toggled", since=T0)
+    obj["spec"]["suspend"] = True
+    obj["metadata"].setdefault("annotations", {})["fluxwatch.io/suspended-at"] = "x"
+    h.tracker.upsert(hr_view(obj))
+    await h.until(1)
+    assert h.acts == [(0.0, "half-toggled")]
+    assert (h.tracker.due, h.tracker.busy) == ((), (key("half-toggled"),))
+    h.tracker.upsert(stuck("other", since=T0 - 300))  # another admission meanwhile
+    await h.until(2)
+    assert [n for _, n in h.acts] == ["half-toggled", "other"]
+    await h.tracker.aclose()
+
+
+async def test_the_state_for_the_next_leader_carries_incidents_and_approvals() -> None:
+    h = Harness()
+    incident = await tripped(h)
+    await h.until(400)
+    h.tracker.set_active(False)  # keep the trip: a follower does not admit
+    assert h.tracker.approve(incident, "jane", "tok-1") is Approval.APPLIED
+    state = h.tracker.state()
+    assert state.incidents == ((incident, T0, ""),)
+    [approved] = state.approvals
+    assert (approved.incident, approved.by, approved.at) == (incident, "jane", T0 + 400)
+
+
+async def test_an_approval_lifts_the_halt_before_the_next_admission() -> None:
+    """The follower keeps the trip (it admits nothing), but a ladder in flight is no
+    longer halted once a person approved its incident."""
+    h = Harness(work=1000, recover=False)
+    h.tracker.upsert(stuck("first", since=T0))
+    await h.until(301)
+    for n in names(10):
+        h.tracker.upsert(stuck(n, since=T0 + 100))
+    await h.until(401)
+    assert h.tracker.halted(key("first")) is not None
+    h.tracker.set_active(False)
+    incident = h.tracker.incident_of(key("first"))
+    assert incident is not None
+    assert h.tracker.approve(incident.id, "jane", "tok") is Approval.APPLIED
+    assert h.tracker.guardrail.tripped
+    assert h.tracker.halted(key("first")) is None
+    await h.tracker.aclose()
+
+
+async def test_a_new_leader_takes_over_the_attempts_of_releases_still_stuck_only() -> None:
+    first = Harness(recover=False)
+    first.tracker.resync([stuck(n, since=T0) for n in ("still", "fixed", "gone")])
+    await first.until(301)
+    state = first.tracker.state()
+    assert {k[1]: n for k, n, _ in state.attempts} == {"still": 1, "fixed": 1, "gone": 1}
+    await first.tracker.aclose()
+
+    heir = Harness(active=False, recover=False)
+    fixed = stuck_obj("fixed", since=T0)
+    heir.tracker.resync([stuck("still", since=T0), ready(fixed, at=T0 + 301)])
+    heir.tracker.take_over(state)
+    attempts = heir.tracker.guardrail.attempts
+    assert (attempts(key("still")), attempts(key("fixed")), attempts(key("gone"))) == (1, 0, 0)
+
+
+async def test_casualties_of_an_unknown_incident_are_none() -> None:
+    h = Harness()
+    assert h.tracker.casualties("inc-19700101t000000") == []
+
+
+async def test_an_announced_casualty_listed_before_its_incident_opens_is_announced() -> None:
+    h = Recorder(recover=False)
+    h.tracker.resync([failed("a-failed", at=T0 + 30), stuck("z-stuck", since=T0)])
+    await h.until(1)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("a-failed", Kind.CASUALTY)]
+
+
+async def test_a_reset_casualty_going_back_to_unknown_before_its_reset_is_not_one() -> None:
+    h = Recorder(reset=True, recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("flaky", at=T0 + 30))
+    h.tracker.upsert(stuck("flaky", since=T0 + 40))  # same tick: retried, Unknown again
+    await h.until(1)
+    assert h.tracker.guardrail.attempts(key("flaky")) == 0  # nothing was admitted for it
+    await h.until(341)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [
+        ("stuck", Kind.STUCK),
+        ("flaky", Kind.STUCK),
+    ]
+    await h.tracker.aclose()
+
+
+async def test_a_reset_casualty_ready_before_its_reset_is_not_one() -> None:
+    h = Recorder(reset=True, recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    view = failed("flaky", at=T0 + 30)
+    h.tracker.upsert(view)
+    h.tracker.upsert(replace(view, ready=replace(view.ready, status="True")))  # type: ignore[arg-type]
+    await h.until(301)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("stuck", Kind.STUCK)]
+    assert h.tracker.guardrail.attempts(key("flaky")) == 0  # nothing was admitted for it
+    await h.tracker.aclose()
+
+
+@pytest.mark.parametrize("then", ["ready", "unknown"])
+async def test_a_failure_that_is_over_before_an_incident_opens_is_no_casualty(then: str) -> None:
+    """It failed, then was Ready (or Unknown again) before the incident holding the
+    failure's instant opened: the incident does not take it."""
+    h = Recorder(reset=True, recover=False, work=1000)
+    view = failed("flaky", at=T0 + 30)
+    h.tracker.upsert(view)
+    if then == "ready":
+        h.tracker.upsert(replace(view, ready=replace(view.ready, status="True")))  # type: ignore[arg-type]
+    else:
+        h.tracker.upsert(stuck("flaky", since=T0 + 40))
+    h.tracker.upsert(stuck("stuck", since=T0))
+    await h.until(1)
+    assert h.verdicts == []
+    assert h.tracker.guardrail.attempts(key("flaky")) == 0  # nothing was admitted for it
+    if then == "ready":
+        assert h.tracker.incident_of(key("flaky")) is None
+    await h.until(301)
+    assert [n for _, n, _ in h.verdicts] == ["stuck"]
+    await h.tracker.aclose()
+
+
+async def test_a_failure_helm_controller_handles_itself_joins_no_incident() -> None:
+    h = Recorder(recover=False)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("artifact", at=T0 + 30, reason="ArtifactFailed"))
+    await h.until(1)
+    assert h.tracker.incident_of(key("artifact")) is None
+    assert h.verdicts == []
+
+
+async def test_an_incident_reopened_at_the_same_instant_takes_the_failures_it_holds() -> None:
+    """The same id again (the same start): its window is swept anew."""
+    h = Recorder(recover=False)
+    lone = stuck_obj("lone", since=T0)
+    h.tracker.upsert(hr_view(lone))
+    h.tracker.upsert(ready(lone, at=T0 + 10))
+    assert len(h.tracker.incidents) == 0
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    h.tracker.upsert(stuck("other", since=T0))
+    await h.until(1)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("blip-failed", Kind.CASUALTY)]
+
+
+@pytest.mark.parametrize("reset", [False, True])
+async def test_a_casualty_deleted_before_it_is_handed_over_is_forgotten(reset: bool) -> None:
+    h = Recorder(reset=reset, recover=False, work=1000)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    h.tracker.delete(key("blip-failed"))
+    await h.until(301)
+    assert [n for _, n, _ in h.verdicts] == ["stuck"]
+    await h.tracker.aclose()
+
+
+async def test_a_failure_deleted_before_its_incident_opens_is_forgotten() -> None:
+    h = Recorder(recover=False, work=1000)
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    h.tracker.delete(key("blip-failed"))
+    h.tracker.upsert(stuck("stuck", since=T0))
+    await h.until(301)
+    assert [n for _, n, _ in h.verdicts] == ["stuck"]
+    await h.tracker.aclose()
+
+
+async def test_a_casualty_deleted_and_created_again_is_announced_again() -> None:
+    h = Recorder(recover=False)
+    h.tracker.upsert(stuck("stuck", since=T0))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    await h.until(1)
+    h.tracker.delete(key("blip-failed"))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    await h.until(2)
+    assert [(t, n) for t, n, _ in h.verdicts] == [(0.0, "blip-failed"), (1.0, "blip-failed")]
+
+
+async def test_casualties_are_reset_in_the_order_they_failed_before_later_stuck_ones() -> None:
+    """Queued while following, handed over at once on leading: one incident, nothing
+    blocks anything, so by their own instant: the failures (T0-950, T0-900) before the
+    stuck release (due T0-700), whatever the order they came in."""
+    h = Recorder(reset=True, active=False, work=1000)
+    h.tracker.upsert(stuck("s", since=T0 - 1000))
+    h.tracker.upsert(failed("f1", at=T0 - 900))
+    h.tracker.upsert(failed("f2", at=T0 - 950))
+    await h.until(1)
+    h.tracker.set_active(True)
+    await h.until(2)
+    assert [n for _, n, _ in h.verdicts] == ["f2", "f1", "s"]
+    await h.tracker.aclose()
+
+
+async def test_within_an_incident_the_release_blocking_more_goes_first_even_if_due_later() -> None:
+    h = Harness()
+    h.tracker.resync(
+        [
+            hr_view(stuck_obj("lone", since=T0 - 1000)),
+            hr_view(stuck_obj("hub", since=T0 - 990)),
+            waiting("w-1", "hub"),
+            waiting("w-2", "hub"),
+        ]
+    )
+    await h.until(1)
+    assert [n for _, n in h.acts] == ["hub", "lone"]
+
+
+async def test_of_two_due_the_dependency_goes_first() -> None:
+    h = Harness()
+    h.tracker.resync(
+        [hr_view(with_deps(stuck_obj("a-leaf", since=T0), "z-root")), stuck("z-root", since=T0)]
+    )
+    await h.until(301)
+    assert [n for _, n in h.acts] == ["z-root", "a-leaf"]
+
+
+async def test_each_incident_of_the_due_releases_settles_on_its_own() -> None:
+    """Two incidents due at once (two from the older, one from the younger): the younger
+    has ten more on their way, so its due release waits; the older's act."""
+    h = Harness(active=False)
+    h.tracker.resync([stuck("a1", since=T0 - 1000), stuck("a2", since=T0 - 1000)])
+    h.tracker.upsert(stuck("b1", since=T0))
+    for n in names(10, "u"):
+        h.tracker.upsert(stuck(n, since=T0 + 100))
+    await h.until(301)
+    h.tracker.set_active(True)
+    await h.until(302)
+    assert sorted(n for _, n in h.acts) == ["a1", "a2"]
+
+
+async def test_nine_on_their_way_and_a_casualty_let_a_stuck_release_act() -> None:
+    """Ten of its incident at Ready=Unknown in all (max_batch is ten); the casualty is
+    not on its way to stuck and is not counted."""
+    h = Harness(recover=False)
+    h.tracker.upsert(stuck("lone", since=T0))
+    for n in names(9, "up"):
+        h.tracker.upsert(stuck(n, since=T0 + 200))
+    h.tracker.upsert(failed("blip-failed", at=T0 + 30))
+    await h.until(301)
+    assert ("lone" in [n for _, n in h.acts], h.events) == (True, [])
+
+
+async def test_a_new_leader_takes_the_failures_its_restored_incidents_hold() -> None:
+    """The previous leader's incident started earlier than ours: a failure before our
+    incident's start is inside its window, a casualty at once (the stuck member may never
+    see another event). The restored incident closes with its last member."""
+    h = Recorder(recover=False, active=False)
+    h.tracker.resync([failed("a-failed", at=T0 - 50), stuck("z-stuck", since=T0)])
+    assert h.tracker.incident_of(key("a-failed")) is None
+    h.tracker.take_over(GuardrailState(incidents=(("inc-earlier", T0 - 100, "a blip"),)))
+    h.tracker.set_active(True)
+    await h.until(1)
+    assert [(n, v.kind) for _, n, v in h.verdicts] == [("a-failed", Kind.CASUALTY)]
+    incident = h.tracker.incident_of(key("a-failed"))
+    assert incident is not None and incident.id == "inc-earlier"
+    assert incident is h.tracker.incident_of(key("z-stuck"))
+    h.tracker.delete(key("a-failed"))
+    h.tracker.delete(key("z-stuck"))
+    assert len(h.tracker.incidents) == 0
