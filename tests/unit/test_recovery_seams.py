@@ -13,8 +13,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -422,6 +425,32 @@ async def test_a_halt_is_asked_for_the_release_and_freezes_its_ladder() -> None:
     )
     assert failed.kwargs["next_strategy"] is None
     assert ("halted", KEY) in rig.standing.asked
+
+
+async def test_each_failed_step_names_the_one_after_it() -> None:
+    rig = Rig((FORCE_RECONCILE, SUSPEND_TOGGLE, STATUS_CORRECT))
+    await rig.run()
+    failed = [c.kwargs for c in rig.announcer.calls if c.name == "recovery_failed"]
+    assert [(f["strategy"], f["next_strategy"]) for f in failed] == [
+        (FORCE_RECONCILE, SUSPEND_TOGGLE),
+        (SUSPEND_TOGGLE, STATUS_CORRECT),
+        (STATUS_CORRECT, None),
+    ]
+
+
+async def test_a_halt_drops_only_the_final_periods_of_the_error() -> None:
+    """The step's error and why it is not escalated are joined by "; ": a sentence's final
+    period goes, anything else of the API's message stays as it came. (A release that moved
+    is judged on the view of a step that verified nothing, whose error ends in ")".)"""
+    rig = Rig(standing=Standing(halt="incident inc-1 tripped"))
+    rig.api.fail["force-reconcile"] = [
+        KubeApiError(500, "InternalError", ".webhook denied the request: code X..")
+    ]
+    await rig.run()
+    assert rig.announcer["recovery_failed"].kwargs["error"] == (
+        "500 InternalError: .webhook denied the request: code X; "
+        "not escalating: incident inc-1 tripped"
+    )
 
 
 async def test_a_refused_step_names_the_status_error_and_escalates(
@@ -1334,3 +1363,172 @@ async def test_a_casualty_not_stalled_is_announced_so(stalled: str | None, expec
     rig = Rig(obj=obj, reset=False)
     await rig.run(Verdict(Kind.CASUALTY, "failed", failed_at=T0 + 10))
     assert rig.announcer.calls[0].kwargs["stalled"] is expected
+
+
+# -- the watch seam, the predicates, the tokens -----------------------------------------------
+
+
+def with_ready(status: str, *, observed: int | None, top: int = 0, generation: int = 3) -> HRView:
+    obj = failed_obj()
+    obj["metadata"]["generation"] = generation
+    obj["status"]["observedGeneration"] = top
+    condition: dict[str, Any] = {
+        "type": "Ready",
+        "status": status,
+        "reason": "UpgradeSucceeded",
+        "message": "Helm upgrade succeeded",
+        "lastTransitionTime": "2026-05-05T08:00:00Z",
+    }
+    if observed is not None:
+        condition["observedGeneration"] = observed
+    obj["status"]["conditions"] = [condition]
+    return hr_view(obj)
+
+
+@pytest.mark.parametrize(
+    ("view", "verified"),
+    [
+        (with_ready("True", observed=3), True),
+        (with_ready("True", observed=4), True),
+        (with_ready("True", observed=2, top=3), False),  # the condition's own count wins
+        (with_ready("True", observed=None, top=3), True),  # else status.observedGeneration
+        (with_ready("True", observed=None, top=2), False),
+        (with_ready("Unknown", observed=3), False),
+        (hr_view(failed_obj() | {"status": {"observedGeneration": 3}}), False),  # no Ready
+    ],
+)
+def test_ready_at_generation_needs_ready_true_observed_at_the_written_generation(
+    view: HRView, verified: bool
+) -> None:
+    assert recovery_module.ready_at_generation(3)(view) is verified
+
+
+def test_reset_handled_needs_the_token_and_ready_true() -> None:
+    token = "2026-05-05T08:00:00.000000Z"
+
+    def view(status: str | None, handled: str | None) -> HRView:
+        obj = failed_obj()
+        obj["status"]["conditions"] = (
+            [] if status is None else [dict(obj["status"]["conditions"][0], status=status)]
+        )
+        if handled is not None:
+            obj["status"]["lastHandledResetAt"] = handled
+        return hr_view(obj)
+
+    check = recovery_module.reset_handled(token)
+    assert check(view("True", token)) is True
+    assert check(view("True", "2026-05-05T07:00:00.000000Z")) is False
+    assert check(view("True", None)) is False
+    assert check(view("False", token)) is False
+    assert check(view(None, token)) is False
+
+
+async def test_a_wait_answers_at_once_from_the_view_written_or_the_cache() -> None:
+    written = with_ready("True", observed=3)
+    behind = with_ready("Unknown", observed=3)
+    assert await ViewWaiter().wait(lambda v: v.ready.status == "True", 10, written) == (  # type: ignore[union-attr]
+        True,
+        written,
+    )
+    waiter = ViewWaiter(lambda key: written if key == KEY else None)
+    assert await waiter.wait(lambda v: v.ready.status == "True", 10, behind) == (True, written)  # type: ignore[union-attr]
+    assert asyncio.get_running_loop().time() == 0
+
+
+async def test_a_wait_ends_with_the_last_view_the_watch_showed() -> None:
+    waiter = ViewWaiter(lambda key: None)
+    behind = with_ready("Unknown", observed=1)
+    later = with_ready("False", observed=2)
+
+    async def watch() -> None:
+        await asyncio.sleep(2)
+        waiter.notify(with_ready("Unknown", observed=2))
+        waiter.notify(later)
+
+    helper = asyncio.create_task(watch())
+    ok, latest = await waiter.wait(recovery_module.ready_at_generation(3), 10, behind)
+    await helper
+    assert (ok, latest) == (False, later)
+    assert asyncio.get_running_loop().time() == 10
+    assert waiter._waiting == {}  # nothing left behind for a key nobody waits for
+
+
+async def test_two_waits_on_one_release_are_each_answered_once() -> None:
+    """A second matching event before the waiters ran must not answer a future twice."""
+    waiter = ViewWaiter()
+    behind = with_ready("Unknown", observed=1)
+    done = with_ready("True", observed=3)
+    first = asyncio.create_task(waiter.wait(recovery_module.ready_at_generation(3), 10, behind))
+    second = asyncio.create_task(waiter.wait(recovery_module.ready_at_generation(2), 10, behind))
+    await asyncio.sleep(1)
+    waiter.notify(done)
+    waiter.notify(done)
+    assert await first == (True, done)
+    assert await second == (True, done)
+    assert waiter._waiting == {}
+    waiter.notify(done)  # nobody waits: nothing happens
+
+
+async def test_a_wait_leaves_the_other_waits_on_its_release_in_place() -> None:
+    waiter = ViewWaiter()
+    behind = with_ready("Unknown", observed=1)
+    short = asyncio.create_task(waiter.wait(recovery_module.ready_at_generation(3), 1, behind))
+    long = asyncio.create_task(waiter.wait(recovery_module.ready_at_generation(3), 10, behind))
+    assert await short == (False, behind)
+    waiter.notify(with_ready("True", observed=3))
+    assert (await long)[0] is True
+
+
+def test_a_token_is_the_utc_wall_time_with_microseconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the machine's time zone: the flux CLI writes UTC."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        token = recovery_module._token()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", token)
+    written = datetime.strptime(token, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(written.timestamp() - time.time()) < 60
+
+
+async def test_alone_always_leads_records_and_counts_one_attempt() -> None:
+    """``fluxwatch scan --recover``: no Standing given."""
+    rig = Rig()
+    rig.recovery.standing = recovery_module.Alone()
+    rig.api.heal[FORCE_RECONCILE] = 1.0
+    await rig.run()
+    a = rig.announcer
+    assert a["stuck_detected"].kwargs == {
+        "age": DUE - T0,
+        "threshold": 300.0,
+        "suspicion": None,
+        "blocks": (),
+    }
+    assert a["recovery_succeeded"].kwargs["attempt"] == 1
+    default = Recovery(
+        rig.api, rig.waiter, rig.settings, RecoveryOptions(), rig.announcer, clock=Clock()
+    )
+    assert isinstance(default.standing, recovery_module.Alone)
+    assert default.standing.halted(KEY) is None
+
+
+async def test_drain_returns_at_once_with_nothing_in_flight() -> None:
+    rig = Rig()
+    await rig.recovery.drain(timeout=60)
+    assert asyncio.get_running_loop().time() == 0
+
+
+async def test_drain_gives_up_on_a_resume_after_its_timeout() -> None:
+    rig = Rig((SUSPEND_TOGGLE,))
+    rig.api.fail["resume"] = [refused()] * 1000
+    attempt = asyncio.create_task(rig.run())
+    await asyncio.sleep(1.0)
+    attempt.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await attempt
+    await rig.recovery.drain(timeout=60)
+    assert asyncio.get_running_loop().time() == 61.0
+    rig.standing.leading = False  # let the retry loop end
+    await rig.recovery.drain(timeout=100)
