@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from engine_objects import T0, ready
+from engine_objects import T0, ready, stuck_obj
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -1062,7 +1062,11 @@ async def test_a_resume_that_breaks_unexpectedly_is_logged_and_swallowed(
     assert root.attributes is not None and root.attributes["fluxwatch.outcome"] == "not-resumed"
 
 
-async def test_the_suspend_toggle_marks_the_suspend_with_the_clock_time() -> None:
+async def test_the_suspend_toggle_marks_the_suspend_with_the_clock_time_in_utc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
     markers: list[str] = []
     rig = Rig((SUSPEND_TOGGLE,))
     original = rig.api.suspend
@@ -1074,9 +1078,39 @@ async def test_the_suspend_toggle_marks_the_suspend_with_the_clock_time() -> Non
     rig.api.suspend = suspend  # type: ignore[method-assign]
     rig.api.heal[SUSPEND_TOGGLE] = 1.0
     await rig.run()
+    monkeypatch.undo()
+    time.tzset()
     assert markers == ["2026-05-05T07:49:58Z"]  # DUE: T0 + 300 s
+    assert not rig.recovery._resumes  # a resume that ended is not kept for drain()
     # the resume the ladder ran is not announced on its own: RecoverySucceeded says it
     assert rig.announcer.names() == ["stuck_detected", "recovery_started", "recovery_succeeded"]
+
+
+async def test_a_refused_resume_after_the_pause_names_the_suspend_marker() -> None:
+    rig = Rig((SUSPEND_TOGGLE,))
+    rig.api.fail["resume"] = [refused()]
+    rig.api.heal[SUSPEND_TOGGLE] = 1.0
+    await rig.run()
+    assert rig.announcer.names() == [
+        "stuck_detected",
+        "recovery_started",
+        "still_suspended",
+        "suspend_resumed",
+        "recovery_succeeded",
+    ]
+    assert rig.announcer["still_suspended"].kwargs == {
+        "marker": "2026-05-05T07:49:58Z",
+        "error": "500 InternalError: failed calling webhook",
+    }
+    assert rig.announcer["suspend_resumed"].kwargs == {"marker": "2026-05-05T07:49:58Z"}
+    assert rig.announcer["suspend_resumed"].view.suspend is False
+
+
+async def test_an_interrupted_suspend_with_an_empty_marker_is_resumed_as_such() -> None:
+    rig = Rig()
+    interrupted(rig, marker="")
+    await rig.run()
+    assert rig.announcer.calls[0].kwargs == {"marker": ""}
 
 
 async def test_a_suspend_toggle_whose_resume_fails_verifies_the_suspended_view() -> None:
@@ -1139,6 +1173,7 @@ async def test_a_verified_reset_hands_each_seam_its_numbers(spans: InMemorySpanE
     assert succeeded.view.last_handled_reset_at is not None
     assert rig.observer.calls == [("step", RESET, "succeeded"), ("ended", "succeeded", 9.0)]
     assert rig.recovery.writes == 1
+    assert rig.standing.asked == [("attempt_of", KEY), ("attempt_of", KEY)]
     named = by_name(spans)
     root = named["recover helmrelease"]
     assert dict(root.attributes or {}) == {
@@ -1242,7 +1277,10 @@ async def test_a_reset_conflicting_twice_fails_the_step() -> None:
     assert rig.recovery.writes == 2
 
 
-async def test_a_reset_leader_lost_after_a_conflict_writes_no_more() -> None:
+async def test_a_reset_leader_lost_after_a_conflict_writes_no_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, LOGGER)
     rig = ResetRig()
     rig.api.fail["reset"] = [conflict()]
     original = rig.api.get
@@ -1252,6 +1290,24 @@ async def test_a_reset_leader_lost_after_a_conflict_writes_no_more() -> None:
         return await original(namespace, name)
 
     rig.api.get = get  # type: ignore[method-assign]
+    await rig.run()
+    assert rig.api.verbs() == ["reset", "get"]
+    assert rig.announcer.names() == ["casualty_detected", "recovery_started"]
+    assert lines(caplog) == [
+        (
+            logging.INFO,
+            "no longer stuck before any write: this replica is no longer the leader",
+            "flux-system",
+            "bp-vpa",
+        )
+    ]
+
+
+async def test_a_reset_after_a_conflict_on_a_release_retrying_again_stops() -> None:
+    """The 409's re-read finds helm-controller at it again (Ready=Unknown): no reset."""
+    rig = ResetRig()
+    rig.api.fail["reset"] = [conflict()]
+    rig.api.elsewhere = hr_view(stuck_obj(since=DUE - 10))
     await rig.run()
     assert rig.api.verbs() == ["reset", "get"]
     assert rig.announcer.names() == ["casualty_detected", "recovery_started"]
