@@ -775,6 +775,33 @@ async def test_unreadable_storage_under_auto_is_named_by_why_it_failed(
     }
 
 
+async def test_no_storage_reader_and_no_history_is_skipped_saying_so() -> None:
+    rig = Rig(verify="auto")
+    rig.api.obj["status"].pop("history")
+    await rig.run(Verdict(Kind.STUCK, "stuck", due_at=DUE, needs_storage=True))
+    assert rig.announcer.calls[0].kwargs == {
+        "why": "no status.history and Helm storage unreadable "
+        "(fluxwatch has no access to Helm storage)"
+    }
+
+
+async def test_the_pending_wait_ends_when_helm_controller_starts_over() -> None:
+    """While Helm was at work, the release went Ready=Unknown afresh: judged at the
+    clock's time, it is not stuck (yet), so this attempt ends with that verdict."""
+    storage = Storage([[secret(1, "deployed"), secret(2, "pending-upgrade")]])
+    rig = Rig(storage=storage, verify="auto")
+    rig.api.obj["status"]["history"][0]["version"] = 2
+    afresh = stuck_obj(since=DUE + 20)
+    afresh["status"]["history"][0]["version"] = 2
+    rig.recovery.waiter = ViewWaiter(lambda key: hr_view(afresh))
+    await rig.run()
+    assert storage.reads == [0.0]
+    verdict = decide(hr_view(afresh), None, rig.settings, DUE + 30)
+    assert verdict.kind is not Kind.STUCK
+    assert rig.announcer.calls[0].kwargs == {"why": verdict.reason}
+    assert rig.api.calls == []
+
+
 async def test_the_pending_wait_reads_every_tenth_of_the_threshold() -> None:
     storage = Storage(
         [[secret(1, "deployed"), secret(2, "pending-upgrade")], [secret(2, "deployed")]]
