@@ -899,6 +899,13 @@ async def test_an_api_error_outside_a_step_stops_the_attempt_with_every_seam_tol
     assert root.status.status_code is StatusCode.ERROR
     assert root.status.description == "connection reset"
     assert [e.name for e in root.events] == ["stuck detected", "exception"]
+    raised = dict(root.events[1].attributes or {})
+    assert (raised["exception.type"], raised["exception.message"]) == (
+        "fluxwatch.kube.errors.KubeConnectionError",
+        "connection reset",
+    )
+    # the attempt number for the span, for the ladder and for RecoveryStopped
+    assert [k for q, k in rig.standing.asked if q == "attempt_of"] == [KEY] * 3
 
 
 async def test_a_follower_opens_no_trace(spans: InMemorySpanExporter) -> None:
