@@ -53,10 +53,10 @@ lock: $(STAMP)
 # pyproject.toml). Not part of `make test` (minutes, not seconds); the survivors it may
 # report are the equivalent mutants listed, with why, in tests/mutants.md.
 # MUTANTS picks which: by default the engine modules whose survivors are kept at zero
-# (all but recovery.py); `make mutate MUTANTS=` runs every engine module.
+# (every one of them, tracker.py and recovery.py included); `make mutate MUTANTS=` too.
 MUTANTS ?= fluxwatch.engine.policy.* fluxwatch.engine.guardrail.* fluxwatch.engine.incidents.* \
 	fluxwatch.engine.dependencies.* fluxwatch.engine.leases.* fluxwatch.engine.clock.* \
-	fluxwatch.engine.config.* fluxwatch.engine.tracker.*
+	fluxwatch.engine.config.* fluxwatch.engine.tracker.* fluxwatch.engine.recovery.*
 mutate: $(STAMP)
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children $${MUTATE_JOBS:-2} $(MUTANTS)

@@ -118,6 +118,9 @@ class Api:
 
     async def get(self, namespace: str, name: str) -> HRView:
         self._call("get")
+        meta = self.obj["metadata"]
+        if (namespace, name) != (meta["namespace"], meta["name"]):
+            raise KubeApiError(404, "NotFound", f'helmreleases "{name}" not found')
         return self.elsewhere if self.elsewhere is not None else self.view
 
     async def force_reconcile(self, view: HRView, token: str) -> HRView:
