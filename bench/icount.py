@@ -68,18 +68,21 @@ def _replay(path: Path, part: str, replays: int) -> None:
         counter.arm(1 << 60)
         for line in lines:
             informer._on_line(line)  # the sync: every release ADDED once
-        step = {
-            "decode": helmrelease._decode_event,
-            "event": helmrelease.hr_event,
-            "line": informer._on_line,
-        }.get(part)
+        # The reader's parts get the informer's cache, as the informer hands it to them.
+        known = informer.cache
         for _ in range(replays):
-            if step is None:
+            if part == "decode":
+                for line in lines:
+                    helmrelease._decode_event(line)
+            elif part == "view":
                 for obj in decoded:
-                    helmrelease._from_wire(obj)
+                    helmrelease._from_wire(obj, known)
+            elif part == "event":
+                for line in lines:
+                    helmrelease.hr_event(line, known)
             else:
                 for line in lines:
-                    step(line)
+                    informer._on_line(line)
 
     asyncio.run(main())
 
