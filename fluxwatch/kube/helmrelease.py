@@ -19,7 +19,8 @@ One view is kept per tracked HelmRelease, so views are small (about 1 KB): no
 raw dict is kept, strings that repeat across releases (namespaces, condition
 types, reasons, statuses, chart names, short messages) are interned, equal
 label sets share one read-only mapping and objects without labels share one
-empty mapping.
+empty mapping. A watch event's view takes what did not change (conditions,
+``history[0]``, names) from the object's previous view rather than a copy.
 
 Which names and namespaces helm-controller v1.x uses (FLUX-FACTS §2):
 
