@@ -114,7 +114,7 @@ async def _baseline_round(api: Any, counter: Counting, rv: str, n: int) -> float
 def _reading_nothing(view: HRView) -> Codec[HRView]:
     """A codec whose typed reader reads nothing: every line becomes ``view``."""
     event = (MODIFIED, view)
-    return Codec(hr_view, lambda _line: event)
+    return Codec(hr_view, lambda _line, _known: event)
 
 
 def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[str, float]:

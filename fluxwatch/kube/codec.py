@@ -44,8 +44,10 @@ class Page(Generic[V]):
 class Codec(Generic[V]):
     view: Callable[[Mapping[str, Any]], V]
     """Any decoded object to its view; never raises."""
-    event: Callable[[Line], tuple[str, V] | None] | None = None
-    """A watch line to ``(type, view)`` for ADDED, MODIFIED and DELETED; None otherwise."""
+    event: Callable[[Line, Mapping[tuple[str, str], V]], tuple[str, V] | None] | None = None
+    """A watch line to ``(type, view)`` for ADDED, MODIFIED and DELETED; None otherwise.
+    Its second argument is the informer's cache (views by namespace and name): a view may
+    share what did not change with the object's previous one instead of a copy."""
     page: Callable[[bytes], Page[V] | None] | None = None
     """A list body to its page; None when any item needs the general way."""
 

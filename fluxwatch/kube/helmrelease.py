@@ -19,7 +19,8 @@ One view is kept per tracked HelmRelease, so views are small (about 1 KB): no
 raw dict is kept, strings that repeat across releases (namespaces, condition
 types, reasons, statuses, chart names, short messages) are interned, equal
 label sets share one read-only mapping and objects without labels share one
-empty mapping.
+empty mapping. A watch event's view takes what did not change (conditions,
+``history[0]``, names) from the object's previous view rather than a copy.
 
 Which names and namespaces helm-controller v1.x uses (FLUX-FACTS §2):
 
@@ -478,6 +479,8 @@ def _unreadable(problem: str) -> HRView:
 
 
 _NO_RAW = msgspec.Raw(b"")
+Key = tuple[str, str]
+_NO_VIEWS: Mapping[Key, HRView] = MappingProxyType({})
 
 
 class _WireCondition(msgspec.Struct, rename="camel", gc=False):
@@ -584,13 +587,20 @@ _NO_ANNOTATIONS = _WireAnnotations()
 
 
 def _wire_condition(
-    item: _WireCondition, ctype: str, messages: dict[str, str], times: dict[str, float]
+    item: _WireCondition,
+    ctype: str,
+    messages: dict[str, str],
+    times: dict[str, float],
+    before: Condition | None,
 ) -> Condition | None:
     """:func:`_condition` for a well-formed condition; None for anything else.
 
     ``ctype`` is the kept type's own constant. ``messages`` and ``times`` are the
     object's own: Ready and Released usually carry one message and one transition time,
-    read (and kept) once.
+    read (and kept) once. ``before`` is the condition of that type in the object's
+    previous view: when nothing in it changed (a reconcile of a healthy release) it is
+    the condition, not a copy of it (a copy and its interned strings were a tenth of an
+    event's instructions).
     """
     status = _STATUSES.get(item.status)  # type: ignore[arg-type]
     if status is None:
@@ -605,12 +615,22 @@ def _wire_condition(
                 since = times[ltt] = parse_rfc3339(ltt)
             except ValueError:
                 return None
+    reason = item.reason
+    if (
+        before is not None
+        and before.status is status
+        and before.last_transition == since
+        and before.observed_generation == item.observed_generation
+        and before.reason == (reason or "")
+        and (status == "True" or before.message == (item.message or ""))
+    ):
+        messages.setdefault(before.message, before.message)
+        return before
     if status == "True":
         message = ""
     else:
         message = _kept_message(status, item.message or "")
         message = messages.setdefault(message, message)
-    reason = item.reason
     return Condition(
         ctype,
         status,
@@ -677,7 +697,7 @@ def _wire_dependencies(raw: msgspec.Raw, namespace: str) -> tuple[tuple[str, str
     return shared
 
 
-def _from_wire(obj: _WireHelmRelease) -> HRView | None:
+def _from_wire(obj: _WireHelmRelease, known: Mapping[Key, HRView] = _NO_VIEWS) -> HRView | None:
     """The view of a decoded object whose declared fields all have their JSON types.
 
     None when something is still missing or wrong (no name, a condition without a type
@@ -688,7 +708,10 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
 
     It runs once per watch event, so the usual case of the exact reader's helpers (a
     release name with nothing to shorten, labels seen before) is done inline: a Python
-    call costs about as much here as the work it does.
+    call costs about as much here as the work it does. ``known`` holds the views read
+    before (the informer's cache): what did not change since the object's previous view
+    (its conditions, ``history[0]``, names) is taken from that view, equal and already
+    interned, instead of being built again.
     """
     meta = obj.metadata
     if meta is None:
@@ -697,6 +720,12 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     namespace = meta.namespace
     if not name or not namespace:
         return None
+    before = known.get((namespace, name))
+    if before is None:
+        namespace = _intern(namespace)
+    else:
+        namespace = before.namespace
+        name = before.name
     spec = obj.spec or _EMPTY_SPEC
     status = obj.status or _EMPTY_STATUS
     annotations = meta.annotations or _NO_ANNOTATIONS
@@ -705,13 +734,14 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     requested_at = annotations.requested_at
     force_at = annotations.force_at
     target_ns = spec.target_namespace
-    namespace = _intern(namespace)
     # release_name(), inlined: shortening is for names over 53 characters only.
     rel_name = spec.release_name or (f"{target_ns}-{name}" if target_ns else name)
     if len(rel_name) > MAX_RELEASE_NAME or not rel_name.isascii():
         rel_name = shorten_release_name(rel_name)
     if rel_name == name:
         rel_name = name
+    elif before is not None and rel_name == before.release_name:
+        rel_name = before.release_name
 
     raw_labels = meta.labels
     labels: Mapping[str, str] = EMPTY
@@ -728,6 +758,13 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
             return None
         depends_on = found
     ready = reconciling = released = stalled = None
+    if before is None:
+        was_ready = was_reconciling = was_released = was_stalled = None
+    else:
+        was_ready = before.ready
+        was_reconciling = before.reconciling
+        was_released = before.released
+        was_stalled = before.stalled
     if status.conditions:
         messages: dict[str, str] = {}
         times: dict[str, float] = {}
@@ -737,21 +774,23 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
                 return None
             if ctype == "Ready":
                 if ready is None:
-                    ready = _wire_condition(item, "Ready", messages, times)
+                    ready = _wire_condition(item, "Ready", messages, times, was_ready)
                     if ready is None:
                         return None
             elif ctype == "Released":
                 if released is None:
-                    released = _wire_condition(item, "Released", messages, times)
+                    released = _wire_condition(item, "Released", messages, times, was_released)
                     if released is None:
                         return None
             elif ctype == "Reconciling":
                 if reconciling is None:
-                    reconciling = _wire_condition(item, "Reconciling", messages, times)
+                    reconciling = _wire_condition(
+                        item, "Reconciling", messages, times, was_reconciling
+                    )
                     if reconciling is None:
                         return None
             elif ctype == "Stalled" and stalled is None:
-                stalled = _wire_condition(item, "Stalled", messages, times)
+                stalled = _wire_condition(item, "Stalled", messages, times, was_stalled)
                 if stalled is None:
                     return None
 
@@ -761,15 +800,26 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         h_name = first.name
         if h_name is None or first.version is None or first.status is None:
             return None
-        last_release = Snapshot(
-            rel_name if h_name == rel_name else h_name,
-            _intern(first.namespace or ""),
-            first.version,
-            _intern(first.status),
-            _intern(first.action or ""),
-            _intern(first.chart_name or ""),
-            _intern(first.chart_version or ""),
-        )
+        last_release = None if before is None else before.last_release
+        if (
+            last_release is None
+            or last_release.version != first.version
+            or last_release.name != h_name
+            or last_release.status != first.status
+            or last_release.namespace != (first.namespace or "")
+            or last_release.action != (first.action or "")
+            or last_release.chart_name != (first.chart_name or "")
+            or last_release.chart_version != (first.chart_version or "")
+        ):
+            last_release = Snapshot(
+                rel_name if h_name == rel_name else h_name,
+                _intern(first.namespace or ""),
+                first.version,
+                _intern(first.status),
+                _intern(first.action or ""),
+                _intern(first.chart_name or ""),
+                _intern(first.chart_version or ""),
+            )
 
     handled_reconcile = status.last_handled_reconcile_at
     handled_force = status.last_handled_force_at
@@ -778,7 +828,23 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
     if handled_force is not None and handled_force == force_at:
         handled_force = force_at
     observed = status.observed_generation
+    target = target_ns or namespace
+    storage = status.storage_namespace or spec.storage_namespace or namespace
     action = status.last_attempted_release_action
+    # Equal to the previous view's (the usual case): its interned strings, found by one
+    # comparison where interning hashes the string and looks it up.
+    if before is None:
+        target = _intern(target)
+        storage = _intern(storage)
+        action = None if action is None else _intern(action)
+    else:
+        target = before.target_namespace if target == before.target_namespace else _intern(target)
+        storage = (
+            before.storage_namespace if storage == before.storage_namespace else _intern(storage)
+        )
+        if action is not None:
+            was = before.last_attempted_release_action
+            action = was if action == was else _intern(action)
     kube_config = spec.kube_config
     return HRView(
         namespace,
@@ -798,12 +864,12 @@ def _from_wire(obj: _WireHelmRelease) -> HRView | None:
         released,
         last_release,
         rel_name,
-        _intern(target_ns or namespace),
-        _intern(status.storage_namespace or spec.storage_namespace or namespace),
+        target,
+        storage,
         -1 if observed is None else observed,
         handled_reconcile,
         handled_force,
-        None if action is None else _intern(action),
+        action,
         None,
         kube_config is not _NO_RAW and bytes(kube_config) != b"null",
         depends_on,
@@ -825,10 +891,11 @@ def _read_fast(obj: Mapping[str, Any]) -> HRView | None:
     return _from_wire(wire)
 
 
-def hr_event(line: Line) -> tuple[str, HRView] | None:
+def hr_event(line: Line, known: Mapping[Key, HRView] = _NO_VIEWS) -> tuple[str, HRView] | None:
     """One watch line of HelmReleases: ``(type, view)`` for ADDED, MODIFIED and DELETED
     objects the wire reader accepts; None for every other line (bookmarks, errors,
-    anything unusual), which the informer then reads the general way."""
+    anything unusual), which the informer then reads the general way. ``known``: the
+    views read so far by namespace and name, whose unchanged parts the view shares."""
     try:
         event = _decode_event(line)
     except _WIRE_ERRORS:
@@ -837,7 +904,7 @@ def hr_event(line: Line) -> tuple[str, HRView] | None:
     if etype not in _OBJECT_EVENTS:
         return None
     try:
-        view = _from_wire(event.object)
+        view = _from_wire(event.object, known)
     except Exception:  # as in hr_view: the general way reads it and explains
         return None
     return None if view is None else (etype, view)

@@ -507,7 +507,7 @@ class Informer(Generic[V]):
         event = self._event
         if event is not None:
             try:
-                decoded = event(line)
+                decoded = event(line, self.cache)
             except Exception:  # whatever trips the typed reader, the general way reads it
                 decoded = None
             if decoded is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import gc
 import json
 import random
@@ -663,6 +664,8 @@ def test_the_readers_agree_on_random_breakages() -> None:
         }
     )
     bases = [load("hr_ready.json"), load("hr_stuck_upstream.json"), full]
+    # The object's previous view, whose unchanged parts a watch event's view shares.
+    known = {view.key: view for view in map(_read, bases)}
     taken = 0
     for _ in range(1500):
         obj = copy.deepcopy(rng.choice(bases))
@@ -675,7 +678,9 @@ def test_the_readers_agree_on_random_breakages() -> None:
         else:
             parent[path[-1]] = copy.deepcopy(rng.choice(_REPLACEMENTS))
         exact = _read(obj)
-        event = hr_event(orjson.dumps({"type": "ADDED", "object": obj}))
+        line = orjson.dumps({"type": "ADDED", "object": obj})
+        event = hr_event(line)
+        assert hr_event(line, known) == event, path
         page = hr_page(orjson.dumps({"metadata": {}, "items": [obj]}))
         fast = _read_fast(obj)
         if event is not None:
@@ -715,3 +720,89 @@ def test_stalled_failed_release_carries_what_a_reset_needs() -> None:
     assert hr_view(obj).malformed == "status.installFailures: expected an integer, got string"
     del obj["status"]["conditions"][-1]
     assert hr_view(obj).stalled is None
+
+
+def _stalled_full() -> dict[str, Any]:
+    """A release with every shared part set: four conditions, history, names."""
+    obj = load("hr_stalled_upgrade.json")
+    obj["spec"].update(targetNamespace="tgt", releaseName="rel")
+    obj["status"]["conditions"].append(
+        {
+            "type": "Reconciling",
+            "status": "Unknown",
+            "reason": "Progressing",
+            "message": "Running 'upgrade' action",
+            "observedGeneration": 1,
+            "lastTransitionTime": "2026-11-26T09:59:00Z",
+        }
+    )
+    return obj
+
+
+# One change each to what a view takes from its previous one when unchanged.
+_CHANGES: list[tuple[tuple[str | int, ...], Any]] = [
+    *(
+        (("status", "conditions", i, field), value)
+        for i in range(4)
+        for field, value in (
+            ("status", "Unknown"),
+            ("status", "True"),
+            ("reason", "Other"),
+            ("message", "another message"),
+            ("observedGeneration", 9),
+            ("lastTransitionTime", "2026-11-27T00:00:00Z"),
+        )
+    ),
+    *(
+        (("status", "history", 0, field), value)
+        for field, value in (
+            ("name", "other"),
+            ("version", 99),
+            ("status", "failed"),
+            ("namespace", "elsewhere"),
+            ("action", "install"),
+            ("chartName", "other-chart"),
+            ("chartVersion", "9.9.9"),
+        )
+    ),
+    (("spec", "targetNamespace"), "other-target"),
+    (("spec", "releaseName"), "other-release"),
+    (("status", "storageNamespace"), "other-store"),
+    (("status", "lastAttemptedReleaseAction"), "install"),
+]
+
+
+def test_an_event_shares_only_what_did_not_change_with_the_previous_view() -> None:
+    """The view of a watch event takes its conditions, history[0] and interned names from
+    the object's previous view when they are equal: a change to any of them must show,
+    and an event that changes none of them must build none of them again."""
+    base = _stalled_full()
+    before = hr_view(base)
+    assert before.malformed is None
+    assert None not in (before.ready, before.released, before.reconciling, before.stalled)
+    known = {before.key: before}
+
+    base["metadata"]["resourceVersion"] = "2"
+    _, same = hr_event(orjson.dumps({"type": "MODIFIED", "object": base}), known) or ("", None)
+    assert same is not None and same.resource_version == "2"
+    assert same == dataclasses.replace(before, resource_version="2")
+    for part in ("ready", "released", "reconciling", "stalled", "last_release"):
+        assert getattr(same, part) is getattr(before, part), part
+    assert same.release_name is before.release_name
+    assert same.storage_namespace is before.storage_namespace
+
+    visible = 0
+    for path, value in _CHANGES:
+        obj = copy.deepcopy(base)
+        parent: Any = obj
+        for part in path[:-1]:
+            parent = parent[part]
+        if parent[path[-1]] == value:
+            continue  # "True" for a condition that is True, say: no change
+        parent[path[-1]] = value
+        event = hr_event(orjson.dumps({"type": "MODIFIED", "object": obj}), known)
+        expected = _read(obj)
+        assert event == ("MODIFIED", expected), path
+        # A True condition's message is not kept: changing it changes no view.
+        visible += expected != same
+    assert visible >= 30, visible
