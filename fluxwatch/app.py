@@ -171,7 +171,8 @@ class Daemon:
         return _with_incident(event, self.tracker.incident_of((subject.namespace, subject.name)))
 
     def _record(self, event: Event) -> None:
-        """A core/v1 Event only, no alert; called where an alert would be said."""
+        """A core/v1 Event only, no alert: where an alert is said (``_speak``), and for
+        each release of a leader's batch refusal."""
         if self.recorder is not None:
             self.recorder.publish(event)
 
@@ -224,18 +225,19 @@ class Daemon:
                     casualties=casualties,
                 )
             )
-            for key in event.keys:
-                self._record(
-                    self.events.guardrail_tripped(
-                        self._helmrelease(key),
-                        guardrail="batch",
-                        detail=event.message,
-                        releases=releases,
-                        incident=event.incident,
-                        approve=approve,
-                        casualties=casualties,
+            if self.leading:  # one Event per release, like the alert above: the leader's
+                for key in event.keys:
+                    self._record(
+                        self.events.guardrail_tripped(
+                            self._helmrelease(key),
+                            guardrail="batch",
+                            detail=event.message,
+                            releases=releases,
+                            incident=event.incident,
+                            approve=approve,
+                            casualties=casualties,
+                        )
                     )
-                )
         elif isinstance(event, Exhausted):
             self.publish(
                 self.events.recovery_skipped(
