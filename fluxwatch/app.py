@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Mapping
@@ -214,30 +215,20 @@ class Daemon:
             approve = f"fluxwatch approve {event.incident}" if event.incident else ""
             failed = self.tracker.casualties(event.incident) if self.tracker else []
             casualties = [f"{ns}/{name}" for ns, name in failed]
-            self.publish(
-                self.events.guardrail_tripped(
-                    self._own_subject(),
-                    guardrail="batch",
-                    detail=event.message,
-                    releases=releases,
-                    incident=event.incident,
-                    approve=approve,
-                    casualties=casualties,
-                )
+            # The same words on the alert and on each release's own Event.
+            tripped = functools.partial(
+                self.events.guardrail_tripped,
+                guardrail="batch",
+                detail=event.message,
+                releases=releases,
+                incident=event.incident,
+                approve=approve,
+                casualties=casualties,
             )
+            self.publish(tripped(self._own_subject()))
             if self.leading:  # one Event per release, like the alert above: the leader's
                 for key in event.keys:
-                    self._record(
-                        self.events.guardrail_tripped(
-                            self._helmrelease(key),
-                            guardrail="batch",
-                            detail=event.message,
-                            releases=releases,
-                            incident=event.incident,
-                            approve=approve,
-                            casualties=casualties,
-                        )
-                    )
+                    self._record(tripped(self._helmrelease(key)))
         elif isinstance(event, Exhausted):
             self.publish(
                 self.events.recovery_skipped(
