@@ -18,8 +18,6 @@ from fluxwatch.sim.fielderrors import FieldError
 from fluxwatch.sim.resources import ResourceType
 from fluxwatch.sim.schema import unknown_field_warnings
 
-FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
-
 
 @dataclass(slots=True)
 class WriteOptions:

@@ -39,8 +39,9 @@ from fluxwatch.sim import (
     protobuf,
     rbac,
     tables,
+    writeoptions,
 )
-from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
+from fluxwatch.sim.admission import WriteOptions
 from fluxwatch.sim.listoptions import list_options
 from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
@@ -592,7 +593,7 @@ class ApiServer:
             await self._check_escalation(request, verb, target)
         table = store.table(target.res)
         query = request.query
-        dry_run = self._dry_run(query)
+        dry_run = bool(query.getall("dryRun", []))
         options: WriteOptions | None = None
         if verb == "watch":
             return await self._watch(request, target, stats_key)
@@ -682,16 +683,26 @@ class ApiServer:
                 status = 201
         elif verb == "delete":
             assert target.name is not None
-            delete_options = await self._read_body(request, target.res, optional=True) or {}
+            delete = writeoptions.delete_options(
+                await self._read_body(request, target.res, optional=True),
+                query,
+                query.getall("dryRun", []),
+            )
             obj = store._delete(
                 table,
                 target.namespace,
                 target.name,
-                preconditions=delete_options.get("preconditions"),
-                dry_run=dry_run or delete_options.get("dryRun") == ["All"],
+                preconditions=delete.preconditions,
+                dry_run=delete.dry_run,
             )
             body = deepjson.dumps(obj)
         else:  # deletecollection
+            delete = writeoptions.delete_options(
+                await self._read_body(request, target.res, optional=True),
+                query,
+                query.getall("dryRun", []),
+            )
+            dry_run = delete.dry_run
             page = store._list(
                 table, target.namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
@@ -721,17 +732,15 @@ class ApiServer:
 
     @staticmethod
     def _write_options(request: web.Request, kind: str) -> WriteOptions:
-        """``fieldValidation`` (Warn when absent, as on a real server), ``fieldManager`` and
-        ``force``, checked as the real server checks Create/Update/PatchOptions."""
+        """``fieldValidation`` (Warn when absent, as on a real server), ``fieldManager``,
+        ``dryRun`` and ``force``, checked as the real server checks Create/Update/
+        PatchOptions: every problem one cause of one 422."""
         query = request.query
         validation = query.get("fieldValidation") or "Warn"
-        if validation not in FIELD_VALIDATION:
-            raise bad_request(
-                f"fieldValidation: Unsupported value: {validation!r}: supported values: "
-                '"Ignore", "Strict", "Warn"'.replace("'", '"')
-            )
         manager = query.get("fieldManager") or ""
         errors = managedfields.validate_manager(manager)
+        errors += writeoptions.dry_run_errors(query.getall("dryRun", []))
+        errors += writeoptions.field_validation_errors(query.get("fieldValidation", ""))
         if errors:
             raise invalid_options(kind, errors)
         return WriteOptions(
@@ -778,13 +787,6 @@ class ApiServer:
             if not isinstance(obj, dict):
                 return  # the store answers the malformed body
         rbac.check_escalation(self.authorizer, user, target.res.key, obj, target.namespace or "")
-
-    @staticmethod
-    def _dry_run(query: Any) -> bool:
-        values = query.getall("dryRun", [])
-        if any(v != "All" for v in values):
-            raise bad_request(f"Invalid dry run value {values!r}: only 'All' is supported")
-        return bool(values)
 
     @staticmethod
     def _limit(raw: str | None) -> int | None:

@@ -157,6 +157,16 @@ def conflict(res: ResourceType, name: str, why: str) -> ApiError:
     )
 
 
+def _delete_conflict(res: ResourceType, name: str, why: str) -> ApiError:
+    kind = fe.qualified_kind(res.kind, res.group)
+    details: dict[str, Any] = {"name": name}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.kind
+    message = f'Operation cannot be fulfilled on {kind} "{name}": {why}'
+    return ApiError(409, "Conflict", message, details)
+
+
 def stale(res: ResourceType, name: str) -> ApiError:
     return conflict(
         res,
@@ -1101,6 +1111,17 @@ class Store:
         name = self._validate_name(res, body_name)
         ns = self._resolve_namespace(res, md, namespace)
         old = self.from_storage(res, self._get(t, ns, name))
+        uid = md.get("uid")
+        if uid and uid != old["metadata"]["uid"]:
+            # A PUT's object is its own UID precondition (defaultUpdatedObjectInfo), which
+            # etcd checks before anything else; the answer carries the storage error.
+            raise conflict(
+                res,
+                name,
+                f"StorageError: invalid object, Code: 4, Key: {storage_key(res, ns, name)}, "
+                f"ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in "
+                f"precondition: {uid}, UID in object meta: {old['metadata']['uid']}",
+            )
         rv = md.get("resourceVersion")
         if not rv and require_resource_version:
             raise invalid_fields(
@@ -1211,14 +1232,6 @@ class Store:
         rv = new_md.get("resourceVersion")
         if rv and rv != old_md["resourceVersion"]:
             raise stale(res, name)
-        uid = new_md.get("uid")
-        if uid and uid != old_md["uid"]:
-            raise conflict(
-                res,
-                name,
-                f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                f"{old_md['uid']}",
-            )
         if subresource == "status":
             result = dict(old)
             if "status" in new:
@@ -1234,11 +1247,7 @@ class Store:
                 else:
                     result.pop("status", None)
             md = new_md
-            for field in _SYSTEM_FIELDS:
-                if field in old_md:
-                    md[field] = old_md[field]
-                else:
-                    md.pop(field, None)
+            _keep_system_fields(md, old_md)
         result["apiVersion"] = res.api_version
         result["kind"] = res.kind
         result["metadata"] = md
@@ -1290,21 +1299,24 @@ class Store:
         old = self._get(t, namespace, name)
         old_md = old["metadata"]
         if preconditions:
+            # rest.BeforeDelete checks them first, naming the kind where other conflicts
+            # name the resource (schema.GroupResource{Group, Resource: Kind}).
             uid = preconditions.get("uid")
-            if uid and uid != old_md["uid"]:
-                raise conflict(
+            if uid is not None and uid != old_md["uid"]:
+                raise _delete_conflict(
                     res,
                     name,
-                    f"Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                    f"{old_md['uid']}",
+                    f"the UID in the precondition ({uid}) does not match the UID in record "
+                    f"({old_md['uid']}). The object might have been deleted and then recreated",
                 )
             rv = preconditions.get("resourceVersion")
-            if rv and rv != old_md["resourceVersion"]:
-                raise conflict(
+            if rv is not None and rv != old_md["resourceVersion"]:
+                raise _delete_conflict(
                     res,
                     name,
-                    f"Precondition failed: ResourceVersion in precondition: {rv}, "
-                    f"ResourceVersion in object meta: {old_md['resourceVersion']}",
+                    f"the ResourceVersion in the precondition ({rv}) does not match the "
+                    f"ResourceVersion in record ({old_md['resourceVersion']}). The object "
+                    "might have been modified",
                 )
         key = object_key(namespace if res.namespaced else None, name)
         is_namespace = res.plural == "namespaces" and not res.group
@@ -1654,6 +1666,42 @@ _GENERATION_KINDS = frozenset(
         CRD_KEY,
     }
 )
+
+
+def _keep_system_fields(md: dict[str, Any], old_md: dict[str, Any]) -> None:
+    """rest.BeforeUpdate: generation and creationTimestamp are the stored ones, a UID or
+    deletion the write leaves out is kept; a UID or deletion it changes is left for
+    ValidateObjectMetaUpdate to refuse as immutable (a PATCH has no UID precondition)."""
+    for field in ("generation", "creationTimestamp"):
+        if field in old_md:
+            md[field] = old_md[field]
+        else:
+            md.pop(field, None)
+    if not md.get("uid"):
+        md["uid"] = old_md["uid"]
+    if old_md.get("deletionTimestamp"):
+        md["deletionTimestamp"] = old_md["deletionTimestamp"]
+    if md.get("deletionGracePeriodSeconds") is None and "deletionGracePeriodSeconds" in old_md:
+        md["deletionGracePeriodSeconds"] = old_md["deletionGracePeriodSeconds"]
+
+
+# Where etcd keeps a kind when it is not under its plural (kube-apiserver's
+# DefaultResourcePrefixes); custom resources and CRDs sit under their group.
+_ETCD_PREFIXES = {
+    "services": "services/specs",
+    "nodes": "minions",
+    "replicationcontrollers": "controllers",
+    "ingresses.networking.k8s.io": "ingress",
+}
+
+
+def storage_key(res: ResourceType, namespace: str | None, name: str) -> str:
+    """The etcd key a storage error names: ``/registry/configmaps/default/settings``."""
+    if res.custom or res.key == CRD_KEY:
+        prefix = f"{res.group}/{res.plural}"
+    else:
+        prefix = _ETCD_PREFIXES.get(res.key, res.plural)
+    return "/".join(("/registry", prefix, *((namespace,) if namespace else ()), name))
 
 
 def sets_generation(res: ResourceType) -> bool:

@@ -424,7 +424,8 @@ async def test_delete_with_a_wrong_uid_precondition_is_409(
         http, "DELETE", f"{HRS}/podinfo", json={"preconditions": {"uid": "not-it"}}
     )
     assert code == 409
-    assert "Precondition failed: UID in precondition: not-it" in status["message"]
+    why = "the UID in the precondition (not-it) does not match the UID in record"
+    assert why in status["message"]
 
 
 async def test_dry_run_create_does_not_persist(http: aiohttp.ClientSession, hr: HR) -> None:
