@@ -694,6 +694,8 @@ class ApiServer:
                 target.name,
                 preconditions=delete.preconditions,
                 dry_run=delete.dry_run,
+                propagation=delete.propagation_policy,
+                orphan_dependents=delete.orphan_dependents,
             )
             body = deepjson.dumps(obj)
         else:  # deletecollection

@@ -18,6 +18,7 @@ import binascii
 import bisect
 import contextlib
 import dataclasses
+import functools
 import heapq
 import random
 import re
@@ -350,6 +351,10 @@ class _Table:
         return raw
 
 
+# Objects naming an owner in their ownerReferences, with their tables.
+_Dependents = list[tuple[_Table, dict[str, Any]]]
+
+
 def object_key(namespace: str | None, name: str) -> str:
     return f"{namespace}/{name}" if namespace else name
 
@@ -559,6 +564,8 @@ class Store:
         self.registry = registry if registry is not None else Registry()
         self.admission: Admission = builtin_admission()
         self._terminating: set[str] = set()
+        # Owners deleted in the foreground, by uid, until their last dependent is gone.
+        self._foreground: dict[str, tuple[_Table, str]] = {}
         # Per non-storage version (``<plural>.<version>.<group>``): to and from storage.
         self.converters: dict[str, tuple[Convert, Convert]] = {
             "events.v1.events.k8s.io": (
@@ -1294,7 +1301,11 @@ class Store:
         *,
         preconditions: Mapping[str, Any] | None = None,
         dry_run: bool = False,
+        propagation: str | None = None,
+        orphan_dependents: bool | None = None,
     ) -> dict[str, Any]:
+        """DELETE: at once, or (finalizers pending) marked as deleting; ``propagation``
+        and ``orphan_dependents`` put the garbage collector's finalizer on the object."""
         res = t.res
         old = self._get(t, namespace, name)
         old_md = old["metadata"]
@@ -1320,15 +1331,21 @@ class Store:
                 )
         key = object_key(namespace if res.namespaced else None, name)
         is_namespace = res.plural == "namespaces" and not res.group
-        if old_md.get("finalizers") or (is_namespace and (old.get("spec") or {}).get("finalizers")):
-            if old_md.get("deletionTimestamp"):
+        finalizers = list(old_md.get("finalizers") or [])
+        if not is_namespace:
+            finalizers = _gc_finalizers(finalizers, propagation, orphan_dependents)
+        if finalizers or (is_namespace and (old.get("spec") or {}).get("finalizers")):
+            if old_md.get("deletionTimestamp") and finalizers == (old_md.get("finalizers") or []):
                 return old
-            # Graceful deletion: the object stays until its finalizers are removed.
+            # The object stays until its finalizers are removed (markAsDeleting).
             md = dict(old_md)
-            md["deletionTimestamp"] = self.now()
+            if finalizers:
+                md["finalizers"] = finalizers
+            if not md.get("deletionTimestamp"):
+                md["deletionTimestamp"] = self.now()
+                if md.get("generation"):
+                    md["generation"] = int(md["generation"]) + 1
             md["deletionGracePeriodSeconds"] = 0
-            if md.get("generation"):
-                md["generation"] = int(md["generation"]) + 1
             result = {**old, "metadata": md}
             if is_namespace:
                 result["status"] = {**(old.get("status") or {}), "phase": "Terminating"}
@@ -1338,6 +1355,8 @@ class Store:
             self._commit(t, key, MODIFIED, result, old)
             if is_namespace:
                 self._later(lambda: self._drain_namespace(name))
+            elif _ORPHAN in finalizers or _FOREGROUND in finalizers:
+                self._later(lambda: self._collect(t, key))
             return result
         gone = {**old, "metadata": dict(old_md)}
         if dry_run:
@@ -1350,9 +1369,15 @@ class Store:
 
     def _after_delete(self, t: _Table, obj: dict[str, Any]) -> None:
         """A deleted CRD takes its kind away; the last object of a terminating namespace
-        lets the namespace go."""
+        lets the namespace go; the last dependent of an owner deleted in the foreground
+        lets the owner go."""
         if t.res.key == CRD_KEY:
             self._unserve_crd(obj)
+        for ref in obj["metadata"].get("ownerReferences") or ():
+            waiting = self._foreground.get(str(ref.get("uid")))
+            if waiting is not None:
+                table, key = waiting
+                self._later(functools.partial(self._collect, table, key))
         ns = obj["metadata"].get("namespace")
         if ns and ns in self._terminating:
             self._later(lambda: self._finish_namespace(ns))
@@ -1366,6 +1391,64 @@ class Store:
             step()
             return
         loop.call_soon(step)
+
+    def _collect(self, t: _Table, key: str) -> None:
+        """The garbage collector's part of a deletion: ``orphan`` takes the owner's
+        reference off its dependents, ``foregroundDeletion`` deletes them and waits for
+        the last to go; then the finalizer comes off (and the owner goes, if it was the
+        last). Dependents are found by ownerReferences in the owner's namespace, or
+        anywhere for a cluster-scoped owner."""
+        owner = t.objs.get(key)
+        if owner is None or not owner["metadata"].get("deletionTimestamp"):
+            return
+        uid = owner["metadata"]["uid"]
+        finalizers = list(owner["metadata"].get("finalizers") or [])
+        dependents = self._dependents(uid, owner["metadata"].get("namespace"))
+        if _ORPHAN in finalizers:
+            for table, dep in dependents:
+                refs = [r for r in dep["metadata"]["ownerReferences"] if r.get("uid") != uid]
+                md = {**dep["metadata"], "resourceVersion": str(self._next_rv())}
+                if refs:
+                    md["ownerReferences"] = refs
+                else:
+                    md.pop("ownerReferences")
+                dep_key = object_key(md.get("namespace"), md["name"])
+                self._commit(table, dep_key, MODIFIED, {**dep, "metadata": md}, dep)
+            finalizers.remove(_ORPHAN)
+        elif _FOREGROUND in finalizers:
+            for table, dep in dependents:
+                dep_md = dep["metadata"]
+                if not dep_md.get("deletionTimestamp"):
+                    with contextlib.suppress(ApiError):
+                        self._delete(table, dep_md.get("namespace"), dep_md["name"])
+            if self._dependents(uid, owner["metadata"].get("namespace")):
+                self._foreground[uid] = (t, key)
+                return
+            self._foreground.pop(uid, None)
+            finalizers.remove(_FOREGROUND)
+        else:
+            return
+        owner = t.objs[key]
+        md = {**owner["metadata"], "resourceVersion": str(self._next_rv())}
+        if finalizers:
+            md["finalizers"] = finalizers
+            self._commit(t, key, MODIFIED, {**owner, "metadata": md}, owner)
+        else:
+            md.pop("finalizers", None)
+            self._commit(t, key, DELETED, {**owner, "metadata": md}, owner)
+
+    def _dependents(self, uid: str, namespace: str | None) -> _Dependents:
+        found: _Dependents = []
+        for table in self._tables.values():
+            if namespace is not None and not table.res.namespaced:
+                continue
+            for obj in table.objs.values():
+                md = obj["metadata"]
+                if namespace is not None and md.get("namespace") != namespace:
+                    continue
+                if any(r.get("uid") == uid for r in md.get("ownerReferences") or ()):
+                    found.append((table, obj))
+        return found
 
     def _drain_namespace(self, namespace: str) -> None:
         """The namespace controller: delete everything in a terminating namespace (objects
@@ -1666,6 +1749,27 @@ _GENERATION_KINDS = frozenset(
         CRD_KEY,
     }
 )
+
+
+# The garbage collector's finalizers (metav1.FinalizerOrphanDependents, ...DeleteDependents).
+_ORPHAN, _FOREGROUND = "orphan", "foregroundDeletion"
+
+
+def _gc_finalizers(
+    finalizers: list[str], propagation: str | None, orphan_dependents: bool | None
+) -> list[str]:
+    """deletionFinalizersForGarbageCollection: the options decide, else a GC finalizer
+    the object already carries; neither means background (no finalizer)."""
+    if orphan_dependents is not None:
+        orphan, foreground = orphan_dependents, False
+    elif propagation is not None:
+        orphan, foreground = propagation == "Orphan", propagation == "Foreground"
+    else:
+        orphan = _ORPHAN in finalizers and _FOREGROUND not in finalizers
+        foreground = _FOREGROUND in finalizers
+    kept = [f for f in finalizers if f not in (_ORPHAN, _FOREGROUND)]
+    wanted = kept + [_ORPHAN] * orphan + [_FOREGROUND] * foreground
+    return finalizers if set(wanted) == set(finalizers) else wanted
 
 
 def _keep_system_fields(md: dict[str, Any], old_md: dict[str, Any]) -> None:

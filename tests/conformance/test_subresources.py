@@ -5,6 +5,7 @@ option validation)."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -326,3 +327,60 @@ async def test_a_spec_change_on_a_deleting_helmrelease_is_taken(api: Api) -> Non
     code, changed = await api.patch(f"{HRS}/podinfo", {"spec": {"suspend": True}})
     assert code == 200 and changed["spec"]["suspend"] is True
     assert changed["metadata"]["generation"] == 3
+
+
+# ---- propagation: the garbage collector's finalizers --------------------------------------
+
+
+async def _owner_and_dependent(api: Api) -> tuple[dict[str, Any], dict[str, Any]]:
+    _, owner = await api.post(CMS, {"metadata": {"name": "owner"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner"}
+    ref["uid"] = owner["metadata"]["uid"]
+    _, dependent = await api.post(
+        CMS, {"metadata": {"name": "dependent", "ownerReferences": [ref]}}
+    )
+    return owner, dependent
+
+
+async def _until_gone(api: Api, path: str) -> None:
+    for _ in range(200):
+        if (await api.get(path))[0] == 404:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} is still there")
+
+
+async def test_an_orphaning_delete_waits_for_the_collector_to_free_the_dependents(
+    api: Api,
+) -> None:
+    await _owner_and_dependent(api)
+    code, deleting = await api.delete(f"{CMS}/owner", json={"propagationPolicy": "Orphan"})
+    assert code == 200
+    assert deleting["metadata"]["finalizers"] == ["orphan"]
+    assert deleting["metadata"]["deletionGracePeriodSeconds"] == 0
+    await _until_gone(api, f"{CMS}/owner")
+    _, dependent = await api.get(f"{CMS}/dependent")
+    assert "ownerReferences" not in dependent["metadata"]
+
+
+async def test_a_foreground_delete_takes_the_dependents_first(api: Api) -> None:
+    await _owner_and_dependent(api)
+    code, deleting = await api.delete(f"{CMS}/owner?propagationPolicy=Foreground")
+    assert code == 200
+    assert deleting["metadata"]["finalizers"] == ["foregroundDeletion"]
+    await _until_gone(api, f"{CMS}/owner")
+    assert (await api.get(f"{CMS}/dependent"))[0] == 404
+
+
+async def test_a_foreground_delete_keeps_the_other_finalizers(api: Api) -> None:
+    await _hr(api, finalizers=["finalizers.fluxcd.io"])
+    body = {"propagationPolicy": "Foreground"}
+    _, deleting = await api.delete(f"{HRS}/podinfo", json=body)
+    assert deleting["metadata"]["finalizers"] == ["finalizers.fluxcd.io", "foregroundDeletion"]
+    for _ in range(100):
+        _, hr = await api.get(f"{HRS}/podinfo")
+        if hr["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]:
+            break
+        await asyncio.sleep(0.01)
+    assert hr["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
+    assert hr["metadata"]["deletionTimestamp"] == deleting["metadata"]["deletionTimestamp"]
