@@ -9,8 +9,9 @@ were read, the newest of them by ``version`` label is deployed with the same
 version. A release without history is judged by its Secrets alone.
 
 Checks run in this order, the first that applies wins: out of scope,
-malformed, being deleted, suspended (fluxwatch's own interrupted suspend is
-``resume-pending``; a person's is left alone), ignored, no Ready, Ready=False
+malformed, fluxwatch's own interrupted suspend (``resume-pending``, even on a
+release being deleted), being deleted, suspended by a person (left alone),
+ignored, no Ready, Ready=False
 (``waiting`` when helm-controller's reason is one of its normal waits, else
 ``failed``), not deployed or a newer revision pending, then the threshold.
 
@@ -193,19 +194,22 @@ def decide(
         return OUT_OF_SCOPE
     if view.malformed is not None:
         return _skip(Skip.MALFORMED, f"cannot be read: {view.malformed}")
-    if view.deleting:
-        return DELETING
-    if view.suspend:
-        if view.suspended_at is None:
-            return SUSPENDED
+    if view.suspend and view.suspended_at is not None:
         # Before "ignored": this suspend is fluxwatch's own write, undoing it restores
-        # the state the owner left; keeping it would stop the release for good.
+        # the state the owner left; keeping it would stop the release for good. Before
+        # "being deleted" too: helm-controller lets a suspended HelmRelease go without a
+        # Helm uninstall (reconcileDelete), and the API takes a spec change on an object
+        # its finalizer holds, so resuming is what lets the owner's delete uninstall.
         return Verdict(
             Kind.RESUME_PENDING,
             f"suspended by fluxwatch ({ANNOTATION_SUSPENDED_AT}: {view.suspended_at}) and "
             "never resumed: an interrupted suspend-toggle, to be resumed first",
             due_at=now,
         )
+    if view.deleting:
+        return DELETING
+    if view.suspend:
+        return SUSPENDED
     if view.ignored:
         return IGNORED
     ready = view.ready

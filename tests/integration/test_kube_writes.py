@@ -120,6 +120,26 @@ async def test_suspend_and_its_marker_land_together_and_leave_together(
     assert resumed.generation == 3
 
 
+async def test_a_release_being_deleted_takes_the_resume_and_keeps_its_deletion(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """The resume-pending verdict outranks "being deleted": the strict server takes a spec
+    change while helm-controller's finalizer holds the object, so helm-controller then
+    uninstalls instead of letting a suspended release go without a Helm uninstall."""
+    body = hr("podinfo", "apps")
+    body["metadata"]["finalizers"] = ["finalizers.fluxcd.io"]
+    apiserver.store.create(HR, body)
+    writer = HelmReleaseWriter(client)
+    await writer.suspend(await writer.get("apps", "podinfo"), "2026-11-26T10:00:00Z")
+    await client.request(
+        "DELETE", "/apis/helm.toolkit.fluxcd.io/v2/namespaces/apps/helmreleases/podinfo"
+    )
+    deleting = await writer.get("apps", "podinfo")
+    assert deleting.deleting and deleting.suspend
+    resumed = await writer.resume(deleting)
+    assert resumed.deleting and not resumed.suspend and resumed.suspended_at is None
+
+
 async def test_status_correct_writes_ready_and_released_from_history(
     apiserver: ApiServer, client: KubeClient, stuck: tuple[str, str]
 ) -> None:

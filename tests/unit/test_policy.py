@@ -181,6 +181,19 @@ def test_deleting(obj: dict[str, Any]) -> None:
     assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.DELETING)
 
 
+def test_fluxwatch_s_own_suspend_is_resumed_even_on_a_release_being_deleted(
+    obj: dict[str, Any],
+) -> None:
+    """helm-controller lets a suspended HelmRelease go without a Helm uninstall: left
+    suspended, the owner's delete would orphan the release; the API takes the resume."""
+    marked = suspended_by_fluxwatch(obj)
+    both = replace(marked, deleting=deleting(obj).deleting)
+    assert both.deleting
+    assert judge(both, now=T0 + 10).kind is Kind.RESUME_PENDING
+    person = replace(suspended_by_person(obj), deleting=True)
+    assert (judge(person).kind, judge(person).skip) == (Kind.SKIPPED, Skip.DELETING)
+
+
 def test_ignore_annotation(obj: dict[str, Any]) -> None:
     verdict = judge(ignored(obj), now=T0 + 3600)
     assert (verdict.kind, verdict.skip) == (Kind.SKIPPED, Skip.IGNORED)
