@@ -1067,7 +1067,13 @@ class Store:
             raise invalid_fields(res, name, errors)
         key = object_key(ns, name)
         if key in t.objs:
-            raise already_exists(res, name)
+            exists = already_exists(res, name)
+            if t.objs[key]["metadata"].get("deletionTimestamp"):
+                # The generic registry's Create says why the name is still taken.
+                exists = ApiError(
+                    409, exists.reason, f"object is being deleted: {exists.message}", exists.details
+                )
+            raise exists
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = self.now()
         if sets_generation(res):

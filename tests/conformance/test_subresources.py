@@ -321,6 +321,18 @@ async def test_no_new_finalizer_on_an_object_being_deleted(api: Api) -> None:
     assert code == 200 and changed["data"] == {"k": "v"}
 
 
+async def test_a_create_while_the_name_is_still_being_deleted_is_409_saying_so(
+    api: Api,
+) -> None:
+    await _hr(api, finalizers=["finalizers.fluxcd.io"])
+    await api.delete(f"{HRS}/podinfo")
+    code, status = await api.post(HRS, helmrelease("podinfo"))
+    assert (code, status["reason"]) == (409, "AlreadyExists")
+    assert status["message"] == (
+        'object is being deleted: helmreleases.helm.toolkit.fluxcd.io "podinfo" already exists'
+    )
+
+
 async def test_a_spec_change_on_a_deleting_helmrelease_is_taken(api: Api) -> None:
     await _hr(api, finalizers=["finalizers.fluxcd.io"])
     await api.delete(f"{HRS}/podinfo")
