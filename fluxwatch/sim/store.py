@@ -1060,6 +1060,9 @@ class Store:
             validation.prepare_namespace_create(new)
         for field in _SYSTEM_FIELDS:
             md.pop(field, None)
+        # The handler's field manager runs before the strategy validates: what the client
+        # sent as managedFields is decoded (or, undecodable, replaced) first.
+        self._record_fields(res, None, new, opts, None)
         errors = self.admission.validate(res, new, None) if opts.validate else []
         if res.key == CRD_KEY:
             errors.extend(self._crd_errors(new))
@@ -1080,7 +1083,6 @@ class Store:
             md["generation"] = 1
         if res.key == CRD_KEY:
             new["status"] = accepted_status(new, self.now())
-        self._record_fields(res, None, new, opts, None)
         if dry_run:
             md["resourceVersion"] = ""
             return new
@@ -1267,6 +1269,7 @@ class Store:
         md["resourceVersion"] = old_md["resourceVersion"]
         if subresource is None:
             self.admission.default(res, result)
+        self._record_fields(res, old, result, options or _IN_PROCESS, subresource)
         errors = self.admission.validate(res, result, old, subresource)
         if res.key == CRD_KEY and subresource is None:
             errors.extend(self._crd_errors(result))
@@ -1276,7 +1279,6 @@ class Store:
             validation.keep_namespace_spec(result, old)
         if res.key == CRD_KEY and subresource is None:
             result["status"] = accepted_status(result, self.now())
-        self._record_fields(res, old, result, options or _IN_PROCESS, subresource)
         if subresource is None and sets_generation(res) and _spec_changed(old, result, res):
             md["generation"] = int(old_md.get("generation") or 0) + 1
         if result == old:

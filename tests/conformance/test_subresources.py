@@ -396,3 +396,16 @@ async def test_a_foreground_delete_keeps_the_other_finalizers(api: Api) -> None:
         await asyncio.sleep(0.01)
     assert hr["metadata"]["finalizers"] == ["finalizers.fluxcd.io"]
     assert hr["metadata"]["deletionTimestamp"] == deleting["metadata"]["deletionTimestamp"]
+
+
+async def test_managed_fields_a_client_sends_are_decoded_before_validation(api: Api) -> None:
+    """The field manager runs in the handler, before the strategy validates: entries it
+    cannot decode are replaced by the live object's ownership, never a 422."""
+    body = {"metadata": {"name": "c", "managedFields": [{"manager": "me"}]}, "data": {"k": "v"}}
+    code, created = await api.post(f"{CMS}?fieldManager=writer", body)
+    assert code == 201
+    assert [e["manager"] for e in created["metadata"]["managedFields"]] == ["writer"]
+    update = {**created, "metadata": {**created["metadata"], "managedFields": [{"manager": "x"}]}}
+    code, updated = await api.put(f"{CMS}/c?fieldManager=writer", update)
+    assert code == 200
+    assert updated["metadata"]["managedFields"] == created["metadata"]["managedFields"]
