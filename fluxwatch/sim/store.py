@@ -1084,7 +1084,7 @@ class Store:
         if res.key == CRD_KEY:
             new["status"] = accepted_status(new, self.now())
         if dry_run:
-            md["resourceVersion"] = ""
+            # DryRunnableStorage.Create copies the object out unstored: no resourceVersion.
             return new
         if ns is not None:
             self._ensure_namespace(ns)

@@ -212,6 +212,7 @@ async def test_an_unknown_dry_run_value_is_422_naming_the_options(api: Api) -> N
 async def test_a_dry_run_writes_nothing_and_answers_what_would_be_stored(api: Api) -> None:
     code, created = await api.post(f"{HRS}?dryRun=All", helmrelease("podinfo"))
     assert code == 201 and created["spec"]["chart"]["spec"]["version"] == "*"
+    assert created["metadata"]["uid"] and "resourceVersion" not in created["metadata"]
     assert (await api.get(f"{HRS}/podinfo"))[0] == 404
     hr = await _hr(api)
     code, patched = await api.patch(f"{HRS}/podinfo?dryRun=All", {"spec": {"suspend": True}})
