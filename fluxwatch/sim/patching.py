@@ -51,11 +51,11 @@ def json_equal(a: Any, b: Any) -> bool:
 
 def _pointer(path: Any) -> list[str]:
     if not isinstance(path, str):
-        raise PatchError(f"invalid JSON pointer {path!r}: not a string", bad_request=True)
+        raise PatchError(f"invalid JSON pointer {path!r}: not a string")
     if path == "":
         return []
     if not path.startswith("/"):
-        raise PatchError(f"invalid JSON pointer {path!r}: must start with '/'", bad_request=True)
+        raise PatchError(f"invalid JSON pointer {path!r}: must start with '/'")
     return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
 
 
@@ -136,17 +136,26 @@ def json_patch(document: Any, operations: Any) -> Any:
         raise PatchError(
             "json: cannot unmarshal object into Go value of type jsonpatch.Patch", bad_request=True
         )
+    # Only what jsonpatch.DecodePatch refuses is a malformed patch (400); an operation
+    # that decodes but cannot be applied fails in Apply, which the server answers 422.
+    for op in operations:
+        if op is not None and not isinstance(op, dict):  # null decodes, as a nil map
+            raise PatchError(
+                f"json: cannot unmarshal {_go_json_type(op)} into Go value of type "
+                "jsonpatch.Operation",
+                bad_request=True,
+            )
     doc = deep_copy(document)
     for op in operations:
         if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-            raise PatchError(f"invalid JSON patch operation: {op!r}", bad_request=True)
+            raise PatchError(f"invalid JSON patch operation: {op!r}")
         kind = op["op"]
         path = op.get("path")
         source = op.get("from", "")
         if not isinstance(path, str) or not isinstance(source, str):
-            raise PatchError(f"invalid JSON patch operation: {op!r}", bad_request=True)
+            raise PatchError(f"invalid JSON patch operation: {op!r}")
         if kind in ("add", "replace", "test") and "value" not in op:
-            raise PatchError(f"missing value for {kind} operation on {path!r}", bad_request=True)
+            raise PatchError(f"missing value for {kind} operation on {path!r}")
         if kind == "add":
             doc = _add(doc, path, deep_copy(op["value"]))
         elif kind == "remove":
@@ -173,5 +182,16 @@ def json_patch(document: Any, operations: Any) -> Any:
             if not json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed: test failed")
         else:
-            raise PatchError(f"unexpected kind of JSON patch operation: {kind!r}", bad_request=True)
+            raise PatchError(f"unexpected kind of JSON patch operation: {kind!r}")
     return doc
+
+
+def _go_json_type(value: Any) -> str:
+    """The JSON type as encoding/json names it in an UnmarshalTypeError."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array"

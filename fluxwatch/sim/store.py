@@ -1202,7 +1202,13 @@ class Store:
             except PatchError as exc:
                 if exc.bad_request:
                     raise bad_request(str(exc)) from None
-                raise ApiError(422, "Invalid", str(exc)) from None
+                # NewGenericServerResponse(422, ...): the patch's own error is not sent.
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                    details={},
+                ) from None
         else:
             raise ApiError(
                 415,

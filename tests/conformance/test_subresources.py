@@ -410,3 +410,26 @@ async def test_managed_fields_a_client_sends_are_decoded_before_validation(api: 
     code, updated = await api.put(f"{CMS}/c?fieldManager=writer", update)
     assert code == 200
     assert updated["metadata"]["managedFields"] == created["metadata"]["managedFields"]
+
+
+async def test_a_json_patch_that_does_not_apply_is_a_generic_422(api: Api) -> None:
+    """Apply's error is not sent (NewGenericServerResponse); only what DecodePatch
+    refuses is a 400."""
+    await _hr(api)
+    path = f"{HRS}/podinfo"
+    json_patch = "application/json-patch+json"
+    for ops in (
+        [{"op": "test", "path": "/spec/interval", "value": "1h"}],
+        [{"op": "remove", "path": "/spec/nothing"}],
+        [{"op": "frobnicate", "path": "/spec"}],
+        [{"op": "replace", "path": "spec/interval", "value": "1m"}],
+    ):
+        code, status = await api.patch(path, ops, content_type=json_patch)
+        assert (code, status["reason"]) == (422, "Invalid"), ops
+        assert status["message"] == "the server rejected our request due to an error in our request"
+        assert status["details"] == {}
+    code, status = await api.patch(path, [1], content_type=json_patch)
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert status["message"] == (
+        "json: cannot unmarshal number into Go value of type jsonpatch.Operation"
+    )
