@@ -15,6 +15,8 @@ from tests.conftest import helmrelease
 HRS = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/default/helmreleases"
 CMS = "/api/v1/namespaces/default/configmaps"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+SECRETS = "/api/v1/namespaces/default/secrets"
+EVENTS = "/api/v1/namespaces/default/events"
 OTHER_UID = "00000000-0000-0000-0000-000000000000"
 
 
@@ -109,7 +111,24 @@ async def test_a_custom_resource_update_without_resource_version_is_422(api: Api
 async def test_built_in_kinds_take_an_unconditional_update(api: Api) -> None:
     _, cm = await api.post(CMS, {"metadata": {"name": "c"}, "data": {"k": "1"}})
     _, lease = await api.post(LEASES, {"metadata": {"name": "l"}, "spec": {"holderIdentity": "a"}})
-    for path, obj in ((f"{CMS}/c", cm), (f"{LEASES}/l", lease)):
+    _, secret = await api.post(SECRETS, {"metadata": {"name": "s"}, "stringData": {"k": "v"}})
+    event = {
+        "metadata": {"name": "e"},
+        "involvedObject": {"kind": "ConfigMap", "namespace": "default", "name": "c"},
+        "reason": "Tested",
+        "message": "m",
+        "type": "Normal",
+        "source": {"component": "conformance"},
+    }
+    code, event = await api.post(EVENTS, event)
+    assert code == 201, event
+    event["message"] = "again"
+    for path, obj in (
+        (f"{CMS}/c", cm),
+        (f"{LEASES}/l", lease),
+        (f"{SECRETS}/s", secret),
+        (f"{EVENTS}/e", event),
+    ):
         del obj["metadata"]["resourceVersion"]
         code, _ = await api.put(path, obj)
         assert code == 200
