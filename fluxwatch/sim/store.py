@@ -1119,12 +1119,13 @@ class Store:
         self._decode(res, new, opts, body=True)
         md = new.setdefault("metadata", {})
         body_name = md.get("name")
+        # The namespace is checked before the name, as the update handler does.
+        ns = self._resolve_namespace(res, md, namespace)
         if name is not None and body_name != name:
             raise bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
         name = self._validate_name(res, body_name)
-        ns = self._resolve_namespace(res, md, namespace)
         old = self.from_storage(res, self._get(t, ns, name))
         uid = md.get("uid")
         if uid and uid != old["metadata"]["uid"]:
@@ -1221,11 +1222,20 @@ class Store:
             raise ApiError(422, "Invalid", "the patched object must be an object with metadata")
         new = dict(new)
         md = new["metadata"] = dict(new["metadata"])
-        if md.get("name") != name or (res.namespaced and md.get("namespace") != namespace):
+        # The patch handler's checkName; a namespace the patch removed is the request's
+        # again (EnsureObjectNamespaceMatchesRequestNamespace).
+        if md.get("name") != name:
             raise bad_request(
                 f"the name of the object ({md.get('name')}) does not match the name on the "
                 f"URL ({name})"
             )
+        if res.namespaced:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise bad_request(
+                    f"the namespace of the object ({md['namespace']}) does not match the "
+                    f"namespace on the request ({namespace})"
+                )
+            md["namespace"] = namespace
         self._check_type(res, new)
         self._decode(res, new, opts)
         return self._apply(t, old, new, subresource, dry_run=dry_run, res=res, options=opts)

@@ -88,12 +88,24 @@ async def test_an_update_naming_another_object_is_400(api: Api) -> None:
         status["message"]
         == "the name of the object (x) does not match the name on the URL (podinfo)"
     )
-    moved = {**hr, "metadata": {**hr["metadata"], "namespace": "kube-system"}}
+    moved = {**hr, "metadata": {**hr["metadata"], "namespace": "kube-system", "name": "x"}}
     code, status = await api.put(f"{HRS}/podinfo", moved)
     assert (code, status["reason"]) == (400, "BadRequest")
-    assert status["message"] == (
+    assert status["message"] == (  # the namespace first
         "the namespace of the provided object does not match the namespace sent on the request"
     )
+    code, status = await api.patch(f"{HRS}/podinfo", {"metadata": {"namespace": "kube-system"}})
+    assert (code, status["reason"]) == (400, "BadRequest")
+    assert status["message"] == (  # a patch's checkName words it otherwise
+        "the namespace of the object (kube-system) does not match the namespace on the request "
+        "(default)"
+    )
+    code, status = await api.patch(f"{HRS}/podinfo", {"metadata": {"name": "x"}})
+    assert status["message"] == (
+        "the name of the object (x) does not match the name on the URL (podinfo)"
+    )
+    code, patched = await api.patch(f"{HRS}/podinfo", {"metadata": {"namespace": None}})
+    assert code == 200 and patched["metadata"]["namespace"] == "default"
 
 
 async def test_a_custom_resource_update_without_resource_version_is_422(api: Api) -> None:
