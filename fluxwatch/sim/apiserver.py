@@ -708,21 +708,22 @@ class ApiServer:
             page = store._list(
                 table, target.namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            deleted = [
+            for obj in page.items:
                 store._delete(
                     table,
                     obj["metadata"].get("namespace"),
                     obj["metadata"]["name"],
                     dry_run=dry_run,
+                    propagation=delete.propagation_policy,
+                    orphan_dependents=delete.orphan_dependents,
                 )
-                for obj in page.items
-            ]
+            # DeleteCollection answers the list it deleted from, as it was listed.
             body = deepjson.dumps(
                 {
                     "apiVersion": target.res.api_version,
                     "kind": f"{target.res.kind}List",
-                    "metadata": {"resourceVersion": str(store.resource_version)},
-                    "items": deleted,
+                    "metadata": {"resourceVersion": str(page.resource_version)},
+                    "items": [store.from_storage(target.res, o) for o in page.items],
                 }
             )
         if verb in ("get", "list") and mode == "yaml":

@@ -416,6 +416,18 @@ async def test_a_foreground_delete_takes_the_dependents_first(api: Api) -> None:
     assert (await api.get(f"{CMS}/dependent"))[0] == 404
 
 
+async def test_a_collection_delete_passes_its_propagation_to_each_object(api: Api) -> None:
+    owner, _ = await _owner_and_dependent(api)
+    code, listed = await api.delete(
+        f"{CMS}?fieldSelector=metadata.name%3Downer&propagationPolicy=Orphan"
+    )
+    assert code == 200
+    assert listed["items"] == [owner]  # the list as it was before the deletes
+    await _until_gone(api, f"{CMS}/owner")
+    _, dependent = await api.get(f"{CMS}/dependent")
+    assert "ownerReferences" not in dependent["metadata"]
+
+
 async def test_a_foreground_delete_keeps_the_other_finalizers(api: Api) -> None:
     await _hr(api, finalizers=["finalizers.fluxcd.io"])
     body = {"propagationPolicy": "Foreground"}
