@@ -243,6 +243,29 @@ def _negotiate(accept: str, *, collection: bool, watch: bool) -> str:
     )
 
 
+# Kinds whose storage sets ReturnDeletedObject: a DELETE that removes one answers the
+# object; every other kind (custom resources too) answers a Success Status.
+_RETURNS_DELETED = frozenset({"pods", "serviceaccounts", "namespaces"})
+
+
+def _deleted(res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What the generic registry's finalizeDelete answers for an object gone at once."""
+    if res.key in _RETURNS_DELETED:
+        return obj
+    details: dict[str, Any] = {"name": obj["metadata"]["name"]}
+    if res.group:
+        details["group"] = res.group
+    details["kind"] = res.plural  # "Yes we set Kind field to resource."
+    details["uid"] = obj["metadata"]["uid"]
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
 def _bool(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
@@ -697,6 +720,8 @@ class ApiServer:
                 propagation=delete.propagation_policy,
                 orphan_dependents=delete.orphan_dependents,
             )
+            if not obj["metadata"].get("deletionTimestamp"):
+                obj = _deleted(target.res, obj)
             body = deepjson.dumps(obj)
         else:  # deletecollection
             delete = writeoptions.delete_options(

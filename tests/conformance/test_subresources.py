@@ -252,7 +252,7 @@ async def test_a_dry_run_writes_nothing_and_answers_what_would_be_stored(api: Ap
     _, stored = await api.get(f"{HRS}/podinfo")
     assert stored["metadata"]["resourceVersion"] == hr["metadata"]["resourceVersion"]
     code, deleted = await api.delete(f"{HRS}/podinfo?dryRun=All")
-    assert code == 200 and deleted["metadata"]["name"] == "podinfo"
+    assert code == 200 and deleted["details"]["uid"] == hr["metadata"]["uid"]
     assert (await api.get(f"{HRS}/podinfo"))[0] == 200
 
 
@@ -284,6 +284,36 @@ async def test_delete_preconditions_that_do_not_hold_are_409_naming_the_kind(api
     rv = (await api.get(f"{CMS}/c"))[1]["metadata"]["resourceVersion"]
     code, _ = await api.delete(f"{CMS}/c", json={"preconditions": {"resourceVersion": rv}})
     assert code == 200
+
+
+async def test_a_delete_that_removes_the_object_answers_a_success_status(api: Api) -> None:
+    """finalizeDelete: only kinds whose storage sets ReturnDeletedObject answer the
+    object; the others (custom resources too) a Status naming it by resource and uid."""
+    hr = await _hr(api)
+    code, status = await api.delete(f"{HRS}/podinfo")
+    assert code == 200
+    assert status == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": {
+            "name": "podinfo",
+            "group": "helm.toolkit.fluxcd.io",
+            "kind": "helmreleases",
+            "uid": hr["metadata"]["uid"],
+        },
+    }
+    _, cm = await api.post(CMS, {"metadata": {"name": "c"}})
+    _, status = await api.delete(f"{CMS}/c")
+    assert status["details"] == {"name": "c", "kind": "configmaps", "uid": cm["metadata"]["uid"]}
+    _, sa = await api.post(
+        "/api/v1/namespaces/default/serviceaccounts", {"metadata": {"name": "s"}}
+    )
+    _, deleted = await api.delete("/api/v1/namespaces/default/serviceaccounts/s")
+    assert (
+        deleted["kind"] == "ServiceAccount" and deleted["metadata"]["uid"] == sa["metadata"]["uid"]
+    )
 
 
 async def test_delete_options_are_checked_before_the_object(api: Api) -> None:

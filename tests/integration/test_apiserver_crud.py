@@ -375,7 +375,7 @@ async def test_delete_without_finalizers_removes_the_object(
     await create(http, HRS, hr("podinfo", "apps"))
     code, obj = await call(http, "DELETE", f"{HRS}/podinfo")
     assert code == 200
-    assert obj["metadata"]["name"] == "podinfo"
+    assert (obj["kind"], obj["status"], obj["details"]["name"]) == ("Status", "Success", "podinfo")
     code, _ = await call(http, "GET", f"{HRS}/podinfo")
     assert code == 404
 
