@@ -1166,7 +1166,16 @@ class Store:
             except PatchError as exc:
                 if exc.bad_request:
                     raise bad_request(str(exc)) from None
-                raise ApiError(422, "Invalid", str(exc)) from None
+                # The patch handler wraps any failure to apply in a generic 422 with
+                # empty details, so the reason (a failed test op too) never reaches
+                # the client: kubectl prints only "The request is invalid: the server
+                # rejected our request due to an error in our request".
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    "the server rejected our request due to an error in our request",
+                    details={},
+                ) from None
         else:
             raise ApiError(
                 415,
