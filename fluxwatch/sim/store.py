@@ -1059,7 +1059,7 @@ class Store:
             new["status"] = accepted_status(new, self.now())
         self._record_fields(res, None, new, opts, None)
         if dry_run:
-            md["resourceVersion"] = ""
+            # Nothing is written, so no resourceVersion is assigned: the answer has none.
             return new
         if ns is not None:
             self._ensure_namespace(ns)
