@@ -84,6 +84,11 @@ def is_custom_resource(res: ResourceType) -> bool:
     return not (res.group in _BUILTIN_GROUPS or res.group.endswith(".k8s.io"))
 
 
+# ObjectMeta's maps and lists that are omitempty; managedFields is not among them: an
+# empty list there is a request to reset them, which the field manager must see.
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
 class ApiError(Exception):
     """An API failure with the Status body the real server would send."""
 
@@ -1609,6 +1614,14 @@ class Store:
                     f"{res.kind}: {message}"
                 )
             raise bad_request(message) from None
+        md = obj.get("metadata")
+        if isinstance(md, dict):
+            # Decoding into ObjectMeta (a custom resource's too: apiextensions coerces its
+            # metadata through the Go type) loses an empty or null map or list, as its
+            # omitempty tags do: the last annotation removed takes ``annotations`` along.
+            for field in _OMITTED_WHEN_EMPTY:
+                if field in md and not md[field]:
+                    del md[field]
 
     def _crd_errors(self, crd: dict[str, Any]) -> _FieldErrors:
         errors = validate_crd(crd)

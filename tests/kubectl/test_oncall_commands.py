@@ -575,3 +575,61 @@ async def test_replace_with_a_stale_resource_version_is_the_real_conflict(
     current["spec"]["interval"] = "3m"
     name = module_cluster.manifest("replace.json", json.dumps(current))
     assert await ok(k, "replace", "-f", name) == f"{HR} replaced\n"
+
+
+# ---- the README's commands for approvals ------------------------------------------------
+
+LEASE = """\
+apiVersion: coordination.k8s.io/v1
+kind: Lease
+metadata:
+  name: fluxwatch-leader-election
+  namespace: fluxwatch-system
+  annotations:
+    fluxwatch.io/approve.inc-20260127t184512: '{"by":"alice@example.com"}'
+spec:
+  holderIdentity: fluxwatch-7d9f-abcde
+"""
+
+
+def readme_command(prefix: str) -> list[str]:
+    """The README's command that starts with ``prefix``, split as a shell would."""
+    found = re.search(rf"(?m)({re.escape(prefix)}[^`\n]*)", README)
+    assert found is not None, prefix
+    return shlex.split(found.group(1))
+
+
+async def test_the_readmes_approval_commands_list_the_event_and_remove_the_annotation(
+    module_cluster: Cluster,
+) -> None:
+    """README "Approving a refused incident": the IncidentApproved events by field
+    selector, and ``kubectl annotate lease ... KEY-`` removing an approval (the last
+    annotation: the field goes with it)."""
+    k = module_cluster.kubectl
+    await ok(k, "create", "namespace", "fluxwatch-system")
+    await ok(k, "create", "-f", module_cluster.manifest("lease.yaml", LEASE))
+    approved = event(
+        "fluxwatch-system", "approved", "Lease", "coordination.k8s.io/v1", "IncidentApproved"
+    ).replace("name: podinfo", "name: fluxwatch-leader-election")
+    other = event(
+        "fluxwatch-system", "changed", "Lease", "coordination.k8s.io/v1", "LeaderChanged"
+    ).replace("name: podinfo", "name: fluxwatch-leader-election")
+    await ok(
+        k, "create", "-f", module_cluster.manifest("approved.yaml", approved + "---\n" + other)
+    )
+    listing = readme_command("kubectl get events -n fluxwatch-system --field-selector")
+    rows = (await ok(k, *listing[1:])).splitlines()
+    assert [row.split()[2:4] for row in rows[1:]] == [
+        ["IncidentApproved", "lease/fluxwatch-leader-election"]
+    ]
+    command = re.search(r"`kubectl annotate\s+lease -n fluxwatch-system ([^`]*)`", README)
+    assert command is not None
+    argv = ["annotate", "lease", "-n", "fluxwatch-system", *shlex.split(command.group(1))]
+    assert argv[-1] == "fluxwatch.io/approve.INCIDENT-"
+    argv[-1] = "fluxwatch.io/approve.inc-20260127t184512-"
+    out = await ok(k, *argv)
+    assert out == "lease.coordination.k8s.io/fluxwatch-leader-election annotated\n"
+    lease = module_cluster.api.store.get(
+        "leases.coordination.k8s.io", "fluxwatch-system", "fluxwatch-leader-election"
+    )
+    assert "annotations" not in lease["metadata"]
