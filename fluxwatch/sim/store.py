@@ -1167,7 +1167,7 @@ class Store:
             new = merge_patch(old, patch) if patch_type == "merge" else _strategic(res, old, patch)
         elif patch_type == "json":
             try:
-                new = json_patch(old, patch)
+                new = json_patch(old, patch, checked=opts.field_validation != "Ignore")
             except PatchError as exc:
                 if exc.bad_request:
                     raise bad_request(str(exc)) from None

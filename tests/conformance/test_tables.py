@@ -2,7 +2,7 @@
 v=v1;g=meta.k8s.io``): a custom resource's columns are its CRD version's
 additionalPrinterColumns, read as apiextensions-apiserver's table convertor reads them
 (the Name column first, a JSONPath per column, the first match typed by the column,
-null when nothing matches), and a failed JSON patch is the patch handler's generic 422.
+null when nothing matches).
 """
 
 from __future__ import annotations
@@ -168,26 +168,3 @@ async def test_a_crd_version_without_printer_columns_is_served_with_an_age(api: 
         "created."
     )
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
-
-
-async def test_a_json_patch_whose_test_fails_is_the_generic_422_with_empty_details(
-    api: Api,
-) -> None:
-    """The patch handler wraps the JSON patch library's error in
-    NewGenericServerResponse(422, ...): the reason the test failed does not reach the
-    client, which kubectl prints as ``The request is invalid: the server rejected our
-    request due to an error in our request``."""
-    await api.post(HRS, helmrelease("podinfo"))
-    ops = [{"op": "test", "path": "/spec/interval", "value": "5m"}]
-    code, status = await api.patch(f"{HRS}/podinfo", ops, "application/json-patch+json")
-    assert code == 422
-    assert status == {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": "the server rejected our request due to an error in our request",
-        "reason": "Invalid",
-        "details": {},
-        "code": 422,
-    }
