@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from fluxwatch.sim.resources import ResourceType
 
@@ -82,17 +83,112 @@ def _data_count(obj: dict[str, Any], now: float) -> int:
     return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
 
 
-def _involved(field: str) -> Cell:
+@dataclass(frozen=True)
+class EventFields:
+    """Where an Event's printed fields are in one API version: the server prints both
+    versions from its one internal Event."""
+
+    involved: str
+    message: str
+    source: str
+    first: str
+    last: str
+    count: str
+    reporting_controller: str
+
+
+CORE_EVENT = EventFields(
+    "involvedObject", "message", "source", "firstTimestamp", "lastTimestamp", "count",
+    "reportingComponent",
+)  # fmt: skip
+EVENTS_K8S_IO = EventFields(
+    "regarding", "note", "deprecatedSource", "deprecatedFirstTimestamp",
+    "deprecatedLastTimestamp", "deprecatedCount", "reportingController",
+)  # fmt: skip
+
+
+def _first_seen(f: EventFields) -> Cell:
     def cell(obj: dict[str, Any], now: float) -> str:
-        ref = obj.get(field) or {}
-        return f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}"
+        return _age_of(obj.get(f.first) or obj.get("eventTime"), now)
 
     return cell
 
 
-def _last_seen(obj: dict[str, Any], now: float) -> str:
-    ts = obj.get("lastTimestamp") or obj.get("eventTime") or obj.get("deprecatedLastTimestamp")
-    return _age_of(ts or obj["metadata"].get("creationTimestamp"), now)
+def _last_seen(f: EventFields) -> Cell:
+    """The series' last observation, else lastTimestamp, else when it was first seen."""
+    first = _first_seen(f)
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        series = obj.get("series")
+        if isinstance(series, dict):
+            return _age_of(series.get("lastObservedTime"), now)
+        last = obj.get(f.last)
+        return _age_of(last, now) if last else first(obj, now)
+
+    return cell
+
+
+def _event_count(f: EventFields) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> int:
+        series = obj.get("series")
+        if isinstance(series, dict):
+            return int(series.get("count") or 0)
+        return int(obj.get(f.count) or 0) or 1  # a singleton of the new API has none
+
+    return cell
+
+
+def _involved(f: EventFields) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> str:
+        ref = obj.get(f.involved) or {}
+        kind = str(ref.get("kind", "")).lower()
+        return f"{kind}/{ref['name']}" if ref.get("name") else kind
+
+    return cell
+
+
+def _subobject(f: EventFields) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> str:
+        return str((obj.get(f.involved) or {}).get("fieldPath", ""))
+
+    return cell
+
+
+def _event_source(f: EventFields) -> Cell:
+    """``component, host``: the reporting controller and instance stand in for what
+    the legacy source leaves empty."""
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        source = obj.get(f.source) or {}
+        component = source.get("component") or obj.get(f.reporting_controller) or ""
+        instance = source.get("host") or obj.get("reportingInstance") or ""
+        return f"{component}, {instance}" if instance else str(component)
+
+    return cell
+
+
+def _event_message(f: EventFields) -> Cell:
+    def cell(obj: dict[str, Any], now: float) -> str:
+        return str(obj.get(f.message) or "").strip()
+
+    return cell
+
+
+def _event_columns(f: EventFields) -> Sequence[Column]:
+    """The event printer's columns; the server prints them all, kubectl shows those of
+    priority 1 with ``-o wide``."""
+    return (
+        Column("Last Seen", "string", "", _last_seen(f)),
+        Column("Type", "string", "", _path("type")),
+        Column("Reason", "string", "", _path("reason")),
+        Column("Object", "string", "", _involved(f)),
+        Column("Subobject", "string", "", _subobject(f), 1),
+        Column("Source", "string", "", _event_source(f), 1),
+        Column("Message", "string", "", _event_message(f)),
+        Column("First Seen", "string", "", _first_seen(f), 1),
+        Column("Count", "string", "", _event_count(f), 1),
+        Column("Name", "string", "name", _name, 1),
+    )
 
 
 def _deploy_ready(obj: dict[str, Any], now: float) -> str:
@@ -161,7 +257,13 @@ def _int_or_percent(*parts: str) -> Cell:
     return cell
 
 
-Column = tuple[str, str, str, Cell]  # name, type, format, cell
+class Column(NamedTuple):
+    name: str
+    type: str
+    format: str
+    cell: Cell
+    priority: int = 0  # 1: shown by kubectl with -o wide only
+
 
 # metav1.ObjectMeta's swagger docs, which the real server's printers and the CRD
 # table convertor give as the descriptions of the Name and Age columns.
@@ -179,59 +281,47 @@ CREATION_TIMESTAMP_DESCRIPTION = (
     "UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: "
     "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"
 )
-_NAME: Column = ("Name", "string", "name", _name)
-_AGE: Column = ("Age", "string", "", _age)
-_CREATED_AT: Column = ("Created At", "string", "date", _created_at)
+_NAME: Column = Column("Name", "string", "name", _name)
+_AGE: Column = Column("Age", "string", "", _age)
+_CREATED_AT: Column = Column("Created At", "string", "date", _created_at)
 
 COLUMNS: dict[str, Sequence[Column]] = {
     "leases.coordination.k8s.io": (
         _NAME,
-        ("Holder", "string", "", _path("spec", "holderIdentity")),
+        Column("Holder", "string", "", _path("spec", "holderIdentity")),
         _AGE,
     ),
     "secrets": (
         _NAME,
-        ("Type", "string", "", _path("type")),
-        ("Data", "string", "", _data_count),
+        Column("Type", "string", "", _path("type")),
+        Column("Data", "string", "", _data_count),
         _AGE,
     ),
-    "configmaps": (_NAME, ("Data", "string", "", _data_count), _AGE),
-    "namespaces": (_NAME, ("Status", "string", "", _path("status", "phase")), _AGE),
-    "events": (
-        ("Last Seen", "string", "", _last_seen),
-        ("Type", "string", "", _path("type")),
-        ("Reason", "string", "", _path("reason")),
-        ("Object", "string", "", _involved("involvedObject")),
-        ("Message", "string", "", _path("message")),
-    ),
-    "events.events.k8s.io": (
-        ("Last Seen", "string", "", _last_seen),
-        ("Type", "string", "", _path("type")),
-        ("Reason", "string", "", _path("reason")),
-        ("Object", "string", "", _involved("regarding")),
-        ("Message", "string", "", _path("note")),
-    ),
+    "configmaps": (_NAME, Column("Data", "string", "", _data_count), _AGE),
+    "namespaces": (_NAME, Column("Status", "string", "", _path("status", "phase")), _AGE),
+    "events": _event_columns(CORE_EVENT),
+    "events.events.k8s.io": _event_columns(EVENTS_K8S_IO),
     "deployments.apps": (
         _NAME,
-        ("Ready", "string", "", _deploy_ready),
-        ("Up-to-date", "integer", "", _path("status", "updatedReplicas", default=0)),
-        ("Available", "integer", "", _path("status", "availableReplicas", default=0)),
+        Column("Ready", "string", "", _deploy_ready),
+        Column("Up-to-date", "integer", "", _path("status", "updatedReplicas", default=0)),
+        Column("Available", "integer", "", _path("status", "availableReplicas", default=0)),
         _AGE,
     ),
-    "serviceaccounts": (_NAME, ("Secrets", "string", "", _count("secrets")), _AGE),
+    "serviceaccounts": (_NAME, Column("Secrets", "string", "", _count("secrets")), _AGE),
     "services": (
         _NAME,
-        ("Type", "string", "", _path("spec", "type")),
-        ("Cluster-IP", "string", "", _or_none("spec", "clusterIP")),
-        ("External-IP", "string", "", _external_ips),
-        ("Port(s)", "string", "", _service_ports),
+        Column("Type", "string", "", _path("spec", "type")),
+        Column("Cluster-IP", "string", "", _or_none("spec", "clusterIP")),
+        Column("External-IP", "string", "", _external_ips),
+        Column("Port(s)", "string", "", _service_ports),
         _AGE,
     ),
     "poddisruptionbudgets.policy": (
         _NAME,
-        ("Min Available", "string", "", _int_or_percent("spec", "minAvailable")),
-        ("Max Unavailable", "string", "", _int_or_percent("spec", "maxUnavailable")),
-        (
+        Column("Min Available", "string", "", _int_or_percent("spec", "minAvailable")),
+        Column("Max Unavailable", "string", "", _int_or_percent("spec", "maxUnavailable")),
+        Column(
             "Allowed Disruptions",
             "integer",
             "",
@@ -243,12 +333,12 @@ COLUMNS: dict[str, Sequence[Column]] = {
     "clusterroles.rbac.authorization.k8s.io": (_NAME, _CREATED_AT),
     "rolebindings.rbac.authorization.k8s.io": (
         _NAME,
-        ("Role", "string", "", _role_ref),
+        Column("Role", "string", "", _role_ref),
         _AGE,
     ),
     "clusterrolebindings.rbac.authorization.k8s.io": (
         _NAME,
-        ("Role", "string", "", _role_ref),
+        Column("Role", "string", "", _role_ref),
         _AGE,
     ),
 }
@@ -422,8 +512,11 @@ def _columns(res: ResourceType) -> tuple[list[dict[str, Any]], list[Cell]]:
         columns = COLUMNS.get(res.key, DEFAULT_COLUMNS)
         described = {"Name": NAME_DESCRIPTION, "Age": CREATION_TIMESTAMP_DESCRIPTION}
         return (
-            [_definition(n, t, f, described.get(n, ""), 0) for n, t, f, _ in columns],
-            [cell for *_, cell in columns],
+            [
+                _definition(c.name, c.type, c.format, described.get(c.name, ""), c.priority)
+                for c in columns
+            ],
+            [c.cell for c in columns],
         )
     definitions = [_definition("Name", "string", "name", NAME_DESCRIPTION, 0)]
     cells: list[Cell] = [_name]

@@ -7,6 +7,7 @@ null when nothing matches).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.conformance.conftest import Api
@@ -168,3 +169,84 @@ async def test_a_crd_version_without_printer_columns_is_served_with_an_age(api: 
         "created."
     )
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
+
+
+async def test_an_event_table_has_the_printers_wide_columns_at_priority_1(api: Api) -> None:
+    """The server prints every column; kubectl shows the priority-1 ones with -o wide."""
+    event = {
+        "metadata": {"name": "podinfo.1"},
+        "involvedObject": {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "name": "podinfo",
+            "namespace": "default",
+            "fieldPath": "spec.chart",
+        },
+        "reason": "InstallFailed",
+        "message": "  install retries exhausted\n",
+        "type": "Warning",
+        "source": {"component": "helm-controller", "host": "node-1"},
+        "firstTimestamp": "2020-01-01T00:00:00Z",
+        "lastTimestamp": "2020-01-01T00:00:00Z",
+        "count": 3,
+    }
+    code, created = await api.post("/api/v1/namespaces/default/events", event)
+    assert code == 201, created
+    code, table = await api.get("/api/v1/namespaces/default/events", headers=TABLE)
+    assert code == 200
+    assert [(c["name"], c["priority"]) for c in table["columnDefinitions"]] == [
+        ("Last Seen", 0),
+        ("Type", 0),
+        ("Reason", 0),
+        ("Object", 0),
+        ("Subobject", 1),
+        ("Source", 1),
+        ("Message", 0),
+        ("First Seen", 1),
+        ("Count", 1),
+        ("Name", 1),
+    ]
+    [row] = table["rows"]
+    last, *rest = row["cells"]
+    assert re.fullmatch(r"\d+y(\d+d)?", last) and row["cells"][7] == last  # years ago
+    assert rest[:6] == [
+        "Warning",
+        "InstallFailed",
+        "helmrelease/podinfo",
+        "spec.chart",
+        "helm-controller, node-1",
+        "install retries exhausted",
+    ]
+    assert row["cells"][8:] == [3, "podinfo.1"]
+
+
+async def test_a_new_api_event_prints_its_series_and_reporting_controller(api: Api) -> None:
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "e"},
+        "eventTime": "2020-01-01T00:00:00.000000Z",
+        "series": {"count": 4, "lastObservedTime": "2020-01-01T00:00:00.000000Z"},
+        "reportingController": "fluxwatch",
+        "reportingInstance": "fluxwatch-7d9f",
+        "action": "Recover",
+        "reason": "RecoveryStarted",
+        "regarding": {"kind": "HelmRelease", "name": "podinfo", "namespace": "default"},
+        "note": "suspend toggled",
+        "type": "Normal",
+    }
+    path = "/apis/events.k8s.io/v1/namespaces/default/events"
+    code, created = await api.post(path, event)
+    assert code == 201, created
+    code, table = await api.get(path, headers=TABLE)
+    assert code == 200
+    [row] = table["rows"]
+    assert row["cells"][1:7] == [
+        "Normal",
+        "RecoveryStarted",
+        "helmrelease/podinfo",
+        "",
+        "fluxwatch, fluxwatch-7d9f",
+        "suspend toggled",
+    ]
+    assert row["cells"][8:] == [4, "e"]

@@ -426,6 +426,12 @@ async def test_get_events_by_field_selector_and_kubectl_events_for_the_release(
         "MESSAGE",
     ]
     assert sorted(r[2] for r in rows[1:]) == ["InstallSucceeded", "Old"]
+    wide = (await ok(k, "get", "events", "-n", "events", "-o", "wide")).splitlines()
+    assert wide[0].split() == [
+        "LAST", "SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE",
+        "FIRST", "SEEN", "COUNT", "NAME",
+    ]  # fmt: skip
+    assert "helm-controller" in wide[1].split()
     listed = await ok(k, "events", "-n", "events", "--for", "hr/podinfo")
     lines = listed.splitlines()
     assert lines[0].split() == ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
