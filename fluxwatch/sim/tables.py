@@ -196,6 +196,56 @@ def _deploy_ready(obj: dict[str, Any], now: float) -> str:
     return f"{status.get('readyReplicas', 0)}/{(obj.get('spec') or {}).get('replicas', 1)}"
 
 
+def _containers(field: str) -> Cell:
+    """A pod template's containers' names or images, comma-separated."""
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        template = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+        return ",".join(str(c.get(field, "")) for c in template.get("containers") or ())
+
+    return cell
+
+
+def _requirement(expression: dict[str, Any]) -> str:
+    key, op = expression.get("key", ""), expression.get("operator")
+    values = ",".join(sorted(expression.get("values") or ()))
+    return {
+        "In": f"{key} in ({values})",
+        "NotIn": f"{key} notin ({values})",
+        "Exists": str(key),
+        "DoesNotExist": f"!{key}",
+    }.get(str(op), "")
+
+
+def _label_selector(obj: dict[str, Any], now: float) -> str:
+    """A LabelSelector as labels.Selector prints it: requirements sorted by key."""
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    terms = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
+    terms += [(e.get("key", ""), _requirement(e)) for e in selector.get("matchExpressions") or ()]
+    return ",".join(text for _, text in sorted(terms, key=lambda t: t[0]))
+
+
+def _service_selector(obj: dict[str, Any], now: float) -> str:
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(selector.items())) or "<none>"
+
+
+def _subjects(kind: str) -> Cell:
+    """A binding's subjects of one kind, a ServiceAccount as ``namespace/name``."""
+
+    def cell(obj: dict[str, Any], now: float) -> str:
+        named = [
+            f"{s.get('namespace', '')}/{s.get('name', '')}"
+            if kind == "ServiceAccount"
+            else str(s.get("name", ""))
+            for s in obj.get("subjects") or ()
+            if s.get("kind") == kind
+        ]
+        return ", ".join(named)
+
+    return cell
+
+
 def _created_at(obj: dict[str, Any], now: float) -> str:
     """Roles print their creation time, not an age (RFC 3339, UTC)."""
     return str(obj["metadata"].get("creationTimestamp", ""))
@@ -285,6 +335,15 @@ _NAME: Column = Column("Name", "string", "name", _name)
 _AGE: Column = Column("Age", "string", "", _age)
 _CREATED_AT: Column = Column("Created At", "string", "date", _created_at)
 
+_BINDING: Sequence[Column] = (
+    _NAME,
+    Column("Role", "string", "", _role_ref),
+    _AGE,
+    Column("Users", "string", "", _subjects("User"), 1),
+    Column("Groups", "string", "", _subjects("Group"), 1),
+    Column("ServiceAccounts", "string", "", _subjects("ServiceAccount"), 1),
+)
+
 COLUMNS: dict[str, Sequence[Column]] = {
     "leases.coordination.k8s.io": (
         _NAME,
@@ -304,9 +363,12 @@ COLUMNS: dict[str, Sequence[Column]] = {
     "deployments.apps": (
         _NAME,
         Column("Ready", "string", "", _deploy_ready),
-        Column("Up-to-date", "integer", "", _path("status", "updatedReplicas", default=0)),
-        Column("Available", "integer", "", _path("status", "availableReplicas", default=0)),
+        Column("Up-to-date", "string", "", _path("status", "updatedReplicas", default=0)),
+        Column("Available", "string", "", _path("status", "availableReplicas", default=0)),
         _AGE,
+        Column("Containers", "string", "", _containers("name"), 1),
+        Column("Images", "string", "", _containers("image"), 1),
+        Column("Selector", "string", "", _label_selector, 1),
     ),
     "serviceaccounts": (_NAME, Column("Secrets", "string", "", _count("secrets")), _AGE),
     "services": (
@@ -316,6 +378,7 @@ COLUMNS: dict[str, Sequence[Column]] = {
         Column("External-IP", "string", "", _external_ips),
         Column("Port(s)", "string", "", _service_ports),
         _AGE,
+        Column("Selector", "string", "", _service_selector, 1),
     ),
     "poddisruptionbudgets.policy": (
         _NAME,
@@ -331,16 +394,8 @@ COLUMNS: dict[str, Sequence[Column]] = {
     ),
     "roles.rbac.authorization.k8s.io": (_NAME, _CREATED_AT),
     "clusterroles.rbac.authorization.k8s.io": (_NAME, _CREATED_AT),
-    "rolebindings.rbac.authorization.k8s.io": (
-        _NAME,
-        Column("Role", "string", "", _role_ref),
-        _AGE,
-    ),
-    "clusterrolebindings.rbac.authorization.k8s.io": (
-        _NAME,
-        Column("Role", "string", "", _role_ref),
-        _AGE,
-    ),
+    "rolebindings.rbac.authorization.k8s.io": _BINDING,
+    "clusterrolebindings.rbac.authorization.k8s.io": _BINDING,
 }
 DEFAULT_COLUMNS: Sequence[Column] = (_NAME, _AGE)
 

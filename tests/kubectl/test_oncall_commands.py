@@ -639,3 +639,31 @@ async def test_the_readmes_approval_commands_list_the_event_and_remove_the_annot
         "leases.coordination.k8s.io", "fluxwatch-system", "fluxwatch-leader-election"
     )
     assert "annotations" not in lease["metadata"]
+
+
+async def test_get_wide_shows_a_controllers_image_and_whom_a_binding_names(
+    module_cluster: Cluster,
+) -> None:
+    """Which helm-controller runs, and who may act: the built-in printers' priority-1
+    columns, which the server always sends and kubectl shows with ``-o wide``."""
+    k = module_cluster.kubectl
+    await ok(k, "create", "namespace", "controllers")
+    ns = ("-n", "controllers")
+    image = "ghcr.io/fluxcd/helm-controller:v1.1.0"
+    await ok(k, "create", "deployment", "helm-controller", f"--image={image}", *ns)
+    narrow = (await ok(k, "get", "deployment", *ns)).splitlines()
+    assert narrow[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    wide = (await ok(k, "get", "deployment", "-o", "wide", *ns)).splitlines()
+    assert wide[0].split() == [
+        "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE", "CONTAINERS", "IMAGES", "SELECTOR",
+    ]  # fmt: skip
+    assert wide[1].split()[5:] == ["helm-controller", image, "app=helm-controller"]
+    await ok(k, "create", "rolebinding", "oncall", "--clusterrole=edit", "--user=alice",
+             "--group=sre", "--serviceaccount=controllers:fluxwatch", *ns)  # fmt: skip
+    bindings = (await ok(k, "get", "rolebinding", "-o", "wide", *ns)).splitlines()
+    assert bindings[0].split() == ["NAME", "ROLE", "AGE", "USERS", "GROUPS", "SERVICEACCOUNTS"]
+    row = bindings[1].split()
+    assert (row[:2], row[3:]) == (
+        ["oncall", "ClusterRole/edit"],
+        ["alice", "sre", "controllers/fluxwatch"],
+    )
