@@ -887,7 +887,7 @@ class ApiServer:
         if mode == "table":
             return orjson.dumps(
                 tables.table(
-                    res.key,
+                    res,
                     [obj],
                     time.time(),
                     include_object=include or "Metadata",
@@ -916,7 +916,7 @@ class ApiServer:
         if mode == "table":
             return orjson.dumps(
                 tables.table(
-                    res.key,
+                    res,
                     page.items,
                     time.time(),
                     include_object=include or "Metadata",
@@ -1076,9 +1076,7 @@ class ApiServer:
         if mode == "meta":
             shown = tables.partial_metadata(obj)
         else:
-            shown = tables.table(
-                res.key, [obj], time.time(), include_object=include, headers=first[0]
-            )
+            shown = tables.table(res, [obj], time.time(), include_object=include, headers=first[0])
             first[0] = False
         return orjson.dumps({"type": type_, "object": shown}) + b"\n"
 

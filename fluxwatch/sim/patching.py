@@ -130,47 +130,49 @@ def _remove(doc: Any, path: str) -> tuple[Any, Any]:
     raise PatchError(f"doc is missing path: {path!r}")
 
 
-def json_patch(document: Any, operations: Any) -> Any:
-    """Apply an RFC 6902 patch to a copy of ``document`` and return the copy."""
+def json_patch(document: Any, operations: Any, *, checked: bool = True) -> Any:
+    """Apply an RFC 6902 patch to a copy of ``document`` and return the copy.
+
+    The patch handler decodes the patch first (a 400): with field validation on
+    (``checked``, the server's default Warn and kubectl's Strict) into its own
+    operation struct, whose op, path and from are strings; with Ignore straight into
+    the JSON patch library's list of objects. What else is wrong with an operation is
+    found while applying it (a 422)."""
+    if checked:
+        _decode_checked(operations)
+    if operations is None:
+        return deep_copy(document)  # null decodes as a patch of no operations
     if not isinstance(operations, list):
-        raise PatchError(
-            "json: cannot unmarshal object into Go value of type jsonpatch.Patch", bad_request=True
-        )
-    # Only what jsonpatch.DecodePatch refuses is a malformed patch (400); an operation
-    # that decodes but cannot be applied fails in Apply, which the server answers 422.
+        raise PatchError(_type_error(operations, "jsonpatch.Patch"), bad_request=True)
     for op in operations:
-        if op is not None and not isinstance(op, dict):  # null decodes, as a nil map
-            raise PatchError(
-                f"json: cannot unmarshal {_go_json_type(op)} into Go value of type "
-                "jsonpatch.Operation",
-                bad_request=True,
-            )
+        if op is not None and not isinstance(op, dict):
+            raise PatchError(_type_error(op, "jsonpatch.Operation"), bad_request=True)
     doc = deep_copy(document)
-    for op in operations:
-        if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-            raise PatchError(f"invalid JSON patch operation: {op!r}")
-        kind = op["op"]
+    for given in operations:
+        op = given or {}  # null decodes as an operation of no kind
+        kind = op.get("op")
         path = op.get("path")
         source = op.get("from", "")
         if not isinstance(path, str) or not isinstance(source, str):
-            raise PatchError(f"invalid JSON patch operation: {op!r}")
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise PatchError(f"missing value for {kind} operation on {path!r}")
+            raise PatchError(f"{kind} operation failed to decode path")
+        if kind == "test" and "value" not in op:
+            raise PatchError("operation, missing value field: missing value")
         if kind == "add":
-            doc = _add(doc, path, deep_copy(op["value"]))
+            # The library adds (and replaces with) null when an operation has no value.
+            doc = _add(doc, path, deep_copy(op.get("value")))
         elif kind == "remove":
             doc, _ = _remove(doc, path)
         elif kind == "replace":
             _get(doc, path)
             tokens = _pointer(path)
             if not tokens:
-                doc = deep_copy(op["value"])
+                doc = deep_copy(op.get("value"))
                 continue
             parent = _parent(doc, tokens, path)
             if isinstance(parent, list):
-                parent[_index(parent, tokens[-1], path, for_add=False)] = deep_copy(op["value"])
+                parent[_index(parent, tokens[-1], path, for_add=False)] = deep_copy(op.get("value"))
             else:
-                parent[tokens[-1]] = deep_copy(op["value"])
+                parent[tokens[-1]] = deep_copy(op.get("value"))
         elif kind == "move":
             if path.startswith(source + "/"):
                 raise PatchError(f"cannot move {source!r} into its own child {path!r}")
@@ -182,16 +184,46 @@ def json_patch(document: Any, operations: Any) -> Any:
             if not json_equal(_get(doc, path), op["value"]):
                 raise PatchError(f"testing value {path} failed: test failed")
         else:
-            raise PatchError(f"unexpected kind of JSON patch operation: {kind!r}")
+            raise PatchError(f"Unexpected kind: {kind if isinstance(kind, str) else 'unknown'}")
     return doc
 
 
 def _go_json_type(value: Any) -> str:
-    """The JSON type as encoding/json names it in an UnmarshalTypeError."""
+    """The JSON type name Go's decoder puts in an UnmarshalTypeError."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
         return "number"
     if isinstance(value, str):
         return "string"
-    return "array"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _type_error(value: Any, go_type: str) -> str:
+    return f"json: cannot unmarshal {_go_json_type(value)} into Go value of type {go_type}"
+
+
+def _decode_checked(operations: Any) -> None:
+    """The handler's decode into ``[]handlers.jsonPatchOp``, worded as it words it."""
+
+    def refuse(message: str) -> PatchError:
+        return PatchError(f"error decoding patch: {message}", bad_request=True)
+
+    if operations is None:
+        return
+    if not isinstance(operations, list):
+        raise refuse(_type_error(operations, "[]handlers.jsonPatchOp"))
+    for op in operations:
+        if op is None:
+            continue
+        if not isinstance(op, dict):
+            raise refuse(_type_error(op, "handlers.jsonPatchOp"))
+        for field in ("op", "path", "from"):
+            value = op.get(field)
+            if value is not None and not isinstance(value, str):
+                raise refuse(
+                    f"json: cannot unmarshal {_go_json_type(value)} into Go struct field "
+                    f"jsonPatchOp.{field} of type string"
+                )

@@ -85,6 +85,11 @@ def is_custom_resource(res: ResourceType) -> bool:
     return not (res.group in _BUILTIN_GROUPS or res.group.endswith(".k8s.io"))
 
 
+# ObjectMeta's maps and lists that are omitempty; managedFields is not among them: an
+# empty list there is a request to reset them, which the field manager must see.
+_OMITTED_WHEN_EMPTY = ("labels", "annotations", "finalizers", "ownerReferences")
+
+
 class ApiError(Exception):
     """An API failure with the Status body the real server would send."""
 
@@ -1199,11 +1204,14 @@ class Store:
             new = merge_patch(old, patch) if patch_type == "merge" else _strategic(res, old, patch)
         elif patch_type == "json":
             try:
-                new = json_patch(old, patch)
+                new = json_patch(old, patch, checked=opts.field_validation != "Ignore")
             except PatchError as exc:
                 if exc.bad_request:
                     raise bad_request(str(exc)) from None
-                # NewGenericServerResponse(422, ...): the patch's own error is not sent.
+                # The patch handler wraps any failure to apply in a generic 422 with
+                # empty details, so the reason (a failed test op too) never reaches
+                # the client: kubectl prints only "The request is invalid: the server
+                # rejected our request due to an error in our request".
                 raise ApiError(
                     422,
                     "Invalid",
@@ -1719,6 +1727,14 @@ class Store:
                     f"{res.kind}: {message}"
                 )
             raise bad_request(message) from None
+        md = obj.get("metadata")
+        if isinstance(md, dict):
+            # Decoding into ObjectMeta (a custom resource's too: apiextensions coerces its
+            # metadata through the Go type) loses an empty or null map or list, as its
+            # omitempty tags do: the last annotation removed takes ``annotations`` along.
+            for field in _OMITTED_WHEN_EMPTY:
+                if field in md and not md[field]:
+                    del md[field]
 
     def _crd_errors(self, crd: dict[str, Any]) -> _FieldErrors:
         errors = validate_crd(crd)

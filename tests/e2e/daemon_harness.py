@@ -27,11 +27,12 @@ from typing import Any
 
 import yaml
 
-from fluxwatch.app import Daemon
+from fluxwatch.app import Daemon, build_recorder
 from fluxwatch.demo import compressed, merge
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, FINALIZER, HRView, hr_view
 from fluxwatch.notify.event import Event
+from fluxwatch.notify.metrics import PrometheusMetrics
 from fluxwatch.settings import Settings
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.helmcontroller import (
@@ -45,6 +46,7 @@ from fluxwatch.sim.helmcontroller import (
 )
 from fluxwatch.sim.scenarios import Component, helmrelease
 from fluxwatch.sim.store import Store, Watcher
+from fluxwatch.telemetry.metrics import Metrics
 
 TIME_SCALE = 0.02
 THRESHOLD = 300.0 * TIME_SCALE  # the default 5m threshold, compressed: 6 s
@@ -316,10 +318,17 @@ class Replicas:
     def __init__(self) -> None:
         self.started: list[Replica] = []
 
-    async def start(self, settings: Settings) -> Replica:
+    async def start(self, settings: Settings, *, record: bool = False) -> Replica:
+        """``record``: with the Kubernetes Event recorder ``fluxwatch run`` builds, so
+        its events are core/v1 Events in the cluster too."""
         client = await KubeClient.from_config(settings.kubeconfig)
         events: list[Event] = []
-        daemon = Daemon(settings, client, on_event=events.append)
+        recorder = (
+            build_recorder(settings, client, PrometheusMetrics(Metrics().registry))
+            if record
+            else None
+        )
+        daemon = Daemon(settings, client, on_event=events.append, recorder=recorder)
         task = asyncio.create_task(
             daemon.run(install_signals=False), name=f"daemon:{settings.leader.identity}"
         )

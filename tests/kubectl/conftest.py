@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
@@ -32,12 +33,26 @@ class Cluster:
         return Kubectl(self.kubectl.binary, config, self.kubectl.cache_dir, cwd=self.workdir)
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+async def _cluster(workdir: Path) -> AsyncIterator[Cluster]:
     binary = find_kubectl()
     if binary is None:
         pytest.skip("kubectl is not installed (looked for /usr/bin/kubectl and on PATH)")
     async with ApiServer(tls=True) as api:
-        config = api.write_kubeconfig(tmp_path / "admin.kubeconfig")
-        kubectl = Kubectl(binary, config, tmp_path / "kube-cache", cwd=tmp_path)
-        yield Cluster(api, kubectl, tmp_path)
+        config = api.write_kubeconfig(workdir / "admin.kubeconfig")
+        kubectl = Kubectl(binary, config, workdir / "kube-cache", cwd=workdir)
+        yield Cluster(api, kubectl, workdir)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
+    async for made in _cluster(tmp_path):
+        yield made
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def module_cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Cluster]:
+    """One cluster for a module whose tests each work in a namespace of their own, with
+    its loop (mark the module ``pytest.mark.asyncio(loop_scope="module")``): kubectl's
+    discovery is fetched once, not per test."""
+    async for made in _cluster(tmp_path_factory.mktemp("kubectl")):
+        yield made
