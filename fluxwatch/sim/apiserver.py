@@ -41,7 +41,7 @@ from fluxwatch.sim import (
     tables,
 )
 from fluxwatch.sim.admission import FIELD_VALIDATION, WriteOptions
-from fluxwatch.sim.listoptions import list_options
+from fluxwatch.sim.listoptions import list_options, query_flag
 from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
@@ -486,7 +486,8 @@ class ApiServer:
         resource, name, sub = [*rest, "", ""][:3]
         method = request.method
         if method == "GET":
-            watching = watch_path or _bool(request.query.get("watch"))
+            # ?watch= turns a list into a watch; a named GET stays a get.
+            watching = watch_path or (not name and bool(query_flag(request.query.get("watch"))))
             verb = "watch" if watching else ("get" if name else "list")
         else:
             verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
@@ -536,7 +537,7 @@ class ApiServer:
     def _verb(self, request: web.Request, target: _Target) -> str:
         method = request.method
         if method == "GET":
-            if target.watch_path or _bool(request.query.get("watch")):
+            if target.watch_path or (not target.name and query_flag(request.query.get("watch"))):
                 if target.subresource:
                     raise _method_not_allowed()
                 return "watch"
@@ -601,7 +602,8 @@ class ApiServer:
         if verb == "list":
             mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=False)
             opts = list_options(query, watch=False)
-            limit = self._limit(query.get("limit"))
+            # A limit that is not positive is no limit (etcd3 store and cacher alike).
+            limit = opts.limit if opts.limit > 0 else None
             rv = opts.resource_version
             if rv not in ("", "0") and not opts.continue_token and opts.match != "Exact":
                 # Served by the watch cache unless paginated (then etcd answers at once):
@@ -787,16 +789,6 @@ class ApiServer:
         return bool(values)
 
     @staticmethod
-    def _limit(raw: str | None) -> int | None:
-        if not raw:
-            return None
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise bad_request(f"invalid limit {raw!r}") from None
-        return limit if limit > 0 else None
-
-    @staticmethod
     def _patch_type(request: web.Request) -> str:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         patch_type = PATCH_TYPES.get(content_type)
@@ -919,12 +911,11 @@ class ApiServer:
         if target.name:
             pinned = f"metadata.name={target.name}"
             field_selector = f"{field_selector},{pinned}" if field_selector else pinned
+        # timeoutSeconds=0 is the server's default, as no timeoutSeconds is; a negative
+        # one has passed before the watch starts.
         timeout = self.max_watch_timeout
-        if query.get("timeoutSeconds"):
-            try:
-                timeout = min(timeout, max(0.0, float(query["timeoutSeconds"])))
-            except ValueError:
-                raise bad_request("timeoutSeconds must be a number") from None
+        if opts.timeout_seconds:
+            timeout = min(timeout, max(0.0, float(opts.timeout_seconds)))
         rv = opts.resource_version
         wanted = parse_resource_version(rv) if rv else 0
 

@@ -766,7 +766,7 @@ class Store:
         try:
             return (
                 parse_label_selector(label_selector),
-                parse_field_selector(field_selector, res.key),
+                parse_field_selector(field_selector, res),
             )
         except SelectorError as exc:
             raise bad_request(str(exc)) from None
