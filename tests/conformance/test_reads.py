@@ -307,3 +307,50 @@ async def test_timeout_seconds_zero_is_the_server_default_not_an_immediate_end(a
     async with api.session.get(HRS, params={"watch": "true", "timeoutSeconds": "0"}) as resp:
         await resp.read()
     assert loop.time() - started >= 0.35
+
+
+# ---- resourceVersionMatch and initial events, on every kind fluxwatch reads ------------------
+
+
+async def test_an_unknown_resource_version_match_on_a_list_is_422_not_supported(api: Api) -> None:
+    code, body = await api.get(HRS, params={"resourceVersion": "1", "resourceVersionMatch": "Foo"})
+    assert code == 422
+    assert body["message"] == (
+        'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Unsupported value: "Foo": '
+        'supported values: "Exact", "NotOlderThan", ""'
+    )
+
+
+KINDS = {
+    "helmreleases": (HRS, {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease"}),
+    "leases": ("/apis/coordination.k8s.io/v1/namespaces/default/leases", {}),
+    "secrets": ("/api/v1/namespaces/default/secrets", {}),
+    "events": (
+        "/api/v1/namespaces/default/events",
+        {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}},
+    ),
+    "namespaces": ("/api/v1/namespaces", {}),
+}
+
+
+@pytest.mark.parametrize("rv", ["", "0"], ids=["no-version", "version-0"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+async def test_a_watch_without_a_version_or_from_0_starts_with_every_object_added(
+    api: Api, kind: str, rv: str
+) -> None:
+    path, extra = KINDS[kind]
+    if kind == "helmreleases":
+        for name in ("a", "b"):
+            api.server.store.create(HR_KEY, helmrelease(name))
+    else:
+        for name in ("a", "b"):
+            code, body = await api.post(path, {"metadata": {"name": name}, **extra})
+            assert code == 201, body
+    _, listed = await api.get(path)
+    api.server.max_watch_timeout = 0.15
+    params = {"watch": "true", **({"resourceVersion": rv} if rv else {})}
+    async with api.session.get(path, params=params) as resp:
+        lines = (await resp.read()).splitlines()
+    events = [orjson.loads(line) for line in lines]
+    assert [e["type"] for e in events] == ["ADDED"] * len(listed["items"])
+    assert sorted(e["object"]["metadata"]["name"] for e in events) == names(listed)
