@@ -46,7 +46,7 @@ from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
 from fluxwatch.sim.resources import VIRTUAL, Registry, ResourceType
-from fluxwatch.sim.selectors import field_selector_name
+from fluxwatch.sim.selectors import field_selector_name, parse_field_terms
 from fluxwatch.sim.store import (
     ApiError,
     Delivery,
@@ -909,8 +909,17 @@ class ApiServer:
         include = query.get("includeObject") or "Metadata"
         field_selector = query.get("fieldSelector")
         if target.name:
-            pinned = f"metadata.name={target.name}"
-            field_selector = f"{field_selector},{pinned}" if field_selector else pinned
+            # The /watch/ path of one object: a fieldSelector may only name that object.
+            if field_selector:
+                named = [
+                    v
+                    for f, neg, v in parse_field_terms(field_selector)
+                    if f == "metadata.name" and not neg
+                ]
+                if not named or named[0] != target.name:
+                    raise bad_request("fieldSelector metadata.name doesn't match requested name")
+            else:
+                field_selector = f"metadata.name={target.name}"
         # timeoutSeconds=0 is the server's default, as no timeoutSeconds is; a negative
         # one has passed before the watch starts.
         timeout = self.max_watch_timeout

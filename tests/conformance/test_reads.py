@@ -354,3 +354,49 @@ async def test_a_watch_without_a_version_or_from_0_starts_with_every_object_adde
     events = [orjson.loads(line) for line in lines]
     assert [e["type"] for e in events] == ["ADDED"] * len(listed["items"])
     assert sorted(e["object"]["metadata"]["name"] for e in events) == names(listed)
+
+
+@pytest.mark.parametrize("watch", [False, True], ids=["list", "watch"])
+@pytest.mark.parametrize(
+    ("rv", "problem"),
+    [
+        ("abc", "invalid syntax"),
+        ("-1", "invalid syntax"),
+        ("18446744073709551616", "value out of range"),
+    ],
+)
+async def test_a_resource_version_that_does_not_parse_is_a_bare_500(
+    api: Api, watch: bool, rv: str, problem: str
+) -> None:
+    """The storage versioner's InvalidError is not a Status error and the read path
+    does not convert it: the handler answers 500 without a reason."""
+    params = {"resourceVersion": rv, **({"watch": "true"} if watch else {})}
+    code, body = await api.get(HRS, params=params)
+    assert code == 500
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": f'resourceVersion: Invalid value: "{rv}": strconv.ParseUint: parsing "{rv}": '
+        f"{problem}",
+        "code": 500,
+    }
+
+
+async def test_a_single_object_watch_refuses_a_field_selector_naming_another_object(
+    api: Api,
+) -> None:
+    api.server.store.create(HR_KEY, helmrelease("podinfo"))
+    api.server.max_watch_timeout = 0.15
+    path = "/apis/helm.toolkit.fluxcd.io/v2/watch/namespaces/default/helmreleases/podinfo"
+    code, body = await api.get(path, params={"fieldSelector": "metadata.name=other"})
+    assert (code, body) == (
+        400,
+        bad_request("fieldSelector metadata.name doesn't match requested name"),
+    )
+    code, _ = await api.get(path, params={"fieldSelector": "metadata.name!=podinfo"})
+    assert code == 400
+    async with api.session.get(path, params={"fieldSelector": "metadata.name=podinfo"}) as resp:
+        events = [orjson.loads(line) for line in (await resp.read()).splitlines()]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "podinfo")]
