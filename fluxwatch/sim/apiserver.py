@@ -602,8 +602,10 @@ class ApiServer:
         if verb == "list":
             mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=False)
             opts = list_options(query, watch=False)
-            # A limit that is not positive is no limit (etcd3 store and cacher alike).
-            limit = opts.limit if opts.limit > 0 else None
+            # A limit that is not positive is no limit (etcd3 store and cacher alike); from
+            # version "0" the watch cache serves the whole list and ignores the limit
+            # (computeListLimit).
+            limit = opts.limit if opts.limit > 0 and opts.resource_version != "0" else None
             rv = opts.resource_version
             if rv not in ("", "0") and not opts.continue_token and opts.match != "Exact":
                 # Served by the watch cache unless paginated (then etcd answers at once):

@@ -400,3 +400,14 @@ async def test_a_single_object_watch_refuses_a_field_selector_naming_another_obj
     async with api.session.get(path, params={"fieldSelector": "metadata.name=podinfo"}) as resp:
         events = [orjson.loads(line) for line in (await resp.read()).splitlines()]
     assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "podinfo")]
+
+
+async def test_a_list_from_version_0_ignores_the_limit(api: Api) -> None:
+    """The watch cache serves any version at all from memory, whole: no page, no token."""
+    await configmaps(api, a={}, b={}, c={})
+    code, body = await api.get(CMS, params={"limit": "1", "resourceVersion": "0"})
+    assert code == 200
+    assert names(body) == ["a", "b", "c"]
+    assert "continue" not in body["metadata"]
+    _, paged = await api.get(CMS, params={"limit": "1"})
+    assert names(paged) == ["a"] and paged["metadata"]["continue"]
