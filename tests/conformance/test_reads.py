@@ -411,3 +411,11 @@ async def test_a_list_from_version_0_ignores_the_limit(api: Api) -> None:
     assert "continue" not in body["metadata"]
     _, paged = await api.get(CMS, params={"limit": "1"})
     assert names(paged) == ["a"] and paged["metadata"]["continue"]
+
+
+async def test_a_watch_ignores_limit(api: Api) -> None:
+    await configmaps(api, a={}, b={}, c={})
+    api.server.max_watch_timeout = 0.15
+    async with api.session.get(CMS, params={"watch": "true", "limit": "1"}) as resp:
+        events = [orjson.loads(line) for line in (await resp.read()).splitlines()]
+    assert [e["object"]["metadata"]["name"] for e in events] == ["a", "b", "c"]
