@@ -87,7 +87,9 @@ class WatchSettings(_Group):
     )
     verify_storage: Literal["auto", "always", "never"] = "auto"
     page_size: int = Field(default=500, ge=1, le=10_000)
-    watch_timeout: Duration = Field(default=300.0, gt=0)
+    # The watch's timeoutSeconds: whole seconds, and 0 would be the server's default of
+    # 30 to 60 minutes, so less than a second cannot be asked for.
+    watch_timeout: Duration = Field(default=300.0, ge=1)
     inactivity_timeout: Duration = Field(default=120.0, gt=0)
 
     @field_validator("namespaces", "exclude_namespaces", mode="before")

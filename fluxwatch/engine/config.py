@@ -172,6 +172,49 @@ _TERM = re.compile(
 )
 
 
+# The API server checks every key and value of a selector (labels.Parse): one it would
+# refuse must be refused here, or the daemon starts and every list of it is a 400.
+_LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _key_problem(key: str) -> str | None:
+    """Why ``key`` is not a label key (IsQualifiedName), or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix)):
+        return "the prefix before '/' must be a lowercase DNS subdomain of at most 253 characters"
+    if len(name) > 63 or not _LABEL_NAME.fullmatch(name):
+        return (
+            "the name must be at most 63 alphanumeric characters, '-', '_' or '.', "
+            "starting and ending with an alphanumeric character"
+        )
+    return None
+
+
+def _value_problem(value: str) -> str | None:
+    """Why ``value`` is not a label value (IsValidLabelValue; empty is one), or None."""
+    if value and (len(value) > 63 or not _LABEL_NAME.fullmatch(value)):
+        return (
+            "a value must be empty or at most 63 alphanumeric characters, '-', '_' or '.', "
+            "starting and ending with an alphanumeric character"
+        )
+    return None
+
+
+def _checked(text: str, req: Requirement) -> Requirement:
+    problem = _key_problem(req.key)
+    if problem:
+        raise ValueError(f"label selector {text!r}: key {req.key!r} is not a label key: {problem}")
+    for value in sorted(req.values):
+        problem = _value_problem(value)
+        if problem:
+            raise ValueError(
+                f"label selector {text!r}: value {value!r} of {req.key!r} is not a label value: "
+                f"{problem}"
+            )
+    return req
+
+
 @dataclass(frozen=True, slots=True)
 class LabelSelector:
     """A parsed Kubernetes label selector; the empty selector matches everything."""
@@ -193,19 +236,20 @@ class LabelSelector:
                 )
             pos = m.end()
             if m["absent"]:
-                reqs.append(Requirement(m["absent"], "!"))
+                req = Requirement(m["absent"], "!")
             elif m["setkey"]:
                 values = frozenset(v.strip() for v in m["set"].split(",") if v.strip())
                 if not values:
                     raise ValueError(
                         f"label selector {text!r}: {m['setkey']} {m['setop']} () needs values"
                     )
-                reqs.append(Requirement(m["setkey"], m["setop"], values))
+                req = Requirement(m["setkey"], m["setop"], values)
             elif m["op"]:
                 op = "=" if m["op"] == "==" else m["op"]
-                reqs.append(Requirement(m["key"], op, frozenset((m["value"],))))
+                req = Requirement(m["key"], op, frozenset((m["value"],)))
             else:
-                reqs.append(Requirement(m["key"], "exists"))
+                req = Requirement(m["key"], "exists")
+            reqs.append(_checked(text, req))
             if text[pos - 1 : pos] == "," and pos == len(text):
                 raise ValueError(f"label selector {text!r}: ends with a comma")
         return cls(tuple(reqs))

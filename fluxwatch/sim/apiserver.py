@@ -42,12 +42,12 @@ from fluxwatch.sim import (
     writeoptions,
 )
 from fluxwatch.sim.admission import WriteOptions
-from fluxwatch.sim.listoptions import list_options
+from fluxwatch.sim.listoptions import list_options, query_flag
 from fluxwatch.sim.openapi import OpenAPI, http_response
 from fluxwatch.sim.rbac import ADMIN_GROUP, ADMIN_USER, Authorizer, Request, User, user_for_subject
 from fluxwatch.sim.rbac import token_for_subject as _token_for_subject
 from fluxwatch.sim.resources import VIRTUAL, Registry, ResourceType
-from fluxwatch.sim.selectors import field_selector_name
+from fluxwatch.sim.selectors import field_selector_name, parse_field_terms
 from fluxwatch.sim.store import (
     ApiError,
     Delivery,
@@ -264,10 +264,6 @@ def _deleted(res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
         "status": "Success",
         "details": details,
     }
-
-
-def _bool(value: str | None) -> bool:
-    return value is not None and value.lower() in ("1", "true", "yes")
 
 
 # kube-apiserver's timings, in cluster seconds (ApiServer multiplies them by time_scale).
@@ -510,7 +506,8 @@ class ApiServer:
         resource, name, sub = [*rest, "", ""][:3]
         method = request.method
         if method == "GET":
-            watching = watch_path or _bool(request.query.get("watch"))
+            # ?watch= turns a list into a watch; a named GET stays a get.
+            watching = watch_path or (not name and bool(query_flag(request.query.get("watch"))))
             verb = "watch" if watching else ("get" if name else "list")
         else:
             verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, "")
@@ -560,7 +557,7 @@ class ApiServer:
     def _verb(self, request: web.Request, target: _Target) -> str:
         method = request.method
         if method == "GET":
-            if target.watch_path or _bool(request.query.get("watch")):
+            if target.watch_path or (not target.name and query_flag(request.query.get("watch"))):
                 if target.subresource:
                     raise _method_not_allowed()
                 return "watch"
@@ -625,7 +622,10 @@ class ApiServer:
         if verb == "list":
             mode = _negotiate(request.headers.get("Accept", ""), collection=True, watch=False)
             opts = list_options(query, watch=False)
-            limit = self._limit(query.get("limit"))
+            # A limit that is not positive is no limit (etcd3 store and cacher alike); from
+            # version "0" the watch cache serves the whole list and ignores the limit
+            # (computeListLimit).
+            limit = opts.limit if opts.limit > 0 and opts.resource_version != "0" else None
             rv = opts.resource_version
             if rv not in ("", "0") and not opts.continue_token and opts.match != "Exact":
                 # Served by the watch cache unless paginated (then etcd answers at once):
@@ -775,7 +775,7 @@ class ApiServer:
             field_validation=validation,
             manager=manager,
             user_agent=request.headers.get("User-Agent", ""),
-            force=_bool(query.get("force")),
+            force=bool(query_flag(query.get("force"))),
         )
 
     async def _serve_auth(
@@ -815,16 +815,6 @@ class ApiServer:
             if not isinstance(obj, dict):
                 return  # the store answers the malformed body
         rbac.check_escalation(self.authorizer, user, target.res.key, obj, target.namespace or "")
-
-    @staticmethod
-    def _limit(raw: str | None) -> int | None:
-        if not raw:
-            return None
-        try:
-            limit = int(raw)
-        except ValueError:
-            raise bad_request(f"invalid limit {raw!r}") from None
-        return limit if limit > 0 else None
 
     @staticmethod
     def _patch_type(request: web.Request) -> str:
@@ -947,14 +937,22 @@ class ApiServer:
         include = query.get("includeObject") or "Metadata"
         field_selector = query.get("fieldSelector")
         if target.name:
-            pinned = f"metadata.name={target.name}"
-            field_selector = f"{field_selector},{pinned}" if field_selector else pinned
+            # The /watch/ path of one object: a fieldSelector may only name that object.
+            if field_selector:
+                named = [
+                    v
+                    for f, neg, v in parse_field_terms(field_selector)
+                    if f == "metadata.name" and not neg
+                ]
+                if not named or named[0] != target.name:
+                    raise bad_request("fieldSelector metadata.name doesn't match requested name")
+            else:
+                field_selector = f"metadata.name={target.name}"
+        # timeoutSeconds=0 is the server's default, as no timeoutSeconds is; a negative
+        # one has passed before the watch starts.
         timeout = self.max_watch_timeout
-        if query.get("timeoutSeconds"):
-            try:
-                timeout = min(timeout, max(0.0, float(query["timeoutSeconds"])))
-            except ValueError:
-                raise bad_request("timeoutSeconds must be a number") from None
+        if opts.timeout_seconds:
+            timeout = min(timeout, max(0.0, float(opts.timeout_seconds)))
         rv = opts.resource_version
         wanted = parse_resource_version(rv) if rv else 0
 

@@ -1,25 +1,40 @@
 """Label and field selectors, parsed once into a predicate that is then run on every object.
 
-The grammar and the error cases follow k8s.io/apimachinery's ``labels.Parse`` and
-``fields.ParseSelector``: a bad selector is the client's mistake (400), and an
-unsupported field label is refused rather than silently matching nothing.
+The grammar, the matching and every error text follow k8s.io/apimachinery 0.32:
+``labels.Parse`` (a byte lexer, then a recursive-descent parser whose messages name the
+token found and the tokens expected) and ``fields.ParseSelector`` (comma terms, the first
+operator splits a term, ``\\`` escapes in values). A bad selector is the client's
+mistake (400). Which field labels a kind accepts is the kind's field label conversion:
+built-in kinds with their own list (Secret, Namespace, Event, Service) say
+``field label not supported``, the rest (Lease, ConfigMap, ...) only know
+``metadata.name`` and ``metadata.namespace``, and a custom resource knows ``metadata.name``
+plus ``metadata.namespace`` when it is namespaced; an unsupported label is refused rather
+than silently matching nothing.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from fluxwatch.sim import fielderrors
+from fluxwatch.sim.validation.rules import is_label_value, is_qualified_name
+
+if TYPE_CHECKING:
+    from fluxwatch.sim.resources import ResourceType
 
 LabelPredicate = Callable[[Mapping[str, str]], bool]
 ObjectPredicate = Callable[[Mapping[str, Any]], bool]
 
-# Field labels every resource supports; extra ones per resource key (the real
-# server registers them per type, CRDs get only the two metadata fields).
-COMMON_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
-EXTRA_FIELDS: dict[str, frozenset[str]] = {
-    "secrets": frozenset({"type"}),
-    "namespaces": frozenset({"status.phase"}),
+_METADATA_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
+# The kinds that register their own field label conversion (pkg/apis/core/v1/conversion.go);
+# every other built-in kind has runtime.DefaultMetaV1FieldSelectorConversion.
+FIELD_LABELS: dict[str, frozenset[str]] = {
+    "secrets": frozenset({"type", "metadata.namespace", "metadata.name"}),
+    # A Namespace has no namespace to select on.
+    "namespaces": frozenset({"status.phase", "metadata.name"}),
+    "services": frozenset({"metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"}),
     "events": frozenset(
         {
             "involvedObject.kind",
@@ -33,6 +48,8 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
             "reportingComponent",
             "source",
             "type",
+            "metadata.namespace",
+            "metadata.name",
         }
     ),
     "events.events.k8s.io": frozenset(
@@ -47,312 +64,361 @@ EXTRA_FIELDS: dict[str, frozenset[str]] = {
             "reason",
             "reportingController",
             "type",
+            "metadata.namespace",
+            "metadata.name",
         }
     ),
 }
-
-_NAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
-_NAME_RE = re.compile(_NAME)
-_DNS_SUBDOMAIN_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_SPECIAL = "!=(),<>"
 
 
 class SelectorError(ValueError):
     """A selector that cannot be parsed; the message is what the API server would say."""
 
 
-def label_key_error(key: str) -> str | None:
-    """Why ``key`` is not a valid label key (qualified name), or None when it is."""
-    prefix, slash, name = key.rpartition("/")
-    if slash and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.fullmatch(prefix)):
-        return f"prefix part of {key!r} must be a lowercase RFC 1123 subdomain"
-    if not name or len(name) > 63 or not _NAME_RE.fullmatch(name):
-        return (
-            f"name part of {key!r} must consist of alphanumeric characters, '-', '_' or '.', "
-            "and must start and end with an alphanumeric character (at most 63 characters)"
-        )
-    return None
+# ---- labels.Parse --------------------------------------------------------------------------
+
+_WHITESPACE = frozenset(" \t\r\n")
+_SPECIAL = frozenset("=!(),><")
+_IDENT, _END = "identifier", "end"
+_KEYWORDS = frozenset({"in", "notin"})
+_BINARY_OPERATORS = "in, notin, =, ==, !=, gt, lt"
+_GO_INT_RE = re.compile(r"[+-]?[0-9]+")
 
 
-def label_value_error(value: str) -> str | None:
-    """Why ``value`` is not a valid label value, or None when it is (empty is valid)."""
-    if value == "":
-        return None
-    if len(value) > 63 or not _NAME_RE.fullmatch(value):
-        return (
-            f"a valid label value {value!r} must be 63 characters or less and must be empty "
-            "or begin and end with an alphanumeric character"
-        )
-    return None
-
-
-def _tokenize(text: str) -> list[str]:
-    tokens: list[str] = []
+def _lex(text: str) -> list[tuple[str, str]]:
+    """(token, literal) pairs ending with the end token. A symbol token is its literal;
+    the lexer is greedy, so ``!=`` and ``==`` are one token and ``=!`` two."""
+    items: list[tuple[str, str]] = []
     i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c.isspace():
+    while True:
+        while i < n and text[i] in _WHITESPACE:
             i += 1
-        elif c in "=!" and i + 1 < n and text[i + 1] == "=":
-            tokens.append(c + "=")
-            i += 2
-        elif c in _SPECIAL:
-            tokens.append(c)
-            i += 1
-        else:
-            j = i
-            while j < n and not text[j].isspace() and text[j] not in _SPECIAL:
-                j += 1
-            tokens.append(text[i:j])
-            i = j
-    return tokens
+        if i >= n:
+            items.append((_END, ""))
+            return items
+        if text[i] in _SPECIAL:
+            symbol = text[i : i + 2] if text[i : i + 2] in ("==", "!=") else text[i]
+            items.append((symbol, symbol))
+            i += len(symbol)
+            continue
+        j = i
+        while j < n and text[j] not in _SPECIAL and text[j] not in _WHITESPACE:
+            j += 1
+        word = text[i:j]
+        items.append((word if word in _KEYWORDS else _IDENT, word))
+        i = j
 
 
-def _is_word(tok: str | None) -> bool:
-    return tok is not None and tok not in _SPECIAL and tok not in ("==", "!=")
+class _Requirement:
+    """One requirement of a label selector, matched as labels.Requirement.Matches does."""
+
+    __slots__ = ("key", "op", "values")
+
+    def __init__(self, key: str, op: str, values: list[str]) -> None:
+        self.key, self.op, self.values = key, op, values
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        op, present = self.op, self.key in labels
+        if op == "exists":
+            return present
+        if op == "!":
+            return not present
+        if op in ("notin", "!="):
+            return not present or labels[self.key] not in self.values
+        if not present:
+            return False
+        value = labels[self.key]
+        if op in ("in", "=", "=="):
+            return value in self.values
+        got, bound = _go_int(value), _go_int(self.values[0])
+        if got is None or bound is None:
+            return False
+        return got > bound if op == ">" else got < bound
+
+
+def _go_int(text: str) -> int | None:
+    """strconv.ParseInt(text, 10, 64), None where it fails."""
+    if not _GO_INT_RE.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+class _LabelParser:
+    """labels.Parser: ``in`` and ``notin`` are identifiers wherever values are read."""
+
+    def __init__(self, text: str) -> None:
+        self.items = _lex(text)
+        self.pos = 0
+
+    def lookahead(self, values: bool = True) -> tuple[str, str]:
+        tok, lit = self.items[self.pos]
+        return (_IDENT if values and tok in _KEYWORDS else tok), lit
+
+    def consume(self, values: bool = True) -> tuple[str, str]:
+        item = self.lookahead(values)
+        self.pos += 1
+        return item
+
+    def parse(self) -> list[_Requirement]:
+        requirements: list[_Requirement] = []
+        while True:
+            tok, lit = self.lookahead()
+            if tok == _END:
+                return requirements
+            if tok not in (_IDENT, "!"):
+                raise SelectorError(f"found '{lit}', expected: !, identifier, or 'end of string'")
+            try:
+                requirements.append(self.requirement())
+            except SelectorError as err:
+                raise SelectorError(f"unable to parse requirement: {err}") from None
+            tok, lit = self.consume()
+            if tok == _END:
+                return requirements
+            if tok != ",":
+                raise SelectorError(f"found '{lit}', expected: ',' or 'end of string'")
+            tok, lit = self.lookahead()
+            if tok not in (_IDENT, "!"):
+                raise SelectorError(f"found '{lit}', expected: identifier after ','")
+
+    def requirement(self) -> _Requirement:
+        absent = False
+        tok, key = self.consume()
+        if tok == "!":
+            absent = True
+            tok, key = self.consume()
+        if tok != _IDENT:
+            raise SelectorError(f"found '{key}', expected: identifier")
+        errs = is_qualified_name(key)
+        if errs:
+            # The parser's path is nil, which field.Path prints as <nil>.
+            raise SelectorError(f"<nil>: {fielderrors.invalid_value('', key, '; '.join(errs))}")
+        if absent or self.lookahead()[0] in (_END, ","):
+            return _Requirement(key, "!" if absent else "exists", [])
+        tok, lit = self.consume(values=False)
+        if tok not in ("in", "notin", "=", "==", "!=", ">", "<"):
+            raise SelectorError(f"found '{lit}', expected: {_BINARY_OPERATORS}")
+        values = self.value_set() if tok in _KEYWORDS else self.exact_value()
+        return _new_requirement(key, tok, sorted(values))
+
+    def value_set(self) -> set[str]:
+        tok, lit = self.consume()
+        if tok != "(":
+            raise SelectorError(f"found '{lit}' expected: '('")
+        tok, lit = self.lookahead()
+        if tok == ")":
+            self.consume()
+            return {""}
+        if tok not in (_IDENT, ","):
+            raise SelectorError(f"found '{lit}', expected: ',', ')' or identifier")
+        values = self.identifiers()
+        if self.consume()[0] != ")":
+            raise SelectorError(f"found '{lit}', expected: ')'")
+        return values
+
+    def identifiers(self) -> set[str]:
+        """A comma list of possibly empty values: ``(a,,b)``, ``(,a)``, ``(a,)``."""
+        values: set[str] = set()
+        while True:
+            tok, lit = self.consume()
+            if tok == _IDENT:
+                values.add(lit)
+                nxt, nxt_lit = self.lookahead()
+                if nxt == ")":
+                    return values
+                if nxt != ",":
+                    raise SelectorError(f"found '{nxt_lit}', expected: ',' or ')'")
+            elif tok == ",":
+                if not values:
+                    values.add("")
+                nxt = self.lookahead()[0]
+                if nxt == ")":
+                    values.add("")
+                    return values
+                if nxt == ",":
+                    self.consume()
+                    values.add("")
+            else:
+                raise SelectorError(f"found '{lit}', expected: ',', or identifier")
+
+    def exact_value(self) -> set[str]:
+        if self.lookahead()[0] in (_END, ","):
+            return {""}
+        tok, lit = self.consume()
+        if tok != _IDENT:
+            raise SelectorError(f"found '{lit}', expected: identifier")
+        return {lit}
+
+
+def _new_requirement(key: str, op: str, values: list[str]) -> _Requirement:
+    """labels.NewRequirement's checks of the values, reported together."""
+    errors: list[fielderrors.FieldError] = []
+    if op in (">", "<"):
+        for i, value in enumerate(values):
+            if _go_int(value) is None:
+                errors.append(
+                    fielderrors.invalid_value(
+                        f"values[{i}]",
+                        value,
+                        "for 'Gt', 'Lt' operators, the value must be an integer",
+                    )
+                )
+    for i, value in enumerate(values):
+        errs = is_label_value(value)
+        if errs:
+            errors.append(fielderrors.invalid_value(f"values[{i}][{key}]", value, "; ".join(errs)))
+    if errors:
+        raise SelectorError(fielderrors.aggregate(errors))
+    return _Requirement(key, op, values)
 
 
 def parse_label_selector(text: str | None) -> LabelPredicate | None:
     """Parse a label selector; None (match everything) for an empty one.
 
-    Supports ``=``/``==``/``!=``, ``in (..)``, ``notin (..)``, ``key``, ``!key``,
-    ``key>n``/``key<n`` and commas as AND.
+    ``key=v``, ``key==v``, ``key!=v``, ``key in (a,b)``, ``key notin (a,b)``, ``key``,
+    ``!key``, ``key>n``, ``key<n``, joined by commas (AND). ``key in ()`` is the set
+    of the empty value, as in apimachinery.
     """
-    if text is None or not text.strip():
+    if not text:
         return None
-    toks = _tokenize(text)
-    pos = 0
-    preds: list[LabelPredicate] = []
-
-    def peek() -> str | None:
-        return toks[pos] if pos < len(toks) else None
-
-    def take() -> str | None:
-        nonlocal pos
-        tok = peek()
-        pos += 1
-        return tok
-
-    def word(what: str) -> str:
-        tok = take()
-        if not _is_word(tok):
-            raise SelectorError(
-                f"unable to parse requirement: found {tok!r}, expected: {what} in {text!r}"
-            )
-        assert tok is not None
-        return tok
-
-    def check_key(key: str) -> str:
-        err = label_key_error(key)
-        if err:
-            raise SelectorError(f'unable to parse requirement: key: Invalid value: "{key}": {err}')
-        return key
-
-    def check_value(value: str) -> str:
-        err = label_value_error(value)
-        if err:
-            raise SelectorError(
-                f'unable to parse requirement: values[0]: Invalid value: "{value}": {err}'
-            )
-        return value
-
-    while True:
-        if peek() == "!":
-            take()
-            key = check_key(word("identifier"))
-            preds.append(_label_pred(key, "absent"))
-        else:
-            key = check_key(word("identifier"))
-            op = peek()
-            if op is None or op == ",":
-                preds.append(_label_pred(key, "present"))
-            elif op in ("=", "==", "!="):
-                take()
-                nxt = peek()
-                value = check_value(take() or "") if _is_word(nxt) else ""
-                if op == "!=":
-                    preds.append(_label_pred(key, "!=", frozenset((value,))))
-                else:
-                    preds.append(_label_pred(key, "in", frozenset((value,))))
-            elif op in ("in", "notin"):
-                take()
-                if take() != "(":
-                    raise SelectorError(f"unable to parse requirement: expected '(' in {text!r}")
-                values: set[str] = set()
-                while True:
-                    tok = take()
-                    if tok == ")":
-                        break
-                    if tok == ",":
-                        continue
-                    if not _is_word(tok):
-                        raise SelectorError(
-                            f"unable to parse requirement: found {tok!r}, expected ')' in {text!r}"
-                        )
-                    assert tok is not None
-                    values.add(check_value(tok))
-                if not values:
-                    raise SelectorError(
-                        f"unable to parse requirement: for 'in', 'notin' operators, "
-                        f"values set can't be empty in {text!r}"
-                    )
-                frozen = frozenset(values)
-                if op == "in":
-                    preds.append(_label_pred(key, "in", frozen))
-                else:
-                    preds.append(_label_pred(key, "!=", frozen))
-            elif op in ("<", ">"):
-                take()
-                raw = word("integer")
-                try:
-                    bound = int(raw)
-                except ValueError:
-                    raise SelectorError(
-                        f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must "
-                        f"be an integer: {raw!r}"
-                    ) from None
-                preds.append(_compare(key, bound, greater=op == ">"))
-            else:
-                raise SelectorError(
-                    f"unable to parse requirement: found {op!r}, expected: "
-                    f"'=', '!=', '==', 'in', notin' in {text!r}"
-                )
-        sep = take()
-        if sep is None:
-            break
-        if sep != ",":
-            raise SelectorError(f"found {sep!r}, expected: ',' or 'end of string' in {text!r}")
-
-    if len(preds) == 1:
-        return preds[0]
-    return lambda labels: all(p(labels) for p in preds)
+    requirements = _LabelParser(text).parse()
+    if not requirements:
+        return None
+    if len(requirements) == 1:
+        return requirements[0].matches
+    return lambda labels: all(r.matches(labels) for r in requirements)
 
 
-def _label_pred(key: str, op: str, values: frozenset[str] = frozenset()) -> LabelPredicate:
-    """``op`` is "present", "absent", "in" or "!=" (not in: also true when the key is absent)."""
+# ---- fields.ParseSelector ------------------------------------------------------------------
 
-    def pred(labels: Mapping[str, str]) -> bool:
-        if op == "present":
-            return key in labels
-        if op == "absent":
-            return key not in labels
-        value = labels.get(key)
-        if op == "in":
-            return value in values
-        return value not in values
-
-    return pred
+FieldTerm = tuple[str, bool, str]  # (field label, negated, value)
 
 
-def _field_pred(field: str, value: str, *, negate: bool) -> ObjectPredicate:
-    def pred(obj: Mapping[str, Any]) -> bool:
-        return (_field_value(obj, field) == value) != negate
-
-    return pred
-
-
-def _compare(key: str, bound: int, *, greater: bool) -> LabelPredicate:
-    def pred(labels: Mapping[str, str]) -> bool:
-        raw = labels.get(key)
-        if raw is None:
-            return False
-        try:
-            value = int(raw)
-        except ValueError:
-            return False
-        return value > bound if greater else value < bound
-
-    return pred
-
-
-def _split_unescaped(text: str, sep: str) -> list[str]:
-    parts: list[str] = []
-    buf: list[str] = []
-    escaped = False
-    for c in text:
+def _split_terms(text: str) -> list[str]:
+    """Comma-separated terms; an escaped comma stays in its term, backslash and all."""
+    terms: list[str] = []
+    start, escaped = 0, False
+    for i, c in enumerate(text):
         if escaped:
-            buf.append("\\" + c)
             escaped = False
         elif c == "\\":
             escaped = True
-        elif c == sep:
-            parts.append("".join(buf))
-            buf = []
-        else:
-            buf.append(c)
-    if escaped:
-        raise SelectorError(f"invalid field selector: trailing backslash in {text!r}")
-    parts.append("".join(buf))
-    return parts
+        elif c == ",":
+            terms.append(text[start:i])
+            start = i + 1
+    terms.append(text[start:])
+    return terms
 
 
-def _unescape(text: str) -> str:
+def _unescape(value: str) -> str:
     out: list[str] = []
-    it = iter(text)
-    for c in it:
-        if c == "\\":
-            nxt = next(it, "")
-            if nxt not in ("\\", ",", "="):
-                raise SelectorError(f"invalid field selector: invalid escape sequence in {text!r}")
-            out.append(nxt)
+    escaped = False
+    for c in value:
+        if escaped:
+            if c not in "\\,=":
+                raise SelectorError(f"invalid field selector: invalid escape sequence: \\{c}")
+            out.append(c)
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c in ",=":
+            # UnescapedRune prints the rune with %v: its code point.
+            raise SelectorError(f"invalid field selector: unescaped character in value: {ord(c)}")
         else:
             out.append(c)
+    if escaped:
+        raise SelectorError("invalid field selector: invalid escape sequence: \\")
     return "".join(out)
 
 
-def _field_value(obj: Mapping[str, Any], path: str) -> str:
-    cur: Any = obj
-    for part in path.split("."):
-        if not isinstance(cur, Mapping):
-            return ""
-        cur = cur.get(part)
-    if cur is None:
-        return ""
-    if isinstance(cur, bool):
-        return "true" if cur else "false"
-    return str(cur)
-
-
-def parse_field_selector(text: str | None, resource_key: str) -> ObjectPredicate | None:
-    """Parse a field selector for a resource; None (match everything) for an empty one."""
-    if text is None or not text.strip():
-        return None
-    supported = COMMON_FIELDS | EXTRA_FIELDS.get(resource_key, frozenset())
-    preds: list[ObjectPredicate] = []
-    for term in _split_unescaped(text, ","):
-        if not term.strip():
+def parse_field_terms(text: str | None) -> list[FieldTerm]:
+    """The terms of a field selector, sorted as the parser sorts them; the label is taken
+    as written (no trimming, no unescaping) and the first operator splits the term."""
+    terms: list[FieldTerm] = []
+    for part in sorted(_split_terms(text or "")):
+        if not part:
             continue
-        for op in ("!=", "==", "="):
-            idx = _find_unescaped(term, op)
-            if idx >= 0:
+        for i in range(len(part)):
+            op = next((o for o in ("!=", "==", "=") if part.startswith(o, i)), None)
+            if op is not None:
+                terms.append((part[:i], op == "!=", _unescape(part[i + len(op) :])))
                 break
         else:
-            raise SelectorError(f"invalid selector: '{text}'; can't understand '{term}'")
-        field = _unescape(term[:idx]).strip()
-        value = _unescape(term[idx + len(op) :])
-        if field not in supported:
-            raise SelectorError(f"field label not supported: {field}")
-        if op == "!=":
-            preds.append(_field_pred(field, value, negate=True))
-        else:
-            preds.append(_field_pred(field, value, negate=False))
-    if not preds:
+            raise SelectorError(f"invalid selector: '{text}'; can't understand '{part}'")
+    return terms
+
+
+def check_field_labels(terms: list[FieldTerm], res: ResourceType) -> None:
+    """The kind's field label conversion: SelectorError for the first label (in term
+    order) it does not know."""
+    if res.custom:
+        supported = frozenset(
+            {"metadata.name", "metadata.namespace"} if res.namespaced else {"metadata.name"}
+        )
+    else:
+        supported = FIELD_LABELS.get(res.key, _METADATA_FIELDS)
+    for label, _, _ in terms:
+        if label in supported:
+            continue
+        if res.custom or res.key in FIELD_LABELS:
+            raise SelectorError(f"field label not supported: {label}")
+        raise SelectorError(
+            f'"{label}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+        )
+
+
+def parse_field_selector(text: str | None, res: ResourceType) -> ObjectPredicate | None:
+    """Parse a field selector for a kind; None (match everything) for an empty one."""
+    terms = parse_field_terms(text)
+    if not terms:
         return None
+    check_field_labels(terms, res)
+    getters = _EVENT_FIELDS if res.plural == "events" else {}
+    preds = [
+        _field_pred(getters.get(label) or _path_getter(label), value, negate=negate)
+        for label, negate, value in terms
+    ]
     if len(preds) == 1:
         return preds[0]
     return lambda o: all(p(o) for p in preds)
 
 
-def _find_unescaped(text: str, needle: str) -> int:
-    i = 0
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text.startswith(needle, i):
-            return i
-        i += 1
-    return -1
+FieldGetter = Callable[[Mapping[str, Any]], str]
+
+
+def _field_pred(getter: FieldGetter, value: str, *, negate: bool) -> ObjectPredicate:
+    def pred(obj: Mapping[str, Any]) -> bool:
+        return (getter(obj) == value) != negate
+
+    return pred
+
+
+def _path_getter(path: str) -> FieldGetter:
+    parts = path.split(".")
+
+    def getter(obj: Mapping[str, Any]) -> str:
+        cur: Any = obj
+        for part in parts:
+            if not isinstance(cur, Mapping):
+                return ""
+            cur = cur.get(part)
+        if cur is None:
+            return ""
+        if isinstance(cur, bool):
+            return "true" if cur else "false"
+        return str(cur)
+
+    return getter
+
+
+def _event_source(obj: Mapping[str, Any]) -> str:
+    """An Event's ``source`` field: the source component, else the reporting controller
+    (ToSelectableFields in pkg/registry/core/event)."""
+    return str((obj.get("source") or {}).get("component") or obj.get("reportingComponent") or "")
+
+
+# Event field labels that are not a path in the stored (core/v1) object.
+_EVENT_FIELDS: dict[str, FieldGetter] = {"source": _event_source}
 
 
 def field_selector_name(text: str | None) -> str | None:
@@ -361,13 +427,11 @@ def field_selector_name(text: str | None) -> str | None:
     RBAC uses it: a list or watch pinned to one name may be allowed by a rule
     that lists that name in ``resourceNames``.
     """
-    if not text:
+    try:
+        terms = parse_field_terms(text)
+    except SelectorError:
         return None
-    for term in _split_unescaped(text, ","):
-        for op in ("==", "="):
-            idx = _find_unescaped(term, op)
-            if idx >= 0 and _find_unescaped(term, "!=") < 0:
-                if _unescape(term[:idx]).strip() == "metadata.name":
-                    return _unescape(term[idx + len(op) :])
-                break
+    for label, negate, value in terms:
+        if label == "metadata.name" and not negate:
+            return value
     return None

@@ -527,18 +527,25 @@ def decode_continue(token: str) -> tuple[int, str]:
     return rv, start
 
 
-def parse_resource_version(value: str, what: str = "resourceVersion") -> int:
-    try:
-        rv = int(value)
-    except ValueError:
-        rv = -1
-    if rv < 0:
+def parse_resource_version(value: str) -> int:
+    """A list's or watch's resourceVersion as the storage versioner reads it
+    (strconv.ParseUint). Its InvalidError is no Status error and nothing converts it on
+    the read path, so a version that does not parse is a bare 500 naming the field."""
+    if value in ("", "0"):
+        return 0
+    problem = ""
+    if not value.isascii() or not value.isdigit():
+        problem = "invalid syntax"
+    elif int(value) >= 2**64:
+        problem = "value out of range"
+    if problem:
         raise ApiError(
-            400,
-            "BadRequest",
-            f'{what}: Invalid value: "{value}": must be a non-negative integer',
+            500,
+            "",
+            f'resourceVersion: Invalid value: "{value}": strconv.ParseUint: parsing '
+            f'"{value}": {problem}',
         )
-    return rv
+    return int(value)
 
 
 _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -788,7 +795,7 @@ class Store:
         try:
             return (
                 parse_label_selector(label_selector),
-                parse_field_selector(field_selector, res.key),
+                parse_field_selector(field_selector, res),
             )
         except SelectorError as exc:
             raise bad_request(str(exc)) from None

@@ -117,12 +117,12 @@ async def test_a_watch_gets_a_bookmark_each_interval_and_one_just_before_its_dea
     """Loop time, not the wall clock: the schedule is the server's, and a busy machine
     must not move it (it did, by more than 60 ms, under load)."""
     # A 0.2 s bookmark interval and the last one 0.005 s before the deadline: 0.2, 0.4, 0.495.
-    c = await connect(time_scale=0.0025, bookmark_interval=80, compaction_interval=None)
+    c = await connect(
+        max_watch_timeout=0.5, time_scale=0.0025, bookmark_interval=80, compaction_interval=None
+    )
     start = c.api.store.create(HR_KEY, hr("a", "apps"))
     c.api.store.create("secrets", {"metadata": {"name": "s", "namespace": "apps"}})
-    events = await c.watch(
-        resourceVersion=str(rv_of(start)), allowWatchBookmarks="true", timeoutSeconds="0.5"
-    )
+    events = await c.watch(resourceVersion=str(rv_of(start)), allowWatchBookmarks="true")
     assert kinds(events) == ["BOOKMARK"] * 3
     times = [t for t, _ in events]
     assert times[0] == pytest.approx(0.2, abs=0.06)
@@ -134,12 +134,11 @@ async def test_a_watch_gets_a_bookmark_each_interval_and_one_just_before_its_dea
 async def test_no_bookmark_is_sent_until_the_version_passes_the_watch(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(bookmark_interval=0.05, compaction_interval=None)
+    c = await connect(max_watch_timeout=0.4, bookmark_interval=0.05, compaction_interval=None)
     c.api.store.create(HR_KEY, hr("a", "apps"))
     events = await c.watch(
         resourceVersion=str(c.api.store.resource_version),
         allowWatchBookmarks="true",
-        timeoutSeconds="0.4",
     )
     assert events == []
 
@@ -150,7 +149,7 @@ async def test_no_bookmark_is_sent_until_the_version_passes_the_watch(
 async def test_watch_list_sends_the_objects_then_a_bookmark_marking_their_end(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(compaction_interval=None)
+    c = await connect(max_watch_timeout=0.3, compaction_interval=None)
     c.api.store.create(HR_KEY, hr("a", "apps"))
     c.api.store.create(HR_KEY, hr("b", "apps"))
     at = c.api.store.resource_version
@@ -158,7 +157,6 @@ async def test_watch_list_sends_the_objects_then_a_bookmark_marking_their_end(
         sendInitialEvents="true",
         resourceVersionMatch="NotOlderThan",
         allowWatchBookmarks="true",
-        timeoutSeconds="0.3",
     )
     assert kinds(events) == ["ADDED", "ADDED", "BOOKMARK"]
     assert events[2][1]["object"] == {
@@ -176,9 +174,9 @@ async def test_a_watch_without_a_version_is_a_watch_list_in_1_32(
 ) -> None:
     """WatchList is on by default in 1.32: no resourceVersion (or "0") defaults to
     sendInitialEvents=true, so a client that allows bookmarks gets the end marker."""
-    c = await connect(compaction_interval=None)
+    c = await connect(max_watch_timeout=0.3, compaction_interval=None)
     c.api.store.create(HR_KEY, hr("a", "apps"))
-    events = await c.watch(allowWatchBookmarks="true", timeoutSeconds="0.3")
+    events = await c.watch(allowWatchBookmarks="true")
     assert kinds(events) == ["ADDED", "BOOKMARK"]
     assert events[1][1]["object"]["metadata"]["annotations"] == {
         "k8s.io/initial-events-end": "true"
@@ -190,22 +188,18 @@ async def test_send_initial_events_without_bookmarks_sends_no_end_marker(
 ) -> None:
     """ValidateListOptions has no rule tying sendInitialEvents to allowWatchBookmarks:
     the watch is served, only the end-of-initial-events bookmark is left out."""
-    c = await connect(compaction_interval=None)
+    c = await connect(max_watch_timeout=0.3, compaction_interval=None)
     c.api.store.create(HR_KEY, hr("a", "apps"))
-    events = await c.watch(
-        sendInitialEvents="true", resourceVersionMatch="NotOlderThan", timeoutSeconds="0.3"
-    )
+    events = await c.watch(sendInitialEvents="true", resourceVersionMatch="NotOlderThan")
     assert kinds(events) == ["ADDED"]
 
 
 async def test_send_initial_events_false_starts_from_now(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(compaction_interval=None)
+    c = await connect(max_watch_timeout=0.3, compaction_interval=None)
     c.api.store.create(HR_KEY, hr("a", "apps"))
-    events = await c.watch(
-        sendInitialEvents="false", resourceVersionMatch="NotOlderThan", timeoutSeconds="0.3"
-    )
+    events = await c.watch(sendInitialEvents="false", resourceVersionMatch="NotOlderThan")
     assert events == []
 
 
@@ -318,7 +312,7 @@ async def test_list_options_are_validated_into_a_422(
 async def test_a_watch_from_a_future_version_is_accepted_and_silent_until_passed(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(bookmark_interval=0.05, compaction_interval=None)
+    c = await connect(max_watch_timeout=0.6, bookmark_interval=0.05, compaction_interval=None)
     store = c.api.store
     store.create(HR_KEY, hr("zero", "apps"))  # the namespace exists: one write, one version
     future = store.resource_version + 2
@@ -329,9 +323,7 @@ async def test_a_watch_from_a_future_version_is_accepted_and_silent_until_passed
             store.create(HR_KEY, hr(name, "apps"))
 
     writer = asyncio.create_task(write_later())
-    events = await c.watch(
-        resourceVersion=str(future), allowWatchBookmarks="true", timeoutSeconds="0.6"
-    )
+    events = await c.watch(resourceVersion=str(future), allowWatchBookmarks="true")
     await writer
     # Nothing at or below the version: not the two creates, not a bookmark before them.
     assert kinds(events)[0] == "ADDED"
@@ -364,7 +356,9 @@ async def test_watch_list_from_a_future_version_is_a_504_error_event_after_3s(
 async def test_watch_list_waits_for_a_version_that_arrives_in_time(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(compaction_interval=None)  # a real 3 s wait; the write comes first
+    c = await connect(
+        max_watch_timeout=0.4, compaction_interval=None
+    )  # a real 3 s wait; the write comes first
     store = c.api.store
     asyncio.get_running_loop().call_later(0.1, store.create, HR_KEY, hr("late", "apps"))
     events = await c.watch(
@@ -372,7 +366,6 @@ async def test_watch_list_waits_for_a_version_that_arrives_in_time(
         sendInitialEvents="true",
         resourceVersionMatch="NotOlderThan",
         allowWatchBookmarks="true",
-        timeoutSeconds="0.4",
     )
     assert kinds(events) == ["ADDED", "BOOKMARK"]
     assert events[0][1]["object"]["metadata"]["name"] == "late"
@@ -528,10 +521,10 @@ async def test_an_exact_list_from_before_the_compaction_is_410(
 async def test_a_server_without_compaction_keeps_its_history(
     connect: Callable[..., Awaitable[Client]], hr: HR
 ) -> None:
-    c = await connect(time_scale=0.0005, compaction_interval=None)
+    c = await connect(max_watch_timeout=0.2, time_scale=0.0005, compaction_interval=None)
     old = rv_of(c.api.store.create(HR_KEY, hr("a", "apps")))
     c.api.store.create(HR_KEY, hr("b", "apps"))
     await asyncio.sleep(0.4)  # two and a half compaction intervals, had there been any
     assert c.api.store.compacted == 0
-    events = await c.watch(resourceVersion=str(old), timeoutSeconds="0.2")
+    events = await c.watch(resourceVersion=str(old))
     assert [(e["type"], e["object"]["metadata"]["name"]) for _, e in events] == [("ADDED", "b")]

@@ -124,6 +124,29 @@ async def test_server_side_apply_conflicts_name_the_other_manager(api: Api) -> N
     assert code == 200 and forced["data"] == {"key": "second"}
 
 
+async def test_force_is_read_as_every_boolean_query_parameter_is(api: Api) -> None:
+    """runtime.Convert_Slice_string_To_bool: only "0" and any case of "false" are false,
+    so ``force=TRUE`` and a bare ``force=`` force, and ``force=False`` does not."""
+    path = f"{CMS}/settings"
+    apply = "application/apply-patch+yaml"
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"}}
+    await api.patch(f"{path}?fieldManager=alice", {**body, "data": {"k": "a"}}, content_type=apply)
+    for manager, flag, value in (("bob", "False", "b"), ("bob", "0", "b")):
+        code, _ = await api.patch(
+            f"{path}?fieldManager={manager}&force={flag}",
+            {**body, "data": {"k": value}},
+            content_type=apply,
+        )
+        assert code == 409, flag
+    for manager, flag, value in (("bob", "TRUE", "b"), ("carol", "", "c")):
+        code, forced = await api.patch(
+            f"{path}?fieldManager={manager}&force={flag}",
+            {**body, "data": {"k": value}},
+            content_type=apply,
+        )
+        assert code == 200 and forced["data"] == {"k": value}, flag
+
+
 async def test_force_on_a_merge_patch_is_422(api: Api) -> None:
     await api.post(CMS, {"metadata": {"name": "c"}})
     code, status = await api.patch(f"{CMS}/c?force=true", {"data": {"a": "b"}})

@@ -136,7 +136,8 @@ async def test_stats_count_watch_bytes_as_they_stream(
     apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
 ) -> None:
     apiserver.store.create(HR_KEY, hr("podinfo", "apps"))
-    async with http.get(APPS_HRS, params={"watch": "1", "timeoutSeconds": "0.1"}) as resp:
+    apiserver.max_watch_timeout = 0.1  # the server's own deadline: timeoutSeconds is whole seconds
+    async with http.get(APPS_HRS, params={"watch": "1"}) as resp:
         body = await resp.read()
     assert apiserver.stats.requests[("watch", HR_KEY)] == 1
     assert apiserver.stats.bytes[("watch", HR_KEY)] == len(body) > 0

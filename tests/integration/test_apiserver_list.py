@@ -138,7 +138,7 @@ async def test_label_selectors_filter_lists(
     assert names(listed) == expected
 
 
-@pytest.mark.parametrize("selector", ["team=a b", "team in a", "=a", "team in ()", "x/y/z=1"])
+@pytest.mark.parametrize("selector", ["team=a b", "team in a", "=a", "team in (", "x/y/z=1"])
 async def test_a_malformed_label_selector_is_400(
     http: aiohttp.ClientSession, selector: str
 ) -> None:

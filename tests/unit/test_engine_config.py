@@ -253,3 +253,93 @@ def test_an_empty_selector_matches_everything_and_is_false() -> None:
     assert str(empty) == ""
     assert empty.matches({"any": "thing"})
     assert LabelSelector.parse("app")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "shard=a_",
+            "label selector 'shard=a_': value 'a_' of 'shard' is not a label value: a value must "
+            "be empty or at most 63 alphanumeric characters, '-', '_' or '.', starting and "
+            "ending with an alphanumeric character",
+        ),
+        (
+            "tier in (web, a b)",
+            "label selector 'tier in (web, a b)': value 'a b' of 'tier' is not a label value: a "
+            "value must be empty or at most 63 alphanumeric characters, '-', '_' or '.', "
+            "starting and ending with an alphanumeric character",
+        ),
+        (
+            "Shard_",
+            "label selector 'Shard_': key 'Shard_' is not a label key: the name must be at most "
+            "63 alphanumeric characters, '-', '_' or '.', starting and ending with an "
+            "alphanumeric character",
+        ),
+        (
+            "Sharding.fluxcd.io/key=a",
+            "label selector 'Sharding.fluxcd.io/key=a': key 'Sharding.fluxcd.io/key' is not a "
+            "label key: the prefix before '/' must be a lowercase DNS subdomain of at most 253 "
+            "characters",
+        ),
+        (
+            "!" + "k" * 64,
+            f"label selector '!{'k' * 64}': key '{'k' * 64}' is not a label key: the "
+            "name must be at most 63 alphanumeric characters, '-', '_' or '.', starting and ending "
+            "with an alphanumeric character",
+        ),
+    ],
+)
+def test_a_key_or_value_the_api_server_refuses_is_refused_here(text: str, message: str) -> None:
+    """labels.Parse checks every key and value; a selector it refuses would pass the
+    settings and then make every list of the daemon a 400."""
+    with pytest.raises(ValueError) as refused:
+        LabelSelector.parse(text)
+    assert str(refused.value) == message
+
+
+SELECTORS = [
+    "app",
+    "!app",
+    "app=web",
+    "app==web",
+    "app=",
+    "app!=web",
+    "tier in (web,api)",
+    "tier notin (db)",
+    "sharding.fluxcd.io/key=shard1",
+    "a,!b,c in (x,y),d!=z",
+    "app=web_",
+    "Bad_",
+    "a/b/c",
+    "tier in (a b)",
+]
+LABEL_SETS: list[dict[str, str]] = [
+    {},
+    {"app": "web"},
+    {"app": ""},
+    {"app": "api", "tier": "web", "a": "1", "c": "x"},
+    {"tier": "db", "sharding.fluxcd.io/key": "shard1"},
+    {"a": "1", "b": "2", "c": "y", "d": "z"},
+    {"a": "", "c": "x"},
+]
+
+
+@pytest.mark.parametrize("text", SELECTORS)
+def test_the_selector_sent_is_one_the_api_server_parses_and_applies_the_same_way(
+    text: str,
+) -> None:
+    """What fluxwatch accepts, it sends as ``str(selector)``: the embedded cluster's
+    parser (apimachinery's grammar and checks) must accept that text and select the same
+    objects as the policy filter does."""
+    from fluxwatch.sim.selectors import SelectorError, parse_label_selector
+
+    try:
+        ours = LabelSelector.parse(text)
+    except ValueError:
+        with pytest.raises(SelectorError):
+            parse_label_selector(text)
+        return
+    theirs = parse_label_selector(str(ours))
+    assert theirs is not None
+    assert [theirs(labels) for labels in LABEL_SETS] == [ours.matches(x) for x in LABEL_SETS]

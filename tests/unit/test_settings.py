@@ -165,6 +165,14 @@ def test_no_error_echoes_a_value_that_could_be_a_secret(
     [
         ("watch:\n  labelSelector: 'app in (a,'\n", "watch.labelSelector: label selector "),
         ("watch:\n  label_selector: '=x'\n", "watch.label_selector: label selector "),
+        (
+            "watch:\n  watchTimeout: 500ms\n",
+            "watch.watchTimeout: Input should be greater than or equal to 1 (got 0.5)",
+        ),
+        (
+            "watch:\n  labelSelector: 'shard=a_'\n",
+            "watch.labelSelector: label selector 'shard=a_': value 'a_' of 'shard' is not a label",
+        ),
         ("telemetry:\n  metricsAddr: '999.1.1.1:8080'\n", "telemetry.metricsAddr: expected"),
         ("telemetry:\n  healthAddr: 'nosuch.invalid:9440'\n", "telemetry.healthAddr: expected"),
         ("watch:\n  threshold: 1e400\n", "watch.threshold: expected a duration of at most "),
