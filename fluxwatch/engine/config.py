@@ -238,11 +238,10 @@ class LabelSelector:
             if m["absent"]:
                 req = Requirement(m["absent"], "!")
             elif m["setkey"]:
-                values = frozenset(v.strip() for v in m["set"].split(",") if v.strip())
-                if not values:
-                    raise ValueError(
-                        f"label selector {text!r}: {m['setkey']} {m['setop']} () needs values"
-                    )
+                # As apimachinery's parser reads a set: "()" and an empty element (the
+                # one of "(web,)" or "(,)") are the empty value, which the API server
+                # selects by; dropping them would judge other releases than it sends.
+                values = frozenset(v.strip() for v in m["set"].split(","))
                 req = Requirement(m["setkey"], m["setop"], values)
             elif m["op"]:
                 op = "=" if m["op"] == "==" else m["op"]

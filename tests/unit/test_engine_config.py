@@ -214,7 +214,7 @@ def test_a_requirement_matches_like_kubernetes(
         ("app==web", (Requirement("app", "=", frozenset({"web"})),)),
         ("app=", (Requirement("app", "=", frozenset({""})),)),
         ("app != web", (Requirement("app", "!=", frozenset({"web"})),)),
-        ("tier in ( web , api ,)", (Requirement("tier", "in", frozenset({"web", "api"})),)),
+        ("tier in ( web , api ,)", (Requirement("tier", "in", frozenset({"web", "api", ""})),)),
         ("tier notin (db)", (Requirement("tier", "notin", frozenset({"db"})),)),
         (
             " a , !b ",
@@ -237,14 +237,28 @@ def test_a_selector_parses_into_its_requirements(
             "key=value, key!=value, key in (a,b) or key notin (a,b)",
         ),
         ("app=web,", "label selector 'app=web,': ends with a comma"),
-        ("tier in ( , )", "label selector 'tier in ( , )': tier in () needs values"),
-        ("tier notin ()", "label selector 'tier notin ()': tier notin () needs values"),
     ],
 )
 def test_a_bad_selector_names_the_text_and_the_part(text: str, message: str) -> None:
     with pytest.raises(ValueError) as refused:
         LabelSelector.parse(text)
     assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("tier in ()", {""}),
+        ("tier in ( , )", {""}),
+        ("tier in (web,)", {"", "web"}),
+        ("tier notin (,web)", {"", "web"}),
+    ],
+)
+def test_an_empty_element_of_a_set_is_the_empty_value(text: str, values: set[str]) -> None:
+    """apimachinery reads "()" and each empty element of a set as the empty value."""
+    (req,) = LabelSelector.parse(text).requirements
+    assert req.values == values
+    assert LabelSelector.parse(str(LabelSelector.parse(text))).requirements == (req,)
 
 
 def test_an_empty_selector_matches_everything_and_is_false() -> None:
@@ -313,6 +327,10 @@ SELECTORS = [
     "Bad_",
     "a/b/c",
     "tier in (a b)",
+    "tier in ()",
+    "tier in (web,)",
+    "tier notin (,web)",
+    "tier in (,)",
 ]
 LABEL_SETS: list[dict[str, str]] = [
     {},
@@ -322,6 +340,7 @@ LABEL_SETS: list[dict[str, str]] = [
     {"tier": "db", "sharding.fluxcd.io/key": "shard1"},
     {"a": "1", "b": "2", "c": "y", "d": "z"},
     {"a": "", "c": "x"},
+    {"tier": ""},
 ]
 
 
