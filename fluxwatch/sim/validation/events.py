@@ -30,6 +30,7 @@ from fluxwatch.sim.validation.rules import (
     is_dns1123_subdomain,
     is_qualified_name,
     name_is_dns_subdomain,
+    name_is_path_segment,
 )
 
 REPORTING_INSTANCE_LIMIT: Final = 128
@@ -149,6 +150,14 @@ def legacy_validate(ev: dict[str, Any]) -> list[FieldError]:
     return errs
 
 
+def _generic_meta(ev: dict[str, Any]) -> list[FieldError]:
+    """genericvalidation.ValidateObjectMetaAccessor as the generic registry runs it on
+    every kind: a core/v1 Event's name need only be a path segment (no length limit,
+    so ``<253-character object>.<hex nanoseconds>`` is stored), its annotations and
+    labels are checked as everywhere."""
+    return validate_object_meta(ev, namespaced=True, name_rule=name_is_path_segment)
+
+
 def _series(ev: dict[str, Any]) -> list[FieldError]:
     series = ev.get("series")
     if not isinstance(series, dict):
@@ -167,7 +176,9 @@ def event_create(ev: dict[str, Any], *, strict: bool) -> list[FieldError]:
     not even ObjectMeta validation)."""
     errs = legacy_validate(ev)
     if not strict:
-        return errs
+        # rest.BeforeCreate: the generic ObjectMeta check (names as path segments,
+        # annotations, labels) runs only once the kind's own rules have passed.
+        return errs or _generic_meta(ev)
     errs += validate_object_meta(ev, namespaced=True, name_rule=name_is_dns_subdomain, builtin=True)
     errs += _series(ev)
     if not ev.get("eventTime"):
@@ -223,9 +234,10 @@ def _shown(name: str, value: Any) -> Any:
 def event_update(ev: dict[str, Any], old: dict[str, Any], *, strict: bool) -> list[FieldError]:
     """ValidateEventUpdate: core/v1 updates get the legacy rules only; through
     events.k8s.io/v1 almost everything but the series is immutable."""
-    errs = legacy_validate(ev)
     if not strict:
-        return errs
+        # rest.BeforeUpdate's validateCommonFields come first, then the kind's rules.
+        return _generic_meta(ev) + validate_object_meta_update(ev, old) + legacy_validate(ev)
+    errs = legacy_validate(ev)
     errs += validate_object_meta_update(ev, old, builtin=True)
     if ev.get("series") != old.get("series"):
         errs += _series(ev)
