@@ -1,0 +1,96 @@
+"""fluxwatch's Kubernetes Events at the limits a production run reaches, written over real
+HTTP to the strict embedded cluster: the longest names, a Helm error of several KB, the
+longest pod name as reportingInstance, repeats folded and aggregated, an Event about a
+Lease. Each must be stored, as a real kube-apiserver v1.32 would store it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxwatch.app import build_recorder
+from fluxwatch.kube.client import KubeClient
+from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.metrics import MemoryMetrics
+from fluxwatch.notify.providers.kubernetes_event import AGGREGATE_MAX_EVENTS, AGGREGATE_PREFIX
+from fluxwatch.settings import load_settings
+from fluxwatch.sim.apiserver import ApiServer
+
+HR = "helmreleases.helm.toolkit.fluxcd.io"
+NAMESPACE = "n" * 63  # the longest namespace name (a DNS-1123 label)
+RELEASE = ("r" * 62 + ".") * 4 + "r"  # 253: the longest HelmRelease name
+POD = ("fluxwatch-" + "p" * 52 + ".") * 4 + "p"  # 253: the longest pod name
+HELM_ERROR = "Helm upgrade failed: " + "template: x/templates/cm.yaml:1: bad value; " * 150
+
+
+@pytest.fixture
+async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
+    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
+    yield kube
+    await kube.close()
+
+
+@pytest.fixture
+def release(apiserver: ApiServer, hr: Callable[..., dict[str, Any]]) -> InvolvedObject:
+    apiserver.store.create("namespaces", {"metadata": {"name": NAMESPACE}})
+    meta = apiserver.store.create(HR, hr(RELEASE, NAMESPACE))["metadata"]
+    return InvolvedObject.helmrelease(NAMESPACE, RELEASE, meta["uid"], meta["resourceVersion"])
+
+
+async def test_the_longest_names_and_a_helm_error_of_several_kb_are_recorded(
+    apiserver: ApiServer, client: KubeClient, release: InvolvedObject
+) -> None:
+    assert len(RELEASE) == 253 and len(POD) == 253 and len(HELM_ERROR) > 6000
+    recorder = build_recorder(load_settings(None, {"kubeconfig": "x"}), client, MemoryMetrics())
+    assert recorder is not None
+    events = EventFactory(POD)
+    recorder.publish(
+        events.recovery_failed(
+            release, strategy="suspend-toggle", attempt=3, max_attempts=3, error=HELM_ERROR
+        )
+    )
+    await recorder.close(5)
+    [stored] = apiserver.store.list("events", NAMESPACE)[0]
+    assert stored["metadata"]["name"].startswith(RELEASE + ".")
+    assert stored["involvedObject"]["name"] == RELEASE
+    assert stored["reportingInstance"] == POD
+    assert stored["reason"] == "RecoveryFailed"
+    assert len(stored["message"]) <= 1024
+
+
+async def test_repeats_are_counted_and_many_messages_aggregated_at_the_limits(
+    apiserver: ApiServer, client: KubeClient, release: InvolvedObject
+) -> None:
+    recorder = build_recorder(load_settings(None, {"kubeconfig": "x"}), client, MemoryMetrics())
+    assert recorder is not None
+    events = EventFactory(POD)
+    same = events.recovery_skipped(release, why="dry run")
+    for _ in range(3):
+        recorder.publish(same)
+    for n in range(AGGREGATE_MAX_EVENTS + 1):
+        recorder.publish(events.recovery_skipped(release, why=f"{n} {HELM_ERROR}"))
+    await recorder.close(5)
+    stored = apiserver.store.list("events", NAMESPACE)[0]
+    [folded] = [e for e in stored if e["message"] == same.message]
+    assert folded["count"] == 3
+    [aggregated] = [e for e in stored if e["message"].startswith(AGGREGATE_PREFIX)]
+    # With the repeated one, the 9th new message is the 10th different: it opens the
+    # aggregate, and the two after it are repeats of that.
+    assert aggregated["count"] == 3
+    assert len(stored) == 1 + (AGGREGATE_MAX_EVENTS - 2) + 1
+    assert all(len(e["message"]) <= 1024 for e in stored)
+
+
+async def test_an_event_about_a_lease_lives_in_the_leases_namespace(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    recorder = build_recorder(load_settings(None, {"kubeconfig": "x"}), client, MemoryMetrics())
+    assert recorder is not None
+    lease = InvolvedObject.lease("flux-system", "helm-controller-leader-election")
+    recorder.publish(EventFactory(POD).leader_changed(lease, previous="a", holder="b"))
+    await recorder.close(5)
+    [stored] = apiserver.store.list("events", "flux-system")[0]
+    assert stored["involvedObject"]["kind"] == "Lease"
