@@ -180,3 +180,31 @@ async def test_the_events_v1_recorders_series_update_is_accepted_and_the_note_is
     assert body["message"] == (
         'Event.events.k8s.io "e1" is invalid: series.count: Invalid value: "": should be at least 2'
     )
+
+
+async def test_a_core_event_reads_back_with_the_fields_go_always_writes(api: Api) -> None:
+    """corev1.Event's involvedObject and source are structs, its times are written as
+    null when zero, and reportingComponent/reportingInstance have no omitempty."""
+    body = {
+        "metadata": {"name": "e1"},
+        "involvedObject": {"kind": "HelmRelease", "namespace": "default", "name": "p"},
+        "reason": "R",
+        "message": "m",
+    }
+    code, created = await api.post(CORE, body)
+    assert code == 201
+    code, got = await api.get(f"{CORE}/e1")
+    assert code == 200
+    for event in (created, got):
+        assert {k: event[k] for k in event if k not in ("metadata", "involvedObject")} == {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "reason": "R",
+            "message": "m",
+            "source": {},
+            "firstTimestamp": None,
+            "lastTimestamp": None,
+            "eventTime": None,
+            "reportingComponent": "",
+            "reportingInstance": "",
+        }

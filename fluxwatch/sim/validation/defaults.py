@@ -161,7 +161,24 @@ def _binding(obj: dict[str, Any]) -> None:
             subject["apiGroup"] = RBAC_GROUP
 
 
+def _event(obj: dict[str, Any]) -> None:
+    # Not SetDefaults_ but the round trip through corev1.Event: the fields its Go type
+    # writes without omitempty come back as their zero values (structs as {}, times as
+    # null, reportingComponent and reportingInstance as ""), whatever the client sent.
+    for name, zero in (
+        ("involvedObject", {}),
+        ("source", {}),
+        ("firstTimestamp", None),
+        ("lastTimestamp", None),
+        ("eventTime", None),
+        ("reportingComponent", ""),
+        ("reportingInstance", ""),
+    ):
+        obj.setdefault(name, zero)
+
+
 _BY_KEY = {
+    "events": _event,
     "secrets": _secret,
     "namespaces": _namespace,
     "services": _service,
