@@ -208,3 +208,48 @@ async def test_a_core_event_reads_back_with_the_fields_go_always_writes(api: Api
             "reportingComponent": "",
             "reportingInstance": "",
         }
+
+
+async def test_a_put_of_a_missing_event_creates_it(api: Api) -> None:
+    """The event strategy's AllowCreateOnUpdate: 201, whatever resourceVersion was sent;
+    a kind without it (a ConfigMap) stays 404."""
+    body = legacy("e1")
+    body["metadata"]["resourceVersion"] = "12345"
+    code, created = await api.put(f"{CORE}/e1", body)
+    assert code == 201, created
+    assert created["metadata"]["resourceVersion"] != "12345"
+    code, got = await api.get(f"{CORE}/e1")
+    assert code == 200 and got["metadata"]["uid"] == created["metadata"]["uid"]
+    code, _ = await api.put(f"{CORE}/e1", {**body, "metadata": got["metadata"], "count": 2})
+    assert code == 200
+    code, _ = await api.put(
+        "/api/v1/namespaces/default/configmaps/c", {"metadata": {"name": "c"}, "data": {}}
+    )
+    assert code == 404
+
+
+async def test_a_put_that_creates_an_event_needs_create_as_well_as_update(api: Api) -> None:
+    """The update handler authorizes create for a create on update (withAuthorization):
+    its 403 carries RBAC's empty reason; an invalid body is 422 before that."""
+    rbac = "/apis/rbac.authorization.k8s.io/v1/namespaces/default"
+    role = {
+        "metadata": {"name": "updater"},
+        "rules": [{"apiGroups": [""], "resources": ["events"], "verbs": ["update"]}],
+    }
+    assert (await api.post(f"{rbac}/roles", role))[0] == 201
+    binding = {
+        "metadata": {"name": "updater"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "updater"},
+        "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": "default"}],
+    }
+    assert (await api.post(f"{rbac}/rolebindings", binding))[0] == 201
+    token = api.server.token_for("system:serviceaccount:default:bot")
+    bot = {"Authorization": f"Bearer {token}"}
+    code, answer = await api.put(f"{CORE}/e1", legacy("e1"), headers=bot)
+    assert code == 403
+    assert answer["message"] == 'events "e1" is forbidden: '
+    assert answer["details"] == {"name": "e1", "kind": "events"}
+    invalid = legacy("e1", involvedObject={"kind": "X", "namespace": "apps", "name": "x"})
+    code, answer = await api.put(f"{CORE}/e1", invalid, headers=bot)
+    assert code == 422
+    assert (await api.get(f"{CORE}/e1"))[0] == 404
