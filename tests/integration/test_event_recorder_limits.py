@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from fluxwatch.app import build_recorder
-from fluxwatch.kube.client import KubeClient
-from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.kube.client import KubeClient, Resource
+from fluxwatch.notify.event import TRUNCATION_MARK, EventFactory, InvolvedObject
 from fluxwatch.notify.metrics import MemoryMetrics
 from fluxwatch.notify.providers.kubernetes_event import AGGREGATE_MAX_EVENTS, AGGREGATE_PREFIX
 from fluxwatch.settings import load_settings
@@ -94,3 +94,39 @@ async def test_an_event_about_a_lease_lives_in_the_leases_namespace(
     await recorder.close(5)
     [stored] = apiserver.store.list("events", "flux-system")[0]
     assert stored["involvedObject"]["kind"] == "Lease"
+
+
+async def test_a_cut_message_fits_the_note_limit_in_bytes(
+    apiserver: ApiServer, client: KubeClient, release: InvolvedObject
+) -> None:
+    """The server's NoteLengthLimit is Go's len(): bytes. A Helm error in another script
+    (a chart's Japanese description) cut to 1024 characters would be ~3 KB: its note
+    could not be written as an events.k8s.io/v1 Event, which the provider promises."""
+    recorder = build_recorder(load_settings(None, {"kubeconfig": "x"}), client, MemoryMetrics())
+    assert recorder is not None
+    error = "Helm install failed: " + "チャートの説明が長すぎます。" * 200
+    recorder.publish(
+        EventFactory(POD).recovery_failed(
+            release, strategy="force-reconcile", attempt=1, max_attempts=3, error=error
+        )
+    )
+    await recorder.close(5)
+    [stored] = apiserver.store.list("events", NAMESPACE)[0]
+    note = stored["message"]
+    assert len(note.encode()) <= 1024
+    assert note.endswith(TRUNCATION_MARK) and note.startswith("fluxwatch failed to recover")
+    new_style = {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {"name": "copy", "namespace": NAMESPACE},
+        "eventTime": "2026-03-01T12:00:00.000000Z",
+        "regarding": stored["involvedObject"],
+        "reason": stored["reason"],
+        "note": note,
+        "type": stored["type"],
+        "action": "Recover",
+        "reportingController": stored["reportingComponent"],
+        "reportingInstance": "fluxwatch-7d9f-abcde",
+    }
+    created = await client.create(Resource("events.k8s.io", "v1", "events"), NAMESPACE, new_style)
+    assert created["note"] == note

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fluxwatch.notify.errors import DeliveryError, NotifyConfigError
-from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.event import TRUNCATION_MARK, EventFactory, InvolvedObject
 from fluxwatch.notify.providers import EventWriter, ProviderDeps, ProviderSettings
 from fluxwatch.notify.providers.kubernetes_event import (
     SPAM_BURST,
@@ -18,6 +18,7 @@ from fluxwatch.notify.providers.kubernetes_event import (
     KubernetesEvent,
     RateLimited,
     core_event,
+    event_note,
 )
 from fluxwatch.notify.transport import RetryPolicy, Transport
 from fluxwatch.sim.validation import validate as validate_object
@@ -155,9 +156,21 @@ def test_message_is_cut_to_the_api_limit_and_odd_keys_are_not_annotations() -> N
         HR, "error", "RecoveryFailed", "x" * 5000, {"bad key!": "v", "ok": "v"}
     )
     body = core_event(event, name_ns=255)
-    assert len(body["message"]) == 1024
+    # The limit counts bytes: the mark's ellipsis is three.
+    assert len(body["message"].encode()) == 1024
     assert body["metadata"]["name"] == "podinfo.ff"
     assert body["metadata"]["annotations"] == {"fluxwatch.io/ok": "v"}
+
+
+@pytest.mark.looptime
+async def test_a_note_is_cut_in_bytes_between_whole_characters() -> None:
+    assert event_note("ü" * 512) == "ü" * 512  # 1024 bytes: it fits
+    cut = event_note("ü" * 513)
+    assert cut.endswith(TRUNCATION_MARK) and set(cut.removesuffix(TRUNCATION_MARK)) == {"ü"}
+    # 1024 - 16 bytes of mark leave 1008: 504 two-byte characters.
+    assert len(cut.encode()) == 1024 and cut.count("ü") == 504
+    odd = event_note("a" + "ü" * 600)  # the cut falls inside a character: it goes whole
+    assert len(odd.encode()) == 1023 and odd.startswith("a" + "ü" * 503 + TRUNCATION_MARK)
 
 
 @pytest.mark.looptime

@@ -16,7 +16,8 @@ only the namespaces must agree. We also fill ``reportingComponent`` and
 ``reportingInstance`` (the pod): the legacy rules do not look at them, and
 events.k8s.io/v1 readers show them as ``reportingController``/``reportingInstance``.
 Metadata becomes ``fluxwatch.io/<key>`` annotations. The message is cut to
-``MAX_EVENT_MESSAGE``, the limit the server applies to new-style Events.
+``MAX_EVENT_MESSAGE`` bytes of UTF-8 (Go's ``len``), the limit the server applies to
+new-style Events, so the note also fits an events.k8s.io/v1 Event.
 
 Repeats are folded and floods cut as client-go's ``EventCorrelator`` does
 (``tools/record/events_cache.go``), so a release that keeps failing shows one
@@ -35,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fluxwatch.notify.errors import DeliveryError, NotDelivered, NotifyConfigError
-from fluxwatch.notify.event import Event, rfc3339, truncate_message
+from fluxwatch.notify.event import TRUNCATION_MARK, Event, rfc3339
 from fluxwatch.notify.providers.base import (
     EventWriter,
     Provider,
@@ -73,6 +74,17 @@ def _unique_ns() -> int:
         return _last_ns
 
 
+def event_note(message: str) -> str:
+    """``message`` cut to ``MAX_EVENT_MESSAGE`` bytes, saying that it was cut: the server
+    counts the note's bytes (a Helm error in Japanese is three per character), and a
+    character split by the cut is dropped whole."""
+    data = message.encode()
+    if len(data) <= MAX_EVENT_MESSAGE:
+        return message
+    room = MAX_EVENT_MESSAGE - len(TRUNCATION_MARK.encode())
+    return data[:room].decode(errors="ignore") + TRUNCATION_MARK
+
+
 def _event_name(obj_name: str, name_ns: int | None = None) -> str:
     return f"{obj_name}.{(name_ns if name_ns is not None else _unique_ns()):x}"
 
@@ -99,7 +111,7 @@ def core_event(event: Event, *, name_ns: int | None = None) -> dict[str, Any]:
         "metadata": metadata,
         "involvedObject": obj.to_dict(),
         "reason": event.reason[:MAX_REASON],
-        "message": truncate_message(event.message, MAX_EVENT_MESSAGE),
+        "message": event_note(event.message),
         "type": "Warning" if is_error(event) else "Normal",
         "source": {"component": event.reporting_controller},
         "reportingComponent": event.reporting_controller,
@@ -264,7 +276,7 @@ class EventCorrelator:
                 "name": _event_name(str(obj.get("name", ""))),
                 "namespace": body["metadata"]["namespace"],
             },
-            "message": truncate_message(AGGREGATE_PREFIX + body["message"], MAX_EVENT_MESSAGE),
+            "message": event_note(AGGREGATE_PREFIX + body["message"]),
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,
