@@ -164,11 +164,12 @@ async def test_an_event_about_a_cluster_scoped_object_lives_in_default(api: Api)
 async def test_the_events_v1_recorders_series_update_is_accepted_and_the_note_is_not(
     api: Api,
 ) -> None:
-    """tools/events updates a repeat's series; everything else is immutable."""
+    """tools/events patches a repeat's series (a strategic merge patch, from
+    createPatchBytesForSeries); everything else is immutable."""
     code, _ = await api.post(EVENTS_V1, new_style("e1"))
     assert code == 201
     series = {"series": {"count": 2, "lastObservedTime": "2026-03-01T12:00:10.000000Z"}}
-    code, body = await api.patch(f"{EVENTS_V1}/e1", series)
+    code, body = await api.patch(f"{EVENTS_V1}/e1", series, SMP)
     assert code == 200, body
     code, body = await api.patch(f"{EVENTS_V1}/e1", {"note": "changed"})
     assert code == 422
