@@ -5,6 +5,7 @@ Lease. Each must be stored, as a real kube-apiserver v1.32 would store it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,24 @@ async def test_a_cut_message_fits_the_note_limit_in_bytes(
     }
     created = await client.create(Resource("events.k8s.io", "v1", "events"), NAMESPACE, new_style)
     assert created["note"] == note
+
+
+async def test_a_repeat_of_an_expired_event_writes_it_again_with_its_count(
+    apiserver: ApiServer, client: KubeClient, release: InvolvedObject
+) -> None:
+    """Events expire (kube-apiserver's --event-ttl, an hour): the repeat's patch finds
+    none (404) and the recorder creates it again under its name, count kept, as
+    client-go's recordToSink does."""
+    recorder = build_recorder(load_settings(None, {"kubeconfig": "x"}), client, MemoryMetrics())
+    assert recorder is not None
+    event = EventFactory(POD).recovery_skipped(release, why="dry run")
+    recorder.publish(event)
+    await asyncio.wait_for(recorder.flush(), 5)
+    [first] = apiserver.store.list("events", NAMESPACE)[0]
+    apiserver.store.delete("events", NAMESPACE, first["metadata"]["name"])
+    recorder.publish(event)
+    await recorder.close(5)
+    [again] = apiserver.store.list("events", NAMESPACE)[0]
+    assert again["metadata"]["name"] == first["metadata"]["name"]
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    assert (again["count"], again["firstTimestamp"]) == (2, first["firstTimestamp"])
