@@ -8,8 +8,10 @@ legacy ``tools/record`` recorder. Its Events have a fixed shape, which
 reference (kind, namespace, name, uid, apiVersion, resourceVersion) as
 ``involvedObject``, ``source.component`` the controller, ``firstTimestamp`` =
 ``lastTimestamp`` in whole seconds, ``count`` 1, annotations for Flux's event
-metadata, and no ``eventTime``, ``action`` or reporting fields. Flux's ``trace``
-events go to Kubernetes as ``Normal``.
+metadata, ``reportingComponent`` the controller and ``reportingInstance`` the source's
+host (client-go's generateEvent copies both from the source; controller-runtime leaves
+the host empty), and no ``eventTime`` or ``action``. Flux's ``trace`` events go to
+Kubernetes as ``Normal``.
 
 client-go's EventCorrelator folds a repeat (same source, object, type, reason
 and message) into the Event it already wrote: a patch of ``count`` and
@@ -110,6 +112,8 @@ class EventRecorder:
             "reason": reason,
             "message": message,
             "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": "",
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,

@@ -452,6 +452,7 @@ def assert_recorded_like_flux(event: dict[str, Any], hr: dict[str, Any]) -> None
     kube-apiserver's ValidateEventCreate accepts."""
     assert validate_object("events", event) == []
     assert event["source"] == {"component": "helm-controller"}
+    assert (event["reportingComponent"], event["reportingInstance"]) == ("helm-controller", "")
     assert event["eventTime"] is None and "action" not in event
     assert event["firstTimestamp"] <= event["lastTimestamp"]
     assert event["count"] >= 1 and event["type"] in ("Normal", "Warning")
