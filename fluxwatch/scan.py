@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from typing import Any
 
 import orjson
@@ -119,7 +120,19 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
     ]
     tasks = [asyncio.create_task(i.run()) for i in informers]
     try:
-        await asyncio.gather(*(i.synced.wait() for i in informers))
+        try:
+            await asyncio.gather(*(i.wait_synced() for i in informers))
+        except KubeApiError as exc:
+            # The daemon retries a refused list (its RBAC may come later); one pass
+            # would wait forever, so it says what the API server refused and stops.
+            print(f"fluxwatch: scan: cannot list and watch HelmReleases: {exc}", file=sys.stderr)
+            print(
+                "fluxwatch: scan: needs list and watch on "
+                "helmreleases.helm.toolkit.fluxcd.io in the namespaces it scans "
+                "(ClusterRole fluxwatch in config/rbac)",
+                file=sys.stderr,
+            )
+            return 1
         clock = Clock()
         now = clock.now()
         storage = HelmStorageReader(client)
