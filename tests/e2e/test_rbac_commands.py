@@ -13,6 +13,7 @@ traceback, a silent retry or a success.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +26,7 @@ import yaml
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
+from fluxwatch.sim.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -89,15 +91,18 @@ async def installed(tmp_path: Path) -> AsyncIterator[Installed]:
             await run.stop()
 
 
-async def fluxwatch(installed: Installed, *args: str, timeout: float = 60) -> Ran:
-    """``fluxwatch ARGS`` with the ServiceAccount's kubeconfig, as the pod runs it."""
+async def fluxwatch(
+    installed: Installed, *args: str, timeout: float = 60, kubeconfig: Path | None = None
+) -> Ran:
+    """``fluxwatch ARGS`` with the ServiceAccount's kubeconfig (by default), as the pod
+    runs it."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "fluxwatch",
         *args,
         "--kubeconfig",
-        str(installed.kubeconfig),
+        str(kubeconfig or installed.kubeconfig),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "POD_NAMESPACE": NAMESPACE, "POD_NAME": "fluxwatch-0"},
@@ -135,3 +140,112 @@ async def test_scan_without_list_names_the_missing_permission(installed: Install
     assert "Traceback" not in ran.stderr
     assert 'cannot list resource "helmreleases"' in ran.stderr
     assert SERVICE_ACCOUNT in ran.stderr
+
+
+async def _take_away(installed: Installed, kind: str, name: str, *where: str) -> None:
+    """Delete one RBAC object the manifests created, as an admin would by mistake."""
+    (await installed.admin("delete", kind, name, *where)).check()
+
+
+def _settings(installed: Installed, hook: Receiver) -> Path:
+    """The shipped settings plus a provider whose address is in a Secret the
+    provider-secrets component names, and a flux provider (doctor then checks the
+    NetworkPolicies of flux-system)."""
+    config = yaml.safe_load((ROOT / "config" / "manager" / "config.yaml").read_text())
+    config["notify"] = {
+        "providers": [
+            {"name": "audit", "type": "generic", "secretRef": {"name": "fluxwatch-audit-webhook"}},
+            {"name": "flux", "type": "flux", "address": hook.url},
+        ],
+        "alerts": [],
+    }
+    path = installed.workdir / "settings.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture
+async def hook() -> AsyncIterator[Receiver]:
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        yield receiver
+    finally:
+        await receiver.stop()
+
+
+async def _secret(installed: Installed, name: str, address: str) -> None:
+    created = await installed.admin(
+        "create", "secret", "generic", name, "-n", NAMESPACE, f"--from-literal=address={address}"
+    )
+    created.check()
+
+
+async def test_doctor_finds_every_permission_it_probes_granted(
+    installed: Installed, hook: Receiver
+) -> None:
+    """With config/default and the doctor component, doctor reads the Flux Deployments
+    and NetworkPolicies, and every permission it probes is granted but the one the
+    README leaves out by default (listing Secrets for the Helm storage check)."""
+    await _secret(installed, "fluxwatch-audit-webhook", hook.url)
+    settings = _settings(installed, hook)
+    ran = await fluxwatch(installed, "doctor", "--config", str(settings), "--output", "json")
+    findings = json.loads(ran.stdout)
+    refused = [f["message"] for f in findings if "forbidden" in f["message"].lower()]
+    assert refused == [
+        "may not list secrets cluster-wide, needed for the Helm storage check "
+        "(watch.verifyStorage: auto); grant a Helm storage shape (fluxwatch rbac "
+        "--helm-storage), or status.history alone decides (403 Forbidden: secrets is "
+        f'forbidden: User "{SERVICE_ACCOUNT}" cannot list resource "secrets" in API group '
+        '"" at the cluster scope)'
+    ]
+    checks = {f["check"] for f in findings}
+    assert {"memory", "flux-ingress"} <= checks, checks
+    secret = [f for f in findings if "secrets" in f["message"] and "get" in f["message"]]
+    assert secret and all(f["level"] == "pass" for f in secret), secret
+
+
+async def test_doctor_without_its_component_names_the_deployment_and_the_403(
+    installed: Installed,
+) -> None:
+    await _take_away(installed, "rolebinding", "fluxwatch-doctor", "-n", "flux-system")
+    ran = await fluxwatch(installed, "doctor", "--output", "json")
+    assert "Traceback" not in ran.stderr
+    findings = json.loads(ran.stdout)
+    unread = [f for f in findings if "Deployment flux-system/helm-controller" in f["message"]]
+    assert len(unread) == 1 and unread[0]["level"] == "warn", unread
+    assert (
+        'deployments.apps "helm-controller" is forbidden: User '
+        f'"{SERVICE_ACCOUNT}" cannot get resource "deployments" in API group "apps" in the '
+        'namespace "flux-system"'
+    ) in unread[0]["message"]
+    assert "config/components/doctor" in unread[0]["message"]
+
+
+async def test_test_alert_reads_the_provider_secret_by_name(
+    installed: Installed, hook: Receiver
+) -> None:
+    await _secret(installed, "fluxwatch-audit-webhook", hook.url)
+    settings = _settings(installed, hook)
+    ran = await fluxwatch(installed, "test-alert", "--config", str(settings), "--provider", "audit")
+    assert ran.code == 0, (ran.stdout, ran.stderr)
+    assert ran.stdout.startswith("audit: delivered"), ran.stdout
+    assert len(hook.received) == 1
+
+
+async def test_test_alert_without_the_secret_names_it_and_the_403(
+    installed: Installed, hook: Receiver
+) -> None:
+    await _secret(installed, "fluxwatch-audit-webhook", hook.url)
+    await _take_away(installed, "rolebinding", "fluxwatch-provider-secrets", "-n", NAMESPACE)
+    settings = _settings(installed, hook)
+    ran = await fluxwatch(installed, "test-alert", "--config", str(settings), "--provider", "audit")
+    assert ran.code == 1
+    assert "Traceback" not in ran.stderr + ran.stdout
+    assert ran.stdout.startswith("audit: FAILED"), ran.stdout
+    assert (
+        'secrets "fluxwatch-audit-webhook" is forbidden: User '
+        f'"{SERVICE_ACCOUNT}" cannot get resource "secrets" in API group "" in the namespace '
+        f'"{NAMESPACE}"'
+    ) in ran.stdout
+    assert hook.received == []
