@@ -234,6 +234,21 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             print(f"\nguardrail: {guard_text}")
             for e in events:
                 print(f"{e.reason}: {e.message}")
+        if recover:
+            recovered = {
+                (e.involved_object.namespace, e.involved_object.name)
+                for e in events
+                if e.reason == "RecoverySucceeded"
+            }
+            failed = [f"{ns}/{name}" for ns, name in admission.act if (ns, name) not in recovered]
+            if failed and not engine.guardrail.dry_run:
+                # The events say why (a 403 names the verb); a script sees the exit code.
+                print(
+                    f"fluxwatch: scan: {len(failed)} of {len(admission.act)} recoveries did "
+                    f"not succeed: {', '.join(failed)}",
+                    file=sys.stderr,
+                )
+                return 1
         return 0
     finally:
         for task in tasks:

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "fluxwatch-system"
 SERVICE_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:fluxwatch"
+STUCK = ("flux-system", "bp-vpa")  # FLUX-FACTS §1: incident-925 leaves it stuck
 # The components that grant a command-line command's permissions (README "Running in a
 # cluster"); monitoring and the NetworkPolicies grant none.
 COMPONENTS = ("doctor", "provider-secrets", "status-correct", "approver")
@@ -249,3 +250,33 @@ async def test_test_alert_without_the_secret_names_it_and_the_403(
         f'"{NAMESPACE}"'
     ) in ran.stdout
     assert hook.received == []
+
+
+async def test_scan_recover_without_patch_fails_and_says_which_verb(installed: Installed) -> None:
+    """The ClusterRole without patch: both rungs of the ladder are refused, the events
+    name the 403 (verb, resource, user), the release is not left suspended, and the
+    exit code says the recovery did not succeed."""
+    no_patch = '-p=[{"op": "replace", "path": "/rules/0/verbs", "value": ["get", "list", "watch"]}]'
+    patched = await installed.admin("patch", "clusterrole", "fluxwatch", "--type=json", no_patch)
+    patched.check()
+    ran = await fluxwatch(installed, "scan", "--recover", "--threshold", "1s")
+    assert ran.code == 1, ran.stdout[-2000:]
+    assert "Traceback" not in ran.stderr
+    refused = (
+        '403 Forbidden: helmreleases.helm.toolkit.fluxcd.io "bp-vpa" is forbidden: User '
+        f'"{SERVICE_ACCOUNT}" cannot patch resource "helmreleases" in API group '
+        '"helm.toolkit.fluxcd.io" in the namespace "flux-system"'
+    )
+    failed = [line for line in ran.stdout.splitlines() if line.startswith("RecoveryFailed:")]
+    assert len(failed) == 2 and all(refused in line for line in failed), failed
+    assert "1 of 1 recoveries did not succeed: flux-system/bp-vpa" in ran.stderr
+    release = installed.api.store.get("helmreleases.helm.toolkit.fluxcd.io", *STUCK)
+    assert not release["spec"].get("suspend")
+
+
+async def test_scan_recover_with_the_rbac_recovers(installed: Installed) -> None:
+    ran = await fluxwatch(installed, "scan", "--recover", "--threshold", "1s")
+    assert ran.code == 0, (ran.stdout[-2000:], ran.stderr[-2000:])
+    assert "RecoverySucceeded: " in ran.stdout
+    # Only the optional Helm storage read is refused ("not readable (403 Forbidden)").
+    assert " is forbidden: " not in ran.stdout + ran.stderr
