@@ -33,6 +33,7 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "fluxwatch-system"
 SERVICE_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:fluxwatch"
+INCIDENT = "inc-20260127t184512"
 STUCK = ("flux-system", "bp-vpa")  # FLUX-FACTS §1: incident-925 leaves it stuck
 # The components that grant a command-line command's permissions (README "Running in a
 # cluster"); monitoring and the NetworkPolicies grant none.
@@ -280,3 +281,57 @@ async def test_scan_recover_with_the_rbac_recovers(installed: Installed) -> None
     assert "RecoverySucceeded: " in ran.stdout
     # Only the optional Helm storage read is refused ("not readable (403 Forbidden)").
     assert " is forbidden: " not in ran.stdout + ran.stderr
+
+
+async def _leader_lease(installed: Installed) -> None:
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "fluxwatch-leader-election", "namespace": NAMESPACE},
+        "spec": {"holderIdentity": "fluxwatch-0", "leaseDurationSeconds": 15},
+    }
+    path = installed.workdir / "lease.yaml"
+    path.write_text(yaml.safe_dump(lease))
+    (await installed.admin("create", "-f", str(path))).check()
+
+
+async def _approve(installed: Installed, *groups: str) -> Ran:
+    """``fluxwatch approve`` as user alice in ``groups`` (impersonated by the admin, as
+    ``kubectl --as --as-group``), held to the RBAC of those groups alone."""
+    admin = installed.workdir / "admin"
+    as_groups = [arg for group in groups for arg in ("--as-group", group)]
+    return await fluxwatch(
+        installed, "approve", INCIDENT, "--as", "alice", *as_groups, kubeconfig=admin
+    )
+
+
+async def test_approve_works_for_the_approver_group(installed: Installed) -> None:
+    """components/approver's group may approve: get and patch of the leader Lease, by
+    name, and a SelfSubjectReview."""
+    await _leader_lease(installed)
+    ran = await _approve(installed, "fluxwatch-approvers")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout.startswith(f"approved incident {INCIDENT} as alice"), ran.stdout
+    lease = installed.api.store.get(
+        "leases.coordination.k8s.io", NAMESPACE, "fluxwatch-leader-election"
+    )
+    assert f"fluxwatch.io/approve.{INCIDENT}" in lease["metadata"]["annotations"]
+
+
+async def test_approve_outside_the_group_names_the_lease_and_the_403(
+    installed: Installed,
+) -> None:
+    await _leader_lease(installed)
+    ran = await _approve(installed, "on-call")
+    assert ran.code == 1
+    assert "Traceback" not in ran.stderr
+    assert (
+        'leases.coordination.k8s.io "fluxwatch-leader-election" is forbidden: User "alice" '
+        'cannot get resource "leases" in API group "coordination.k8s.io" in the namespace '
+        f'"{NAMESPACE}"'
+    ) in ran.stderr
+    assert "config/components/approver" in ran.stderr
+    lease = installed.api.store.get(
+        "leases.coordination.k8s.io", NAMESPACE, "fluxwatch-leader-election"
+    )
+    assert "annotations" not in lease["metadata"]
