@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from fluxwatch.sim import scenarios
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 from fluxwatch.sim.receiver import Receiver
+from tests.rbac_table import readme_grants
 
 pytestmark = pytest.mark.e2e
 
@@ -335,3 +337,47 @@ async def test_approve_outside_the_group_names_the_lease_and_the_403(
         "leases.coordination.k8s.io", NAMESPACE, "fluxwatch-leader-election"
     )
     assert "annotations" not in lease["metadata"]
+
+
+# What system:basic-user gives every authenticated user; not fluxwatch's RBAC.
+BASIC_USER = {
+    "selfsubjectreviews.authentication.k8s.io",
+    "selfsubjectaccessreviews.authorization.k8s.io",
+    "selfsubjectrulesreviews.authorization.k8s.io",
+}
+CAN_I_ROW = re.compile(r"^(\S+)\s+\[\]\s+\[([^\]]*)\]\s+\[([^\]]*)\]$")
+
+
+def _rows(
+    grants: list[tuple[str, tuple[str, ...], frozenset[str]]],
+) -> dict[tuple[str, str], frozenset[str]]:
+    """Resource rows as kubectl prints them: one per resourceName, verbs merged."""
+    rows: dict[tuple[str, str], set[str]] = {}
+    for resource, names, verbs in grants:
+        for name in names or ("",):
+            rows.setdefault((resource, name), set()).update(verbs)
+    return {key: frozenset(verbs) for key, verbs in rows.items()}
+
+
+@pytest.mark.parametrize("namespace", ["flux-system", NAMESPACE, "default"])
+async def test_can_i_list_reads_like_the_readme(installed: Installed, namespace: str) -> None:
+    """``kubectl auth can-i --list`` of the ServiceAccount, in the Flux namespace, its
+    own and any other, is the README's table for the components installed."""
+    listed = await installed.admin(
+        "auth", "can-i", "--list", f"--as={SERVICE_ACCOUNT}", "-n", namespace
+    )
+    seen = []
+    for line in listed.check().stdout.splitlines()[1:]:
+        found = CAN_I_ROW.match(line.strip())
+        if found and found[1] not in BASIC_USER:
+            names = tuple(found[2].split()) if found[2] else ()
+            seen.append((found[1], names, frozenset(found[3].split())))
+    sources = {f"components/{name}" for name in COMPONENTS} | {"config/rbac"}
+    claimed = [
+        (g.resource, g.names, g.verbs)
+        for g in readme_grants()
+        if g.subject == ("ServiceAccount", f"{NAMESPACE}/fluxwatch")
+        and g.source in sources
+        and g.namespace in (None, namespace)
+    ]
+    assert _rows(seen) == _rows(claimed)
