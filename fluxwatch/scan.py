@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from fluxwatch.announce import EventAnnouncer
+from fluxwatch.announce import RESUME_REFUSED, EventAnnouncer
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.dependencies import DependencyGraph
 from fluxwatch.engine.guardrail import LEASE_ANNOTATION, Guardrail, load_state
@@ -27,10 +27,10 @@ from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeApiError, KubeClient, KubeError
 from fluxwatch.kube.fields import format_rfc3339
-from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
+from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
-from fluxwatch.notify.event import Event
+from fluxwatch.notify.event import Event, Meta
 from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 
 
@@ -190,18 +190,42 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             f"would act on {len(admission.act)} of {len(stuck)} stuck"
         )
         events: list[Event] = []
+        left_suspended: list[str] = []
+
+        def announce(event: Event) -> None:
+            events.append(event)
+            if event.metadata.get(Meta.ERROR, "").startswith(RESUME_REFUSED):
+                obj = event.involved_object
+                left_suspended.append(f"{obj.namespace}/{obj.name}")
+                resume_refused.set()
+
+        resume_refused = asyncio.Event()
         if recover and admission.act and not engine.guardrail.dry_run:
             recovery = Recovery(
                 HelmReleaseWriter(client),
                 waiter,
                 engine,
                 recovery_options(settings),
-                EventAnnouncer(events.append),
+                EventAnnouncer(announce),
                 clock=clock,
                 storage=storage,
             )
-            await asyncio.gather(*(recovery(*stuck[key]) for key in admission.act))
-            await recovery.drain(settings.shutdown_timeout)
+            attempts: asyncio.Future[Any] = asyncio.gather(
+                *(recovery(*stuck[key]) for key in admission.act)
+            )
+            refusal: asyncio.Future[Any] = asyncio.ensure_future(resume_refused.wait())
+            await asyncio.wait([attempts, refusal], return_when=asyncio.FIRST_COMPLETED)
+            refusal.cancel()
+            if resume_refused.is_set():
+                # The daemon retries a refused resume for as long as it leads; one pass
+                # cannot wait for the API to allow it, so it stops and says so. The
+                # marker stays: the next scan --recover or the daemon resumes it.
+                attempts.cancel()
+                recovery.abandon()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attempts
+            else:
+                await recovery.drain(settings.shutdown_timeout)
         if output == "json":
             doc = {
                 "releases": rows,
@@ -241,6 +265,14 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
                 if e.reason == "RecoverySucceeded"
             }
             failed = [f"{ns}/{name}" for ns, name in admission.act if (ns, name) not in recovered]
+            for key in left_suspended:
+                print(
+                    f"fluxwatch: scan: HelmRelease {key} is left suspended by fluxwatch "
+                    f"({ANNOTATION_SUSPENDED_AT}): the API refused the resume (see its "
+                    "RecoveryFailed event); scan --recover resumes it once the resume is "
+                    "allowed, and so does the daemon",
+                    file=sys.stderr,
+                )
             if failed and not engine.guardrail.dry_run:
                 # The events say why (a 403 names the verb); a script sees the exit code.
                 print(

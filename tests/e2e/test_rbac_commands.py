@@ -381,3 +381,52 @@ async def test_can_i_list_reads_like_the_readme(installed: Installed, namespace:
         and g.namespace in (None, namespace)
     ]
     assert _rows(seen) == _rows(claimed)
+
+
+async def test_scan_recover_says_a_release_is_left_suspended_when_its_resume_is_refused(
+    installed: Installed,
+) -> None:
+    """Patch taken away between suspend-toggle's suspend and its resume: the resume's 403
+    is reported (a RecoveryFailed that says the release is suspended by fluxwatch and
+    why), the exit code is 1, and the marker stays for the next run to resume it."""
+    config = yaml.safe_load((ROOT / "config" / "manager" / "config.yaml").read_text())
+    config["recovery"].update(strategies=["suspend-toggle"], suspendPause="3s")
+    config["shutdownTimeout"] = "3s"
+    settings = installed.workdir / "settings.yaml"
+    settings.write_text(yaml.safe_dump(config))
+    scan = asyncio.create_task(
+        fluxwatch(installed, "scan", "--config", str(settings), "--recover", "--threshold", "1s")
+    )
+    store = installed.api.store
+    for _ in range(200):
+        if store.get("helmreleases.helm.toolkit.fluxcd.io", *STUCK)["spec"].get("suspend"):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("scan --recover never suspended the release")
+    no_patch = '-p=[{"op": "replace", "path": "/rules/0/verbs", "value": ["get", "list", "watch"]}]'
+    patched = await installed.admin("patch", "clusterrole", "fluxwatch", "--type=json", no_patch)
+    patched.check()
+    ran = await scan
+    assert ran.code == 1, ran.stdout[-2000:]
+    assert "Traceback" not in ran.stderr
+    refused = (
+        f'"bp-vpa" is forbidden: User "{SERVICE_ACCOUNT}" cannot patch resource "helmreleases"'
+    )
+    told = [
+        line
+        for line in ran.stdout.splitlines()
+        if line.startswith("RecoveryFailed: ") and "refused the resume" in line
+    ]
+    assert len(told) == 1 and refused in told[0], ran.stdout[-2000:]
+    assert "HelmRelease flux-system/bp-vpa is left suspended by fluxwatch" in ran.stderr
+    release = store.get("helmreleases.helm.toolkit.fluxcd.io", *STUCK)
+    assert release["spec"]["suspend"] is True
+    assert "fluxwatch.io/suspended-at" in release["metadata"]["annotations"]
+    # Patch granted again: the next pass resumes what fluxwatch suspended.
+    (await installed.admin("apply", "-k", str(installed.workdir / "overlay"))).check()
+    again = await fluxwatch(installed, "scan", "--config", str(settings), "--recover")
+    assert "Traceback" not in again.stderr
+    release = store.get("helmreleases.helm.toolkit.fluxcd.io", *STUCK)
+    assert not release["spec"]["suspend"], again.stdout[-2000:]
+    assert "fluxwatch.io/suspended-at" not in (release["metadata"].get("annotations") or {})
