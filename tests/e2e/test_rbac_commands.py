@@ -430,3 +430,61 @@ async def test_scan_recover_says_a_release_is_left_suspended_when_its_resume_is_
     release = store.get("helmreleases.helm.toolkit.fluxcd.io", *STUCK)
     assert not release["spec"]["suspend"], again.stdout[-2000:]
     assert "fluxwatch.io/suspended-at" not in (release["metadata"].get("annotations") or {})
+
+
+def _status_correct_only(installed: Installed) -> Path:
+    config = yaml.safe_load((ROOT / "config" / "manager" / "config.yaml").read_text())
+    config["recovery"].update(strategies=["status-correct"], statusCorrect=True)
+    settings = installed.workdir / "status-correct.yaml"
+    settings.write_text(yaml.safe_dump(config))
+    return settings
+
+
+async def test_status_correct_patches_status_with_its_component(installed: Installed) -> None:
+    settings = _status_correct_only(installed)
+    ran = await fluxwatch(
+        installed, "scan", "--config", str(settings), "--recover", "--threshold", "1s"
+    )
+    assert ran.code == 0, (ran.stdout[-2000:], ran.stderr[-2000:])
+    assert "RecoverySucceeded: " in ran.stdout
+    assert "status-correct" in ran.stdout
+
+
+async def test_status_correct_without_its_component_names_the_status_subresource(
+    installed: Installed,
+) -> None:
+    await _take_away(installed, "clusterrolebinding", "fluxwatch-status-correct")
+    settings = _status_correct_only(installed)
+    ran = await fluxwatch(
+        installed, "scan", "--config", str(settings), "--recover", "--threshold", "1s"
+    )
+    assert ran.code == 1
+    assert "Traceback" not in ran.stderr
+    refused = (
+        f'"bp-vpa" is forbidden: User "{SERVICE_ACCOUNT}" cannot patch resource '
+        '"helmreleases/status" in API group "helm.toolkit.fluxcd.io" in the namespace '
+        '"flux-system"'
+    )
+    failed = [line for line in ran.stdout.splitlines() if line.startswith("RecoveryFailed:")]
+    assert len(failed) == 1 and refused in failed[0], ran.stdout[-2000:]
+
+
+@pytest.mark.parametrize("command", [["check-config"], ["rbac"]])
+async def test_check_config_and_rbac_make_no_api_call(tmp_path: Path, command: list[str]) -> None:
+    """Both read settings only: they work with no cluster to talk to."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        *command,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "POD_NAMESPACE": NAMESPACE,
+            "KUBECONFIG": str(tmp_path / "no-such-kubeconfig"),
+        },
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out
