@@ -488,3 +488,70 @@ async def test_check_config_and_rbac_make_no_api_call(tmp_path: Path, command: l
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert out
+
+
+NO_LIST = '-p=[{"op": "replace", "path": "/rules/0/verbs", "value": ["get", "watch", "patch"]}]'
+TAKEN = {
+    "helmreleases-list": (
+        ("patch", "clusterrole", "fluxwatch", "--type=json", NO_LIST),
+        'cannot list resource "helmreleases" in API group "helm.toolkit.fluxcd.io" at the '
+        "cluster scope",
+    ),
+    "own-lease": (
+        ("delete", "rolebinding", "fluxwatch-leader-election", "-n", NAMESPACE),
+        'leases.coordination.k8s.io "fluxwatch-leader-election" is forbidden: User '
+        f'"{SERVICE_ACCOUNT}" cannot get resource "leases" in API group '
+        f'"coordination.k8s.io" in the namespace "{NAMESPACE}"',
+    ),
+    "flux-leases": (
+        ("delete", "rolebinding", "fluxwatch-flux-leases", "-n", "flux-system"),
+        'cannot list resource "leases" in API group "coordination.k8s.io" in the namespace '
+        '"flux-system"',
+    ),
+}
+
+
+@pytest.mark.parametrize("taken", sorted(TAKEN))
+async def test_the_daemon_logs_the_403_of_a_permission_taken_away(
+    installed: Installed, taken: str
+) -> None:
+    """``fluxwatch run`` as the ServiceAccount with one rule gone: it keeps running (RBAC
+    may be fixed without a restart) and its log carries the API server's 403, which
+    names the verb, the resource and where; a SIGTERM still stops it cleanly."""
+    command, refused = TAKEN[taken]
+    (await installed.admin(*command)).check()
+    config = yaml.safe_load((ROOT / "config" / "manager" / "config.yaml").read_text())
+    config["telemetry"]["logEncoding"] = "console"
+    settings = installed.workdir / "run.yaml"
+    settings.write_text(yaml.safe_dump(config))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fluxwatch",
+        "run",
+        "--config",
+        str(settings),
+        "--kubeconfig",
+        str(installed.kubeconfig),
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--health-addr",
+        "127.0.0.1:0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "POD_NAMESPACE": NAMESPACE, "POD_NAME": "fluxwatch-0"},
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not any(refused in line for line in seen):
+                line = (await proc.stdout.readline()).decode()
+                assert line, "".join(seen)
+                seen.append(line)
+    finally:
+        proc.terminate()
+        rest, _ = await proc.communicate()
+    seen.append(rest.decode())
+    assert proc.returncode == 0, "".join(seen)
+    assert "Traceback" not in "".join(seen)
