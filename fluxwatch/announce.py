@@ -17,6 +17,9 @@ from fluxwatch.engine.recovery import SUSPEND_TOGGLE, Key
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HRView
 from fluxwatch.notify.event import Event, EventFactory, InvolvedObject, Meta, Reason, Severity
 
+# The error of the event that says a release stays suspended by fluxwatch: `scan` keys on it.
+RESUME_REFUSED = "resume refused"
+
 
 class EventAnnouncer:
     """The engine's Announcer over an :class:`EventFactory`; see the module docstring."""
@@ -169,7 +172,7 @@ class EventAnnouncer:
                 Severity.ERROR,
                 Reason.RECOVERY_FAILED,
                 message,
-                {Meta.STRATEGY: SUSPEND_TOGGLE, Meta.ERROR: f"resume refused: {error}"},
+                {Meta.STRATEGY: SUSPEND_TOGGLE, Meta.ERROR: f"{RESUME_REFUSED}: {error}"},
                 view.labels,
             )
         )
@@ -186,4 +189,4 @@ def _revision(view: HRView) -> str:
     return f"{snapshot.chart_version}" if snapshot.chart_version else str(snapshot.version)
 
 
-__all__ = ["EventAnnouncer"]
+__all__ = ["RESUME_REFUSED", "EventAnnouncer"]

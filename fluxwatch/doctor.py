@@ -688,16 +688,23 @@ def check_flux_ingress(
     )
 
 
+def _why(exc: KubeError) -> str:
+    """An API error as the server put it: a 403's Status names the verb, the resource
+    and the user, which is what the reader must grant."""
+    if isinstance(exc, KubeApiError):
+        return f"{exc.code} {exc.reason}: {exc.message}"
+    return str(exc)
+
+
 async def _flux_ingress(client: KubeClient, settings: Settings, flux_namespace: str) -> Finding:
     try:
         listed = await client.request("GET", NETWORKPOLICIES.path(flux_namespace))
     except KubeError as exc:
-        why = f"{exc.code} {exc.reason}" if isinstance(exc, KubeApiError) else str(exc)
         return Finding(
             "flux-ingress",
             Level.WARN,
-            f"cannot list NetworkPolicies in {flux_namespace} ({why}); if Flux's allow-egress "
-            f"policy is installed, the flux provider needs {INGRESS_COMPONENT}",
+            f"cannot list NetworkPolicies in {flux_namespace} ({_why(exc)}); if Flux's "
+            f"allow-egress policy is installed, the flux provider needs {INGRESS_COMPONENT}",
         )
     return check_flux_ingress(
         listed.get("items") or [],
@@ -715,12 +722,12 @@ async def _controllers(client: KubeClient, namespace: str) -> list[Finding]:
         try:
             deploy = await deployment(client, namespace, controller)
         except KubeError as exc:
-            why = f"{exc.code} {exc.reason}" if isinstance(exc, KubeApiError) else str(exc)
             found.append(
                 Finding(
                     "leader-election",
                     Level.WARN,
-                    f"{controller}: cannot read Deployment {namespace}/{controller} ({why}); "
+                    f"{controller}: cannot read Deployment {namespace}/{controller} "
+                    f"({_why(exc)}); "
                     "its flags and memory limit are not checked: run doctor with credentials "
                     "that may get it (config/components/doctor grants fluxwatch that)",
                 )

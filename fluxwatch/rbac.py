@@ -112,7 +112,8 @@ def manifests(
         "Role",
         "fluxwatch-flux-leases",
         settings.leases.namespace,
-        [_rule("coordination.k8s.io", "leases", ["get", "list", "watch"])],
+        # The lease informer lists and watches; nothing gets one Flux Lease by name.
+        [_rule("coordination.k8s.io", "leases", ["list", "watch"])],
         subject,
     )
     own_rules: list[Any] = []

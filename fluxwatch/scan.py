@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from typing import Any
 
 import orjson
 
-from fluxwatch.announce import EventAnnouncer
+from fluxwatch.announce import RESUME_REFUSED, EventAnnouncer
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.dependencies import DependencyGraph
 from fluxwatch.engine.guardrail import LEASE_ANNOTATION, Guardrail, load_state
@@ -26,10 +27,10 @@ from fluxwatch.engine.policy import Kind, StorageState, Verdict, decide
 from fluxwatch.engine.recovery import Recovery, ViewWaiter
 from fluxwatch.kube.client import HELMRELEASES, LEASES, KubeApiError, KubeClient, KubeError
 from fluxwatch.kube.fields import format_rfc3339
-from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView
+from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, HELMRELEASES_CODEC, HRView
 from fluxwatch.kube.informer import Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
-from fluxwatch.notify.event import Event
+from fluxwatch.notify.event import Event, Meta
 from fluxwatch.settings import Settings, engine_settings, leader_lease_name, recovery_options
 
 
@@ -119,7 +120,19 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
     ]
     tasks = [asyncio.create_task(i.run()) for i in informers]
     try:
-        await asyncio.gather(*(i.synced.wait() for i in informers))
+        try:
+            await asyncio.gather(*(i.wait_synced() for i in informers))
+        except KubeApiError as exc:
+            # The daemon retries a refused list (its RBAC may come later); one pass
+            # would wait forever, so it says what the API server refused and stops.
+            print(f"fluxwatch: scan: cannot list and watch HelmReleases: {exc}", file=sys.stderr)
+            print(
+                "fluxwatch: scan: needs list and watch on "
+                "helmreleases.helm.toolkit.fluxcd.io in the namespaces it scans "
+                "(ClusterRole fluxwatch in config/rbac)",
+                file=sys.stderr,
+            )
+            return 1
         clock = Clock()
         now = clock.now()
         storage = HelmStorageReader(client)
@@ -177,18 +190,42 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             f"would act on {len(admission.act)} of {len(stuck)} stuck"
         )
         events: list[Event] = []
+        left_suspended: list[str] = []
+
+        def announce(event: Event) -> None:
+            events.append(event)
+            if event.metadata.get(Meta.ERROR, "").startswith(RESUME_REFUSED):
+                obj = event.involved_object
+                left_suspended.append(f"{obj.namespace}/{obj.name}")
+                resume_refused.set()
+
+        resume_refused = asyncio.Event()
         if recover and admission.act and not engine.guardrail.dry_run:
             recovery = Recovery(
                 HelmReleaseWriter(client),
                 waiter,
                 engine,
                 recovery_options(settings),
-                EventAnnouncer(events.append),
+                EventAnnouncer(announce),
                 clock=clock,
                 storage=storage,
             )
-            await asyncio.gather(*(recovery(*stuck[key]) for key in admission.act))
-            await recovery.drain(settings.shutdown_timeout)
+            attempts: asyncio.Future[Any] = asyncio.gather(
+                *(recovery(*stuck[key]) for key in admission.act)
+            )
+            refusal: asyncio.Future[Any] = asyncio.ensure_future(resume_refused.wait())
+            await asyncio.wait([attempts, refusal], return_when=asyncio.FIRST_COMPLETED)
+            refusal.cancel()
+            if resume_refused.is_set():
+                # The daemon retries a refused resume for as long as it leads; one pass
+                # cannot wait for the API to allow it, so it stops and says so. The
+                # marker stays: the next scan --recover or the daemon resumes it.
+                attempts.cancel()
+                recovery.abandon()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await attempts
+            else:
+                await recovery.drain(settings.shutdown_timeout)
         if output == "json":
             doc = {
                 "releases": rows,
@@ -221,6 +258,29 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
             print(f"\nguardrail: {guard_text}")
             for e in events:
                 print(f"{e.reason}: {e.message}")
+        if recover:
+            recovered = {
+                (e.involved_object.namespace, e.involved_object.name)
+                for e in events
+                if e.reason == "RecoverySucceeded"
+            }
+            failed = [f"{ns}/{name}" for ns, name in admission.act if (ns, name) not in recovered]
+            for key in left_suspended:
+                print(
+                    f"fluxwatch: scan: HelmRelease {key} is left suspended by fluxwatch "
+                    f"({ANNOTATION_SUSPENDED_AT}): the API refused the resume (see its "
+                    "RecoveryFailed event); scan --recover resumes it once the resume is "
+                    "allowed, and so does the daemon",
+                    file=sys.stderr,
+                )
+            if failed and not engine.guardrail.dry_run:
+                # The events say why (a 403 names the verb); a script sees the exit code.
+                print(
+                    f"fluxwatch: scan: {len(failed)} of {len(admission.act)} recoveries did "
+                    f"not succeed: {', '.join(failed)}",
+                    file=sys.stderr,
+                )
+                return 1
         return 0
     finally:
         for task in tasks:

@@ -749,6 +749,12 @@ class Recovery:
             raise _Changed(verdict)
         return fresh
 
+    def abandon(self) -> None:
+        """Stop the resumes in flight (a one-shot scan that cannot wait for the API to
+        allow one); their markers stay, so the next run or the daemon resumes them."""
+        for resume in self._resumes:
+            resume.cancel()
+
     async def drain(self, timeout: float) -> None:
         """Wait for suspend-toggles in flight to resume (shutdown)."""
         pending = [t for t in self._resumes if not t.done()]

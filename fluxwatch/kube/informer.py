@@ -205,6 +205,10 @@ class Informer(Generic[V]):
         self.observer: InformerObserver = observer or _NoObserver()
         self.cache: dict[tuple[str, str], V] = {}
         self.synced = asyncio.Event()
+        # The last 401/403 of a list or watch: the daemon retries it (RBAC may come after
+        # the pod), a one-shot command stops on it (``wait_synced``).
+        self.refused: KubeApiError | None = None
+        self._refusal = asyncio.Event()
         self.resource_version: str | None = None
         self.name = resource.plural if namespace is None else f"{resource.plural}@{namespace}"
         self._event = self.codec.event
@@ -212,6 +216,19 @@ class Informer(Generic[V]):
         self._delivered = 0  # lines the last watch delivered, however it ended
         self._watching = False  # a watch stream is open now
         self._contact: float | None = None  # loop time of the last list or watch's end
+
+    async def wait_synced(self) -> None:
+        """Until the first list is in the cache; raises the API server's 401 or 403 if
+        it refuses the list or watch first, which a retry would not change."""
+        synced = asyncio.ensure_future(self.synced.wait())
+        refusal = asyncio.ensure_future(self._refusal.wait())
+        try:
+            await asyncio.wait([synced, refusal], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            synced.cancel()
+            refusal.cancel()
+        if not self.synced.is_set() and self.refused is not None:
+            raise self.refused
 
     @property
     def watching(self) -> bool:
@@ -278,6 +295,9 @@ class Informer(Generic[V]):
                     reason, delay = "too-large", self._too_large_delay(failures, exc.retry_after)
                     need_list = True
                 else:
+                    if exc.code in (401, 403):
+                        self.refused = exc
+                        self._refusal.set()
                     reason = "throttled" if exc.code == 429 else f"http-{exc.code}"
                     delay = (
                         exc.retry_after

@@ -187,5 +187,15 @@ class KubeSecretReader:
         self.client = client
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]:
-        obj = await self.client.get(SECRETS, namespace, name)
+        """The Secret's data; ``LookupError`` when it does not exist, ``PermissionError``
+        with the API server's answer when it refuses (its Status names the verb and the
+        user, never data), as ``notify.credentials.SecretReader`` reads them."""
+        try:
+            obj = await self.client.get(SECRETS, namespace, name)
+        except KubeApiError as exc:
+            if exc.not_found:
+                raise LookupError(f"Secret {namespace}/{name}") from None
+            if exc.code in (401, 403):
+                raise PermissionError(f"{exc.code} {exc.reason}: {exc.message}") from None
+            raise
         return {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}

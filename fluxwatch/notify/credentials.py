@@ -46,8 +46,10 @@ SECRET_KEYS = (
 class SecretReader(Protocol):
     """Reads a Secret's data, base64-decoded; the kube layer implements it.
 
-    Raise ``LookupError`` when the Secret does not exist; any other exception
-    is reported as an unreadable secret.
+    Raise ``LookupError`` when the Secret does not exist and ``PermissionError`` when
+    the API server refuses it (its message, the 403 that names the verb and the user,
+    is shown); any other exception is reported as an unreadable secret, by its type
+    only.
     """
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, bytes]: ...
@@ -214,6 +216,8 @@ async def read_secret_ref(reader: SecretReader, namespace: str, name: str) -> Cr
         data = await reader.read_secret(namespace, name)
     except LookupError:
         raise NotifyConfigError(f"{source} not found") from None
+    except PermissionError as exc:
+        raise NotifyConfigError(f"{source} cannot be read: {exc}") from None
     except Exception as exc:
         raise NotifyConfigError(f"{source} cannot be read: {type(exc).__name__}") from None
     return parse_secret(data, source)

@@ -42,6 +42,8 @@ async def _read_secret(
         return await reader.read_secret(namespace, name), source
     except LookupError:
         raise NotifyConfigError(f"{source} not found") from None
+    except PermissionError as exc:
+        raise NotifyConfigError(f"{source} cannot be read: {exc}") from None
     except Exception as exc:
         raise NotifyConfigError(f"{source} cannot be read: {type(exc).__name__}") from None
 
