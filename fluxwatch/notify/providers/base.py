@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import abc
 import ssl
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import orjson
 from yarl import URL
 
 from fluxwatch.notify.errors import NotifyConfigError
-from fluxwatch.notify.event import Event, Severity
+from fluxwatch.notify.event import Event, Severity, truncate_message
 from fluxwatch.notify.redact import Redactor, basic_credentials, origin
 from fluxwatch.notify.transport import Endpoint, Response, Transport
 
 JSON = {"Content-Type": "application/json"}
+
+Payload = TypeVar("Payload")
 
 
 @runtime_checkable
@@ -170,3 +172,70 @@ def with_path_suffix(address: str, suffix: str) -> str:
     if path.endswith(suffix):
         return address
     return str(url.with_path(path + suffix, keep_query=True))
+
+
+def utf16_length(text: str) -> int:
+    """Length in UTF-16 code units, how JavaScript and Telegram count: an emoji is two."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def json_size(payload: Any) -> int:
+    """Bytes of ``payload`` as JSON on the wire, what a size limit in bytes measures."""
+    return len(orjson.dumps(payload))
+
+
+def fit_text(
+    text: str,
+    limit: int,
+    *,
+    escape: Callable[[str], str] = str,
+    measure: Callable[[str], int] = len,
+) -> str:
+    """``escape(text)``, with ``text`` cut (and marked cut) until it measures at most ``limit``.
+
+    The cut is made before escaping, so it never splits an escape sequence;
+    each round removes at least the overflow, as every character escapes to
+    at least one unit.
+    """
+    shown = escape(text)
+    while (over := measure(shown) - limit) > 0 and text:
+        text = truncate_message(text, max(0, len(text) - over))
+        shown = escape(text)
+    return shown
+
+
+def fit_message(
+    event: Event,
+    build: Callable[[Event], Payload],
+    measure: Callable[[Payload], int],
+    limit: int,
+) -> Payload:
+    """``build(event)``, with the event's longest texts cut until the payload fits in ``limit``.
+
+    The message and metadata values are what grow in production: a Helm
+    error of kilobytes is in both (``RecoveryFailed`` carries it as
+    ``error``); the rest of a payload is bounded by Kubernetes' own name
+    limits. A receiver that refuses an oversized payload loses the whole
+    alert, so cut texts, each marked as cut, make the better alert. One cap
+    applies to all texts, the largest that fits (a binary search, as units
+    per character vary: an emoji is four bytes), so short texts keep every
+    word while the long ones are shortened alike.
+    """
+    payload = build(event)
+    if measure(payload) <= limit:
+        return payload
+
+    def capped(cap: int) -> Event:
+        metadata = {k: truncate_message(v, cap) for k, v in event.metadata.items()}
+        return replace(event, message=truncate_message(event.message, cap), metadata=metadata)
+
+    low, high = 0, max([len(event.message), *map(len, event.metadata.values())])
+    best = build(capped(0))
+    while low < high:
+        cap = (low + high) // 2
+        candidate = build(capped(cap))
+        if measure(candidate) <= limit:
+            best, low = candidate, cap + 1
+        else:
+            high = cap
+    return best

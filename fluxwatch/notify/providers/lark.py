@@ -2,6 +2,9 @@
 
 The header is the object with a severity emoji on a red or turquoise band; the
 body is the message in bold, then one ``key: value`` line per metadata pair.
+A custom bot refuses a request body over 20 KB
+(https://open.larksuite.com/document/client-docs/bot-v3/add-custom-bot, "Usage
+limits"); the message is cut until the JSON body fits in 20,000 bytes.
 """
 
 from __future__ import annotations
@@ -9,7 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from fluxwatch.notify.event import Event
-from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
+from fluxwatch.notify.providers.base import (
+    Provider,
+    fit_message,
+    is_error,
+    json_size,
+    metadata_items,
+)
+
+MAX_BODY_BYTES = 20_000
 
 
 def lark_card(event: Event) -> dict[str, Any]:
@@ -33,4 +44,4 @@ class Lark(Provider):
     type = "lark"
 
     async def post(self, event: Event) -> None:
-        await self.send_json(lark_card(event))
+        await self.send_json(fit_message(event, lark_card, json_size, MAX_BODY_BYTES))

@@ -5,6 +5,10 @@ MessageCard; everything else (Power Automate Workflows) takes an Adaptive
 Card wrapped in a message. Both show the object, the message and the
 metadata as facts, coloured by severity. Event text is escaped for each
 format: Adaptive Cards render markdown, MessageCards markdown and HTML.
+Teams refuses a message over 28 KB ("The size limit for the messages is
+28 KB", https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using);
+the message is cut until the JSON body fits in 28,000 bytes, which a Helm
+error in Japanese reaches at some 9000 characters.
 """
 
 from __future__ import annotations
@@ -15,9 +19,16 @@ from yarl import URL
 
 from fluxwatch.notify import markup
 from fluxwatch.notify.event import Event
-from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
+from fluxwatch.notify.providers.base import (
+    Provider,
+    fit_message,
+    is_error,
+    json_size,
+    metadata_items,
+)
 
 ADAPTIVE_CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+MAX_BODY_BYTES = 28_000
 
 
 def is_legacy_connector(address: str) -> bool:
@@ -82,4 +93,5 @@ class MSTeams(Provider):
 
     async def post(self, event: Event) -> None:
         legacy = is_legacy_connector(self.address)
-        await self.send_json(message_card(event) if legacy else adaptive_card(event))
+        build = message_card if legacy else adaptive_card
+        await self.send_json(fit_message(event, build, json_size, MAX_BODY_BYTES))

@@ -1,33 +1,37 @@
 """``telegram``: ``sendMessage`` to the chat named by ``channel``, in MarkdownV2.
 
-Telegram takes at most 4096 characters, so a long message is cut to fit. The
-bot token is part of the URL path, so it is never printed: errors show the
+Telegram refuses a text over 4096 characters after entity parsing with 400
+"Bad Request: message is too long" (https://core.telegram.org/bots/api#sendmessage);
+it counts in UTF-16 code units, as all its entity offsets, so an emoji or a
+rare CJK character counts twice. The message is cut until the escaped text,
+measured that way (escapes count too, so the measure errs on the safe side),
+fits. The bot token is part of the URL path, so it is never printed: errors show the
 origin only, and the token is in the provider's redactor.
 """
 
 from __future__ import annotations
 
-from fluxwatch.notify.event import Event, truncate_message
+from fluxwatch.notify.event import Event
 from fluxwatch.notify.markup import markdown_v2 as escape
-from fluxwatch.notify.providers.base import Provider, is_error, metadata_items
+from fluxwatch.notify.providers.base import (
+    Provider,
+    fit_message,
+    is_error,
+    metadata_items,
+    utf16_length,
+)
 
 MAX_TEXT = 4096
 
 
 def telegram_text(event: Event) -> str:
-    def build(message: str) -> str:
-        icon = "🔴" if is_error(event) else "🟢"
-        lines = [f"{icon} *{escape(event.object_name)}*", escape(message)]
-        lines.extend(f"{escape('- ')}*{escape(k)}*: {escape(v)}" for k, v in metadata_items(event))
+    def build(e: Event) -> str:
+        icon = "🔴" if is_error(e) else "🟢"
+        lines = [f"{icon} *{escape(e.object_name)}*", escape(e.message)]
+        lines.extend(f"{escape('- ')}*{escape(k)}*: {escape(v)}" for k, v in metadata_items(e))
         return "\n".join(lines)
 
-    message = event.message
-    text = build(message)
-    # Escaping widens the text; cut the message by the overflow until it fits.
-    while len(text) > MAX_TEXT and message:
-        message = truncate_message(message, max(0, len(message) - (len(text) - MAX_TEXT)))
-        text = build(message)
-    return text
+    return fit_message(event, build, utf16_length, MAX_TEXT)
 
 
 class Telegram(Provider):
