@@ -245,6 +245,32 @@ async def test_a_final_failure_is_counted_and_logged_with_the_key(
         await router.close()
 
 
+async def test_a_refused_payload_is_not_retried_and_is_logged_with_the_reason(
+    receiver: Receiver, looptime: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Discord's answer to an embed over its limits: a 4xx is final, so one
+    # request, no backoff, and the receiver's own reason in the error line.
+    body = b'{"code": 50035, "errors": {"embeds": {}}, "message": "Invalid Form Body"}'
+    receiver.default = (400, {"Content-Type": "application/json"}, body)
+    router = await start([generic("a", receiver.url)])
+    try:
+        event = hr_event()
+        start_time = float(looptime)
+        router.publish(event)
+        await router.flush()
+        assert looptime - start_time < 1  # no backoff: a 4xx is not retried
+        assert len(receiver.requests) == 1
+        assert counts(router) == {("a", "failed"): 1}
+        (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert "notification to a failed" in record.getMessage()
+        assert "answered 400" in record.getMessage()
+        assert "Invalid Form Body" in record.getMessage()
+        assert record.provider == "a"  # type: ignore[attr-defined]
+        assert record.event_key == event.key  # type: ignore[attr-defined]
+    finally:
+        await router.close()
+
+
 async def test_a_full_queue_drops_counts_and_logs(
     receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
