@@ -95,3 +95,35 @@ async def test_test_alert_reaches_alertmanager(alertmanager: str) -> None:
     assert result.ok and result.status == 200
     found = await alerts(alertmanager, alertname="FluxHelmReleaseTestAlert", namespace="fluxwatch")
     assert found and found[0]["labels"]["name"] == "fluxwatch-test-alert"
+
+
+async def test_production_sized_alerts_are_accepted(alertmanager: str) -> None:
+    """A 253-character release, a multi-line Helm error in Japanese with emoji, sixty
+    metadata keys with dots and slashes: the real Alertmanager's v2 API takes the alert
+    fluxwatch posts (label names valid, values UTF-8, no endsAt before startsAt)."""
+    settings = NotifySettings.model_validate(
+        {
+            "providers": [{"name": "am", "type": "alertmanager", "address": alertmanager}],
+            "alerts": [{"name": "all", "providerRef": {"name": "am"}}],
+        }
+    )
+    router = await Router.from_settings(settings)
+    factory = EventFactory("fluxwatch-0")
+    name = f"{uuid.uuid4().hex[:8]}-" + "r" * 244
+    hr = InvolvedObject.helmrelease("n" * 63, name, uid="uid-long")
+    error = "".join(
+        f"Helm upgrade failed: line {i}: リソースの準備がタイムアウトしました 🚨🔥\n"
+        for i in range(120)
+    )
+    event = factory.recovery_failed(
+        hr, strategy="rollback", attempt=3, max_attempts=3, error=error
+    ).with_metadata({f"team.example.com/key-{i:02}": "値 ✓" * 20 for i in range(60)})
+    router.publish(event)
+    await router.close()
+    assert isinstance(router.metrics, MemoryMetrics)
+    assert dict(router.metrics.counts) == {("am", "sent"): 1}
+
+    (alert,) = await alerts(alertmanager, name=name)
+    assert alert["labels"]["error"] == error
+    assert alert["labels"]["team_example_com_key_59"] == "値 ✓" * 20
+    assert alert["annotations"]["message"] == event.message
