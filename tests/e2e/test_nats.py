@@ -109,3 +109,39 @@ async def test_no_server_is_a_failed_delivery(closed_port: int) -> None:
     await router.close()
     assert isinstance(router.metrics, MemoryMetrics)
     assert dict(router.metrics.counts) == {("bus", "failed"): 1}
+
+
+async def test_an_event_over_max_payload_arrives_cut_to_fit(
+    nats_server: dict[str, str], tmp_path: Path
+) -> None:
+    """nats-server refuses a message over its max_payload (1 MB by default); the event is
+    cut to the limit the server announced, marked as cut, and still delivered once."""
+    subscriber = await nats.connect(
+        nats_server["url"], user=nats_server["user"], password=nats_server["password"]
+    )
+    try:
+        subscription = await subscriber.subscribe(SUBJECT)
+        await subscriber.flush()
+        router = await Router.from_settings(
+            nats_settings(
+                nats_server["url"],
+                credentials(tmp_path, nats_server["user"], nats_server["password"]),
+            )
+        )
+        long_hr = InvolvedObject.helmrelease("n" * 63, "r" * 253, uid="uid-long")
+        event = FACTORY.recovery_failed(
+            long_hr, strategy="rollback", attempt=3, max_attempts=3, error="エラー 🚨\n" * 3000
+        ).with_metadata({f"team.example.com/key{i:02}": "値" * 10_000 for i in range(60)})
+        assert len(event.to_json()) > subscriber.max_payload
+        router.publish(event)
+        await router.close()
+        message = await subscription.next_msg(timeout=5)
+        assert len(message.data) <= subscriber.max_payload
+        received = json.loads(message.data)
+        assert received["involvedObject"] == event.to_dict()["involvedObject"]
+        assert received["metadata"].keys() == event.metadata.keys()
+        assert received["metadata"]["team.example.com/key00"].endswith(" … (truncated)")
+        assert isinstance(router.metrics, MemoryMetrics)
+        assert dict(router.metrics.counts) == {("bus", "sent"): 1}
+    finally:
+        await subscriber.close()

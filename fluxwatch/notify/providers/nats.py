@@ -5,6 +5,11 @@ so the next attempt reconnects; fluxwatch's own retry policy applies, not
 nats-py's reconnect loop, so a dead server fails an event like any other
 receiver. A flush after publishing confirms the server took the message.
 ``username``/``password`` or ``token`` from the secret authenticate.
+The server refuses a message over its ``max_payload`` (1 MB unless
+configured, https://docs.nats.io/running-a-nats-service/configuration#limits),
+and nats-py raises before sending; retrying would never help, so the event
+JSON is cut to the limit the server announced, its longest texts marked as
+cut.
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ import nats as nats_client
 
 from fluxwatch.notify.errors import DeliveryError
 from fluxwatch.notify.event import Event
-from fluxwatch.notify.providers.base import Provider, ProviderDeps, ProviderSettings
+from fluxwatch.notify.providers.base import (
+    Provider,
+    ProviderDeps,
+    ProviderSettings,
+    fit_message,
+)
 from fluxwatch.notify.redact import origin
 from fluxwatch.notify.transport import retrying
 
@@ -69,9 +79,10 @@ class Nats(Provider):
             except Exception as exc:
                 log.debug("%s: closing NATS connection: %s", self.name, type(exc).__name__)
 
-    async def _publish_once(self, subject: str, body: bytes) -> None:
+    async def _publish_once(self, subject: str, event: Event) -> None:
         try:
             client = await self._connected()
+            body = fit_message(event, Event.to_json, len, client.max_payload)
             await client.publish(subject, body)
             await client.flush(timeout=self.settings.timeout)
         except Exception as exc:
@@ -83,10 +94,9 @@ class Nats(Provider):
             ) from None
 
     async def post(self, event: Event) -> None:
-        body = event.to_json()
         subject = self.settings.channel
         await retrying(
-            lambda: self._publish_once(subject, body),
+            lambda: self._publish_once(subject, event),
             self.transport.retry,
             what=self.name,
         )
