@@ -197,8 +197,8 @@ STRICT: dict[str, Callable[[bytes], Answer | None]] = {
     "discord": _discord,
     "telegram": _telegram,
     "webex": _webex,
-    # Teams: "The size limit for the messages is 28 KB"; the connector answers 413.
-    "msteams": _size(28 * 1024, 413),
+    # Teams: "The size limit for the messages is 28 KB", measured as UTF-16; 413.
+    "msteams": lambda body: None if 2 * _utf16(body.decode()) <= 28 * 1024 else 413,
     # Google Chat: messages up to 32,000 bytes; Google's error JSON.
     "googlechat": _size(
         32_000,
@@ -248,7 +248,7 @@ def _discord_body(author: int) -> dict[str, Any]:
         ("discord", _discord_body(257), _discord_body(256)),
         ("telegram", {"text": "😀" * 2049}, {"text": "😀" * 2048}),
         ("webex", {"markdown": "日" * 2480}, {"markdown": "日" * 2479}),
-        ("msteams", {"t": "x" * 28 * 1024}, {"t": "x" * 27 * 1024}),
+        ("msteams", {"t": "x" * 14 * 1024}, {"t": "x" * 14 * 1000}),
         ("googlechat", {"t": "x" * 32_000}, {"t": "x" * 31_000}),
         ("matrix", {"body": "x" * 65_536}, {"body": "x" * 60_000}),
         ("lark", {"t": "x" * 20 * 1024}, {"t": "x" * 19 * 1024}),

@@ -5,16 +5,19 @@ MessageCard; everything else (Power Automate Workflows) takes an Adaptive
 Card wrapped in a message. Both show the object, the message and the
 metadata as facts, coloured by severity. Event text is escaped for each
 format: Adaptive Cards render markdown, MessageCards markdown and HTML.
-Teams refuses a message over 28 KB ("The size limit for the messages is
-28 KB", https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using);
-the message is cut until the JSON body fits in 28,000 bytes, which a Helm
-error in Japanese reaches at some 9000 characters.
+Teams refuses a message over 28 KB with 413 ("The size limit for the
+messages is 28 KB", https://learn.microsoft.com/en-us/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using).
+Senders report the 413 from some 14,000 bytes of ASCII: the service
+measures the body as UTF-16 unless told otherwise (Stack Overflow 78034694,
+58474127). So the body is measured as UTF-16 bytes, two per character and
+four per emoji, and the message cut until that fits in 28,000.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from yarl import URL
 
 from fluxwatch.notify import markup
@@ -23,12 +26,16 @@ from fluxwatch.notify.providers.base import (
     Provider,
     fit_message,
     is_error,
-    json_size,
     metadata_items,
+    utf16_length,
 )
 
 ADAPTIVE_CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-MAX_BODY_BYTES = 28_000
+MAX_UTF16_BYTES = 28_000
+
+
+def utf16_size(payload: dict[str, Any]) -> int:
+    return 2 * utf16_length(orjson.dumps(payload).decode())
 
 
 def is_legacy_connector(address: str) -> bool:
@@ -94,4 +101,4 @@ class MSTeams(Provider):
     async def post(self, event: Event) -> None:
         legacy = is_legacy_connector(self.address)
         build = message_card if legacy else adaptive_card
-        await self.send_json(fit_message(event, build, json_size, MAX_BODY_BYTES))
+        await self.send_json(fit_message(event, build, utf16_size, MAX_UTF16_BYTES))
