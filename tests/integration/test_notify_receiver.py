@@ -188,6 +188,22 @@ def _webex(body: bytes) -> Answer | None:
     )
 
 
+def _opsgenie(body: bytes) -> Answer | None:
+    """Create Alert: message 130, alias 512, description 15,000, source 100, details 8000."""
+    alert = json.loads(body)
+    details = sum(len(k) + len(v) for k, v in alert.get("details", {}).items())
+    limits = {"message": 130, "alias": 512, "description": 15_000, "source": 100}
+    over = [f for f, limit in limits.items() if len(alert.get(f, "")) > limit]
+    if details > 8000:
+        over.append("details")
+    if not over:
+        return None
+    return _json_answer(
+        422,
+        {"message": f"Request body is not processable: {', '.join(over)}", "took": 0.0},
+    )
+
+
 def _size(limit: int, answer: Answer) -> Callable[[bytes], Answer | None]:
     return lambda body: None if len(body) <= limit else answer
 
@@ -197,6 +213,7 @@ STRICT: dict[str, Callable[[bytes], Answer | None]] = {
     "discord": _discord,
     "telegram": _telegram,
     "webex": _webex,
+    "opsgenie": _opsgenie,
     # Teams: "The size limit for the messages is 28 KB", measured as UTF-16; 413.
     "msteams": lambda body: None if 2 * _utf16(body.decode()) <= 28 * 1024 else 413,
     # Google Chat: messages up to 32,000 bytes; Google's error JSON.
@@ -248,6 +265,7 @@ def _discord_body(author: int) -> dict[str, Any]:
         ("discord", _discord_body(257), _discord_body(256)),
         ("telegram", {"text": "😀" * 2049}, {"text": "😀" * 2048}),
         ("webex", {"markdown": "日" * 2480}, {"markdown": "日" * 2479}),
+        ("opsgenie", {"message": "m", "details": {"k": "v" * 8000}}, {"message": "m" * 130}),
         ("msteams", {"t": "x" * 14 * 1024}, {"t": "x" * 14 * 1000}),
         ("googlechat", {"t": "x" * 32_000}, {"t": "x" * 31_000}),
         ("matrix", {"body": "x" * 65_536}, {"body": "x" * 60_000}),
