@@ -5,6 +5,10 @@ fixed ``alertname``, ``severity``, ``reason``, ``kind``, ``name``,
 ``namespace`` and ``reportingcontroller``, which win over metadata of the
 same name; the message and the summary are annotations. The alert has no
 ``endsAt``: Alertmanager resolves it after its ``resolve_timeout``.
+Alertmanager's v2 API refuses (400) a label name outside
+``[a-zA-Z_][a-zA-Z0-9_]*`` or a value that is not UTF-8, and takes values of
+any length; tests/e2e/test_alertmanager.py posts a production-sized alert
+to the real server.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 ``time`` (milliseconds) is what Grafana's ``/api/annotations`` reads;
 ``when`` (seconds) keeps the payload notification-controller sends.
+Grafana documents no length limit for an annotation's text or tags.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ The dedup key is the object's UID, so ``StuckDetected`` and the later
 ``RecoverySucceeded`` of one HelmRelease open and close the same incident.
 Other info events would either resolve an incident too early (a recovery
 merely starting) or page for nothing, so they are skipped, and counted so.
-The routing key is ``channel``, as in Flux.
+The routing key is ``channel``, as in Flux. Events API v2 limits
+(https://developer.pagerduty.com/docs/events-api-v2/trigger-events/): the
+summary 1024 characters (cut here, marked), the whole event 512 KB, which an
+event message of at most 39,000 characters stays far below.
 """
 
 from __future__ import annotations

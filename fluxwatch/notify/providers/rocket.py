@@ -1,4 +1,10 @@
-"""``rocket``: Rocket.Chat incoming webhooks take Slack-style attachments."""
+"""``rocket``: Rocket.Chat incoming webhooks take Slack-style attachments.
+
+Rocket.Chat refuses a message whose ``msg`` text is over its
+``Message_MaxAllowedSize`` (5000 characters by default) with
+``error-message-size-exceeded``; fluxwatch sends no ``msg`` text, only an
+attachment, which that check does not count.
+"""
 
 from __future__ import annotations
 

@@ -8,6 +8,10 @@ event (level ``error``, the object as ``transaction``, the metadata as the
 carry the object, controller, reason and metadata, so it lands on the
 performance views instead of raising an issue. The event id is a hash of the
 event: a request retried after a lost answer is the same event to Sentry.
+Sentry's ingestion trims what is over its limits instead of refusing the
+event (a tag value over 200 characters is dropped and noted in ``_meta``,
+https://docs.sentry.io/platforms/python/enriching-events/tags/), so nothing
+is cut here.
 """
 
 from __future__ import annotations

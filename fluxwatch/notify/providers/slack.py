@@ -4,7 +4,11 @@ The same payload serves Slack's incoming webhooks and its ``chat.postMessage``
 API (with a bot token); the API answers 200 even on failure, so its ``ok``
 field is checked. ``discord`` and ``rocket`` reuse ``slack_payload`` with
 their own escaper: every text from the event is escaped, so a release name or
-Lease holder such as ``<!here>`` shows as typed and pings nobody.
+Lease holder such as ``<!here>`` shows as typed and pings nobody. Slack cuts
+a message over 40,000 characters itself rather than refusing it
+(api.slack.com/changelog/2018-04-truncating-really-long-messages), and the
+event message is at most 39,000, so nothing is cut here; Discord's stricter
+embed limits are applied in ``discord``.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@
 secret keys ``username`` and ``password`` (HTTP basic auth). The body is a
 form, ``type=stream``, ``to``, ``topic`` and ``content``: Flux's Markdown post
 (a ``Flux Status`` heading, the object, the message, the metadata as a list).
+Zulip cuts content over its ``max_message_length`` (10,000 characters by
+default) itself, marked ``[message truncated]``, rather than refusing it
+(https://zulip.com/api/send-message), so nothing is cut here.
 """
 
 from __future__ import annotations
