@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -145,3 +146,25 @@ async def test_an_event_over_max_payload_arrives_cut_to_fit(
         assert dict(router.metrics.counts) == {("bus", "sent"): 1}
     finally:
         await subscriber.close()
+
+
+async def test_an_event_that_cannot_fit_fails_at_once_and_says_why(
+    nats_server: dict[str, str], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twenty thousand metadata keys are over max_payload even with every value cut: the
+    failure is final (no backoff), counted and logged with the sizes."""
+    router = await Router.from_settings(
+        nats_settings(
+            nats_server["url"],
+            credentials(tmp_path, nats_server["user"], nats_server["password"]),
+        )
+    )
+    keys = {f"team.example.com/{i:05}-" + "k" * 40: "v" for i in range(20_000)}
+    event = FACTORY.recovery_skipped(HR, why="dry run").with_metadata(keys)
+    router.publish(event)
+    async with asyncio.timeout(5):
+        await router.close()
+    assert isinstance(router.metrics, MemoryMetrics)
+    assert dict(router.metrics.counts) == {("bus", "failed"): 1}
+    (failure,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "over the server's max_payload of 1048576" in failure.getMessage()

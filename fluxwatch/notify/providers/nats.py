@@ -9,7 +9,8 @@ The server refuses a message over its ``max_payload`` (1 MB unless
 configured, https://docs.nats.io/running-a-nats-service/configuration#limits),
 and nats-py raises before sending; retrying would never help, so the event
 JSON is cut to the limit the server announced, its longest texts marked as
-cut.
+cut; an event that still does not fit (thousands of metadata keys) fails at
+once, not after retries.
 """
 
 from __future__ import annotations
@@ -85,6 +86,13 @@ class Nats(Provider):
             body = fit_message(event, Event.to_json, len, client.max_payload)
             await client.publish(subject, body)
             await client.flush(timeout=self.settings.timeout)
+        except nats_client.errors.MaxPayloadError:
+            # Even cut, the metadata keys alone are too many: a retry cannot help.
+            raise DeliveryError(
+                f"NATS {origin(self.address)}: the event is {len(body)} bytes even with its "
+                f"texts cut, over the server's max_payload of {client.max_payload}",
+                retryable=False,
+            ) from None
         except Exception as exc:
             await self._drop()
             detail = self.settings.redactor.scrub(str(exc)) or type(exc).__name__
