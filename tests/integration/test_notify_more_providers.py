@@ -333,3 +333,29 @@ async def test_a_receiver_that_refuses_the_shape_fails_the_delivery(
             await provider.post(EVENT)
     finally:
         await receiver.stop()
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        ({"code": 19024, "data": {}, "msg": "Key Words Not Found"}, "code 19024: Key Words"),
+        ({"StatusCode": 19021, "StatusMessage": "sign match fail"}, "code 19021: sign match"),
+        ({"code": 0, "data": {}, "msg": "success"}, None),
+        ({"StatusCode": 0, "StatusMessage": "success"}, None),
+    ],
+)
+async def test_lark_reads_the_bots_code_behind_a_200(
+    answer: dict[str, Any], error: str | None, transport: Transport, tmp_path: Path
+) -> None:
+    """A custom bot's refusal can come with HTTP 200 and only its JSON code says so."""
+    async with Receiver() as receiver:
+        receiver.default = (200, {"Content-Type": "application/json"}, orjson.dumps(answer))
+        provider = await build(
+            "lark", receiver.url + "/open-apis/bot/v2/hook/x", transport, tmp_path
+        )
+        if error is None:
+            await provider.post(EVENT)
+        else:
+            with pytest.raises(DeliveryError, match=error) as raised:
+                await provider.post(EVENT)
+            assert not raised.value.retryable
