@@ -362,3 +362,31 @@ def test_the_selector_sent_is_one_the_api_server_parses_and_applies_the_same_way
     theirs = parse_label_selector(str(ours))
     assert theirs is not None
     assert [theirs(labels) for labels in LABEL_SETS] == [ours.matches(x) for x in LABEL_SETS]
+
+
+_PREFIX_253 = ".".join(("a" * 63, "b" * 63, "c" * 63, "d" * 61))
+
+
+@pytest.mark.parametrize(
+    ("text", "accepted"),
+    [
+        (f"{_PREFIX_253}/app=web", True),
+        (f"{_PREFIX_253}e/app=web", False),  # a prefix of 254
+        (f"{'n' * 63}=web", True),
+        (f"{'n' * 64}=web", False),
+        (f"app={'v' * 63}", True),
+        (f"app={'v' * 64}", False),
+        (f"app in ({'v' * 63})", True),
+        (f"app notin ({'v' * 64})", False),
+    ],
+)
+def test_label_keys_and_values_are_held_to_the_api_server_s_lengths(
+    text: str, accepted: bool
+) -> None:
+    """IsQualifiedName and IsValidLabelValue: a prefix of at most 253 characters, a name
+    and a value of at most 63; one character more is refused, naming the part."""
+    if accepted:
+        assert LabelSelector.parse(text).requirements
+    else:
+        with pytest.raises(ValueError, match="is not a label"):
+            LabelSelector.parse(text)
