@@ -249,8 +249,9 @@ def _negotiate(accept: str, *, collection: bool, watch: bool) -> str:
 _RETURNS_DELETED = frozenset({"pods", "serviceaccounts", "namespaces"})
 
 # Storage tables whose registry strategy answers AllowCreateOnUpdate true, served that
-# way here: a PUT of a missing object creates it (201).
-_CREATE_ON_UPDATE = frozenset({"events"})
+# way here: a PUT of a missing object creates it (201). The event and the lease
+# strategies both do (pkg/registry/core/event, pkg/registry/coordination/lease).
+_CREATE_ON_UPDATE = frozenset({"events", "leases.coordination.k8s.io"})
 
 
 def _deleted(res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
@@ -805,7 +806,8 @@ class ApiServer:
         return web.Response(body=encoded, status=201, content_type=JSON)
 
     def _creates_on_update(self, target: _Target, table: Any) -> bool:
-        """A PUT of a missing Event creates it: the event strategy's AllowCreateOnUpdate."""
+        """A PUT of a missing Event or Lease creates it: their strategies'
+        AllowCreateOnUpdate."""
         return (
             target.res.table_key in _CREATE_ON_UPDATE
             and target.subresource is None

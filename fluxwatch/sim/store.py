@@ -186,6 +186,17 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
+def rejected_request() -> ApiError:
+    """The patch handler's generic 422 (NewGenericServerResponse): the merge or patch
+    error itself is not sent, so the details are empty."""
+    return ApiError(
+        422,
+        "Invalid",
+        "the server rejected our request due to an error in our request",
+        details={},
+    )
+
+
 def _strategic(res: ResourceType, old: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     """A strategic merge patch of a built-in kind, failing as kube-apiserver does: a bad
     directive is a 400, a list of lists a 422 whose message the server replaces with a
@@ -196,12 +207,7 @@ def _strategic(res: ResourceType, old: dict[str, Any], patch: dict[str, Any]) ->
         if exc.code == 400:
             raise bad_request(str(exc)) from None
         if exc.code == 422:
-            raise ApiError(
-                422,
-                "Invalid",
-                "the server rejected our request due to an error in our request",
-                details={},
-            ) from None
+            raise rejected_request() from None
         raise ApiError(500, "", str(exc)) from None
 
 
@@ -1219,12 +1225,7 @@ class Store:
                 # empty details, so the reason (a failed test op too) never reaches
                 # the client: kubectl prints only "The request is invalid: the server
                 # rejected our request due to an error in our request".
-                raise ApiError(
-                    422,
-                    "Invalid",
-                    "the server rejected our request due to an error in our request",
-                    details={},
-                ) from None
+                raise rejected_request() from None
         else:
             raise ApiError(
                 415,

@@ -5,28 +5,10 @@ answer is the object as it would be stored, without the resourceVersion a write 
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.conformance.conftest import Api
+from tests.conftest import helmrelease
 
 HRS = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/default/helmreleases"
-
-
-def helmrelease(name: str, namespace: str = "default") -> dict[str, Any]:
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "interval": "10m",
-            "chart": {
-                "spec": {
-                    "chart": "podinfo",
-                    "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
-                }
-            },
-        },
-    }
 
 
 async def test_a_dry_run_create_answers_the_defaulted_object_without_a_resource_version(

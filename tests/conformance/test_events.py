@@ -229,6 +229,24 @@ async def test_a_put_of_a_missing_event_creates_it(api: Api) -> None:
     assert code == 404
 
 
+async def test_a_put_of_a_missing_lease_creates_it_too(api: Api) -> None:
+    """The lease strategy answers AllowCreateOnUpdate as the event strategy does: a
+    leader's renewal of a Lease someone deleted recreates it (201) with a new uid."""
+    leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "l", "resourceVersion": "12345", "uid": "gone-uid"},
+        "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
+    }
+    code, created = await api.put(f"{leases}/l", lease)
+    assert code == 201, created
+    assert created["metadata"]["uid"] != "gone-uid"
+    assert created["spec"]["holderIdentity"] == "a"
+    code, got = await api.get(f"{leases}/l")
+    assert code == 200 and got["metadata"]["uid"] == created["metadata"]["uid"]
+
+
 async def test_a_put_that_creates_an_event_needs_create_as_well_as_update(api: Api) -> None:
     """The update handler authorizes create for a create on update (withAuthorization):
     its 403 carries RBAC's empty reason; an invalid body is 422 before that."""

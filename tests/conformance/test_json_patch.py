@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.conftest import Api
+from tests.conftest import helmrelease
 
 HRS = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/default/helmreleases"
 GENERIC_422 = {
@@ -23,23 +24,6 @@ GENERIC_422 = {
     "details": {},
     "code": 422,
 }
-
-
-def helmrelease(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": name},
-        "spec": {
-            "interval": "10m",
-            "chart": {
-                "spec": {
-                    "chart": "podinfo",
-                    "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
-                }
-            },
-        },
-    }
 
 
 async def json_patch(api: Api, ops: Any, query: str = "") -> tuple[int, Any]:

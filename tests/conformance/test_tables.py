@@ -8,10 +8,10 @@ null when nothing matches).
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from tests.conformance.conftest import Api
 from tests.conformance.test_crds import CRDS, widget_crd
+from tests.conftest import helmrelease
 
 TABLE = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
 HRS = "/apis/helm.toolkit.fluxcd.io/v2/namespaces/default/helmreleases"
@@ -23,23 +23,6 @@ NAME_DESCRIPTION = (
     "definition. Cannot be updated. More info: "
     "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
 )
-
-
-def helmrelease(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "helm.toolkit.fluxcd.io/v2",
-        "kind": "HelmRelease",
-        "metadata": {"name": name},
-        "spec": {
-            "interval": "10m",
-            "chart": {
-                "spec": {
-                    "chart": "podinfo",
-                    "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
-                }
-            },
-        },
-    }
 
 
 async def test_a_helmrelease_table_has_the_crds_printer_columns_and_null_for_no_status(
