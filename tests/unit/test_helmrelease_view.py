@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import gc
 import json
 import random
@@ -11,6 +10,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -785,7 +785,7 @@ def test_an_event_shares_only_what_did_not_change_with_the_previous_view() -> No
     base["metadata"]["resourceVersion"] = "2"
     _, same = hr_event(orjson.dumps({"type": "MODIFIED", "object": base}), known) or ("", None)
     assert same is not None and same.resource_version == "2"
-    assert same == dataclasses.replace(before, resource_version="2")
+    assert same == msgspec.structs.replace(before, resource_version="2")
     for part in ("ready", "released", "reconciling", "stalled", "last_release"):
         assert getattr(same, part) is getattr(before, part), part
     assert same.release_name is before.release_name

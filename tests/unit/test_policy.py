@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from engine_objects import (
     suspended_by_fluxwatch,
     suspended_by_person,
 )
+from msgspec.structs import replace
 
 from fluxwatch.engine.config import EngineSettings, LabelSelector, VerifyStorage
 from fluxwatch.engine.policy import Kind, Skip, StorageState, Suspicion, Verdict, decide

@@ -11,7 +11,6 @@ import asyncio
 import copy
 import logging
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -29,6 +28,7 @@ from engine_objects import (
     suspended_by_fluxwatch,
     suspended_by_person,
 )
+from msgspec.structs import replace
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings, GuardrailSettings

@@ -7,11 +7,11 @@ Loop time 0 is ``T0``; the default threshold is 300 s and the incident window 60
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 import pytest
 from engine_objects import T0, ready, stuck, stuck_obj
+from msgspec.structs import replace
 
 from fluxwatch.engine.clock import Clock
 from fluxwatch.engine.config import EngineSettings
