@@ -653,10 +653,18 @@ def build_recorder(
     return router
 
 
+def watch_count(settings: Settings) -> int:
+    """The watches ``fluxwatch run`` keeps open: HelmReleases in each watched namespace (one
+    for the whole cluster) and the Flux controllers' Leases."""
+    return (len(settings.watch.namespaces) or 1) + 1
+
+
 async def run_daemon(settings: Settings) -> int:
     traces = tracing.setup_tracing()
     try:
-        client = await KubeClient.from_config(settings.kubeconfig, settings.context)
+        client = await KubeClient.from_config(
+            settings.kubeconfig, settings.context, watches=watch_count(settings)
+        )
         try:
             metrics = Metrics()
             notify_metrics = PrometheusMetrics(metrics.registry)

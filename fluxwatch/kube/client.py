@@ -120,6 +120,14 @@ class Stream:
         self._response.release()
 
 
+# A watch holds its connection for its whole life (HTTP/1.1: one stream a connection), and
+# kubernetes_asyncio's pool has 100 (Configuration.connection_pool_maxsize). Past that a
+# request waits for a connection to come free and fails after the connect timeout: a daemon
+# told to watch 120 namespaces never renewed its Lease, so it never led, synced or wrote.
+# Watches get connections of their own (``from_config(watches=)``); these are for the rest.
+REQUEST_CONNECTIONS = 100
+
+
 class KubeClient:
     """A thin async client: auth and TLS from kubernetes_asyncio, bytes through orjson."""
 
@@ -143,9 +151,14 @@ class KubeClient:
         context: str | None = None,
         *,
         impersonate: Impersonation | None = None,
+        watches: int = 0,
     ) -> KubeClient:
-        """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig."""
+        """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig.
+
+        ``watches``: how many watches the caller keeps open at once; each holds a connection
+        of its own on top of :data:`REQUEST_CONNECTIONS`."""
         configuration = k8s_client.Configuration()
+        configuration.connection_pool_maxsize = REQUEST_CONNECTIONS + watches
         path = kubeconfig or os.environ.get("KUBECONFIG")
         if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             k8s_config.load_incluster_config(client_configuration=configuration)

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from fluxwatch.app import Daemon, build_recorder
+from fluxwatch.app import Daemon, build_recorder, watch_count
 from fluxwatch.demo import compressed, merge
 from fluxwatch.kube.client import KubeClient
 from fluxwatch.kube.helmrelease import ANNOTATION_SUSPENDED_AT, FINALIZER, HRView, hr_view
@@ -321,7 +321,7 @@ class Replicas:
     async def start(self, settings: Settings, *, record: bool = False) -> Replica:
         """``record``: with the Kubernetes Event recorder ``fluxwatch run`` builds, so
         its events are core/v1 Events in the cluster too."""
-        client = await KubeClient.from_config(settings.kubeconfig)
+        client = await KubeClient.from_config(settings.kubeconfig, watches=watch_count(settings))
         events: list[Event] = []
         recorder = (
             build_recorder(settings, client, PrometheusMetrics(Metrics().registry))
