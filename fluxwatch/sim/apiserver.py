@@ -150,7 +150,11 @@ class Faults:
         resource: str | None = None,
     ) -> None:
         """Fail the next ``n`` API requests (optionally only those of a verb and/or a
-        resource key) with ``code``; a 429 carries ``Retry-After: retry_after``."""
+        resource key) with the real server's answer for ``code``: 429 as API Priority
+        and Fairness refuses, 500 an etcd timeout, 503 a server shutting down, 504 the
+        timeout filter. A 429 or 503 carries ``Retry-After: retry_after`` unless None."""
+        if code not in PUSHBACK:
+            raise ValueError(f"code: a server pushes back with one of {PUSHBACK}, not {code}")
         if n > 0:
             self._failures.append(_Failure(n, code, retry_after, verb, resource))
 
@@ -162,7 +166,7 @@ class Faults:
         self._failures.clear()
         self.latency = 0.0
 
-    def _take(self, verb: str, key: str) -> ApiError | None:
+    def _take(self, verb: str, key: str) -> web.Response | None:
         for failure in self._failures:
             if failure.matches(verb, key):
                 failure.remaining -= 1
@@ -172,30 +176,42 @@ class Faults:
         return None
 
 
-def _injected(code: int, retry_after: int | None) -> ApiError:
+# The answers kube-apiserver gives when it pushes back, each from the code that writes it
+# (k8s.io/apiserver). A 429 comes from API Priority and Fairness (or max-in-flight)
+# before authorization, as http.Error writes it: plain text, not a Status. A 500 is an
+# etcd error the storage did not classify: a Status without a reason, etcd's text as its
+# message. A 503 is a server shutting down (filters/waitgroup.go), a 504 the timeout
+# filter's Status, written with no Content-Type (so Go sniffs text/plain).
+_APF_TOO_MANY = "Too many requests, please try again later.\n"
+_APF_HEADERS = {
+    # setResponseHeaders: the UIDs (not the names) of the matched FlowSchema and level.
+    "X-Kubernetes-PF-FlowSchema-UID": "7c0ba4b5-6b25-4e0e-b2a8-0e34c1b2d6a1",
+    "X-Kubernetes-PF-PriorityLevel-UID": "0f0c3a52-36d2-4c38-9e7b-51c8f9a45c5e",
+}
+_ETCD_TIMED_OUT = "etcdserver: request timed out"
+_SHUTTING_DOWN = "apiserver is shutting down"
+_TIMED_OUT = "Timeout: request did not complete within the allotted timeout"
+_SNIFFED = "text/plain; charset=utf-8"
+PUSHBACK = (429, 500, 503, 504)
+
+
+def _injected(code: int, retry_after: int | None) -> web.Response:
+    """The response a real server sends for ``code`` (one of ``PUSHBACK``)."""
+    headers: dict[str, str] = {"Content-Type": JSON, "X-Content-Type-Options": "nosniff"}
+    if retry_after is not None and code in (429, 503):
+        headers["Retry-After"] = str(retry_after)
     if code == 429:
-        details: dict[str, Any] = {}
-        if retry_after is not None:
-            details["retryAfterSeconds"] = retry_after
-        return ApiError(
-            429,
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-            details,
-            retry_after=retry_after,
-        )
-    reason, message = {
-        500: ("InternalError", "Internal error occurred: injected fault"),
-        503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
-        504: ("Timeout", "The server was unable to return a response in the time allotted"),
-    }.get(code, ("InternalError", "Internal error occurred: injected fault"))
-    return ApiError(
-        code,
-        reason,
-        message,
-        {"causes": [{"message": "injected fault"}]},
-        retry_after=retry_after if code in (503, 504) else None,
-    )
+        body = _APF_TOO_MANY.encode()
+        headers.update(_APF_HEADERS)
+        headers["Content-Type"] = _SNIFFED
+    elif code == 503:
+        body = orjson.dumps(ApiError(503, "ServiceUnavailable", _SHUTTING_DOWN).status())
+    elif code == 504:
+        body = orjson.dumps(ApiError(504, "Timeout", _TIMED_OUT, {}).status())
+        headers = {"Content-Type": _SNIFFED}
+    else:
+        body = orjson.dumps(ApiError(500, "", _ETCD_TIMED_OUT).status())
+    return web.Response(body=body, status=code, headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,7 +485,8 @@ class ApiServer:
             self.stats.requests[stats_key] += 1
             failure = self.faults._take(verb, target.stats_key)
             if failure is not None:
-                raise failure
+                self.stats.bytes[stats_key] += len(failure.body)  # type: ignore[arg-type]
+                return failure
             self._authorize(user, verb, target, request)
             return await self._serve(request, verb, target, stats_key)
         except ApiError as err:
