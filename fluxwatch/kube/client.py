@@ -96,6 +96,9 @@ def url_template(path: str) -> tuple[str, str | None]:
     return "/".join(parts[:start] + rest), namespace
 
 
+# Where the kubelet mounts a pod's ServiceAccount token and the cluster's CA.
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
 HELMRELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
 SECRETS = Resource("", "v1", "secrets")
@@ -158,12 +161,22 @@ class KubeClient:
         context: str | None = None,
         *,
         impersonate: Impersonation | None = None,
+        service_account: Path = SERVICE_ACCOUNT,
     ) -> KubeClient:
-        """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig."""
+        """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig.
+
+        In a pod the token is ``service_account``'s ``token`` file, which the kubelet
+        rotates: the library reads it again at most a minute after it changed (its
+        refresh hook, run by every request's headers), well before the old one
+        expires (the kubelet rotates at 80% of its lifetime)."""
         configuration = k8s_client.Configuration()
         path = kubeconfig or os.environ.get("KUBECONFIG")
         if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(
+                client_configuration=configuration,
+                token_filename=str(service_account / "token"),
+                cert_filename=str(service_account / "ca.crt"),
+            )
         else:
             cfg_file = str(path) if path else str(Path.home() / ".kube" / "config")
             await k8s_config.load_kube_config(
