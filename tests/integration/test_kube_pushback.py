@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 
 from fluxwatch.kube.client import HELMRELEASES, MAX_RETRIES, KubeApiError, KubeClient
-from fluxwatch.kube.patch import HelmReleaseWriter
+from fluxwatch.kube.patch import HelmReleaseWriter, KubeEventWriter, KubeSecretReader
+from fluxwatch.notify.config import NotifySettings
+from fluxwatch.notify.event import EventFactory, InvolvedObject
+from fluxwatch.notify.router import Router
 from fluxwatch.sim.apiserver import ApiServer
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
@@ -113,3 +116,43 @@ async def test_a_throttled_watch_opens_after_retry_after(
     finally:
         stream.release()
     assert apiserver.stats.requests[("watch", HR)] == 2
+
+
+async def test_a_kubernetes_event_alert_throttled_twice_is_written_once(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """APF refuses before the handler runs, so sending the create again cannot make a
+    second Event: the alert lands once, neither dropped nor doubled."""
+    created = apiserver.store.create(HR, hr("podinfo", "apps"))
+    settings = NotifySettings.model_validate(
+        {
+            "providers": [{"name": "k8s", "type": "kubernetes-event"}],
+            "alerts": [
+                {
+                    "name": "all",
+                    "providerRef": {"name": "k8s"},
+                    "eventSources": [{"kind": "HelmRelease", "name": "*", "namespace": "*"}],
+                }
+            ],
+        }
+    )
+    router = await Router.from_settings(settings, event_writer=KubeEventWriter(client))
+    apiserver.faults.fail_next(2, code=429, retry_after=0, verb="create", resource="events")
+    obj = InvolvedObject.helmrelease("apps", "podinfo", created["metadata"]["uid"])
+    router.publish(EventFactory("fluxwatch-test").stuck_detected(obj, age=400, threshold=300))
+    await router.close(5)
+    events, _ = apiserver.store.list("events", "apps")
+    assert [e["reason"] for e in events] == ["StuckDetected"]
+    assert apiserver.stats.requests[("create", "events")] == 3
+
+
+async def test_a_throttled_secret_read_is_read_after_retry_after(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    apiserver.store.create(
+        "secrets",
+        {"metadata": {"name": "slack", "namespace": "apps"}, "data": {"address": "aHR0cDovL3g="}},
+    )
+    apiserver.faults.fail_next(2, code=429, retry_after=0, verb="get", resource="secrets")
+    assert await KubeSecretReader(client).read_secret("apps", "slack") == {"address": b"http://x"}
+    assert apiserver.stats.requests[("get", "secrets")] == 3
