@@ -105,6 +105,7 @@ class _Failure:
     retry_after: int | None
     verb: str | None
     resource: str | None
+    served: bool = False  # a cut connection: after the request was served, or before
 
     def matches(self, verb: str, key: str) -> bool:
         return (self.verb is None or self.verb == verb) and (
@@ -129,6 +130,7 @@ class Faults:
         self._server = server
         self.latency = 0.0  # seconds added before every request is served
         self._failures: deque[_Failure] = deque()
+        self._cuts: deque[_Failure] = deque()
 
     def drop_watches(self, *, clean: bool = False) -> int:
         """End every open watch stream: abruptly (the connection is cut mid-stream, as
@@ -158,22 +160,49 @@ class Faults:
         if n > 0:
             self._failures.append(_Failure(n, code, retry_after, verb, resource))
 
+    def cut_next(
+        self,
+        n: int = 1,
+        *,
+        served: bool = True,
+        verb: str | None = None,
+        resource: str | None = None,
+    ) -> None:
+        """Cut the connection of the next ``n`` API requests (optionally only those of a
+        verb and/or a resource key) instead of answering, as a dying server or a proxy
+        does: after the request was ``served`` (a write lands, its answer is lost) or
+        before. A watch is cut mid-stream with :meth:`drop_watches` instead."""
+        if verb == "watch":
+            raise ValueError("verb: cut a watch with drop_watches")
+        if n > 0:
+            self._cuts.append(_Failure(n, 0, None, verb, resource, served))
+
     def compact(self) -> None:
         """Expire the watch history: resuming from any earlier version gets 410."""
         self._server.store.compact()
 
     def clear(self) -> None:
         self._failures.clear()
+        self._cuts.clear()
         self.latency = 0.0
 
     def _take(self, verb: str, key: str) -> web.Response | None:
-        for failure in self._failures:
-            if failure.matches(verb, key):
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    self._failures.remove(failure)
-                return _injected(failure.code, failure.retry_after)
-        return None
+        failure = _next(self._failures, verb, key)
+        return None if failure is None else _injected(failure.code, failure.retry_after)
+
+    def _take_cut(self, verb: str, key: str) -> _Failure | None:
+        return None if verb == "watch" else _next(self._cuts, verb, key)
+
+
+def _next(queue: deque[_Failure], verb: str, key: str) -> _Failure | None:
+    """The first queued failure for this request, counted down (and gone at zero)."""
+    for failure in queue:
+        if failure.matches(verb, key):
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                queue.remove(failure)
+            return failure
+    return None
 
 
 # The answers kube-apiserver gives when it pushes back, each from the code that writes it
@@ -488,7 +517,14 @@ class ApiServer:
                 self.stats.bytes[stats_key] += len(failure.body)  # type: ignore[arg-type]
                 return failure
             self._authorize(user, verb, target, request)
-            return await self._serve(request, verb, target, stats_key)
+            cut = self.faults._take_cut(verb, target.stats_key)
+            if cut is None:
+                return await self._serve(request, verb, target, stats_key)
+            if cut.served:
+                await self._serve(request, verb, target, stats_key)
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()  # never written: the connection is gone
         except ApiError as err:
             body = orjson.dumps(err.status())
             if stats_key is not None:

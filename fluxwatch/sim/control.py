@@ -14,6 +14,9 @@ reach it can break the cluster for every client. Each hook is one of
   503 or 504; a 429 or 503 carries ``Retry-After: S``), only
   those of verb V (``list``, ``watch``, ``patch``...) and resource R
   (``helmreleases.helm.toolkit.fluxcd.io``) when given;
+- ``POST .../cut?n=N[&served=false][&verb=V][&resource=R]``: cut the connection
+  of the next N API requests instead of answering, after serving them (a write
+  lands, its answer is lost) or, with ``served=false``, before;
 - ``POST .../latency?seconds=S``: add S seconds before every API request;
 - ``POST .../compact``: expire the watch history, so resuming is a 410;
 - ``POST .../clear``: no failures queued, no latency.
@@ -86,6 +89,10 @@ def state(server: ApiServer) -> dict[str, Any]:
             }
             for f in server.faults._failures
         ],
+        "cuts": [
+            {"remaining": f.remaining, "served": f.served, "verb": f.verb, "resource": f.resource}
+            for f in server.faults._cuts
+        ],
     }
 
 
@@ -135,6 +142,16 @@ def _fail(server: ApiServer, q: _Query) -> dict[str, Any]:
     return {"queued": n}
 
 
+def _cut(server: ApiServer, q: _Query) -> dict[str, Any]:
+    n = q.number("n", int, 1)
+    served = (q.text("served") or "true").lower() != "false"
+    try:
+        server.faults.cut_next(n, served=served, verb=q.text("verb"), resource=q.text("resource"))
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+    return {"queued": n}
+
+
 def _latency(server: ApiServer, q: _Query) -> dict[str, Any]:
     server.faults.latency = q.number("seconds", float)
     return {}
@@ -153,6 +170,7 @@ def _clear(server: ApiServer, _q: _Query) -> dict[str, Any]:
 _HOOKS: dict[str, Callable[[ApiServer, _Query], dict[str, Any]]] = {
     "drop-watches": _drop,
     "fail": _fail,
+    "cut": _cut,
     "latency": _latency,
     "compact": _compact,
     "clear": _clear,

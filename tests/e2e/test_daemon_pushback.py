@@ -9,6 +9,8 @@ RecoveryFailed, no release left suspended, the throttled tries counted by the se
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from daemon_harness import (
     HR,
@@ -23,6 +25,8 @@ from daemon_harness import (
     suspended_by_fluxwatch,
     view,
 )
+
+from fluxwatch.sim import control
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +58,31 @@ async def test_a_throttled_suspend_toggle_waits_out_retry_after_and_recovers(
     final = view(cluster.store, key)
     assert final.suspend is False and final.suspended_at is None
     assert final.ready is not None and final.ready.status == "True"
+
+
+@pytest.mark.parametrize("lost", ["suspend", "resume"])
+async def test_a_suspend_toggle_whose_answer_is_lost_leaves_nothing_suspended(
+    cluster: Cluster, replicas: Replicas, lost: str
+) -> None:
+    """The connection is cut after the server applied a write of the suspend-toggle (a
+    dying server, a proxy): fluxwatch cannot know the write landed. Whichever it was,
+    the release ends resumed, its marker gone."""
+    await cluster.start_helm_controller(suspend_clears_stuck=True)
+    face = await cluster.face()
+    replica = await replicas.start(make_settings(cluster.kubeconfig(face), "fluxwatch-0", TOGGLE))
+    await replica.wait_ready()
+    if lost == "suspend":
+        face.faults.cut_next(1, verb="patch", resource=HR)
+    key = add_stuck(cluster.store, "podinfo", since=becoming_stuck(0.5))
+    await cluster.log.wait_for(key, suspended_by_fluxwatch, timeout=THRESHOLD + 10)
+    if lost == "resume":
+        face.faults.cut_next(1, verb="patch", resource=HR)
+
+    def resumed() -> bool:
+        v = view(cluster.store, key)
+        return v.suspend is False and v.suspended_at is None
+
+    await eventually(resumed, 30, "the release resumed, its marker gone")
+    assert control.state(face)["cuts"] == [], "the cut happened"
+    await asyncio.sleep(2.0)  # and it stays so: nothing suspends it again unasked
+    assert resumed(), replica.reasons(key)

@@ -165,3 +165,35 @@ async def test_the_fault_hooks_are_not_served_unless_asked(
         assert resp.status == 404
     async with http.get("/api/v1/namespaces") as resp:
         assert resp.status == 200
+
+
+async def test_a_cut_after_serving_lands_the_write_and_loses_its_answer(
+    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
+) -> None:
+    apiserver.store.create(HR_KEY, hr("podinfo", "apps"))
+    apiserver.faults.cut_next(1, verb="patch", resource=HR_KEY)
+    patch = {
+        "headers": {"Content-Type": "application/merge-patch+json"},
+        "json": {"spec": {"suspend": True}},
+    }
+    assert await status_of(http, "GET", f"{APPS_HRS}/podinfo") == 200
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch)
+    assert apiserver.store.get(HR_KEY, "apps", "podinfo")["spec"]["suspend"] is True
+    assert await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch) == 200
+
+
+async def test_a_cut_before_serving_writes_nothing(
+    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
+) -> None:
+    apiserver.store.create(HR_KEY, hr("podinfo", "apps"))
+    apiserver.faults.cut_next(1, served=False, verb="patch")
+    patch = {
+        "headers": {"Content-Type": "application/merge-patch+json"},
+        "json": {"spec": {"suspend": True}},
+    }
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch)
+    assert apiserver.store.get(HR_KEY, "apps", "podinfo")["spec"].get("suspend") is not True
+    with pytest.raises(ValueError, match="drop_watches"):
+        apiserver.faults.cut_next(1, verb="watch")
