@@ -5,6 +5,8 @@ patches with API Priority and Fairness' 429 and ``Retry-After``.
 Each write of a suspend-toggle (the suspend, then the resume) is sent again after
 the server's Retry-After, as client-go does, and the recovery goes through: no
 RecoveryFailed, no release left suspended, the throttled tries counted by the server.
+A write whose connection is cut after the server applied it (its answer lost) leaves
+no release suspended either.
 """
 
 from __future__ import annotations
