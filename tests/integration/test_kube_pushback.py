@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from fluxwatch.kube.client import HELMRELEASES, MAX_RETRIES, KubeApiError, KubeClient
+from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC
+from fluxwatch.kube.informer import Backoff, Informer
 from fluxwatch.kube.patch import HelmReleaseWriter, KubeEventWriter, KubeSecretReader
 from fluxwatch.notify.config import NotifySettings
 from fluxwatch.notify.event import EventFactory, InvolvedObject
@@ -156,3 +158,35 @@ async def test_a_throttled_secret_read_is_read_after_retry_after(
     apiserver.faults.fail_next(2, code=429, retry_after=0, verb="get", resource="secrets")
     assert await KubeSecretReader(client).read_secret("apps", "slack") == {"address": b"http://x"}
     assert apiserver.stats.requests[("get", "secrets")] == 3
+
+
+async def test_an_informer_throttled_past_the_retries_loses_no_event(
+    apiserver: ApiServer, client: KubeClient, hr: Callable[..., dict[str, Any]]
+) -> None:
+    """Its watch cut, then refused beyond the client's retries, the informer backs off
+    and resumes from its resourceVersion: what was written meanwhile arrives, once."""
+    apiserver.store.create(HR, hr("before", "apps"))
+    seen: list[tuple[str, str]] = []
+    informer = Informer(
+        client,
+        HELMRELEASES,
+        HELMRELEASES_CODEC,
+        lambda etype, view, _old: seen.append((etype, view.name)),
+        namespace="apps",
+        backoff=Backoff(base=0.05, cap=0.2, jitter=0.0),
+    )
+    task = asyncio.create_task(informer.run())
+    try:
+        await asyncio.wait_for(informer.synced.wait(), 10)
+        apiserver.faults.fail_next(2 * (MAX_RETRIES + 1), code=429, retry_after=0, verb="watch")
+        apiserver.faults.drop_watches()
+        apiserver.store.create(HR, hr("meanwhile", "apps"))
+        async with asyncio.timeout(10):
+            while ("ADDED", "meanwhile") not in seen:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert seen == [("ADDED", "before"), ("ADDED", "meanwhile")]
+        assert apiserver.stats.requests[("list", HR)] == 1, "resumed, not listed again"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
