@@ -254,9 +254,12 @@ fault hooks (loopback clients with the admin token only; answers are JSON):
   curl -k -H "$AUTH" $URL                                 what is queued, the latency
   curl -k -H "$AUTH" -X POST $URL/drop-watches            cut every open watch (?clean=true:
                                                           end them as a timeout does)
-  curl -k -H "$AUTH" -X POST "$URL/fail?n=5&code=503"     fail the next 5 API requests
-      (&retryAfter=S for a 429's Retry-After, &verb=list|watch|patch..., &resource=
+  curl -k -H "$AUTH" -X POST "$URL/fail?n=5&code=503"     fail the next 5 API requests as a
+      real server does (code 429, 500, 503 or 504; &retryAfter=S for a 429's or 503's
+      Retry-After, &verb=list|watch|patch..., &resource=
       helmreleases.helm.toolkit.fluxcd.io to fail only those)
+  curl -k -H "$AUTH" -X POST "$URL/cut?verb=patch"        cut the next patch's connection
+      after it is served: it lands, its answer is lost (&served=false: before)
   curl -k -H "$AUTH" -X POST "$URL/latency?seconds=2"     2 s before every API request
   curl -k -H "$AUTH" -X POST $URL/compact                 expire the watch history (410s)
   curl -k -H "$AUTH" -X POST $URL/clear                   no failures queued, no latency

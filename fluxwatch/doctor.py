@@ -722,14 +722,19 @@ async def _controllers(client: KubeClient, namespace: str) -> list[Finding]:
         try:
             deploy = await deployment(client, namespace, controller)
         except KubeError as exc:
+            refused = isinstance(exc, KubeApiError) and exc.code in (401, 403)
+            fix = (
+                "run doctor with credentials that may get it (config/components/doctor "
+                "grants fluxwatch that)"
+                if refused
+                else "run doctor again when the API server answers"
+            )
             found.append(
                 Finding(
                     "leader-election",
                     Level.WARN,
                     f"{controller}: cannot read Deployment {namespace}/{controller} "
-                    f"({_why(exc)}); "
-                    "its flags and memory limit are not checked: run doctor with credentials "
-                    "that may get it (config/components/doctor grants fluxwatch that)",
+                    f"({_why(exc)}); its flags and memory limit are not checked: {fix}",
                 )
             )
             continue
@@ -771,7 +776,8 @@ async def run_doctor(
     except KubeError as exc:
         findings.append(Finding("api", Level.WARN, f"could not read discovery: {exc}"))
     findings.extend(await _controllers(client, flux_namespace or settings.leases.namespace))
-    for need in needs(settings):
+    wanted = needs(settings)
+    for done, need in enumerate(wanted, 1):
         answer = await probe(
             client,
             need.verb,
@@ -781,6 +787,19 @@ async def run_doctor(
             name=need.name,
         )
         findings.append(check_access(need, answer))
+        if answer.pushed_back:
+            # A server that throttles or fails after the client's retries would do the
+            # same to every other question: stop, and say the permissions are unknown.
+            findings.append(
+                Finding(
+                    "rbac",
+                    Level.FAIL,
+                    f"the API server did not answer ({answer.detail}); "
+                    f"{len(wanted) - done} more permission checks not run: "
+                    "run doctor again when it answers",
+                )
+            )
+            break
     address, forwarding = events_address(settings, events_addr)
     own = transport is None
     transport = transport or Transport(retry=RetryPolicy(max_retries=0))

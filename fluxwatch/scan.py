@@ -101,7 +101,18 @@ def summary(
     }
 
 
-async def run_scan(settings: Settings, *, output: str = "table", recover: bool = False) -> int:
+# How long one pass waits for its first list. The daemon waits as long as it takes
+# (readiness says it cannot read); one pass that cannot list says why and exits 1.
+SYNC_DEADLINE = 120.0
+
+
+async def run_scan(
+    settings: Settings,
+    *,
+    output: str = "table",
+    recover: bool = False,
+    sync_deadline: float = SYNC_DEADLINE,
+) -> int:
     engine = engine_settings(settings)
     client = await KubeClient.from_config(settings.kubeconfig, settings.context)
     waiter = ViewWaiter()
@@ -121,7 +132,16 @@ async def run_scan(settings: Settings, *, output: str = "table", recover: bool =
     tasks = [asyncio.create_task(i.run()) for i in informers]
     try:
         try:
-            await asyncio.gather(*(i.wait_synced() for i in informers))
+            async with asyncio.timeout(sync_deadline):
+                await asyncio.gather(*(i.wait_synced() for i in informers))
+        except TimeoutError:
+            last = next((i.last_error for i in informers if not i.synced.is_set()), None)
+            why = f"; the last answer: {last}" if last is not None else ""
+            print(
+                f"fluxwatch: scan: could not list HelmReleases within {sync_deadline:g}s{why}",
+                file=sys.stderr,
+            )
+            return 1
         except KubeApiError as exc:
             # The daemon retries a refused list (its RBAC may come later); one pass
             # would wait forever, so it says what the API server refused and stops.

@@ -14,10 +14,19 @@ one; connection failures become :class:`KubeConnectionError`, also while a
 rest of the package catches (so only this module knows aiohttp's errors). The
 tree lives in :mod:`fluxwatch.kube.errors`, which does no I/O, so the engine
 catches it without importing this client; it is re-exported here.
+
+A request the server pushes back with ``Retry-After`` (a 429 from API Priority
+and Fairness, a 503 from a server shutting down, any 5xx that names a wait) is
+sent again after that wait, at most ``MAX_RETRIES`` times, whatever its verb:
+client-go's rule (rest/request.go ``checkWait``), so that fluxwatch is no less
+patient than kubectl and no more. An answer without ``Retry-After`` is raised
+at once; the caller's own loop (the informer's backoff, a resume's) decides.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -41,6 +50,12 @@ METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v
 
 
 _tracer = trace.get_tracer(__name__)
+log = logging.getLogger(__name__)
+
+# client-go's maxRetries; a Retry-After beyond the cap (APF sends 1 to 32) is a broken
+# proxy's, not a reason to hang.
+MAX_RETRIES = 10
+MAX_RETRY_AFTER = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +95,9 @@ def url_template(path: str) -> tuple[str, str | None]:
         rest[plural_at + 1] = "{name}"
     return "/".join(parts[:start] + rest), namespace
 
+
+# Where the kubelet mounts a pod's ServiceAccount token and the cluster's CA.
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 HELMRELEASES = Resource("helm.toolkit.fluxcd.io", "v2", "helmreleases")
 LEASES = Resource("coordination.k8s.io", "v1", "leases")
@@ -152,16 +170,25 @@ class KubeClient:
         *,
         impersonate: Impersonation | None = None,
         watches: int = 0,
+        service_account: Path = SERVICE_ACCOUNT,
     ) -> KubeClient:
         """In-cluster config when running in a pod and no kubeconfig is named, else kubeconfig.
 
-        ``watches``: how many watches the caller keeps open at once; each holds a connection
-        of its own on top of :data:`REQUEST_CONNECTIONS`."""
+        In a pod the token is ``service_account``'s ``token`` file, which the kubelet
+        rotates: the library reads it again at most a minute after it changed (its
+        refresh hook, run by every request's headers), well before the old one
+        expires (the kubelet rotates at 80% of its lifetime). ``watches``: how many
+        watches the caller keeps open at once; each holds a connection of its own on top
+        of :data:`REQUEST_CONNECTIONS`."""
         configuration = k8s_client.Configuration()
         configuration.connection_pool_maxsize = REQUEST_CONNECTIONS + watches
         path = kubeconfig or os.environ.get("KUBECONFIG")
         if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=configuration)
+            k8s_config.load_incluster_config(
+                client_configuration=configuration,
+                token_filename=str(service_account / "token"),
+                cert_filename=str(service_account / "ca.crt"),
+            )
         else:
             cfg_file = str(path) if path else str(Path.home() / ".kube" / "config")
             await k8s_config.load_kube_config(
@@ -247,31 +274,55 @@ class KubeClient:
         if method in ("POST", "PUT", "PATCH", "DELETE") and content_type is None:
             # The library's REST layer reads Content-Type for every method with a body slot.
             content_type = JSON
-        headers = await self._headers(accept, content_type)
         url = self.host + path
         params = dict(query) if query else None
-        try:
-            response: aiohttp.ClientResponse = await self._api.rest_client.request(
-                method,
-                url,
-                query_params=params,
-                # Annotated dict, passed to aiohttp as given: a multidict keeps repeats.
-                headers=headers,  # type: ignore[arg-type]
-                body=body,
-                _preload_content=False,
-                _request_timeout=timeout,
-            )
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
-        if response.status >= 300:
+        retries = 0
+        while True:
+            # Each try asks for the headers again: a rotated token is read in between.
+            headers = await self._headers(accept, content_type)
+            try:
+                response: aiohttp.ClientResponse = await self._api.rest_client.request(
+                    method,
+                    url,
+                    query_params=params,
+                    # Annotated dict, passed to aiohttp as given: a multidict keeps repeats.
+                    headers=headers,  # type: ignore[arg-type]
+                    body=body,
+                    _preload_content=False,
+                    _request_timeout=timeout,
+                )
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
+            if response.status < 300:
+                return response
             try:
                 data = await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise KubeConnectionError(f"{method} {path}: {exc!r}") from exc
             finally:
                 response.release()
-            raise KubeApiError.from_response(response.status, data, response.headers, method, path)
-        return response
+            error = KubeApiError.from_response(
+                response.status, data, response.headers, method, path
+            )
+            wait = error.retry_after
+            if wait is None or not (error.code == 429 or error.code >= 500):
+                raise error
+            if retries >= MAX_RETRIES:
+                error.retries = retries
+                raise error
+            retries += 1
+            wait = min(wait, MAX_RETRY_AFTER)
+            log.info(
+                "%s %s: %s %s, retrying in %gs as asked (%d of %d)",
+                method,
+                path,
+                error.code,
+                error.reason,
+                wait,
+                retries,
+                MAX_RETRIES,
+            )
+            await asyncio.sleep(wait)
 
     async def stream(
         self,

@@ -43,14 +43,24 @@ class KubeApiError(KubeError):
         self.retry_after = retry_after
         self.method = method
         self.path = path
+        self.retries = 0  # how many times the client sent it again, as Retry-After asked
         where = f"{method} {path}: " if method else ""
         super().__init__(f"{where}{code} {reason}: {message}")
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.retries:
+            text += f" (still refused after {self.retries} retries, as Retry-After asked)"
+        return text
 
     @classmethod
     def from_response(
         cls, status: int, body: bytes, headers: Mapping[str, str], method: str, path: str
     ) -> KubeApiError:
-        reason, message = "", body[:500].decode("utf-8", "replace")
+        # A body that is not a Status (API Priority and Fairness answers a 429 in plain
+        # text) gets the reason client-go gives its code, and its text as the message.
+        reason = _REASONS.get(status, "")
+        message = body[:500].decode("utf-8", "replace").strip()
         try:
             doc = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
@@ -76,6 +86,26 @@ class KubeApiError(KubeError):
     @property
     def forbidden(self) -> bool:
         return self.code == 403
+
+
+# apimachinery's NewGenericServerResponse: the reason of a code whose body says none.
+_REASONS = {
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    409: "Conflict",
+    410: "Gone",
+    413: "RequestEntityTooLarge",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 def _parse_retry_after(value: str | None) -> float | None:

@@ -209,6 +209,9 @@ class Informer(Generic[V]):
         # the pod), a one-shot command stops on it (``wait_synced``).
         self.refused: KubeApiError | None = None
         self._refusal = asyncio.Event()
+        # The last failure of a list or watch, whatever it was: what a one-shot command
+        # that gives up tells its user.
+        self.last_error: Exception | None = None
         self.resource_version: str | None = None
         self.name = resource.plural if namespace is None else f"{resource.plural}@{namespace}"
         self._event = self.codec.event
@@ -287,6 +290,7 @@ class Informer(Generic[V]):
                 need_list = True
                 log.warning("%s; relisting in %.2fs", exc, delay, extra={"informer": self.name})
             except KubeApiError as exc:
+                self.last_error = exc
                 if exc.gone:
                     self.observer.on_restart(self._plural, "expired")
                     need_list = True
@@ -299,11 +303,10 @@ class Informer(Generic[V]):
                         self.refused = exc
                         self._refusal.set()
                     reason = "throttled" if exc.code == 429 else f"http-{exc.code}"
-                    delay = (
-                        exc.retry_after
-                        if exc.code == 429 and exc.retry_after is not None
-                        else self.backoff.delay(failures)
-                    )
+                    # The client already waited out each Retry-After it was sent: what
+                    # arrives here was refused again and again, so back off, never for
+                    # less than the server's last Retry-After.
+                    delay = max(exc.retry_after or 0.0, self.backoff.delay(failures))
                 log.warning(
                     "API error %s %s; retrying in %.2fs",
                     exc.code,
@@ -316,6 +319,7 @@ class Informer(Generic[V]):
                 delay = self.backoff.delay(failures)
                 log.warning("watch error: %s; relisting", exc, extra={"informer": self.name})
             except (TimeoutError, KubeConnectionError, OSError) as exc:
+                self.last_error = exc
                 check_version = True
                 if self._healthy(started):
                     failures = 0

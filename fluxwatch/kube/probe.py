@@ -50,6 +50,9 @@ class Probe:
     namespace: str | None
     access: Access
     detail: str = ""
+    # The server did not answer the question: it throttled, failed (5xx) or could not
+    # be reached, after the client's own retries. Asking it more now would not help.
+    pushed_back: bool = False
 
     @property
     def where(self) -> str:
@@ -88,9 +91,10 @@ async def probe(
         detail = await _ask(client, verb, res, namespace, subresource, name)
     except KubeApiError as exc:
         access, detail = _judge(exc)
-        return Probe(verb, what, namespace, access, detail)
+        pushed_back = exc.code == 429 or exc.code >= 500
+        return Probe(verb, what, namespace, access, detail, pushed_back)
     except KubeConnectionError as exc:
-        return Probe(verb, what, namespace, Access.UNKNOWN, str(exc))
+        return Probe(verb, what, namespace, Access.UNKNOWN, str(exc), pushed_back=True)
     return Probe(verb, what, namespace, Access.ALLOWED, detail)
 
 

@@ -105,6 +105,7 @@ class _Failure:
     retry_after: int | None
     verb: str | None
     resource: str | None
+    served: bool = False  # a cut connection: after the request was served, or before
 
     def matches(self, verb: str, key: str) -> bool:
         return (self.verb is None or self.verb == verb) and (
@@ -129,6 +130,7 @@ class Faults:
         self._server = server
         self.latency = 0.0  # seconds added before every request is served
         self._failures: deque[_Failure] = deque()
+        self._cuts: deque[_Failure] = deque()
 
     def drop_watches(self, *, clean: bool = False) -> int:
         """End every open watch stream: abruptly (the connection is cut mid-stream, as
@@ -150,9 +152,30 @@ class Faults:
         resource: str | None = None,
     ) -> None:
         """Fail the next ``n`` API requests (optionally only those of a verb and/or a
-        resource key) with ``code``; a 429 carries ``Retry-After: retry_after``."""
+        resource key) with the real server's answer for ``code``: 429 as API Priority
+        and Fairness refuses, 500 an etcd timeout, 503 a server shutting down, 504 the
+        timeout filter. A 429 or 503 carries ``Retry-After: retry_after`` unless None."""
+        if code not in PUSHBACK:
+            raise ValueError(f"code: a server pushes back with one of {PUSHBACK}, not {code}")
         if n > 0:
             self._failures.append(_Failure(n, code, retry_after, verb, resource))
+
+    def cut_next(
+        self,
+        n: int = 1,
+        *,
+        served: bool = True,
+        verb: str | None = None,
+        resource: str | None = None,
+    ) -> None:
+        """Cut the connection of the next ``n`` API requests (optionally only those of a
+        verb and/or a resource key) instead of answering, as a dying server or a proxy
+        does: after the request was ``served`` (a write lands, its answer is lost) or
+        before. A watch is cut mid-stream with :meth:`drop_watches` instead."""
+        if verb == "watch":
+            raise ValueError("verb: cut a watch with drop_watches")
+        if n > 0:
+            self._cuts.append(_Failure(n, 0, None, verb, resource, served))
 
     def compact(self) -> None:
         """Expire the watch history: resuming from any earlier version gets 410."""
@@ -160,42 +183,64 @@ class Faults:
 
     def clear(self) -> None:
         self._failures.clear()
+        self._cuts.clear()
         self.latency = 0.0
 
-    def _take(self, verb: str, key: str) -> ApiError | None:
-        for failure in self._failures:
-            if failure.matches(verb, key):
-                failure.remaining -= 1
-                if failure.remaining <= 0:
-                    self._failures.remove(failure)
-                return _injected(failure.code, failure.retry_after)
-        return None
+    def _take(self, verb: str, key: str) -> web.Response | None:
+        failure = _next(self._failures, verb, key)
+        return None if failure is None else _injected(failure.code, failure.retry_after)
+
+    def _take_cut(self, verb: str, key: str) -> _Failure | None:
+        return None if verb == "watch" else _next(self._cuts, verb, key)
 
 
-def _injected(code: int, retry_after: int | None) -> ApiError:
+def _next(queue: deque[_Failure], verb: str, key: str) -> _Failure | None:
+    """The first queued failure for this request, counted down (and gone at zero)."""
+    for failure in queue:
+        if failure.matches(verb, key):
+            failure.remaining -= 1
+            if failure.remaining <= 0:
+                queue.remove(failure)
+            return failure
+    return None
+
+
+# The answers kube-apiserver gives when it pushes back, each from the code that writes it
+# (k8s.io/apiserver). A 429 comes from API Priority and Fairness (or max-in-flight)
+# before authorization, as http.Error writes it: plain text, not a Status. A 500 is an
+# etcd error the storage did not classify: a Status without a reason, etcd's text as its
+# message. A 503 is a server shutting down (filters/waitgroup.go), a 504 the timeout
+# filter's Status, written with no Content-Type (so Go sniffs text/plain).
+_APF_TOO_MANY = "Too many requests, please try again later.\n"
+_APF_HEADERS = {
+    # setResponseHeaders: the UIDs (not the names) of the matched FlowSchema and level.
+    "X-Kubernetes-PF-FlowSchema-UID": "7c0ba4b5-6b25-4e0e-b2a8-0e34c1b2d6a1",
+    "X-Kubernetes-PF-PriorityLevel-UID": "0f0c3a52-36d2-4c38-9e7b-51c8f9a45c5e",
+}
+_ETCD_TIMED_OUT = "etcdserver: request timed out"
+_SHUTTING_DOWN = "apiserver is shutting down"
+_TIMED_OUT = "Timeout: request did not complete within the allotted timeout"
+_SNIFFED = "text/plain; charset=utf-8"
+PUSHBACK = (429, 500, 503, 504)
+
+
+def _injected(code: int, retry_after: int | None) -> web.Response:
+    """The response a real server sends for ``code`` (one of ``PUSHBACK``)."""
+    headers: dict[str, str] = {"Content-Type": JSON, "X-Content-Type-Options": "nosniff"}
+    if retry_after is not None and code in (429, 503):
+        headers["Retry-After"] = str(retry_after)
     if code == 429:
-        details: dict[str, Any] = {}
-        if retry_after is not None:
-            details["retryAfterSeconds"] = retry_after
-        return ApiError(
-            429,
-            "TooManyRequests",
-            "Too many requests, please try again later.",
-            details,
-            retry_after=retry_after,
-        )
-    reason, message = {
-        500: ("InternalError", "Internal error occurred: injected fault"),
-        503: ("ServiceUnavailable", "The server is currently unable to handle the request"),
-        504: ("Timeout", "The server was unable to return a response in the time allotted"),
-    }.get(code, ("InternalError", "Internal error occurred: injected fault"))
-    return ApiError(
-        code,
-        reason,
-        message,
-        {"causes": [{"message": "injected fault"}]},
-        retry_after=retry_after if code in (503, 504) else None,
-    )
+        body = _APF_TOO_MANY.encode()
+        headers.update(_APF_HEADERS)
+        headers["Content-Type"] = _SNIFFED
+    elif code == 503:
+        body = orjson.dumps(ApiError(503, "ServiceUnavailable", _SHUTTING_DOWN).status())
+    elif code == 504:
+        body = orjson.dumps(ApiError(504, "Timeout", _TIMED_OUT, {}).status())
+        headers = {"Content-Type": _SNIFFED}
+    else:
+        body = orjson.dumps(ApiError(500, "", _ETCD_TIMED_OUT).status())
+    return web.Response(body=body, status=code, headers=headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,9 +514,17 @@ class ApiServer:
             self.stats.requests[stats_key] += 1
             failure = self.faults._take(verb, target.stats_key)
             if failure is not None:
-                raise failure
+                self.stats.bytes[stats_key] += len(failure.body)  # type: ignore[arg-type]
+                return failure
             self._authorize(user, verb, target, request)
-            return await self._serve(request, verb, target, stats_key)
+            cut = self.faults._take_cut(verb, target.stats_key)
+            if cut is None:
+                return await self._serve(request, verb, target, stats_key)
+            if cut.served:
+                await self._serve(request, verb, target, stats_key)
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response()  # never written: the connection is gone
         except ApiError as err:
             body = orjson.dumps(err.status())
             if stats_key is not None:

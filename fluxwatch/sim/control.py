@@ -10,9 +10,13 @@ reach it can break the cluster for every client. Each hook is one of
 - ``POST .../drop-watches[?clean=true]``: cut every open watch, abruptly (as a
   dying server does) or as a server-side timeout ends one;
 - ``POST .../fail?n=N&code=C[&retryAfter=S][&verb=V][&resource=R]``: fail the
-  next N API requests with status C (a 429 carries ``Retry-After: S``), only
+  next N API requests as a real server pushes back with status C (429, 500,
+  503 or 504; a 429 or 503 carries ``Retry-After: S``), only
   those of verb V (``list``, ``watch``, ``patch``...) and resource R
   (``helmreleases.helm.toolkit.fluxcd.io``) when given;
+- ``POST .../cut?n=N[&served=false][&verb=V][&resource=R]``: cut the connection
+  of the next N API requests instead of answering, after serving them (a write
+  lands, its answer is lost) or, with ``served=false``, before;
 - ``POST .../latency?seconds=S``: add S seconds before every API request;
 - ``POST .../compact``: expire the watch history, so resuming is a 410;
 - ``POST .../clear``: no failures queued, no latency.
@@ -85,6 +89,10 @@ def state(server: ApiServer) -> dict[str, Any]:
             }
             for f in server.faults._failures
         ],
+        "cuts": [
+            {"remaining": f.remaining, "served": f.served, "verb": f.verb, "resource": f.resource}
+            for f in server.faults._cuts
+        ],
     }
 
 
@@ -120,16 +128,27 @@ def _drop(server: ApiServer, q: _Query) -> dict[str, Any]:
 def _fail(server: ApiServer, q: _Query) -> dict[str, Any]:
     n = q.number("n", int, 1)
     code = q.number("code", int, 500)
-    if not 400 <= code <= 599:
-        raise ControlError(400, f"code: expected an HTTP error status 400-599, got {code}")
     retry = q.number("retryAfter", int, -1)
-    server.faults.fail_next(
-        n,
-        code,
-        retry_after=None if retry < 0 else retry,
-        verb=q.text("verb"),
-        resource=q.text("resource"),
-    )
+    try:
+        server.faults.fail_next(
+            n,
+            code,
+            retry_after=None if retry < 0 else retry,
+            verb=q.text("verb"),
+            resource=q.text("resource"),
+        )
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
+    return {"queued": n}
+
+
+def _cut(server: ApiServer, q: _Query) -> dict[str, Any]:
+    n = q.number("n", int, 1)
+    served = (q.text("served") or "true").lower() != "false"
+    try:
+        server.faults.cut_next(n, served=served, verb=q.text("verb"), resource=q.text("resource"))
+    except ValueError as exc:
+        raise ControlError(400, str(exc)) from None
     return {"queued": n}
 
 
@@ -151,6 +170,7 @@ def _clear(server: ApiServer, _q: _Query) -> dict[str, Any]:
 _HOOKS: dict[str, Callable[[ApiServer, _Query], dict[str, Any]]] = {
     "drop-watches": _drop,
     "fail": _fail,
+    "cut": _cut,
     "latency": _latency,
     "compact": _compact,
     "clear": _clear,

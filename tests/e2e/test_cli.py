@@ -706,7 +706,7 @@ async def test_sim_serve_fault_hooks_replay_faults_by_hand(tmp_path: Path) -> No
                 assert resp.status == 200
             assert loop.time() - started >= 0.3
             async with http.post(f"{hooks}/clear") as resp:
-                assert (await resp.json())["faults"] == {"latency": 0.0, "failures": []}
+                assert (await resp.json())["faults"] == {"latency": 0.0, "failures": [], "cuts": []}
 
             # A watch is cut by drop-watches; after compact, resuming from its version is 410.
             async with http.get(namespaces) as resp:

@@ -32,22 +32,27 @@ async def test_fail_next_fails_that_many_requests_with_a_500_status(
     async with http.get(APPS_HRS) as resp:
         body = await resp.json()
         assert resp.status == 500
-    assert body["reason"] == "InternalError"
+    assert body["message"] == "etcdserver: request timed out"
     assert body["kind"] == "Status"
     assert await status_of(http, "GET", APPS_HRS) == 500
     assert await status_of(http, "GET", APPS_HRS) == 200
 
 
-async def test_a_429_carries_retry_after_header_and_details(
+async def test_a_429_carries_retry_after_header(
     apiserver: ApiServer, http: aiohttp.ClientSession
 ) -> None:
+    """The answer's form (APF's plain text) is a conformance case (test_pushback.py)."""
     apiserver.faults.fail_next(1, code=429, retry_after=3)
     async with http.get(APPS_HRS) as resp:
-        body = await resp.json()
         assert resp.status == 429
         assert resp.headers["Retry-After"] == "3"
-    assert body["reason"] == "TooManyRequests"
-    assert body["details"]["retryAfterSeconds"] == 3
+
+
+def test_only_the_codes_a_real_server_pushes_back_with_can_be_injected(
+    apiserver: ApiServer,
+) -> None:
+    with pytest.raises(ValueError, match=r"one of \(429, 500, 503, 504\), not 502"):
+        apiserver.faults.fail_next(1, code=502)
 
 
 async def test_watch_requests_count_as_requests_to_fail(
@@ -160,3 +165,35 @@ async def test_the_fault_hooks_are_not_served_unless_asked(
         assert resp.status == 404
     async with http.get("/api/v1/namespaces") as resp:
         assert resp.status == 200
+
+
+async def test_a_cut_after_serving_lands_the_write_and_loses_its_answer(
+    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
+) -> None:
+    apiserver.store.create(HR_KEY, hr("podinfo", "apps"))
+    apiserver.faults.cut_next(1, verb="patch", resource=HR_KEY)
+    patch = {
+        "headers": {"Content-Type": "application/merge-patch+json"},
+        "json": {"spec": {"suspend": True}},
+    }
+    assert await status_of(http, "GET", f"{APPS_HRS}/podinfo") == 200
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch)
+    assert apiserver.store.get(HR_KEY, "apps", "podinfo")["spec"]["suspend"] is True
+    assert await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch) == 200
+
+
+async def test_a_cut_before_serving_writes_nothing(
+    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
+) -> None:
+    apiserver.store.create(HR_KEY, hr("podinfo", "apps"))
+    apiserver.faults.cut_next(1, served=False, verb="patch")
+    patch = {
+        "headers": {"Content-Type": "application/merge-patch+json"},
+        "json": {"spec": {"suspend": True}},
+    }
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await status_of(http, "PATCH", f"{APPS_HRS}/podinfo", **patch)
+    assert apiserver.store.get(HR_KEY, "apps", "podinfo")["spec"].get("suspend") is not True
+    with pytest.raises(ValueError, match="drop_watches"):
+        apiserver.faults.cut_next(1, verb="watch")

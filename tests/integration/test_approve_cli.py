@@ -307,3 +307,29 @@ def test_the_component_renders_with_config_default(tmp_path: Path) -> None:
     assert mine == sorted(written, key=lambda d: str(d["kind"]))
     assert len(mine) == 4
     assert any(d["kind"] == "Deployment" for d in rendered)
+
+
+async def test_approve_waits_out_a_throttled_api_server_and_says_so_when_it_gives_up(
+    cluster: ApiServer, tmp_path: Path
+) -> None:
+    """APF's 429 with Retry-After is waited out (two here); a server that still throttles
+    after the client's retries gets a message naming the 429 and the retries, exit 1."""
+    _lease(cluster)
+    cluster.faults.fail_next(2, code=429, retry_after=0, verb="patch", resource=LEASES)
+    code, out, err = await approve(cluster, tmp_path, INCIDENT)
+    assert code == 0, err
+    assert out.startswith(f"approved incident {INCIDENT} as ")
+    assert cluster.stats.requests[("patch", LEASES)] == 3
+
+    cluster.faults.fail_next(10**6, code=429, retry_after=0)
+    code, out, err = await approve(cluster, tmp_path, INCIDENT)
+    assert code == 1 and out == ""
+    *retries, last = err.strip().splitlines()
+    assert len(retries) == 10
+    assert all("429 TooManyRequests, retrying in 0s as asked" in line for line in retries)
+    assert last == (
+        "fluxwatch: approve: POST /apis/authentication.k8s.io/v1/selfsubjectreviews: 429 "
+        "TooManyRequests: Too many requests, please try again later. (still refused after "
+        "10 retries, as Retry-After asked)"
+    )
+    assert "Traceback" not in err

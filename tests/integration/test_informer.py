@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fluxwatch.kube.client import HELMRELEASES, KubeClient
+from fluxwatch.kube.client import HELMRELEASES, MAX_RETRIES, KubeClient
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView, hr_view
 from fluxwatch.kube.informer import BOOKMARK_PERIOD, Backoff, Informer
 from fluxwatch.sim.apiserver import ApiServer
@@ -267,18 +267,42 @@ async def test_server_errors_back_off_then_sync(apiserver: ApiServer, client: Ku
 async def test_throttling_honours_retry_after(
     apiserver: ApiServer, client: KubeClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The client sends a throttled list again as Retry-After asks, MAX_RETRIES times;
+    a list refused even then reaches the informer, which waits at least the last
+    Retry-After (here above its backoff) before it lists again."""
+    apiserver.faults.fail_next(MAX_RETRIES, code=429, retry_after=0)
     apiserver.faults.fail_next(1, code=429, retry_after=1)
     rec = Recorder()
-    # A backoff far above Retry-After: the wait must come from the header, not the backoff.
-    slow = Backoff(base=60.0, cap=60.0, jitter=0.0)
     informer = Informer(
-        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=slow, observer=rec
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=FAST, observer=rec
     )
     caplog.set_level(logging.WARNING, "fluxwatch.kube.informer")
     task = await start(informer)
     try:
         assert rec.restarts == ["throttled"]
         assert any("retrying in 1.00s" in r.getMessage() for r in caplog.records)
+        assert apiserver.stats.requests[("list", HR)] == MAX_RETRIES + 2
+    finally:
+        await stop(task)
+
+
+async def test_throttling_without_a_usable_retry_after_backs_off(
+    apiserver: ApiServer, client: KubeClient
+) -> None:
+    """Retry-After: 0 after every retry is no licence for a hot loop: the informer's
+    own backoff grows between lists."""
+    apiserver.faults.fail_next(3 * (MAX_RETRIES + 1), code=429, retry_after=0)
+    rec = Recorder()
+    backoff = Backoff(base=0.2, factor=2.0, cap=10.0, jitter=0.0)
+    informer = Informer(
+        client, HELMRELEASES, HELMRELEASES_CODEC, rec.handler, backoff=backoff, observer=rec
+    )
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    task = await start(informer)
+    try:
+        assert rec.restarts == ["throttled"] * 3
+        assert loop.time() - started >= 0.2 + 0.4 + 0.8
     finally:
         await stop(task)
 
