@@ -13,11 +13,18 @@ reports instructions per event for each part of the path:
 
 Each part runs with two replays of the lines, and a run without any replay is
 subtracted (the difference divided by the events replayed), so start-up and
-the sync cancel out. Usage (README, "Performance")::
+the sync cancel out.
+
+``round`` counts a whole round instead: an emulator serves the burst (outside
+valgrind, framed in HTTP chunks as kube-apiserver frames a watch), and a
+synced informer and tracker under valgrind read it over HTTP, socket, HTTP
+parser and all; two rounds minus none, per event. Usage (README,
+"Performance")::
 
     python -m bench.icount capture /tmp/lines.bin      # the emulator's burst, 10,000 events
     python -m bench.icount count /tmp/lines.bin         # every part, about a minute each
     python -m bench.icount count /tmp/lines.bin event line
+    python -m bench.icount round [--managed-fields]     # a whole round over HTTP, 2,000 events
 """
 
 from __future__ import annotations
@@ -87,7 +94,58 @@ def _replay(path: Path, part: str, replays: int) -> None:
     asyncio.run(main())
 
 
+def _rounds(info_path: Path, rounds: int) -> None:
+    """What ``round`` runs under valgrind: sync from the emulator, then read its burst."""
+    import gc
+    import json
+
+    from bench.engine import Counting, make_tracker
+    from bench.watch import _fluxwatch_round
+    from fluxwatch.kube.client import HELMRELEASES, KubeClient
+    from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC
+    from fluxwatch.kube.informer import Informer
+
+    info = json.loads(info_path.read_text())
+
+    async def main() -> None:
+        client = await KubeClient.from_config(info["kubeconfig"])
+        counter = Counting(make_tracker())
+        informer = Informer(client, HELMRELEASES, HELMRELEASES_CODEC, counter)
+        await informer._relist()
+        gc.collect()
+        for _ in range(rounds):
+            await _fluxwatch_round(informer, counter, info["burst_from"], info["releases"])
+        await client.close()
+
+    asyncio.run(main())
+
+
+async def _round(releases: int, managed: bool) -> int:
+    """Instructions per event of a whole informer round over HTTP."""
+    import json
+
+    from bench.common import Child
+
+    with tempfile.TemporaryDirectory() as tmp:
+        args = ["--releases", str(releases), "--burst", "--kubeconfig-out", f"{tmp}/kc"]
+        emu = await Child.start("bench.emulator", *args, *(["--managed-fields"] if managed else []))
+        try:
+            info = Path(tmp) / "info.json"
+            info.write_text(json.dumps({**emu.info, "releases": releases}))
+            counts = [
+                await asyncio.to_thread(_instructions_of, ["rounds", str(info), str(n)])
+                for n in (0, REPLAYS)
+            ]
+        finally:
+            await emu.stop()
+    return (counts[1] - counts[0]) // (REPLAYS * releases)
+
+
 def _instructions(path: Path, part: str, replays: int) -> int:
+    return _instructions_of(["replay", str(path), part, str(replays)])
+
+
+def _instructions_of(command: list[str]) -> int:
     run = subprocess.run(
         [
             "valgrind",
@@ -97,10 +155,7 @@ def _instructions(path: Path, part: str, replays: int) -> int:
             sys.executable,
             "-m",
             "bench.icount",
-            "replay",
-            str(path),
-            part,
-            str(replays),
+            *command,
         ],
         capture_output=True,
         text=True,
@@ -127,6 +182,12 @@ def main(argv: list[str]) -> int:
     rep.add_argument("lines", type=Path)
     rep.add_argument("part", choices=PARTS)
     rep.add_argument("replays", type=int)
+    rnd = sub.add_parser("round", help="instructions per event of a whole round over HTTP")
+    rnd.add_argument("--releases", type=int, default=LINES)
+    rnd.add_argument("--managed-fields", action="store_true", help="four managers' managedFields")
+    rns = sub.add_parser("rounds", help="(what round runs under valgrind)")
+    rns.add_argument("info", type=Path)
+    rns.add_argument("rounds", type=int)
     args = p.parse_args(argv)
     if args.command == "capture":
         lines = asyncio.run(_capture(args.releases, args.managed_fields))
@@ -135,6 +196,11 @@ def main(argv: list[str]) -> int:
         print(f"{len(lines)} events, {size} bytes each, in {args.out}")
     elif args.command == "replay":
         _replay(args.lines, args.part, args.replays)
+    elif args.command == "rounds":
+        _rounds(args.info, args.rounds)
+    elif args.command == "round":
+        per_event = asyncio.run(_round(args.releases, args.managed_fields))
+        print(f"round: {per_event:,} instructions/event")
     else:
         unknown = set(args.parts) - set(PARTS)
         if unknown:

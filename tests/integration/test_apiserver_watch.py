@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from fluxwatch.sim.apiserver import ApiServer
+from fluxwatch.sim.apiserver import ApiServer, WatchFraming
 from fluxwatch.sim.store import ApiError, Store
 
 HR_KEY = "helmreleases.helm.toolkit.fluxcd.io"
@@ -270,3 +270,55 @@ async def test_a_watch_whose_client_leaves_is_released(
             break
         await asyncio.sleep(0.01)
     assert not table.watchers
+
+
+# ---- the HTTP chunks a watch arrives in (kube-apiserver's watch handler behind net/http) ----
+
+
+def test_framing_sends_a_large_event_alone_and_packs_small_ones_in_2_kib_chunks() -> None:
+    framing = WatchFraming()
+    # An event of 2 KiB or more, to an empty buffer: one chunk, as written.
+    assert framing.write(b"a" * 3000) == [b"a" * 3000]
+    # Small ones wait in the buffer; the one that overflows it fills it to 2,048 bytes,
+    # and what is left waits for the next write or the flush.
+    assert framing.write(b"b" * 1500) == []
+    assert framing.write(b"c" * 1000) == [b"b" * 1500 + b"c" * 548]
+    assert framing.flush() == [b"c" * 452]
+    assert framing.flush() == []
+    # Exactly 2 KiB fits the buffer: sent with the next write or the flush.
+    assert framing.write(b"d" * 2048) == []
+    assert framing.write(b"e") == [b"d" * 2048]
+    # A large write behind buffered bytes: the buffer is filled and sent, then the rest
+    # goes straight through if it is larger than the buffer.
+    assert framing.write(b"f" * 5000) == [b"e" + b"f" * 2047, b"f" * 2953]
+    assert framing.flush() == []
+
+
+async def test_each_large_event_arrives_as_an_http_chunk_of_its_own(
+    apiserver: ApiServer, http: aiohttp.ClientSession, hr: HR
+) -> None:
+    """A HelmRelease with its managedFields is about 3 KB: kube-apiserver writes each event
+    once and net/http sends a write that large as one chunk, so a client's HTTP parser
+    sees one chunk per event, not one per backlog."""
+    store = apiserver.store
+    start = store.create(HR_KEY, hr("seed", "apps"))["metadata"]["resourceVersion"]
+    values = {"blob": "x" * 2500}  # each object well over 2 KiB
+    for i in range(5):
+        store.create(
+            HR_KEY, {**hr(f"r{i}", "apps"), "spec": {**hr("x", "apps")["spec"], "values": values}}
+        )
+    params = {"watch": "1", "resourceVersion": start, "timeoutSeconds": "2"}
+    resp = await http.get(APPS_HRS, params=params)
+    chunks: list[bytes] = []
+    part = b""
+    async with resp:
+        async for data, end_of_chunk in resp.content.iter_chunks():
+            part += data
+            if end_of_chunk:
+                chunks.append(part)
+                part = b""
+            if len(chunks) == 5:
+                break
+    events = [orjson.loads(chunk) for chunk in chunks]
+    assert [e["object"]["metadata"]["name"] for e in events] == [f"r{i}" for i in range(5)]
+    assert all(chunk.endswith(b"}\n") and chunk.count(b"\n") == 1 for chunk in chunks)
