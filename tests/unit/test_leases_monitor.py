@@ -171,10 +171,61 @@ def test_only_the_flux_leases_are_watched(monitor: LeaseMonitor) -> None:
     assert monitor.next_check() is None
 
 
-def test_deleted_lease_starts_over(monitor: LeaseMonitor) -> None:
+def test_a_deleted_lease_has_no_deadline_and_its_recreation_by_another_is_a_change(
+    monitor: LeaseMonitor,
+) -> None:
+    """Deleted: no Lease, no deadline (as for a controller without leader election).
+    Recreated by another pod, the new Lease counts from 0 and the leader did change;
+    recreated by the same holder (its renewal found the Lease gone), nothing changed."""
     monitor.observe(lease(A, renew=T0), T0)
     monitor.forget(*KEY)
-    assert monitor.observe(lease(B, renew=T0 + 10), T0 + 10) == []
+    assert monitor.next_check() is None
+    assert monitor.check(T0 + 3600) == []
+    [change] = monitor.observe(lease(B, renew=T0 + 3600, transitions=0), T0 + 3600)
+    assert change == LeaderChanged(KEY, "helm-controller", A, B, 0, T0 + 3600)
+    monitor.forget(*KEY)
+    assert monitor.observe(lease(B, renew=T0 + 3605, transitions=0), T0 + 3605) == []
+    assert monitor.next_check() == T0 + 3605 + 35 + 30
+
+
+def test_a_leader_whose_clock_runs_behind_is_not_leaderless(monitor: LeaseMonitor) -> None:
+    """Its renewTimes arrive already older than the lease duration plus grace; what
+    counts is that they change, seen on our clock, as client-go's candidates see it."""
+    behind = 20 + 35 + 30  # more than the whole allowance
+    found: list[Finding] = []
+    for t in range(0, 600, 5):  # Flux's retry period
+        found += monitor.observe(lease(A, renew=T0 + t - behind), T0 + t)
+        found += monitor.check(T0 + t + 4.9)
+    assert found == []
+
+
+def test_a_leader_whose_clock_ran_ahead_is_leaderless_on_our_time(
+    monitor: LeaseMonitor,
+) -> None:
+    """A stopped leader's last renewTime lies an hour ahead: still leaderless once its
+    duration and the grace have passed since the Lease last changed."""
+    for t in range(0, 55, 5):
+        monitor.observe(lease(A, renew=T0 + t + 3600), T0 + t)
+    assert monitor.next_check() == T0 + 50 + 35 + 30
+    [gone] = monitor.check(T0 + 115)
+    assert gone == ControllerLeaderless(KEY, "helm-controller", A, T0 + 85, T0 + 115)
+
+
+def test_the_same_lease_seen_again_is_no_sign_of_life(monitor: LeaseMonitor) -> None:
+    """A relist delivers the Lease unchanged: the deadline stays where it was."""
+    monitor.observe(lease(A, renew=T0), T0)
+    assert monitor.observe(lease(A, renew=T0), T0 + 50) == []
+    assert [type(f) for f in monitor.check(T0 + 65)] == [ControllerLeaderless]
+
+
+def test_a_lease_without_a_duration_runs_out_after_the_grace(monitor: LeaseMonitor) -> None:
+    """client-go reads a missing leaseDurationSeconds as 0: any candidate may take it."""
+    obj = lease_obj(A, renew=T0)
+    del obj["spec"]["leaseDurationSeconds"]
+    monitor.observe(lease_view(obj), T0)
+    assert monitor.next_check() == T0 + 30
+    [gone] = monitor.check(T0 + 30)
+    assert isinstance(gone, ControllerLeaderless) and gone.holder == A
 
 
 def test_malformed_lease_is_skipped_and_logged_by_name(
