@@ -3,7 +3,7 @@ the daemon watching its Lease over the real client raises the alerts (FLUX-FACTS
 
 A leader change is a new ``holderIdentity`` (``LeaderChanged``); more than
 ``flap_threshold`` (3) changes within ``flap_window`` is ``LeaderFlapping``;
-``renewTime + leaseDurationSeconds`` (plus grace) past with nobody renewing is
+``leaseDurationSeconds`` (plus grace) without the Lease changing is
 ``ControllerLeaderless``, cleared by ``LeaderRestored`` when a pod leads again.
 """
 
