@@ -32,9 +32,13 @@ B = "helm-controller-5f7c8d9b6-q8m2n_1b2c3d4e-5f60-4718-9a0b-c1d2e3f4a5b6"
 KEY = ("flux-system", "helm-controller-leader-election")
 
 
+# The logic's tests pin a 30 s grace; the default's own test is below.
+SETTINGS = LeaseSettings(grace=30.0)
+
+
 @pytest.fixture
 def monitor() -> LeaseMonitor:
-    return LeaseMonitor(LeaseSettings())
+    return LeaseMonitor(SETTINGS)
 
 
 def test_first_sight_is_the_baseline(monitor: LeaseMonitor) -> None:
@@ -102,7 +106,7 @@ def test_flapping_once_per_episode(monitor: LeaseMonitor) -> None:
 def test_a_change_flap_window_old_has_left_the_window(last: float, flapping: bool) -> None:
     """Changes at 10, 20 and 30 s, the fourth at ``last``: the one at 10 s still counts
     until it is flap_window (600 s) old, and no longer from that instant on."""
-    monitor = LeaseMonitor(LeaseSettings())
+    monitor = LeaseMonitor(SETTINGS)
     monitor.observe(lease(A, renew=T0), T0)
     for t, holder in [(10.0, B), (20.0, A), (30.0, B)]:
         monitor.observe(lease(holder, renew=T0 + t), T0 + t)
@@ -116,6 +120,22 @@ def test_three_changes_are_not_flapping(monitor: LeaseMonitor) -> None:
     for i, holder in enumerate([B, A, B], start=1):
         found += monitor.observe(lease(holder, renew=T0 + i), T0 + i)
     assert not any(isinstance(f, LeaderFlapping) for f in found)
+
+
+def test_flux_s_failover_after_a_lost_lease_is_a_change_not_an_outage() -> None:
+    """client-go's failover with Flux's 35s/30s/5s: the leader's last renewal at T0; it
+    gives up at its renew deadline (T0+30) and exits; its pod restarts (10 s); the new
+    process waits a full lease duration from its first look (T0+40+35) and up to 1.2
+    retry periods more. The default grace keeps that a LeaderChanged alone."""
+    monitor = LeaseMonitor(LeaseSettings())
+    monitor.observe(lease(A, renew=T0, duration=35), T0)
+    assert monitor.check(T0 + 81) == []
+    found = monitor.observe(lease(B, renew=T0 + 81, transitions=5), T0 + 81)
+    assert [type(f) for f in found] == [LeaderChanged]
+    # With the old 30 s grace the same failover was an outage and a restore.
+    old = LeaseMonitor(SETTINGS)
+    old.observe(lease(A, renew=T0, duration=35), T0)
+    assert [type(f) for f in old.check(T0 + 81)] == [ControllerLeaderless]
 
 
 def test_leaderless_once_then_restored(monitor: LeaseMonitor) -> None:
@@ -254,7 +274,7 @@ async def test_a_failing_finding_handler_is_logged_and_the_next_findings_still_a
         if isinstance(finding, LeaderChanged):
             raise RuntimeError("router closed")
 
-    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), on_finding)
+    watch = LeaseWatch(LeaseMonitor(SETTINGS), Clock(epoch=T0), on_finding)
     watch.handle(MODIFIED, lease(A, renew=T0), None)
     await asyncio.sleep(100)  # leaderless at 65
     with caplog.at_level(logging.ERROR, logger="fluxwatch.engine.leases"):
@@ -269,7 +289,7 @@ async def test_a_failing_finding_handler_is_logged_and_the_next_findings_still_a
 
 @pytest.mark.looptime
 async def test_deleting_a_lease_never_seen_is_nothing() -> None:
-    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: None)
+    watch = LeaseWatch(LeaseMonitor(SETTINGS), Clock(epoch=T0), lambda f: None)
     watch.handle(DELETED, lease(A, renew=T0, name="kube-scheduler"), None)
     watch.handle(DELETED, lease(A, renew=T0), None)
     assert watch.monitor.next_check() is None
@@ -281,7 +301,7 @@ async def test_watch_reports_leaderless_in_the_tick_the_grace_runs_out() -> None
     loop = asyncio.get_running_loop()
     found: list[tuple[float, Finding]] = []
     watch = LeaseWatch(
-        LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: found.append((loop.time(), f))
+        LeaseMonitor(SETTINGS), Clock(epoch=T0), lambda f: found.append((loop.time(), f))
     )
     watch.handle(MODIFIED, lease(A, renew=T0), None)
     await asyncio.sleep(50)
