@@ -122,6 +122,7 @@ class ControllerLeaderless:
     holder: str  # the last holder, "" after a clean release
     expired_at: float  # when it ran out on our clock: last seen to change + its duration
     at: float
+    released_by: str = ""  # after a clean release: who released it
     reason: ClassVar[str] = "ControllerLeaderless"
     severity: ClassVar[str] = "error"
 
@@ -281,7 +282,10 @@ class LeaseMonitor:
         late = now >= st.expires_at + s.grace
         if late and st.leaderless_since is None:
             st.leaderless_since = now
-            found.append(ControllerLeaderless(key, st.controller, st.holder, st.expires_at, now))
+            released_by = "" if st.holder else st.last_holder
+            found.append(
+                ControllerLeaderless(key, st.controller, st.holder, st.expires_at, now, released_by)
+            )
         elif not late and st.holder and st.leaderless_since is not None:
             down = now - st.leaderless_since
             st.leaderless_since = None

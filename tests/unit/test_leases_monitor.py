@@ -169,7 +169,7 @@ def test_leaderless_after_a_clean_release_nobody_took(monitor: LeaseMonitor) -> 
     monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 5)
     [gone] = monitor.check(T0 + 36)
     assert isinstance(gone, ControllerLeaderless)
-    assert gone.holder == ""
+    assert (gone.holder, gone.released_by) == ("", A)
     assert "clean release" in gone.message
     # An update that keeps the holder empty restores nothing.
     assert monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 40) == []
