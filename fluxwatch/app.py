@@ -280,7 +280,8 @@ class Daemon:
                 self.events.controller_leaderless(
                     lease,
                     leaderless_for=max(0.0, finding.at - finding.expired_at),
-                    last_holder=finding.holder,
+                    last_holder=finding.holder or finding.released_by,
+                    released=not finding.holder,
                     lease_duration=self._lease_duration(finding.lease),
                     controller=controller,
                 )

@@ -113,9 +113,13 @@ class LeaseSettings:
     names: tuple[str, ...] = DEFAULT_LEASE_NAMES
     flap_threshold: int = 3  # more leader changes than this ...
     flap_window: Duration = 600.0  # ... within this many seconds is flapping
-    # Beyond renewTime + leaseDurationSeconds: a normal failover needs the old lease to
-    # expire, one retry period (5 s) and a pod start; 30 s covers that without hiding an outage.
-    grace: Duration = 30.0
+    # Beyond leaseDurationSeconds without the Lease changing. A failover after a lost Lease
+    # is client-go's: the old leader gives up at its renew deadline (Flux 30s, 40s
+    # mitigated) and exits, its pod restarts, and the new process waits a full lease
+    # duration from its first look, plus up to 1.2 retry periods: the Lease stands still
+    # for the renew deadline, a restart and ~6s beyond its duration. 60s covers that
+    # without hiding an outage (30s raised ControllerLeaderless on every such failover).
+    grace: Duration = 60.0
     # How long a leader change makes the releases that were Ready=Unknown at that moment
     # suspects: longer than the stuck threshold plus the first retries.
     suspect_ttl: Duration = 900.0

@@ -8,12 +8,20 @@ so who holds each ``<controller>-leader-election`` Lease is worth watching:
 - more than ``flap_threshold`` changes within ``flap_window`` is a
   :class:`LeaderFlapping` (error), once per episode; the episode ends when
   the window holds ``flap_threshold`` changes or fewer again;
-- ``renewTime + leaseDurationSeconds + grace`` reached with nobody renewing
-  is a :class:`ControllerLeaderless` (error), once, cleared by a
-  :class:`LeaderRestored` (info) when a holder renews;
+- ``leaseDurationSeconds + grace`` passed since the Lease last changed, as
+  seen on fluxwatch's clock, is a :class:`ControllerLeaderless` (error), once,
+  cleared by a :class:`LeaderRestored` (info) when a holder renews. Like
+  client-go's candidates, the monitor never reads the holder's ``renewTime`` as
+  a time: it only notices that it changed. A node whose clock runs minutes
+  behind writes renewTimes that look expired on arrival, one that runs ahead
+  writes renewTimes that look fresh after it died; neither moves the deadline.
+  A missing ``leaseDurationSeconds`` counts as 0, as client-go reads it;
 - an empty holder is a clean release (graceful shutdown), a
   :class:`LeaderReleased` (info), not a change; if nobody acquires within
-  the lease duration and grace, it is leaderless all the same.
+  the lease duration and grace, it is leaderless all the same;
+- a deleted Lease has no deadline (a controller without leader election has
+  no Lease at all), but its last holder is kept: recreated by someone else
+  (``leaseTransitions`` back to 0), it is a :class:`LeaderChanged`.
 
 :class:`LeaseMonitor` is pure (time comes in as numbers). Leaderless is the
 absence of updates, so something must wake the monitor when time passes:
@@ -112,8 +120,9 @@ class ControllerLeaderless:
     lease: LeaseKey
     controller: str
     holder: str  # the last holder, "" after a clean release
-    expired_at: float  # renewTime + leaseDurationSeconds
+    expired_at: float  # when it ran out on our clock: last seen to change + its duration
     at: float
+    released_by: str = ""  # after a clean release: who released it
     reason: ClassVar[str] = "ControllerLeaderless"
     severity: ClassVar[str] = "error"
 
@@ -147,12 +156,17 @@ class LeaderRestored:
 Finding = LeaderChanged | LeaderReleased | LeaderFlapping | ControllerLeaderless | LeaderRestored
 
 
+# What a holder writes on every renewal: a change of any of it is a sign of life.
+_Record = tuple[str, float | None, float | None, int, int | None]
+
+
 @dataclass(slots=True)
 class _State:
     controller: str
     holder: str  # "" while released
     last_holder: str  # the last non-empty holder
-    expires_at: float | None
+    expires_at: float | None  # on our clock; None while the Lease is deleted
+    record: _Record | None = None
     changes: deque[tuple[float, str]] = field(default_factory=deque)  # (when, new holder)
     flapping: bool = False
     leaderless_since: float | None = None
@@ -207,13 +221,27 @@ class LeaseMonitor:
                 st.changes.append((now, lease.holder))
             st.holder = lease.holder
             st.last_holder = lease.holder or st.last_holder
-        st.expires_at = lease.expires_at
+        record = (
+            lease.holder,
+            lease.renew_time,
+            lease.acquire_time,
+            lease.transitions,
+            lease.lease_duration_seconds,
+        )
+        if record != st.record or st.expires_at is None:
+            # Seen to change now (or seen again after a deletion): valid for its duration
+            # from this moment on our clock, whatever renewTime says.
+            st.record = record
+            st.expires_at = now + (lease.lease_duration_seconds or 0)
         found.extend(self._check(key, st, now))
         return found
 
     def forget(self, namespace: str, name: str) -> None:
-        """The Lease was deleted; a new one starts from scratch."""
-        self._leases.pop((namespace, name), None)
+        """The Lease was deleted: no deadline until it is back; who held it is kept."""
+        st = self._leases.get((namespace, name))
+        if st is not None:
+            st.expires_at = None
+            st.record = None
 
     def check(self, now: float) -> list[Finding]:
         """What the passing of time alone reveals (leaderless controllers)."""
@@ -254,7 +282,10 @@ class LeaseMonitor:
         late = now >= st.expires_at + s.grace
         if late and st.leaderless_since is None:
             st.leaderless_since = now
-            found.append(ControllerLeaderless(key, st.controller, st.holder, st.expires_at, now))
+            released_by = "" if st.holder else st.last_holder
+            found.append(
+                ControllerLeaderless(key, st.controller, st.holder, st.expires_at, now, released_by)
+            )
         elif not late and st.holder and st.leaderless_since is not None:
             down = now - st.leaderless_since
             st.leaderless_since = None

@@ -27,8 +27,14 @@ fences the state too: a deposed leader cannot overwrite its successor's.
 
 A leader that cannot renew within ``renew_deadline`` steps down at once: it
 clears :attr:`LeaderElector.leading` before the Lease can expire, so it has
-stopped writing before anyone else may start. On a clean stop it releases the
-Lease (empty holder) so the next replica takes over without waiting.
+stopped writing before anyone else may start. A leader that reads the Lease and
+finds another live holder (someone deleted the Lease and another replica
+created it, say) or whose create of a missing Lease is refused because another
+replica just created it, steps down then, not at its renew deadline: another
+replica leads already, and client-go's ``IsLeader`` would be false from that
+read on. On a clean stop it releases the Lease as client-go's ReleaseOnCancel
+does (empty holder, ``leaseDurationSeconds`` 1, ``acquireTime`` and ``renewTime``
+now, the transitions kept) so the next replica takes over without waiting.
 """
 
 from __future__ import annotations
@@ -158,6 +164,8 @@ class LeaderElector:
                         renewed, left = False, 0.0
                     if renewed:
                         last_renew = attempt
+                    elif not self.is_leader:
+                        break  # deposed: another replica holds the Lease (see _depose)
                     elif left <= 0.0 or loop.time() - last_renew >= self.renew_deadline:
                         log.error(
                             "could not renew the leader Lease within %.1fs; stepping down",
@@ -229,7 +237,12 @@ class LeaderElector:
                     "metadata": {"name": self.name, "namespace": self.namespace},
                     "spec": self._spec(0, None),
                 }
-                created = await self.client.create(LEASES, self.namespace, body)
+                try:
+                    created = await self.client.create(LEASES, self.namespace, body)
+                except KubeApiError as exc:
+                    if exc.conflict:  # AlreadyExists: another replica created it and leads
+                        self._depose("another replica created the Lease")
+                    raise
                 self._observe(created, loop.time())
                 return True
             spec = lease.get("spec") or {}
@@ -239,6 +252,7 @@ class LeaderElector:
             duration = float(spec.get("leaseDurationSeconds") or self.lease_duration)
             expired = self._observed_at + duration <= loop.time()
             if holder and holder != self.identity and not expired:
+                self._depose(f"{holder} holds the Lease")
                 return False
             transitions = int(spec.get("leaseTransitions") or 0)
             mine = holder == self.identity
@@ -283,6 +297,16 @@ class LeaderElector:
         self._observe(updated, loop.time())
         return True
 
+    def _depose(self, why: str) -> None:
+        """Stop leading now if this replica leads: ``why`` says who does instead."""
+        if self.is_leader:
+            log.error(
+                "%s; stepping down",
+                why,
+                extra={"namespace": self.namespace, "object": self.name},
+            )
+            self._set_leading(False)
+
     def _observe(self, lease: dict[str, Any], at: float) -> None:
         self._observed = lease
         self._observed_at = at
@@ -300,7 +324,8 @@ class LeaderElector:
             spec = dict(lease.get("spec") or {})
             if spec.get("holderIdentity") != self.identity:
                 return
-            spec.update(holderIdentity="", renewTime=micro_time(), leaseDurationSeconds=1)
+            now = micro_time()
+            spec.update(holderIdentity="", acquireTime=now, renewTime=now, leaseDurationSeconds=1)
             lease["spec"] = spec
             try:
                 async with asyncio.timeout(5.0):

@@ -630,12 +630,23 @@ class EventFactory:
         last_holder: str,
         lease_duration: float,
         controller: str | None = None,
+        released: bool = False,
     ) -> Event:
+        """``released``: ``last_holder`` gave the Lease up cleanly and no pod took it."""
         controller = controller or controller_of(lease)
+        if released:
+            what = (
+                f"Lease {lease.ref} was released by {last_holder or 'its leader'} and no "
+                "pod has taken it since"
+            )
+        else:
+            what = (
+                f"Lease {lease.ref} was last renewed by {last_holder or 'nobody'} and expired "
+                f"after {format_duration(lease_duration)}"
+            )
         message = (
             f"{controller} has had no leader for {format_duration(leaderless_for)}: "
-            f"Lease {lease.ref} was last renewed by {last_holder or 'nobody'} and expired "
-            f"after {format_duration(lease_duration)}; nothing it manages is reconciled."
+            f"{what}; nothing it manages is reconciled."
         )
         metadata = {
             Meta.CONTROLLER: controller,

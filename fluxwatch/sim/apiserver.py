@@ -56,11 +56,13 @@ from fluxwatch.sim.store import (
     Store,
     Watcher,
     bad_request,
+    conflict,
     invalid_options,
-    is_custom_resource,
     is_storage_version,
     object_key,
     parse_resource_version,
+    requires_resource_version,
+    storage_key,
     too_large,
 )
 
@@ -782,7 +784,7 @@ class ApiServer:
                 target.subresource,
                 namespace=target.namespace,
                 name=target.name,
-                require_resource_version=is_custom_resource(target.res),
+                require_resource_version=requires_resource_version(target.res),
                 dry_run=dry_run,
                 res=target.res,
                 options=options,
@@ -929,6 +931,19 @@ class ApiServer:
             raise bad_request(
                 f"the name of the object ({md.get('name') or ''}) does not match the name on the "
                 f"URL ({target.name})"
+            )
+        uid = md.get("uid")
+        if uid:
+            # The body's uid is a precondition (defaultUpdatedObjectInfo) that etcd checks
+            # against what it holds, here nothing: a Lease renewed after someone deleted
+            # it is a 409, not a new Lease under the old uid.
+            raise conflict(
+                target.res,
+                md["name"],
+                f"StorageError: invalid object, Code: 4, Key: "
+                f"{storage_key(target.res, target.namespace, md['name'])}, ResourceVersion: 0, "
+                f"AdditionalErrorMsg: Precondition failed: UID in precondition: {uid}, UID in "
+                "object meta: ",
             )
         # etcd stores the new object whatever resourceVersion the body carried.
         obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}

@@ -136,9 +136,13 @@ class LeaseHolder:
     It models the pods as controller-runtime runs them: the leader renews every
     retry period; a pod that cannot renew for the renew deadline has lost
     leadership and exits, and the Deployment starts a new pod (a new identity)
-    that acquires the Lease once ``renewTime + leaseDurationSeconds`` has
-    passed, incrementing ``leaseTransitions``. A clean stop releases the Lease
-    by writing an empty holder.
+    that acquires the Lease as client-go does: once it has seen the record
+    unchanged for ``leaseDurationSeconds`` on its own clock, counted from its
+    first look (a new process knows nothing older), incrementing
+    ``leaseTransitions``. So a lost Lease leaves the controller leaderless for
+    about the renew deadline plus the lease duration. ``renewTime`` is only
+    written, never read as a time. A clean stop releases the Lease (empty
+    holder, ``leaseDurationSeconds`` 1), which the next pod may take at once.
 
     Faults: :meth:`lose` (an API blip: renewals fail until leadership is lost,
     then a new pod takes over, a leader flip), :meth:`drop` (renewals fail and
@@ -175,6 +179,9 @@ class LeaseHolder:
         self._on_started = on_started
         self._on_stopped = on_stopped
         self._last_renew = -math.inf
+        # client-go's observedRecord and observedTime (loop time), per process.
+        self._observed: dict[str, Any] | None = None
+        self._observed_at = 0.0
         self._failing = False  # renewals fail (API blip for this pod)
         self._respawn = True  # a pod that lost leadership is replaced
         self._task: asyncio.Task[None] | None = None
@@ -255,10 +262,12 @@ class LeaseHolder:
                 await self._lost()
         elif self._pod_down.is_set():
             if self._respawn:
-                # The Deployment replaces the pod: a new identity, healthy API access.
+                # The Deployment replaces the pod: a new identity, healthy API access,
+                # and no memory of the Lease.
                 self._pod_down.clear()
                 self.identity = self._new_identity()
                 self._failing = False
+                self._observed = None
         elif self._try_acquire_or_renew():
             self._last_renew = loop.time()
             self.leading.set()
@@ -309,15 +318,13 @@ class LeaseHolder:
                 return False
             return True
         spec = lease.get("spec") or {}
+        loop_now = asyncio.get_running_loop().time()
+        if spec != self._observed:
+            self._observed, self._observed_at = dict(spec), loop_now
         holder = spec.get("holderIdentity") or ""
         if holder and holder != self.identity:
-            renew = spec.get("renewTime")
             duration = spec.get("leaseDurationSeconds") or 0
-            try:
-                expires = parse_rfc3339(renew) + duration if renew else -math.inf
-            except ValueError:
-                expires = -math.inf
-            if expires > now:
+            if self._observed_at + duration > loop_now:  # written in loop seconds
                 return False
         lease["spec"] = self._record(spec, now)
         try:

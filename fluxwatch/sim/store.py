@@ -27,14 +27,20 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 import yaml
 
 from fluxwatch.sim import deepjson, managedfields, openapi, validation
 from fluxwatch.sim import fielderrors as fe
-from fluxwatch.sim.admission import Admission, StrictDecodingError, WriteOptions, builtin_admission
+from fluxwatch.sim.admission import (
+    Admission,
+    StrictDecodingError,
+    TypedDecodingError,
+    WriteOptions,
+    builtin_admission,
+)
 from fluxwatch.sim.customresources import (
     CRD_KEY,
     accepted_status,
@@ -1158,12 +1164,17 @@ class Store:
             )
         rv = md.get("resourceVersion")
         if not rv and require_resource_version:
-            raise invalid_fields(
-                res,
+            # The generic registry's words: the resource (not the kind) where the kind
+            # goes, and the uint64 zero printed by %#v.
+            raise _invalid(
+                res.plural,
+                res.group,
                 name,
                 [
                     fe.invalid_value(
-                        "metadata.resourceVersion", 0, "must be specified for an update"
+                        "metadata.resourceVersion",
+                        fe.Verbatim("0x0"),
+                        "must be specified for an update",
                     )
                 ],
             )
@@ -1726,8 +1737,8 @@ class Store:
         claimed_kind = obj.get("kind") or res.kind
         claimed_version = str(obj.get("apiVersion") or res.api_version).rpartition("/")[2]
         try:
-            self.admission.decode(res, obj, opts)
-        except StrictDecodingError as exc:
+            self.admission.decode(res, obj, opts, typed=body and not opts.applied)
+        except (StrictDecodingError, TypedDecodingError) as exc:
             message = str(exc)
             if body and not opts.applied:
                 message = (
@@ -1854,6 +1865,16 @@ def storage_key(res: ResourceType, namespace: str | None, name: str) -> str:
     else:
         prefix = _ETCD_PREFIXES.get(res.key, res.plural)
     return "/".join(("/registry", prefix, *((namespace,) if namespace else ()), name))
+
+
+# Built-in kinds whose strategy answers AllowUnconditionalUpdate false: a PUT must carry
+# a resourceVersion (pkg/registry/coordination/lease). Custom resources are all so.
+_CONDITIONAL_UPDATE_ONLY: Final = frozenset({"leases.coordination.k8s.io"})
+
+
+def requires_resource_version(res: ResourceType) -> bool:
+    """Whether a PUT without ``metadata.resourceVersion`` is refused (422)."""
+    return is_custom_resource(res) or res.key in _CONDITIONAL_UPDATE_ONLY
 
 
 def sets_generation(res: ResourceType) -> bool:

@@ -230,18 +230,20 @@ async def test_a_put_of_a_missing_event_creates_it(api: Api) -> None:
 
 
 async def test_a_put_of_a_missing_lease_creates_it_too(api: Api) -> None:
-    """The lease strategy answers AllowCreateOnUpdate as the event strategy does: a
-    leader's renewal of a Lease someone deleted recreates it (201) with a new uid."""
+    """The lease strategy answers AllowCreateOnUpdate as the event strategy does: a PUT
+    of a Lease that is not there creates it (201), whatever resourceVersion the body
+    carried. (A body carrying the deleted Lease's uid fails its precondition instead:
+    test_leases.py.)"""
     leases = "/apis/coordination.k8s.io/v1/namespaces/default/leases"
     lease = {
         "apiVersion": "coordination.k8s.io/v1",
         "kind": "Lease",
-        "metadata": {"name": "l", "resourceVersion": "12345", "uid": "gone-uid"},
+        "metadata": {"name": "l", "resourceVersion": "12345"},
         "spec": {"holderIdentity": "a", "leaseDurationSeconds": 15},
     }
     code, created = await api.put(f"{leases}/l", lease)
     assert code == 201, created
-    assert created["metadata"]["uid"] != "gone-uid"
+    assert created["metadata"]["resourceVersion"] != "12345"
     assert created["spec"]["holderIdentity"] == "a"
     code, got = await api.get(f"{leases}/l")
     assert code == 200 and got["metadata"]["uid"] == created["metadata"]["uid"]

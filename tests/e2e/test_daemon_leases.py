@@ -3,7 +3,7 @@ the daemon watching its Lease over the real client raises the alerts (FLUX-FACTS
 
 A leader change is a new ``holderIdentity`` (``LeaderChanged``); more than
 ``flap_threshold`` (3) changes within ``flap_window`` is ``LeaderFlapping``;
-``renewTime + leaseDurationSeconds`` (plus grace) past with nobody renewing is
+``leaseDurationSeconds`` (plus grace) without the Lease changing is
 ``ControllerLeaderless``, cleared by ``LeaderRestored`` when a pod leads again.
 """
 
@@ -103,3 +103,13 @@ async def test_lease_alerts_for_a_leader_lost_flapping_and_dropped(
     reasons = [r for r in replica.reasons() if r != "LeaderChanged"]
     assert reasons == ["LeaderFlapping", "ControllerLeaderless", "LeaderRestored"]
     assert _leaderless(replica) == 0
+
+    # The leader shuts down cleanly (ReleaseOnCancel: an empty holder) and no pod comes
+    # back: leaderless again, and the alert names who released the Lease.
+    await helm.lease.stop(release=True)
+    await eventually(
+        lambda: _count(replica, "ControllerLeaderless") == 2, 10, "ControllerLeaderless"
+    )
+    released = [e for e in replica.events if e.reason == "ControllerLeaderless"][-1]
+    assert f"was released by {restored_by} and no pod has taken it since" in released.message
+    assert released.metadata[Meta.LEASE_HOLDER] == restored_by

@@ -32,7 +32,14 @@ from fluxwatch.kube.helmstorage import (
 from fluxwatch.kube.lease import lease_view
 from fluxwatch.sim import scenarios
 from fluxwatch.sim.events import EVENTS
-from fluxwatch.sim.helmcontroller import HELM_LEASE, HELMRELEASES, LEASES, SECRETS, HelmController
+from fluxwatch.sim.helmcontroller import (
+    HELM_LEASE,
+    HELMRELEASES,
+    LEASES,
+    SECRETS,
+    HelmController,
+    LeaseHolder,
+)
 from fluxwatch.sim.scenarios import CATALOG, FLUX_CONTROLLERS, ScenarioRun
 from fluxwatch.sim.store import ApiError, Store
 from fluxwatch.sim.validation import validate as validate_object
@@ -307,6 +314,30 @@ async def test_lease_flip_and_leaderless() -> None:
             await helm.wait_leader(other_than=after.holder)
         back = lease_view(store.get(LEASES, "flux-system", HELM_LEASE))
         assert back.transitions == after.transitions + 1
+
+
+async def test_a_lost_lease_is_taken_over_as_client_go_takes_it() -> None:
+    """client-go's new process waits a full lease duration from its first look, whatever
+    renewTime says: the old leader gives up at its renew deadline (30 s after its last
+    renewal), the new pod's first look is a retry period later, and it takes the Lease
+    35 s after that, writing leaseTransitions + 1 and a new acquireTime."""
+    store = Store()
+    holder = LeaseHolder(store, "helm-controller")
+    await holder.start()
+    loop = asyncio.get_running_loop()
+    old = holder.identity
+    renewed = lease_view(store.get(LEASES, "flux-system", HELM_LEASE))
+    lost = loop.time()
+    holder.lose()
+    await holder.wait_leader(other_than=old)
+    took = loop.time() - lost
+    await holder.stop()
+    # renew deadline (30) + a retry period to the new pod's first look (5) + 35 s.
+    assert 30 + 35 <= took <= 30 + 5 + 35 + 5
+    taken = lease_view(store.get(LEASES, "flux-system", HELM_LEASE))
+    assert taken.transitions == renewed.transitions + 1
+    assert taken.acquire_time is not None and renewed.acquire_time is not None
+    assert taken.acquire_time > renewed.acquire_time
 
 
 async def test_flux_controller_leases_are_held() -> None:

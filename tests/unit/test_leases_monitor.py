@@ -32,9 +32,13 @@ B = "helm-controller-5f7c8d9b6-q8m2n_1b2c3d4e-5f60-4718-9a0b-c1d2e3f4a5b6"
 KEY = ("flux-system", "helm-controller-leader-election")
 
 
+# The logic's tests pin a 30 s grace; the default's own test is below.
+SETTINGS = LeaseSettings(grace=30.0)
+
+
 @pytest.fixture
 def monitor() -> LeaseMonitor:
-    return LeaseMonitor(LeaseSettings())
+    return LeaseMonitor(SETTINGS)
 
 
 def test_first_sight_is_the_baseline(monitor: LeaseMonitor) -> None:
@@ -102,7 +106,7 @@ def test_flapping_once_per_episode(monitor: LeaseMonitor) -> None:
 def test_a_change_flap_window_old_has_left_the_window(last: float, flapping: bool) -> None:
     """Changes at 10, 20 and 30 s, the fourth at ``last``: the one at 10 s still counts
     until it is flap_window (600 s) old, and no longer from that instant on."""
-    monitor = LeaseMonitor(LeaseSettings())
+    monitor = LeaseMonitor(SETTINGS)
     monitor.observe(lease(A, renew=T0), T0)
     for t, holder in [(10.0, B), (20.0, A), (30.0, B)]:
         monitor.observe(lease(holder, renew=T0 + t), T0 + t)
@@ -116,6 +120,22 @@ def test_three_changes_are_not_flapping(monitor: LeaseMonitor) -> None:
     for i, holder in enumerate([B, A, B], start=1):
         found += monitor.observe(lease(holder, renew=T0 + i), T0 + i)
     assert not any(isinstance(f, LeaderFlapping) for f in found)
+
+
+def test_flux_s_failover_after_a_lost_lease_is_a_change_not_an_outage() -> None:
+    """client-go's failover with Flux's 35s/30s/5s: the leader's last renewal at T0; it
+    gives up at its renew deadline (T0+30) and exits; its pod restarts (10 s); the new
+    process waits a full lease duration from its first look (T0+40+35) and up to 1.2
+    retry periods more. The default grace keeps that a LeaderChanged alone."""
+    monitor = LeaseMonitor(LeaseSettings())
+    monitor.observe(lease(A, renew=T0, duration=35), T0)
+    assert monitor.check(T0 + 81) == []
+    found = monitor.observe(lease(B, renew=T0 + 81, transitions=5), T0 + 81)
+    assert [type(f) for f in found] == [LeaderChanged]
+    # With the old 30 s grace the same failover was an outage and a restore.
+    old = LeaseMonitor(SETTINGS)
+    old.observe(lease(A, renew=T0, duration=35), T0)
+    assert [type(f) for f in old.check(T0 + 81)] == [ControllerLeaderless]
 
 
 def test_leaderless_once_then_restored(monitor: LeaseMonitor) -> None:
@@ -149,7 +169,7 @@ def test_leaderless_after_a_clean_release_nobody_took(monitor: LeaseMonitor) -> 
     monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 5)
     [gone] = monitor.check(T0 + 36)
     assert isinstance(gone, ControllerLeaderless)
-    assert gone.holder == ""
+    assert (gone.holder, gone.released_by) == ("", A)
     assert "clean release" in gone.message
     # An update that keeps the holder empty restores nothing.
     assert monitor.observe(lease("", renew=T0 + 5, duration=1), T0 + 40) == []
@@ -171,10 +191,61 @@ def test_only_the_flux_leases_are_watched(monitor: LeaseMonitor) -> None:
     assert monitor.next_check() is None
 
 
-def test_deleted_lease_starts_over(monitor: LeaseMonitor) -> None:
+def test_a_deleted_lease_has_no_deadline_and_its_recreation_by_another_is_a_change(
+    monitor: LeaseMonitor,
+) -> None:
+    """Deleted: no Lease, no deadline (as for a controller without leader election).
+    Recreated by another pod, the new Lease counts from 0 and the leader did change;
+    recreated by the same holder (its renewal found the Lease gone), nothing changed."""
     monitor.observe(lease(A, renew=T0), T0)
     monitor.forget(*KEY)
-    assert monitor.observe(lease(B, renew=T0 + 10), T0 + 10) == []
+    assert monitor.next_check() is None
+    assert monitor.check(T0 + 3600) == []
+    [change] = monitor.observe(lease(B, renew=T0 + 3600, transitions=0), T0 + 3600)
+    assert change == LeaderChanged(KEY, "helm-controller", A, B, 0, T0 + 3600)
+    monitor.forget(*KEY)
+    assert monitor.observe(lease(B, renew=T0 + 3605, transitions=0), T0 + 3605) == []
+    assert monitor.next_check() == T0 + 3605 + 35 + 30
+
+
+def test_a_leader_whose_clock_runs_behind_is_not_leaderless(monitor: LeaseMonitor) -> None:
+    """Its renewTimes arrive already older than the lease duration plus grace; what
+    counts is that they change, seen on our clock, as client-go's candidates see it."""
+    behind = 20 + 35 + 30  # more than the whole allowance
+    found: list[Finding] = []
+    for t in range(0, 600, 5):  # Flux's retry period
+        found += monitor.observe(lease(A, renew=T0 + t - behind), T0 + t)
+        found += monitor.check(T0 + t + 4.9)
+    assert found == []
+
+
+def test_a_leader_whose_clock_ran_ahead_is_leaderless_on_our_time(
+    monitor: LeaseMonitor,
+) -> None:
+    """A stopped leader's last renewTime lies an hour ahead: still leaderless once its
+    duration and the grace have passed since the Lease last changed."""
+    for t in range(0, 55, 5):
+        monitor.observe(lease(A, renew=T0 + t + 3600), T0 + t)
+    assert monitor.next_check() == T0 + 50 + 35 + 30
+    [gone] = monitor.check(T0 + 115)
+    assert gone == ControllerLeaderless(KEY, "helm-controller", A, T0 + 85, T0 + 115)
+
+
+def test_the_same_lease_seen_again_is_no_sign_of_life(monitor: LeaseMonitor) -> None:
+    """A relist delivers the Lease unchanged: the deadline stays where it was."""
+    monitor.observe(lease(A, renew=T0), T0)
+    assert monitor.observe(lease(A, renew=T0), T0 + 50) == []
+    assert [type(f) for f in monitor.check(T0 + 65)] == [ControllerLeaderless]
+
+
+def test_a_lease_without_a_duration_runs_out_after_the_grace(monitor: LeaseMonitor) -> None:
+    """client-go reads a missing leaseDurationSeconds as 0: any candidate may take it."""
+    obj = lease_obj(A, renew=T0)
+    del obj["spec"]["leaseDurationSeconds"]
+    monitor.observe(lease_view(obj), T0)
+    assert monitor.next_check() == T0 + 30
+    [gone] = monitor.check(T0 + 30)
+    assert isinstance(gone, ControllerLeaderless) and gone.holder == A
 
 
 def test_malformed_lease_is_skipped_and_logged_by_name(
@@ -203,7 +274,7 @@ async def test_a_failing_finding_handler_is_logged_and_the_next_findings_still_a
         if isinstance(finding, LeaderChanged):
             raise RuntimeError("router closed")
 
-    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), on_finding)
+    watch = LeaseWatch(LeaseMonitor(SETTINGS), Clock(epoch=T0), on_finding)
     watch.handle(MODIFIED, lease(A, renew=T0), None)
     await asyncio.sleep(100)  # leaderless at 65
     with caplog.at_level(logging.ERROR, logger="fluxwatch.engine.leases"):
@@ -218,7 +289,7 @@ async def test_a_failing_finding_handler_is_logged_and_the_next_findings_still_a
 
 @pytest.mark.looptime
 async def test_deleting_a_lease_never_seen_is_nothing() -> None:
-    watch = LeaseWatch(LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: None)
+    watch = LeaseWatch(LeaseMonitor(SETTINGS), Clock(epoch=T0), lambda f: None)
     watch.handle(DELETED, lease(A, renew=T0, name="kube-scheduler"), None)
     watch.handle(DELETED, lease(A, renew=T0), None)
     assert watch.monitor.next_check() is None
@@ -230,7 +301,7 @@ async def test_watch_reports_leaderless_in_the_tick_the_grace_runs_out() -> None
     loop = asyncio.get_running_loop()
     found: list[tuple[float, Finding]] = []
     watch = LeaseWatch(
-        LeaseMonitor(LeaseSettings()), Clock(epoch=T0), lambda f: found.append((loop.time(), f))
+        LeaseMonitor(SETTINGS), Clock(epoch=T0), lambda f: found.append((loop.time(), f))
     )
     watch.handle(MODIFIED, lease(A, renew=T0), None)
     await asyncio.sleep(50)

@@ -371,3 +371,18 @@ def test_a_casualty_says_what_failed_and_who_resets_it(
         "release": "podinfo",
         "revision": "6.5.0",
     }
+
+
+def test_a_controller_left_leaderless_by_a_clean_release_says_who_released_it(
+    factory: EventFactory,
+) -> None:
+    """Its Lease's holder is empty: "last renewed by nobody" would hide who stopped."""
+    event = factory.controller_leaderless(
+        LEASE, leaderless_for=61, last_holder="hc-b_2", lease_duration=1, released=True
+    )
+    assert "was released by hc-b_2 and no pod has taken it since" in event.message
+    assert "renewed by nobody" not in event.message
+    expired = factory.controller_leaderless(
+        LEASE, leaderless_for=61, last_holder="hc-b_2", lease_duration=35
+    )
+    assert "was last renewed by hc-b_2 and expired after 35s" in expired.message

@@ -34,6 +34,7 @@ from fluxwatch.sim.validation.rules import (
 
 __all__ = [
     "NameRule",
+    "decode",
     "default",
     "event_to_events_v1",
     "events_v1_to_core",
@@ -96,6 +97,20 @@ _RULES: dict[str, tuple[Create, Update]] = {
     "networkpolicies.networking.k8s.io": (workloads.netpol_create, workloads.netpol_update),
     "resourcequotas": (quota.quota_create, quota.quota_update),
 }
+
+
+# Typed decoding of a body, for the kinds modelled field by field (ValueError on failure).
+_DECODERS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "leases.coordination.k8s.io": coordination.decode_spec,
+}
+
+
+def decode(res_key: str, obj: dict[str, Any]) -> None:
+    """Decode ``obj``'s typed fields in place as the Go type of ``res_key`` reads them;
+    ValueError with the decoder's words when they do not decode."""
+    decoder = _DECODERS.get(res_key)
+    if decoder is not None:
+        decoder(obj)
 
 
 def validates(res_key: str) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from fluxwatch.sim.validation import coordination
 from fluxwatch.sim.validation.meta import as_dict, as_list, as_str
 
 RBAC_GROUP = "rbac.authorization.k8s.io"
@@ -186,6 +187,8 @@ _BY_KEY = {
     "networkpolicies.networking.k8s.io": _network_policy,
     "rolebindings.rbac.authorization.k8s.io": _binding,
     "clusterrolebindings.rbac.authorization.k8s.io": _binding,
+    # Not a default but the strategy's PrepareForCreate/Update, which runs at this point too.
+    "leases.coordination.k8s.io": coordination.drop_disabled_fields,
 }
 
 
