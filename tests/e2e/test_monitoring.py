@@ -256,11 +256,12 @@ async def _incident(
     # expires, and alerts fail or overflow.
     for name in ("web-0", "web-1", "web-2"):
         add_stuck(store, name, since=now - 3600)
+    # kustomize-controller's last renewal, with the Lease's shortest duration: nobody
+    # renews it from here on, so it runs out a duration plus leases.grace (compressed)
+    # later on fluxwatch's clock, whatever its renewTime says.
     lease = store.get(LEASES, "flux-system", KUSTOMIZE_LEASE)
-    lease["spec"]["renewTime"] = datetime.fromtimestamp(now - 3600, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
-    lease["spec"]["leaseDurationSeconds"] = 15
+    lease["spec"]["renewTime"] = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    lease["spec"]["leaseDurationSeconds"] = 1
     store.update(LEASES, lease)
     for n, holder in enumerate(("hc-b", "hc-c", "hc-d", "hc-e"), start=1):
         lease = store.get(LEASES, "flux-system", HELM_LEASE)
