@@ -114,9 +114,12 @@ async def run_scan(
     sync_deadline: float = SYNC_DEADLINE,
 ) -> int:
     engine = engine_settings(settings)
-    client = await KubeClient.from_config(settings.kubeconfig, settings.context)
-    waiter = ViewWaiter()
     namespaces: list[str | None] = list(settings.watch.namespaces) or [None]
+    # One watch per namespace, each on a connection of its own (kube/client.py).
+    client = await KubeClient.from_config(
+        settings.kubeconfig, settings.context, watches=len(namespaces)
+    )
+    waiter = ViewWaiter()
     informers = [
         Informer(
             client,
