@@ -335,7 +335,11 @@ async def test_one_recovery_is_one_trace_of_named_spans(recovered: Recovered) ->
     assert step.attributes["fluxwatch.strategy"] == "force-reconcile"
     assert step.status[0] != Status.STATUS_CODE_ERROR
 
-    write = _one(_children(trace, step), name=PATCH_HR)
+    # One PATCH, or two when helm-controller wrote the release between fluxwatch's read and
+    # its write: the step re-reads after the 409 and writes once more (engine/recovery.py).
+    *conflicts, write = [s for s in _children(trace, step) if s.name == PATCH_HR]
+    assert len(conflicts) <= 1
+    assert [c.attributes["http.response.status_code"] for c in conflicts] in ([], [409])
     assert write.kind == Span.SPAN_KIND_CLIENT
     assert write.attributes["http.request.method"] == "PATCH"
     assert write.attributes["http.response.status_code"] == 200
