@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 import yaml
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from fluxwatch.sim import (
     auth,
@@ -377,6 +378,27 @@ class WatchFraming:
         out = [bytes(self._buffer)]
         self._buffer.clear()
         return out
+
+
+async def _send_chunks(
+    request: web.Request, writer: AbstractStreamWriter, chunks: list[bytes]
+) -> None:
+    """Send ``chunks`` as that many HTTP/1.1 chunks in one write to the socket.
+
+    The client's parser sees a chunk per event, as from kube-apiserver; the emulator
+    pays one socket write per batch, as kube-apiserver's 4 KiB connection buffer does
+    several events at once, instead of one per chunk (``resp.write`` per chunk put the
+    emulator's ceiling at about the rate a client reads, so a benchmark timed the
+    emulator). The response's headers are out (``prepare``) and it ends with the
+    writer's own last chunk (``write_eof``).
+    """
+    if not chunks:
+        return
+    transport = request.transport
+    if transport is None or transport.is_closing():
+        raise ConnectionResetError("the watch's client went away")
+    transport.write(b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks))
+    await writer.drain()
 
 
 class ApiServer:
@@ -1179,7 +1201,8 @@ class ApiServer:
         initial_left = watcher.pending() if opts.watch_list else -1
         first = [True]
         try:
-            await resp.prepare(request)
+            writer = await resp.prepare(request)
+            assert writer is not None  # a fresh response: prepare starts it
             framing = WatchFraming()
             while True:
                 chunks: list[bytes] = []
@@ -1202,9 +1225,8 @@ class ApiServer:
                             chunks += framing.write(end)
                             initial_left = -1
                 if size or chunks:
-                    for chunk in chunks:
-                        self.stats.bytes[stats_key] += len(chunk)
-                        await resp.write(chunk)
+                    self.stats.bytes[stats_key] += sum(map(len, chunks))
+                    await _send_chunks(request, writer, chunks)
                     continue
                 if watcher.closed:
                     break
@@ -1217,9 +1239,8 @@ class ApiServer:
                     # included: a quiet store sends none.
                     if store.resource_version > watcher.after:
                         body = self._bookmark(res, mode, store.resource_version)
-                        for chunk in framing.write(body) + framing.flush():
-                            self.stats.bytes[stats_key] += len(chunk)
-                            await resp.write(chunk)
+                        self.stats.bytes[stats_key] += len(body)
+                        await _send_chunks(request, writer, framing.write(body) + framing.flush())
                     continue
                 await watcher.wait(min(deadline, next_bookmark) - now)
         finally:
