@@ -119,3 +119,16 @@ class _deep_recursion:
 
     def __exit__(self, *_exc: object) -> None:
         sys.setrecursionlimit(self._old)
+
+
+def go_json_type(value: Any) -> str:
+    """The JSON kind encoding/json names in an UnmarshalTypeError."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"

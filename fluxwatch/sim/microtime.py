@@ -16,6 +16,8 @@ import calendar
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from fluxwatch.sim import deepjson
+
 LAYOUT: Final = "2006-01-02T15:04:05.000000Z07:00"
 
 # nextStdChunk's split of LAYOUT: (literal prefix, std element) in order.
@@ -163,22 +165,9 @@ def decode(raw: Any) -> str | None:
     ``json.Unmarshal(b, &str)`` inside ``UnmarshalJSON`` fails."""
     if not isinstance(raw, str):
         raise MicroTimeError(
-            f"json: cannot unmarshal {go_json_type(raw)} into Go value of type string"
+            f"json: cannot unmarshal {deepjson.go_json_type(raw)} into Go value of type string"
         )
     moment = parse(raw)
     if moment == ZERO:
         return None
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def go_json_type(value: Any) -> str:
-    """The JSON kind encoding/json names in an UnmarshalTypeError."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"

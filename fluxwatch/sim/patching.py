@@ -188,21 +188,8 @@ def json_patch(document: Any, operations: Any, *, checked: bool = True) -> Any:
     return doc
 
 
-def _go_json_type(value: Any) -> str:
-    """The JSON type name Go's decoder puts in an UnmarshalTypeError."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _type_error(value: Any, go_type: str) -> str:
-    return f"json: cannot unmarshal {_go_json_type(value)} into Go value of type {go_type}"
+    return f"json: cannot unmarshal {deepjson.go_json_type(value)} into Go value of type {go_type}"
 
 
 def _decode_checked(operations: Any) -> None:
@@ -224,6 +211,6 @@ def _decode_checked(operations: Any) -> None:
             value = op.get(field)
             if value is not None and not isinstance(value, str):
                 raise refuse(
-                    f"json: cannot unmarshal {_go_json_type(value)} into Go struct field "
+                    f"json: cannot unmarshal {deepjson.go_json_type(value)} into Go struct field "
                     f"jsonPatchOp.{field} of type string"
                 )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from fluxwatch.sim import microtime
+from fluxwatch.sim import deepjson, microtime
 from fluxwatch.sim.fielderrors import FieldError, forbidden, invalid_value, not_supported
 from fluxwatch.sim.validation.meta import (
     as_dict,
@@ -87,7 +87,7 @@ class LeaseDecodeError(ValueError):
 
 
 def _type_error(value: Any, field: str, go_type: str, *, literal: bool = False) -> str:
-    what = microtime.go_json_type(value)
+    what = deepjson.go_json_type(value)
     if literal:  # a number that does not fit an integer type is named with its text
         what = f"number {value!r}"
     return f"json: cannot unmarshal {what} into Go struct field {field} of type {go_type}"
