@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 import yaml
 
+from fluxwatch.kube.client import KubeClient
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 
@@ -67,6 +68,14 @@ async def make_apiserver() -> AsyncIterator[Callable[..., Awaitable[ApiServer]]]
 def kubeconfig(apiserver: ApiServer, tmp_path: Path) -> Path:
     """The ``apiserver``'s kubeconfig (admin token) in ``tmp_path``."""
     return apiserver.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+async def client(kubeconfig: Path) -> AsyncIterator[KubeClient]:
+    """fluxwatch's real client on ``apiserver``, over HTTP, with the admin token."""
+    kube = await KubeClient.from_config(kubeconfig)
+    yield kube
+    await kube.close()
 
 
 @pytest.fixture

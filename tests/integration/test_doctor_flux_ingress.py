@@ -8,7 +8,6 @@ does) and read back by doctor through the real client.
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +71,6 @@ def settings(flux: bool = True) -> Settings:
     return Settings.model_validate(
         {"leader": {"namespace": "fluxwatch-system"}, "notify": {"providers": providers}}
     )
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    c = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield c
-    await c.close()
 
 
 async def ingress(api: ApiServer, client: KubeClient, s: Settings) -> list[tuple[Level, str]]:

@@ -6,8 +6,7 @@ Lease. Each must be stored, as a real kube-apiserver v1.32 would store it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,13 +24,6 @@ NAMESPACE = "n" * 63  # the longest namespace name (a DNS-1123 label)
 RELEASE = ("r" * 62 + ".") * 4 + "r"  # 253: the longest HelmRelease name
 POD = ("fluxwatch-" + "p" * 52 + ".") * 4 + "p"  # 253: the longest pod name
 HELM_ERROR = "Helm upgrade failed: " + "template: x/templates/cm.yaml:1: bad value; " * 150
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
 
 
 @pytest.fixture

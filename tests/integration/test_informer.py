@@ -75,14 +75,6 @@ class Recorder:
                 await self._changed.wait()
 
 
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    path = apiserver.write_kubeconfig(tmp_path / "kubeconfig")
-    kube = await KubeClient.from_config(path)
-    yield kube
-    await kube.close()
-
-
 SCALE = 0.002
 
 

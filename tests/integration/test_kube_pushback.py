@@ -6,8 +6,7 @@ errors a caller sees when the server does not give in."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,13 +21,6 @@ from fluxwatch.notify.router import Router
 from fluxwatch.sim.apiserver import ApiServer
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
 
 
 async def test_a_throttled_patch_is_sent_again_after_retry_after(

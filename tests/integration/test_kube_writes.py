@@ -33,13 +33,6 @@ HR = "helmreleases.helm.toolkit.fluxcd.io"
 
 
 @pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
-
-
-@pytest.fixture
 async def stuck(apiserver: ApiServer) -> AsyncIterator[tuple[str, str]]:
     """One release in the upstream stuck shape with its Helm Secrets (FLUX-FACTS §1, §4)."""
     run = await start("load", apiserver.store, n=3, stuck=1, secrets=True)

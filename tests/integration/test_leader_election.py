@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from fluxwatch.kube.client import KubeApiError, KubeClient
 from fluxwatch.kube.fields import format_micro, parse_rfc3339
 from fluxwatch.kube.leader import LeaderElector
@@ -28,13 +26,6 @@ from fluxwatch.sim.apiserver import ApiServer
 
 LEASES = "leases.coordination.k8s.io"
 NS, NAME = "fluxwatch-system", "fluxwatch-leader-election"
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
 
 
 def elector(

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -43,13 +41,6 @@ class Findings(list[Finding]):
     def __call__(self, finding: Finding) -> None:
         self.append(finding)
         self.arrived.set()
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
 
 
 async def _watch(

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -62,13 +61,6 @@ async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"not within {timeout}s")
-
-
-@pytest.fixture
-async def client(apiserver: ApiServer, tmp_path: Path) -> AsyncIterator[KubeClient]:
-    kube = await KubeClient.from_config(apiserver.write_kubeconfig(tmp_path / "kubeconfig"))
-    yield kube
-    await kube.close()
 
 
 async def test_the_embedded_cluster_refuses_json_nested_deeper_than_10000_levels(
