@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck pytest bench profile mutate clean lock
 
-$(STAMP): pyproject.toml
+# The editable install also builds the native watch reader in place (pyproject's
+# ext-modules), so a change to its C source installs again.
+$(STAMP): pyproject.toml fluxwatch/kube/_hrwire.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

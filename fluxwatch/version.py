@@ -14,7 +14,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from fluxwatch import __version__
+from fluxwatch import __version__, native
 
 PACKAGE = Path(__file__).resolve().parent
 REVISION_FILE = "REVISION"
@@ -54,7 +54,8 @@ def version_text() -> str:
     """The line ``fluxwatch --version`` prints."""
     return (
         f"fluxwatch {__version__} (revision {revision()}, "
-        f"{platform.python_implementation()} {platform.python_version()})"
+        f"{platform.python_implementation()} {platform.python_version()}, "
+        f"{native.watch_reader()} watch reader)"
     )
 
 

@@ -51,13 +51,14 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 import msgspec
 import orjson
 
+from fluxwatch import native
 from fluxwatch.kube.codec import Codec, Line, Page
 from fluxwatch.kube.fields import EMPTY, FieldReader, json_type, parse_rfc3339
 
@@ -884,11 +885,14 @@ def _read_fast(obj: Mapping[str, Any]) -> HRView | None:
     return _from_wire(wire)
 
 
-def hr_event(line: Line, known: Mapping[Key, HRView] = _NO_VIEWS) -> tuple[str, HRView] | None:
+def _hr_event_py(line: Line, known: Mapping[Key, HRView] = _NO_VIEWS) -> tuple[str, HRView] | None:
     """One watch line of HelmReleases: ``(type, view)`` for ADDED, MODIFIED and DELETED
     objects the wire reader accepts; None for every other line (bookmarks, errors,
     anything unusual), which the informer then reads the general way. ``known``: the
-    views read so far by namespace and name, whose unchanged parts the view shares."""
+    views read so far by namespace and name, whose unchanged parts the view shares.
+
+    This is the wire reader in Python; :data:`hr_event` is the native one where it is
+    built, which reads the usual lines itself and hands every other one to this."""
     try:
         event = _decode_event(line)
     except _WIRE_ERRORS:
@@ -941,6 +945,45 @@ def hr_view(obj: Mapping[str, Any]) -> HRView:
     except Exception as exc:  # a view must come out of any input; say what broke
         return _unreadable(f"<object>: unreadable: {type(exc).__name__}: {exc}")
 
+
+EventReader = Callable[[Line, Mapping[Key, HRView]], tuple[str, HRView] | None]
+
+
+def _native_event_reader() -> EventReader | None:
+    """The native wire reader (``fluxwatch/kube/_hrwire.c``), configured with what a view is
+    made of; None where it was not built (no C compiler at install) or is turned off
+    (:mod:`fluxwatch.native`).
+
+    It reads the lines the API server sends every day (a third of the instructions of
+    :func:`_hr_event_py`: README, "Performance") and hands every other one to
+    :func:`_hr_event_py`, so the two give the same views; tests/unit/test_hrwire_native.py
+    holds them to it on thousands of generated and mutated lines."""
+    _hrwire = native.load(native.HRWIRE)
+    if _hrwire is None:
+        return None
+    _hrwire.configure(
+        view=HRView,
+        condition=Condition,
+        snapshot=Snapshot,
+        empty_labels=EMPTY,
+        label_bytes=_LABEL_BYTES,
+        dependency_bytes=_DEPENDENCY_BYTES,
+        fallback=_hr_event_py,
+        no_views=_NO_VIEWS,
+        # The very objects the Python reader uses: a view's status is one of these.
+        statuses=(_STATUSES["True"], _STATUSES["False"], _STATUSES["Unknown"]),
+        conditions=("Ready", "Released", "Reconciling", "Stalled"),
+        events=("ADDED", "MODIFIED", "DELETED"),
+        empty="",
+    )
+    return _hrwire.hr_event
+
+
+_NATIVE_EVENT = _native_event_reader()
+hr_event: EventReader = _NATIVE_EVENT or _hr_event_py
+"""One watch line of HelmReleases to ``(type, view)``, or None (see :func:`_hr_event_py`)."""
+NATIVE_READER = _NATIVE_EVENT is not None
+"""Whether watch lines are read by the native reader (``fluxwatch --version`` says it)."""
 
 HELMRELEASES_CODEC: Codec[HRView] = Codec(hr_view, hr_event, hr_page)
 """What HelmRelease informers read with: the wire reader first, the exact one after."""

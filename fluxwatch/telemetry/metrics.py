@@ -32,7 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 import fluxwatch
-from fluxwatch import version
+from fluxwatch import native, version
 
 Counts = Callable[[], Mapping[tuple[str, str], int]]
 
@@ -46,11 +46,13 @@ STEP_RESULTS = ("succeeded", "failed")
 
 def build_labels() -> dict[str, str]:
     """``fluxwatch_build_info``'s labels: the same version and revision as
-    ``fluxwatch --version`` prints."""
+    ``fluxwatch --version`` prints, and which watch reader runs (``native`` or ``python``:
+    fluxwatch.native)."""
     return {
         "version": fluxwatch.__version__,
         "revision": version.revision(),
         "python": platform.python_version(),
+        "reader": native.watch_reader(),
     }
 
 
@@ -175,7 +177,7 @@ class Metrics:
         )
         build = Gauge(
             "fluxwatch_build_info",
-            "Always 1; the version, git revision and Python of this fluxwatch.",
+            "Always 1; the version, git revision, Python and watch reader of this fluxwatch.",
             list(build_labels()),
             registry=r,
         )

@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_notify_receiver import Receiver
 
 import fluxwatch
-from fluxwatch import version
+from fluxwatch import native, version
 from fluxwatch.app import Daemon, build_router
 from fluxwatch.engine.config import DEFAULT_LEASE_NAMES
 from fluxwatch.kube.client import KubeClient
@@ -228,6 +228,7 @@ async def test_build_info_names_this_fluxwatch(running: Running) -> None:
         "version": fluxwatch.__version__,
         "revision": version.revision(),  # what `fluxwatch --version` prints
         "python": platform.python_version(),
+        "reader": native.watch_reader(),
     }
     assert value(families["process_resident_memory_bytes"]) > 0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from fluxwatch import __version__
+from fluxwatch import __version__, native
 from fluxwatch.version import UNKNOWN, read_revision, version_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,10 @@ def test_version_flag_prints_version_and_revision_and_exits_0() -> None:
     )
     assert done.returncode == 0, done.stderr
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    assert done.stdout == f"fluxwatch {__version__} (revision {_git_head()}, {python})\n"
+    reader = native.watch_reader()
+    assert done.stdout == (
+        f"fluxwatch {__version__} (revision {_git_head()}, {python}, {reader} watch reader)\n"
+    )
     assert version_text() == done.stdout.strip()
 
 
