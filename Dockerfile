@@ -16,6 +16,12 @@
 FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b AS build
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# A C compiler for the native watch reader (fluxwatch/kube/_hrwire.c), in this stage only;
+# the image's Python headers are the base image's own. Unpinned as in the runtime stage.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 # The runtime virtualenv has no pip: the base image's pip installs into it.
 RUN python -m venv --without-pip /opt/fluxwatch \
  && python -m venv /opt/wheelbuild
@@ -30,11 +36,14 @@ COPY fluxwatch ./fluxwatch
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 # The revision goes into the package (fluxwatch --version, build_info); a VERSION that is
-# not the package's own stops the build, so the image label cannot disagree with it.
+# not the package's own stops the build, so the image label cannot disagree with it. The
+# native reader is optional to pip (an install without a compiler goes on), not to the
+# image: one that reads watch lines in Python stops the build.
 RUN printf '%s\n' "${REVISION}" > fluxwatch/REVISION \
  && /opt/wheelbuild/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /tmp/wheels . \
  && pip --python /opt/fluxwatch/bin/python install --no-deps /tmp/wheels/fluxwatch-*.whl \
  && test "$(/opt/fluxwatch/bin/fluxwatch --version | cut -d' ' -f2)" = "${VERSION}" \
+ && /opt/fluxwatch/bin/fluxwatch --version | grep -q 'native watch reader)$' \
  && /opt/fluxwatch/bin/python -m compileall -q /opt/fluxwatch
 
 FROM python:3.11-slim-bookworm@sha256:0bee7276f83efd4a1ee05bbbf4281d95ed28e079220a9457f25a93e3f1e3c31b

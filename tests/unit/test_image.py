@@ -100,6 +100,18 @@ def test_dependencies_come_from_the_lock_in_their_own_layer() -> None:
     assert "--no-build-isolation" in build[package][1]
 
 
+def test_the_image_reads_watch_lines_natively_or_is_not_built() -> None:
+    """pip builds the native reader where it can and goes on where it cannot; the image
+    must not go on: its build stage has a compiler, and a wheel without the reader stops
+    the build (`fluxwatch --version` names the reader)."""
+    build, runtime = stages()
+    compiler = index(build, "RUN", "gcc")
+    package = index(build, "RUN", "fluxwatch-*.whl")
+    assert compiler < package
+    assert "native watch reader)$" in build[package][1]
+    assert not any("gcc" in rest for word, rest in runtime if word == "RUN"), "no compiler at run"
+
+
 def test_one_base_image_for_both_stages_pinned_by_digest() -> None:
     """The tag for people, the index digest for the build: a tag alone moves weekly."""
     bases = [stage[0][1].split()[0] for stage in stages()]
@@ -196,5 +208,6 @@ def test_the_build_context_is_what_the_dockerfile_copies() -> None:
     for path in copied:
         assert not _ignored(path.rstrip("/"), patterns), path
         assert (ROOT / path).exists(), path
-    for left_out in (".git", ".venv", "tests", "bench", "config", "fluxwatch/REVISION"):
+    native = "fluxwatch/kube/_hrwire.cpython-311-x86_64-linux-gnu.so"  # a checkout's own build
+    for left_out in (".git", ".venv", "tests", "bench", "config", "fluxwatch/REVISION", native):
         assert _ignored(left_out, patterns), left_out
