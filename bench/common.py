@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from fluxwatch import native
+
 HR_GROUP, HR_VERSION, HR_PLURAL = "helm.toolkit.fluxcd.io", "v2", "helmreleases"
 HR_KEY = f"{HR_PLURAL}.{HR_GROUP}"
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +160,8 @@ def machine() -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": commit,
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        # Which HelmRelease watch reader fluxwatch ran with (fluxwatch.native).
+        "watch_reader": native.watch_reader(),
     }
 
 

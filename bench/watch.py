@@ -26,7 +26,8 @@ events are 3.6 KB instead of 2.9 KB (the emulator's own managedFields, one manag
 
 Then, without any I/O, on the bytes of that stream: orjson alone, orjson and
 the dict reader (``hr_view``, what the baseline does per event), the typed
-reader the informer uses (``hr_event``: msgspec straight into the view), and
+reader the informer uses (``hr_event``: the native reader where it is built,
+else msgspec straight into the view; the results' ``watch_reader`` says), and
 the informer's whole per-line path (``Informer._on_line``, tracker included):
 the CPU bounds of the figure.
 """
