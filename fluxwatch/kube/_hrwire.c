@@ -79,7 +79,8 @@ enum { K_ABSENT = 0, K_NULL, K_STR, K_INT, K_TRUE, K_FALSE, K_RAW };
 
 typedef struct {
     int kind;
-    int plain; /* a string with neither escapes nor non-ASCII bytes */
+    int plain;    /* a string with neither escapes nor non-ASCII bytes */
+    int nonascii; /* a string with a byte over 0x7F: UTF-8 that msgspec would check */
     const char *s;
     Py_ssize_t n;
     long long i;
@@ -183,10 +184,12 @@ static const unsigned char *escape(const unsigned char *p, const unsigned char *
     return NULL;
 }
 
-/* A string at p ('"'): the byte after its closing quote, or NULL. *plain is cleared by an
- * escape or a non-ASCII byte (checked, not decoded). */
+/* A string at p ('"'): the byte after its closing quote, or NULL. *flags gets ESCAPED for
+ * an escape (checked, not decoded) and NONASCII for a byte over 0x7F (not checked). */
+#define ESCAPED 1
+#define NONASCII 2
 static inline __attribute__((always_inline)) const unsigned char *string_end(const unsigned char *p, const unsigned char *end,
-                                              int *plain) {
+                                              int *flags) {
     p++;
     for (;;) {
         p = run(p, end);
@@ -197,11 +200,12 @@ static inline __attribute__((always_inline)) const unsigned char *string_end(con
             return p + 1;
         if (ch < 0x20)
             return NULL; /* a raw control character: no JSON */
-        *plain = 0;
         if (ch >= 0x80) {
+            *flags |= NONASCII;
             p++;
             continue;
         }
+        *flags |= ESCAPED;
         p = escape(p, end);
         if (p == NULL)
             return NULL;
@@ -211,13 +215,14 @@ static inline __attribute__((always_inline)) const unsigned char *string_end(con
 /* A string at c->p ('"'): its span inside the quotes. */
 static int scan_string(Cur *c, Val *out) {
     const unsigned char *start = (const unsigned char *)c->p + 1;
-    int plain = 1;
+    int flags = 0;
     const unsigned char *after = string_end((const unsigned char *)c->p,
-                                            (const unsigned char *)c->end, &plain);
+                                            (const unsigned char *)c->end, &flags);
     if (after == NULL)
         return DEFER;
     out->kind = K_STR;
-    out->plain = plain;
+    out->plain = flags == 0;
+    out->nonascii = (flags & NONASCII) != 0;
     out->s = (const char *)start;
     out->n = (Py_ssize_t)(after - 1 - start);
     c->p = (const char *)after;
@@ -361,7 +366,7 @@ static int skip_value(Cur *c, int depth) {
     const unsigned char *p = (const unsigned char *)c->p, *end = (const unsigned char *)c->end;
     char stack[MAX_DEPTH + 1]; /* 1 for an object, 0 for an array */
     int top = 0;
-    int plain;
+    int flags; /* a skipped string's bytes are not decoded: msgspec checks no UTF-8 there */
 #define WS()                                                                        \
     while (p < end && *p <= ' ' && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) \
         p++
@@ -370,7 +375,7 @@ value:
         return DEFER;
     switch (*p) {
     case '"':
-        p = string_end(p, end, &plain);
+        p = string_end(p, end, &flags);
         if (p == NULL)
             return DEFER;
         goto after;
@@ -424,7 +429,7 @@ value:
 key:
     if (p >= end || *p != '"')
         return DEFER;
-    p = string_end(p, end, &plain);
+    p = string_end(p, end, &flags);
     if (p == NULL)
         return DEFER;
     WS();
@@ -459,9 +464,12 @@ after:
 
 /* Typed reads of a declared field, as msgspec checks them. */
 
+/* A declared ``str | None``. msgspec decodes every declared string, read or not, and a
+ * byte over 0x7F may be invalid UTF-8 there (UnicodeDecodeError, the Python reader's None):
+ * such a string is the Python reader's to judge. */
 static int read_str_or_null(Cur *c, Val *out) {
     if (*c->p == '"')
-        return scan_string(c, out);
+        return scan_string(c, out) || out->nonascii ? DEFER : 0;
     if (*c->p == 'n' && literal(c, "null", 4) == 0) {
         out->kind = K_NULL;
         return 0;
@@ -485,10 +493,10 @@ static int read_int_or_null(Cur *c, Val *out) {
     const char *digits = p;
     long long value = 0;
     while (p < end && *p >= '0' && *p <= '9') {
+        if (p - digits == MAX_INT_DIGITS)
+            return DEFER; /* before it could overflow: the Python reader takes big ints */
         value = value * 10 + (*p - '0');
         p++;
-        if (p - digits > MAX_INT_DIGITS)
-            return DEFER;
     }
     if (p == digits || (*digits == '0' && p - digits > 1))
         return DEFER;
