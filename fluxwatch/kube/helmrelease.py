@@ -573,7 +573,9 @@ _decode_object = msgspec.json.Decoder(_WireHelmRelease).decode
 _decode_list = msgspec.json.Decoder(_WireList).decode
 # msgspec skips undeclared fields (spec.values) by recursion: nested near a thousand
 # levels deep, which the API server takes, they run out of Python's recursion limit.
-_WIRE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
+# Invalid UTF-8 in a declared string is a UnicodeDecodeError, not a DecodeError (in a
+# skipped one msgspec lets it pass): hr_event and hr_page raised it instead of None.
+_WIRE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 _EMPTY_SPEC = _WireSpec()
 _EMPTY_STATUS = _WireStatus()
 _NO_ANNOTATIONS = _WireAnnotations()

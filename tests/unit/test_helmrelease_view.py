@@ -586,6 +586,10 @@ def test_typed_reader_leaves_bookmarks_errors_and_junk_to_the_general_way() -> N
     assert hr_event(b"{not json") is None
     assert hr_event(b'{"type":"ADDED"}') is None
     assert hr_page(b'{"items":[{"metadata":{"name":"a"}}]}') is None  # no namespace
+    # Invalid UTF-8 in a field a view reads: msgspec raises UnicodeDecodeError for it.
+    bad = b'{"metadata":{"name":"a","namespace":"b","uid":"\xff"}}'
+    assert hr_event(b'{"type":"ADDED","object":' + bad + b"}") is None
+    assert hr_page(b'{"items":[' + bad + b"]}") is None
     empty = hr_page(b'{"metadata":{"resourceVersion":"5"},"items":[]}')
     assert empty is not None and empty.views == [] and empty.resource_version == "5"
 
