@@ -482,7 +482,8 @@ class _Case:
     """One line to read and what it is, for the failure message."""
 
     what: str
-    kind: str  # "base", "field" or "byte"
+    # "base" (unmutated), "field" or "byte" (mutated), "whole" (unmutated, the cache broken)
+    kind: str
     line: bytes
     whole: bytes  # the unmutated line, to show where this one differs
     key: tuple[str, str]  # the base object's
@@ -490,6 +491,7 @@ class _Case:
     # object when the line is the whole one (the informer's cache after either order).
     before: HRView | None = None
     memoryview: bool = False
+    must_take: bool = False  # an unmutated line the native reader is for
 
 
 def _event(obj: Any, etype: Any = "MODIFIED") -> dict[str, Any]:
@@ -926,6 +928,11 @@ def _byte_mutations(
         yield what, line
 
 
+# Its release name (<targetNamespace>-<name>, 61 characters) is shortened with a hash:
+# left to Python like names over 53 characters, which the native reader may do.
+_MAY_DEFER = frozenset({"bench bootstrap"})
+
+
 @functools.cache
 def _cases() -> tuple[_Case, ...]:
     """The lines, in the order they are read: unmutated first (so the Python reader's
@@ -941,8 +948,11 @@ def _cases() -> tuple[_Case, ...]:
         read = reference(line, {})
         assert read is not None, f"the Python reader does not take the base {name}"
         before = read[1]
-        firsts.append(_Case(f"{name}, unmutated", "base", line, line, key))
-        firsts.append(_Case(f"{name}, unmutated, again", "base", line, line, key, before, True))
+        must = name not in _MAY_DEFER
+        firsts.append(_Case(f"{name}, unmutated", "base", line, line, key, must_take=must))
+        firsts.append(
+            _Case(f"{name}, unmutated, again", "base", line, line, key, before, True, must)
+        )
         # The object with every field gets every value in every field and every edge case;
         # the others (fewer fields, the same code paths) a draw of them, to keep the time.
         every = name == "full"
@@ -955,9 +965,9 @@ def _cases() -> tuple[_Case, ...]:
             if rng.random() < 0.2 and isinstance(broken.get("object"), dict):
                 previous = hr_view(broken["object"])
                 rest.append(
-                    _Case(f"{name}: whole after {what}", "field", line, line, key, previous)
+                    _Case(f"{name}: whole after {what}", "whole", line, line, key, previous)
                 )
-        for what, broken_line in _byte_mutations(obj, rng, 300):
+        for what, broken_line in _byte_mutations(obj, rng, 450):
             rest.append(
                 _Case(f"{name}: {what}", "byte", broken_line, line, key, before, rng.random() < 0.5)
             )
@@ -1082,9 +1092,13 @@ _OTHER = hr_view({"metadata": {"name": "other", "namespace": "elsewhere"}})
 _PROXY = "MappingProxyType({})"
 
 
-def _knowns(case: _Case, index: int) -> list[tuple[str, Mapping[tuple[str, str], HRView]]]:
-    """The caches a line is read with: always none and the object's previous view; every
-    third line a read-only empty one (hr_event's default) or one of another object."""
+def _knowns(
+    case: _Case, index: int, natives: Mapping[bytes, HRView]
+) -> list[tuple[str, Mapping[tuple[str, str], HRView]]]:
+    """The caches a line is read with: always none and the object's previous view as the
+    Python reader made it; every third line one of these: a read-only empty one
+    (hr_event's default), one of another object, or the previous view as the native
+    reader made it (what the informer's cache holds once the native reader reads)."""
     out: list[tuple[str, Mapping[tuple[str, str], HRView]]] = [("{}", {})]
     if case.before is not None:
         out.append(("previous view", {case.key: case.before}))
@@ -1092,6 +1106,9 @@ def _knowns(case: _Case, index: int) -> list[tuple[str, Mapping[tuple[str, str],
         out.append((_PROXY, MappingProxyType({})))
     if case.kind == "base" or index % 3 == 1:
         out.append(("unrelated key", {("elsewhere", "other"): case.before or _OTHER}))
+    native_before = natives.get(case.whole)
+    if native_before is not None and (case.kind == "base" or index % 3 == 2):
+        out.append(("native's previous view", {case.key: native_before}))
     return out
 
 
@@ -1124,13 +1141,14 @@ def _verdict(answer: Any, python: Any, before: HRView | None) -> str | None:
 
 def _run(native: Reader, reference: Reader, combined: Reader) -> _Outcome:
     out = _Outcome()
+    natives: dict[bytes, HRView] = {}  # unmutated line -> the native reader's view of it
     for index, case in enumerate(_cases()):
         out.lines += 1
         line: Any = case.line
         if case.memoryview:
             line = memoryview(b"[[" + case.line + b"]]")[2:-2]
         wrong: dict[str, list[str]] = {}  # what went wrong -> with which caches
-        for known_name, known in _knowns(case, index):
+        for known_name, known in _knowns(case, index, natives):
             out.reads += 1
             # Native first, as the informer reads a line the first time (label and
             # dependency bytes the Python reader has not seen yet), and again after it.
@@ -1154,8 +1172,10 @@ def _run(native: Reader, reference: Reader, combined: Reader) -> _Outcome:
             if python is not None:
                 tally[0] += 1
                 tally[1] += again is not None and not isinstance(again, Exception)
-            if case.kind == "base" and known_name != _PROXY and again is None:
+            if case.must_take and known_name != _PROXY and again is None:
                 out.not_taken_bases.append(f"{case.what} [{known_name}]")
+            if case.kind == "base" and known_name == "{}" and isinstance(again, tuple):
+                natives.setdefault(case.line, again[1])
         if wrong:
             form = "memoryview" if case.memoryview else "bytes"
             lines = [f"{case.what} ({form}; {_around(case)})"]
@@ -1168,7 +1188,7 @@ def _run(native: Reader, reference: Reader, combined: Reader) -> _Outcome:
 def outcome() -> _Outcome:
     native = pytest.importorskip(
         "fluxwatch.kube._hrwire",
-        reason="the native reader is not built: pip install -e . (or setup.py build_ext -i)",
+        reason="the native reader is not built (fluxwatch/kube/_hrwire.c needs a C compiler)",
     )
     return _run(native.event, _reference(), helmrelease.hr_event)
 
