@@ -18,8 +18,12 @@ caches, and for each the native reader is held to the contract:
 - ``hr_event`` (the native reader with the Python one behind it) answers as the Python
   reader does.
 
-And it must take the usual: every unmutated line and most of the field-level breakages
-the Python reader takes, so that a reader that always defers fails.
+The caches: none, the object's previous view as the Python reader made it and as the
+native one did (what the informer holds once it reads natively), a read-only empty one
+(hr_event's default) and one holding another object. And the native reader must take
+the usual: every unmutated line (but one whose release name is hashed) and at least
+half the field-level breakages the Python reader takes, so that a reader that always
+defers fails.
 """
 
 from __future__ import annotations
@@ -282,6 +286,12 @@ def _encode(node: Any, style: _Style | None = None) -> bytes:
 # -- where things are in an event -------------------------------------------------------------
 
 Path_ = tuple[str | int, ...]
+_ANNOTATIONS = (
+    ANNOTATION_IGNORE,
+    ANNOTATION_SUSPENDED_AT,
+    ANNOTATION_REQUESTED_AT,
+    ANNOTATION_FORCE_AT,
+)
 _O = ("object",)
 _META = (*_O, "metadata")
 _SPEC = (*_O, "spec")
@@ -299,11 +309,7 @@ _DECLARED: dict[Path_, str] = {
     (*_META, "labels"): "labels",
     (*_META, "labels", "*"): "string",
     (*_META, "annotations"): "object",
-    **{
-        (*_META, "annotations", k): "string"
-        for k in (ANNOTATION_IGNORE, ANNOTATION_SUSPENDED_AT, ANNOTATION_REQUESTED_AT)
-    },
-    (*_META, "annotations", ANNOTATION_FORCE_AT): "string",
+    **{(*_META, "annotations", k): "string" for k in _ANNOTATIONS},
     (*_META, "deletionTimestamp"): "any",
     (*_SPEC, "suspend"): "boolean",
     **{(*_SPEC, k): "string" for k in ("targetNamespace", "releaseName", "storageNamespace")},
@@ -805,12 +811,13 @@ def _byte_mutations(
     def slashes() -> tuple[str, bytes]:
         return "slashes as \\/", write(plain(), slash=True)
 
-    def duplicate() -> tuple[str, bytes]:
+    def duplicate(at: Path_ | None = None) -> tuple[str, bytes]:
+        """A key twice: ``at`` (a declared field), or anywhere."""
         doc = plain()
-        path = rng.choice(objects)
+        path = rng.choice(objects) if at is None else at[:-1]
         parent = _get(doc, path)
         members = _Pairs(parent.items())
-        key = rng.choice(list(parent))
+        key = rng.choice(list(parent)) if at is None else at[-1]
         roll = rng.random()
         if roll < 0.4:
             value, how = _clone(parent[key]), "same value"
@@ -923,6 +930,11 @@ def _byte_mutations(
         truncated,
         non_ascii,
     ]
+    # Every declared field twice, as the reader of each struct must see it (the last one
+    # counts in msgspec); then ``count`` lines of every other kind, in turn.
+    for path in declared:
+        if isinstance(_get(event, path[:-1]), dict):
+            yield duplicate(path)
     for i in range(count):
         what, line = kinds[i % len(kinds)]()
         yield what, line
