@@ -20,10 +20,11 @@ caches, and for each the native reader is held to the contract:
 
 The caches: none, the object's previous view as the Python reader made it and as the
 native one did (what the informer holds once it reads natively), a read-only empty one
-(hr_event's default) and one holding another object. And the native reader must take
-the usual: every unmutated line (but one whose release name is hashed) and at least
-half the field-level breakages the Python reader takes, so that a reader that always
-defers fails.
+(hr_event's default), one holding another object, and one holding another object's
+view under this one's key (a release deleted and made again). And the native reader
+must take the usual: every unmutated line (but one whose release name is hashed) and
+at least half the field-level breakages the Python reader takes, so that a reader
+that always defers fails.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -498,6 +500,8 @@ class _Case:
     before: HRView | None = None
     memoryview: bool = False
     must_take: bool = False  # an unmutated line the native reader is for
+    # Another object's view under this one's key: a release deleted and made again.
+    stranger: HRView | None = None
 
 
 def _event(obj: Any, etype: Any = "MODIFIED") -> dict[str, Any]:
@@ -953,13 +957,18 @@ def _cases() -> tuple[_Case, ...]:
     reference = _reference()
     firsts: list[_Case] = []
     rest: list[_Case] = []
-    for name, obj in _bases():
-        event = _event(obj)
-        line = _encode(event)
-        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
-        read = reference(line, {})
+    bases = _bases()
+    views: list[HRView] = []
+    for name, obj in bases:
+        read = reference(_encode(_event(obj)), {})
         assert read is not None, f"the Python reader does not take the base {name}"
-        before = read[1]
+        views.append(read[1])
+    for index, (name, obj) in enumerate(bases):
+        line = _encode(_event(obj))
+        before = views[index]
+        key = before.key
+        other = views[(index + 1) % len(views)]
+        stranger = msgspec.structs.replace(other, namespace=key[0], name=key[1])
         must = name not in _MAY_DEFER
         firsts.append(_Case(f"{name}, unmutated", "base", line, line, key, must_take=must))
         firsts.append(
@@ -972,7 +981,9 @@ def _cases() -> tuple[_Case, ...]:
         edges = [e for e in _semantic_mutations(obj) if every or rng.random() < 0.3]
         for what, broken in [*_field_mutations(obj, values), *edges]:
             broken_line = _encode(broken)
-            rest.append(_Case(f"{name}: {what}", "field", broken_line, line, key, before))
+            rest.append(
+                _Case(f"{name}: {what}", "field", broken_line, line, key, before, stranger=stranger)
+            )
             # The other order: the cache holds the broken object's view, the line is whole.
             if rng.random() < 0.2 and isinstance(broken.get("object"), dict):
                 previous = hr_view(broken["object"])
@@ -981,7 +992,16 @@ def _cases() -> tuple[_Case, ...]:
                 )
         for what, broken_line in _byte_mutations(obj, rng, 450):
             rest.append(
-                _Case(f"{name}: {what}", "byte", broken_line, line, key, before, rng.random() < 0.5)
+                _Case(
+                    f"{name}: {what}",
+                    "byte",
+                    broken_line,
+                    line,
+                    key,
+                    before,
+                    rng.random() < 0.5,
+                    stranger=stranger,
+                )
             )
     return (*firsts, *rest)
 
@@ -1108,9 +1128,9 @@ def _knowns(
     case: _Case, index: int, natives: Mapping[bytes, HRView]
 ) -> list[tuple[str, Mapping[tuple[str, str], HRView]]]:
     """The caches a line is read with: always none and the object's previous view as the
-    Python reader made it; every third line one of these: a read-only empty one
-    (hr_event's default), one of another object, or the previous view as the native
-    reader made it (what the informer's cache holds once the native reader reads)."""
+    Python reader made it; every third line, in turn, a read-only empty one (hr_event's
+    default), one of another object, or both the previous view as the native reader
+    made it and another object's view under this key (module docstring)."""
     out: list[tuple[str, Mapping[tuple[str, str], HRView]]] = [("{}", {})]
     if case.before is not None:
         out.append(("previous view", {case.key: case.before}))
@@ -1121,6 +1141,8 @@ def _knowns(
     native_before = natives.get(case.whole)
     if native_before is not None and (case.kind == "base" or index % 3 == 2):
         out.append(("native's previous view", {case.key: native_before}))
+    if case.stranger is not None and index % 3 == 2:
+        out.append(("another object's view", {case.key: case.stranger}))
     return out
 
 
