@@ -708,6 +708,21 @@ def _semantic_mutations(obj: dict[str, Any]) -> Iterator[tuple[str, dict[str, An
     for part in ("metadata", "spec", "status"):
         for value in (None, {}, _MISSING):
             yield edit(f"{part} = {value!r}", lambda e, p=part, v=value: _set(e, (*_O, p), v))
+    # Keys one character from a declared one: a matcher must compare whole keys.
+    near = {"": "x", "nam": "x", "names": "x", "Name": "x", "namespace2": "x", "uid ": "x"}
+    for place in (_META, _SPEC, _STATUS, _O, ()):
+        yield edit(
+            f"near-miss keys in {'.'.join(place) or 'the event'}",
+            lambda e, p=place: _get(e, p).update(near) if _has(e, p) or not p else None,
+        )
+    yield edit(
+        "near-miss keys in conditions[0] and history[0]",
+        lambda e: [
+            item.update({"typ": "Ready", "statuss": "x", "versio": "x", "Type": "x"})
+            for key in ("conditions", "history")
+            for item in (e["object"].get("status") or {}).get(key) or ()
+        ],
+    )
 
 
 # Numbers as JSON text, for declared integer fields and skipped ones.
@@ -740,6 +755,12 @@ _NUMBERS = [
     b"-1e999",
     b"1e-999",
     b"1" + b"0" * 400,
+    b"1.5e+300",
+    b"tru",
+    b"nul",
+    b"True",
+    b"NULL",
+    b"falsey",
 ]
 # String literals as JSON text: escapes, surrogates, UTF-8 right and wrong, controls.
 _STRING_LITERALS = [
@@ -776,6 +797,12 @@ _STRING_LITERALS = [
     b'"a\tb"',
     b'"a\x7fb"',
     b'"unterminated',
+    # Backslashes before the closing quote, and JSON inside a string: a skipper must
+    # end the string where JSON does.
+    b'"\\\\"',
+    b'"x\\\\\\\\"',
+    b'"\\"\\\\"',
+    b'"}]},{\\"a\\":[\\""',
 ]
 
 
@@ -907,6 +934,18 @@ def _byte_mutations(
         at = rng.randrange(len(base_line))
         return f"cut at byte {at} of {len(base_line)}", base_line[:at]
 
+    def other_json() -> tuple[str, bytes]:
+        text = rng.choice(
+            (b"[]", b"null", b'"x"', b"1", b"{}", b"", b" ", b'{"type":"ADDED"}', b'{"object":{}}')
+        )
+        return f"the line is {text!r}", text
+
+    def big() -> tuple[str, bytes]:
+        doc = plain()
+        size = rng.choice((70_000, 300_000))
+        _set(doc, (*_SPEC, "values"), {"blob": "v" * size})
+        return f"spec.values holding {size:,} bytes", write(doc)
+
     def non_ascii() -> tuple[str, bytes]:
         doc = plain()
         path = rng.choice(strings)
@@ -917,6 +956,7 @@ def _byte_mutations(
         kind = "extracted" if path in extracted else "skipped"
         return f"{kind} {'.'.join(map(str, path))} with {extra!r}", write(doc)
 
+    n = len(_STRING_LITERALS)
     kinds: list[Callable[[], tuple[str, bytes]]] = [
         spaces,
         shuffled,
@@ -933,12 +973,20 @@ def _byte_mutations(
         leading,
         truncated,
         non_ascii,
+        other_json,
+        big,
     ]
     # Every declared field twice, as the reader of each struct must see it (the last one
-    # counts in msgspec); then ``count`` lines of every other kind, in turn.
+    # counts in msgspec), and every declared string written two unusual ways in turn;
+    # then ``count`` lines of every other kind, in turn.
     for path in declared:
         if isinstance(_get(event, path[:-1]), dict):
             yield duplicate(path)
+    for i, path in enumerate(extracted):
+        for text in (_STRING_LITERALS[(2 * i) % n], _STRING_LITERALS[(2 * i + 1) % n]):
+            doc = plain()
+            _set(doc, path, _Raw(text))
+            yield f"extracted {'.'.join(map(str, path))} = {text!r}", write(doc)
     for i in range(count):
         what, line = kinds[i % len(kinds)]()
         yield what, line
