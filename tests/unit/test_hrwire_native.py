@@ -287,7 +287,7 @@ def _encode(node: Any, style: _Style | None = None) -> bytes:
 
 # -- where things are in an event -------------------------------------------------------------
 
-Path_ = tuple[str | int, ...]
+JsonPath = tuple[str | int, ...]
 _ANNOTATIONS = (
     ANNOTATION_IGNORE,
     ANNOTATION_SUSPENDED_AT,
@@ -300,7 +300,7 @@ _SPEC = (*_O, "spec")
 _STATUS = (*_O, "status")
 # The JSON type each declared field of the _Wire* structs expects; "#" is any list index,
 # "*" any label key. Every other path is skipped by the decoder (never built, but parsed).
-_DECLARED: dict[Path_, str] = {
+_DECLARED: dict[JsonPath, str] = {
     ("type",): "string",
     _O: "object",
     _META: "object",
@@ -351,14 +351,14 @@ _DECLARED: dict[Path_, str] = {
 }
 
 
-def _pattern(path: Path_) -> Path_:
+def _pattern(path: JsonPath) -> JsonPath:
     pattern = tuple("#" if isinstance(p, int) else p for p in path)
     if pattern[:3] == (*_META, "labels") and len(pattern) > 3:
         pattern = (*pattern[:3], "*", *pattern[4:])
     return pattern
 
 
-def _paths(node: Any, prefix: Path_ = ()) -> Iterator[Path_]:
+def _paths(node: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:
     """Every path to a value in a JSON document, parents first."""
     if prefix:
         yield prefix
@@ -375,13 +375,13 @@ def _clone(doc: Any) -> Any:
     return orjson.loads(orjson.dumps(doc))
 
 
-def _get(doc: Any, path: Path_) -> Any:
+def _get(doc: Any, path: JsonPath) -> Any:
     for part in path:
         doc = doc[part]
     return doc
 
 
-def _set(doc: Any, path: Path_, value: Any) -> None:
+def _set(doc: Any, path: JsonPath, value: Any) -> None:
     """Set (or, with _MISSING, remove) the value at ``path``, making parent objects."""
     for part in path[:-1]:
         if isinstance(doc, dict) and not isinstance(doc.get(part), dict | list):
@@ -396,7 +396,7 @@ def _set(doc: Any, path: Path_, value: Any) -> None:
         doc[path[-1]] = value
 
 
-def _declared_paths(event: dict[str, Any]) -> list[Path_]:
+def _declared_paths(event: dict[str, Any]) -> list[JsonPath]:
     """The declared fields of an event: those it has, and those it could have (the
     optional fields of the objects it has)."""
     present = [p for p in _paths(event) if _pattern(p) in _DECLARED]
@@ -408,7 +408,7 @@ def _declared_paths(event: dict[str, Any]) -> list[Path_]:
     return present + absent
 
 
-def _has(doc: Any, path: Path_) -> bool:
+def _has(doc: Any, path: JsonPath) -> bool:
     try:
         return isinstance(_get(doc, path), dict)
     except (KeyError, IndexError, TypeError):
@@ -842,7 +842,7 @@ def _byte_mutations(
     def slashes() -> tuple[str, bytes]:
         return "slashes as \\/", write(plain(), slash=True)
 
-    def duplicate(at: Path_ | None = None) -> tuple[str, bytes]:
+    def duplicate(at: JsonPath | None = None) -> tuple[str, bytes]:
         """A key twice: ``at`` (a declared field), or anywhere."""
         doc = plain()
         path = rng.choice(objects) if at is None else at[:-1]
@@ -867,7 +867,7 @@ def _byte_mutations(
             doc = members
         return f"{'.'.join(map(str, (*path, key)))} twice ({how} {where})", write(doc)
 
-    def literal(paths: list[Path_], which: str) -> tuple[str, bytes]:
+    def literal(paths: list[JsonPath], which: str) -> tuple[str, bytes]:
         doc = plain()
         path = rng.choice(paths)
         text = rng.choice(_STRING_LITERALS)
@@ -891,7 +891,7 @@ def _byte_mutations(
             doc = members
         return f"key {'.'.join(map(str, path))} written {escaped_key!r}", write(doc)
 
-    def number(paths: list[Path_], which: str) -> tuple[str, bytes]:
+    def number(paths: list[JsonPath], which: str) -> tuple[str, bytes]:
         doc = plain()
         path = rng.choice(paths)
         text = rng.choice(_NUMBERS)
@@ -1160,7 +1160,6 @@ def _differences(native: HRView, python: HRView) -> str:
 @dataclass
 class _Outcome:
     lines: int = 0
-    reads: int = 0
     # One entry per line that went wrong: what it is, where, and every way it went wrong.
     problems: list[str] = field(default_factory=list)
     # (kind, cache) -> [lines the Python reader took, of those the native one took]
@@ -1231,7 +1230,6 @@ def _run(native: Reader, reference: Reader, combined: Reader) -> _Outcome:
             line = memoryview(b"[[" + case.line + b"]]")[2:-2]
         wrong: dict[str, list[str]] = {}  # what went wrong -> with which caches
         for known_name, known in _knowns(case, index, natives):
-            out.reads += 1
             # Native first, as the informer reads a line the first time (label and
             # dependency bytes the Python reader has not seen yet), and again after it.
             first = _read(native, line, known)
