@@ -55,9 +55,17 @@ from bench.common import (
     median,
 )
 from bench.engine import Counting, make_tracker
+from fluxwatch import native
 from fluxwatch.kube.client import HELMRELEASES, KubeClient
 from fluxwatch.kube.codec import Codec
-from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC, HRView, hr_event, hr_view
+from fluxwatch.kube.helmrelease import (
+    HELMRELEASES_CODEC,
+    HRView,
+    _hr_event_py,
+    hr_event,
+    hr_page,
+    hr_view,
+)
 from fluxwatch.kube.informer import MODIFIED, Informer
 
 GOAL_RATE = 50_000.0
@@ -145,6 +153,10 @@ def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[st
         for line in lines:
             hr_event(line)
 
+    def python_view() -> None:
+        for line in lines:
+            _hr_event_py(line)
+
     def informer_path() -> None:
         on_line = informer._on_line
         for line in lines:
@@ -153,6 +165,7 @@ def _cpu_bounds(chunks: list[bytes], n: int, informer: Informer[Any]) -> dict[st
     rate("orjson", parse)
     rate("orjson+view", parse_view)
     rate("typed_view", typed_view)
+    rate("python_view", python_view)
     rate("informer_on_line", informer_path)
     return out
 
@@ -197,8 +210,18 @@ async def _measure(ctx: Context, emu: Child, n: int, label: str) -> _Measured:
     )
     gc.collect()
 
+    # fluxwatch with the Python reader (FLUXWATCH_NATIVE=0's path), read in the rounds right
+    # after the native one: this host's speed moves twofold within minutes, so only rounds
+    # side by side compare the two readers.
+    python_counter = Counting(make_tracker())
+    python_informer: Informer[HRView] = Informer(
+        client, HELMRELEASES, Codec(hr_view, _hr_event_py, hr_page), python_counter
+    )
+    await python_informer._relist()
+
     samples: dict[str, list[float]] = {
         "fluxwatch": [],
+        "python_reader": [],
         "baseline": [],
         "emulator": [],
         "read_path": [],
@@ -211,12 +234,16 @@ async def _measure(ctx: Context, emu: Child, n: int, label: str) -> _Measured:
             seconds, chunks = await _raw_read(emu, n)
             samples["emulator"].append(n / seconds)
             samples["fluxwatch"].append(n / await _fluxwatch_round(informer, counter, rv, n))
+            samples["python_reader"].append(
+                n / await _fluxwatch_round(python_informer, python_counter, rv, n)
+            )
             samples["baseline"].append(n / await _baseline_round(api, base_counter, rv, n))
             samples["read_path"].append(
                 n / await _fluxwatch_round(reading_nothing, free_counter, rv, n)
             )
             ctx.log(
                 f"  watch{label} round {i + 1}: fluxwatch {samples['fluxwatch'][-1]:,.0f}/s, "
+                f"with the Python reader {samples['python_reader'][-1]:,.0f}/s, "
                 f"baseline {samples['baseline'][-1]:,.0f}/s, "
                 f"emulator {samples['emulator'][-1]:,.0f}/s, "
                 f"read path {samples['read_path'][-1]:,.0f}/s"
@@ -226,6 +253,32 @@ async def _measure(ctx: Context, emu: Child, n: int, label: str) -> _Measured:
         await client.close()
         await api_client.close()
     return _Measured(samples, bounds, sum(len(c) for c in chunks) / max(1, n))
+
+
+def _reader_figures(n: int, measured: _Measured, label: str) -> list[Figure]:
+    """fluxwatch's rounds against the rounds right after them with the Python reader. The
+    host's speed moves twofold within minutes, so each pair's own ratio is what compares
+    the readers; their median is in the figure's bound and details (README, "Performance")."""
+    pairs = list(zip(measured.samples["fluxwatch"], measured.samples["python_reader"], strict=True))
+    ratios = sorted(fw / py for fw, py in pairs if py > 0)
+    if not ratios:
+        return []
+    reader = native.watch_reader()
+    return [
+        Figure(
+            "watch",
+            f"watch throughput, {n:,} HRs{label}: the {reader} reader against the Python one",
+            measured.median("fluxwatch"),
+            "events/s",
+            measured.median("python_reader"),
+            "the same informer and tracker with the Python reader, in the round right after",
+            bound=(
+                f"{len(ratios)} pairs of rounds side by side; their own ratios "
+                f"{', '.join(f'{r:.2f}' for r in ratios)} (median {median(ratios):.2f})"
+            ),
+            details={"pair_ratios": ratios, "median_pair_ratio": median(ratios)},
+        )
+    ]
 
 
 async def run(ctx: Context) -> list[Figure]:
@@ -244,11 +297,13 @@ async def run(ctx: Context) -> list[Figure]:
 
     samples, bounds = measured.samples, measured.bounds
     fw, base, emu_rate = (measured.median(k) for k in ("fluxwatch", "baseline", "emulator"))
+    reader = native.watch_reader()
     read_path = measured.median("read_path")
     common = {"releases": n, "rounds": ctx.sizes.watch_rounds, "samples": samples}
     bound = (
-        f"CPU of the one core: the typed reader (bytes to view) runs at "
-        f"{bounds['typed_view']:,.0f}/s (orjson alone {bounds['orjson']:,.0f}/s, orjson and the "
+        f"CPU of the one core: the typed reader (bytes to view, the {reader} one) runs at "
+        f"{bounds['typed_view']:,.0f}/s (the Python one {bounds['python_view']:,.0f}/s, "
+        f"orjson alone {bounds['orjson']:,.0f}/s, orjson and the "
         f"dict reader {bounds['orjson+view']:,.0f}/s), the informer's whole per-line path "
         f"without I/O at {bounds['informer_on_line']:,.0f}/s; the rest is reading the socket; "
         f"the emulator serves {emu_rate:,.0f}/s"
@@ -287,6 +342,7 @@ async def run(ctx: Context) -> list[Figure]:
                 "cpu_bounds_events_per_s": managed.bounds,
             },
         ),
+        *(_reader_figures(n, measured, "") + _reader_figures(n, managed, ", with managedFields")),
         Figure(
             "watch",
             "watch: emulator ceiling (raw read, no parsing)",
@@ -321,7 +377,11 @@ async def run(ctx: Context) -> list[Figure]:
             "watch: CPU ceiling, typed reader, bytes to view (no I/O)",
             bounds["typed_view"],
             "events/s",
-            bound="msgspec decode of the declared fields + the view, one core",
+            bounds["python_view"],
+            "the Python reader (msgspec's typed decode, then the view)",
+            bound=f"the {reader} reader: one pass over the line, the view built in C"
+            if reader == "native"
+            else "msgspec decode of the declared fields + the view, one core",
         ),
         Figure(
             "watch",
