@@ -62,8 +62,8 @@ from fluxwatch.kube.helmrelease import (
     HELMRELEASES_CODEC,
     HRView,
     _hr_event_py,
+    _hr_page_py,
     hr_event,
-    hr_page,
     hr_view,
 )
 from fluxwatch.kube.informer import MODIFIED, Informer
@@ -215,7 +215,7 @@ async def _measure(ctx: Context, emu: Child, n: int, label: str) -> _Measured:
     # side by side compare the two readers.
     python_counter = Counting(make_tracker())
     python_informer: Informer[HRView] = Informer(
-        client, HELMRELEASES, Codec(hr_view, _hr_event_py, hr_page), python_counter
+        client, HELMRELEASES, Codec(hr_view, _hr_event_py, _hr_page_py), python_counter
     )
     await python_informer._relist()
 

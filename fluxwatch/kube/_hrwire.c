@@ -37,6 +37,10 @@
 
 static PyObject *HRView_t, *Condition_t, *Snapshot_t;
 static PyObject *EMPTY_LABELS, *LABEL_BYTES, *DEPENDENCY_BYTES, *FALLBACK, *NO_VIEWS;
+/* The Python reader's own readers of a label set and a dependsOn list it has not seen. */
+static PyObject *LABELS_READER, *DEPENDENCIES_READER;
+/* List pages: the page type, and the Python reader of a page this one leaves. */
+static PyObject *Page_t, *PAGE_FALLBACK;
 static PyObject *S_TRUE, *S_FALSE, *S_UNKNOWN, *S_EMPTY;
 static PyObject *C_READY, *C_RELEASED, *C_RECONCILING, *C_STALLED;
 static PyObject *E_ADDED, *E_MODIFIED, *E_DELETED;
@@ -1129,7 +1133,8 @@ static PyObject *build_view(Wire *w, PyObject *known) {
         }
     }
 
-    /* Labels: a label set seen before, by its bytes; no labels, or a new set, as Python. */
+    /* Labels: a label set seen before, by its bytes, else the Python reader's own reader of
+     * a new one (_wire_labels, which keeps it for the next time), as _from_wire does. */
     if (w->labels.kind == K_RAW) {
         if ((w->labels.n == 4 && memcmp(w->labels.s, "null", 4) == 0) ||
             (w->labels.n == 2 && memcmp(w->labels.s, "{}", 2) == 0)) {
@@ -1139,35 +1144,38 @@ static PyObject *build_view(Wire *w, PyObject *known) {
             PyObject *raw;
             NEW(raw, PyBytes_FromStringAndSize(w->labels.s, w->labels.n));
             int r = mapping_get(LABEL_BYTES, raw, &a[A_LABELS]);
+            if (r == 0 && a[A_LABELS] == NULL)
+                a[A_LABELS] = PyObject_CallOneArg(LABELS_READER, raw);
             Py_DECREF(raw);
-            if (r) {
+            if (r || a[A_LABELS] == NULL) {
                 rc = -1;
                 goto done;
             }
-            if (a[A_LABELS] == NULL || !PyObject_IsTrue(a[A_LABELS]))
-                goto done;
+            if (a[A_LABELS] == Py_None)
+                goto done; /* not a set of strings: the Python reader names it */
         }
     } else {
         a[A_LABELS] = EMPTY_LABELS;
         Py_INCREF(EMPTY_LABELS);
     }
     if (w->depends_on.kind == K_RAW) {
+        /* A dependsOn list seen before in this namespace, by its bytes, else the Python
+         * reader's own reader of a new one (_wire_dependencies), as _from_wire does. */
         PyObject *raw, *dkey;
         NEW(raw, PyBytes_FromStringAndSize(w->depends_on.s, w->depends_on.n));
         dkey = PyTuple_Pack(2, namespace, raw);
+        int r = dkey == NULL ? -1 : mapping_get(DEPENDENCY_BYTES, dkey, &a[A_DEPENDS_ON]);
+        Py_XDECREF(dkey);
+        if (r == 0 && a[A_DEPENDS_ON] == NULL)
+            a[A_DEPENDS_ON] = PyObject_CallFunctionObjArgs(DEPENDENCIES_READER, raw, namespace,
+                                                           NULL);
         Py_DECREF(raw);
-        if (dkey == NULL) {
+        if (r || a[A_DEPENDS_ON] == NULL) {
             rc = -1;
             goto done;
         }
-        int r = mapping_get(DEPENDENCY_BYTES, dkey, &a[A_DEPENDS_ON]);
-        Py_DECREF(dkey);
-        if (r) {
-            rc = -1;
-            goto done;
-        }
-        if (a[A_DEPENDS_ON] == NULL)
-            goto done;
+        if (a[A_DEPENDS_ON] == Py_None)
+            goto done; /* an entry without a name: the Python reader names it */
     } else {
         NEW(a[A_DEPENDS_ON], PyTuple_New(0));
     }
@@ -1411,6 +1419,114 @@ out:
     return result;
 }
 
+/* ------------------------------------------------------------------ list pages */
+
+typedef struct {
+    unsigned seen, seen_meta;
+    Val rv, cont;
+    PyObject *views; /* the views built so far */
+    int error;       /* a Python error is set */
+} PageWire;
+
+static int list_meta_member(Cur *c, const char *key, Py_ssize_t n, void *ctx, int depth) {
+    PageWire *pw = (PageWire *)ctx;
+    if (KEY("resourceVersion")) { ONCE(pw->seen_meta, 1); return read_str_or_null(c, &pw->rv); }
+    if (KEY("continue")) { ONCE(pw->seen_meta, 2); return read_str_or_null(c, &pw->cont); }
+    return skip_value(c, depth);
+}
+
+/* One item of a page: read and built at once (its spans are good while the body is). */
+static int page_item(Cur *c, Py_ssize_t i, void *ctx, int depth) {
+    (void)i;
+    PageWire *pw = (PageWire *)ctx;
+    if (*c->p != '{')
+        return DEFER;
+    Wire w;
+    memset(&w, 0, sizeof w);
+    if (parse_object(c, depth, object_member, &w))
+        return DEFER;
+    PyObject *view = build_view(&w, NULL);
+    if (view == NULL) {
+        pw->error = 1;
+        return DEFER;
+    }
+    if (view == Py_None) {
+        Py_DECREF(view);
+        return DEFER;
+    }
+    int r = PyList_Append(pw->views, view);
+    Py_DECREF(view);
+    if (r < 0) {
+        pw->error = 1;
+        return DEFER;
+    }
+    return 0;
+}
+
+static int page_member(Cur *c, const char *key, Py_ssize_t n, void *ctx, int depth) {
+    PageWire *pw = (PageWire *)ctx;
+    if (KEY("metadata")) {
+        ONCE(pw->seen, 1);
+        if (*c->p == '{')
+            return parse_object(c, depth, list_meta_member, pw);
+        return literal(c, "null", 4);
+    }
+    if (KEY("items")) {
+        ONCE(pw->seen, 2);
+        if (*c->p == '[')
+            return parse_array(c, depth, page_item, pw);
+        return literal(c, "null", 4);
+    }
+    return skip_value(c, depth);
+}
+
+/* ``value or None`` of a list's token, a new reference; NULL on error. */
+static PyObject *token(const Val *v) {
+    if (v->kind == K_STR && v->n > 0)
+        return ascii(v->s, v->n);
+    Py_RETURN_NONE;
+}
+
+/* hr_page: the Page of a list body, or None where the Python reader must read it. */
+static PyObject *read_page(PyObject *body) {
+    Py_buffer buf;
+    if (PyObject_GetBuffer(body, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    PageWire pw;
+    memset(&pw, 0, sizeof pw);
+    PyObject *result = NULL;
+    pw.views = PyList_New(0);
+    if (pw.views == NULL)
+        goto out;
+    Cur c = {(const char *)buf.buf, (const char *)buf.buf + buf.len};
+    ws(&c);
+    int deferred = c.p >= c.end || *c.p != '{' || parse_object(&c, 0, page_member, &pw);
+    if (pw.error)
+        goto out;
+    if (!deferred) {
+        ws(&c);
+        deferred = c.p != c.end;
+    }
+    /* Every token the page keeps must be plain: the Python reader decodes the others. */
+    if (deferred || (pw.rv.kind == K_STR && !pw.rv.plain) ||
+        (pw.cont.kind == K_STR && !pw.cont.plain)) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto out;
+    }
+    PyObject *cont = token(&pw.cont), *rv = cont == NULL ? NULL : token(&pw.rv);
+    if (rv != NULL) {
+        PyObject *args[3] = {pw.views, cont, rv};
+        result = PyObject_Vectorcall(Page_t, args, 3, NULL);
+    }
+    Py_XDECREF(cont);
+    Py_XDECREF(rv);
+out:
+    Py_XDECREF(pw.views);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static int check_configured(void) {
     if (!configured) {
         PyErr_SetString(PyExc_RuntimeError, "fluxwatch.kube._hrwire: configure() first");
@@ -1497,17 +1613,25 @@ static void keep(PyObject **slot, PyObject *value) {
 
 static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kw) {
     (void)self;
-    static char *names[] = {"view", "condition", "snapshot", "empty_labels", "label_bytes",
-                            "dependency_bytes", "fallback", "no_views", "statuses",
-                            "conditions", "events", "empty", NULL};
-    PyObject *view, *cond, *snap, *empty_labels, *label_bytes, *dep_bytes, *fallback, *no_views;
+    static char *names[] = {"view", "condition", "snapshot", "page", "empty_labels",
+                            "label_bytes", "dependency_bytes", "labels_reader",
+                            "dependencies_reader", "fallback", "page_fallback", "no_views",
+                            "statuses", "conditions", "events", "empty", NULL};
+    PyObject *view, *cond, *snap, *page, *empty_labels, *label_bytes, *dep_bytes, *labels_reader;
+    PyObject *deps_reader, *fallback, *page_fallback, *no_views;
     PyObject *st[3], *ct[4], *ev[3], *empty;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "$OOOOO!O!OO(UUU)(UUUU)(UUU)U", names, &view,
-                                     &cond, &snap, &empty_labels, &PyDict_Type, &label_bytes,
-                                     &PyDict_Type, &dep_bytes, &fallback, &no_views, &st[0],
-                                     &st[1], &st[2], &ct[0], &ct[1], &ct[2], &ct[3], &ev[0],
-                                     &ev[1], &ev[2], &empty))
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kw, "$OOOOOO!O!OOOOO(UUU)(UUUU)(UUU)U", names, &view, &cond, &snap, &page,
+            &empty_labels, &PyDict_Type, &label_bytes, &PyDict_Type, &dep_bytes, &labels_reader,
+            &deps_reader, &fallback, &page_fallback, &no_views, &st[0], &st[1], &st[2], &ct[0],
+            &ct[1], &ct[2], &ct[3], &ev[0], &ev[1], &ev[2], &empty))
         return NULL;
+    if (!PyCallable_Check(labels_reader) || !PyCallable_Check(deps_reader) ||
+        !PyCallable_Check(fallback) || !PyCallable_Check(page_fallback) ||
+        !PyCallable_Check(page)) {
+        PyErr_SetString(PyExc_TypeError, "the readers, fallbacks and page must be callable");
+        return NULL;
+    }
     if (!PyType_Check(view) || !PyType_Check(cond) || !PyType_Check(snap)) {
         PyErr_SetString(PyExc_TypeError, "view, condition and snapshot must be types");
         return NULL;
@@ -1538,20 +1662,47 @@ static PyObject *py_configure(PyObject *self, PyObject *args, PyObject *kw) {
     keep(&LABEL_BYTES, label_bytes);
     keep(&DEPENDENCY_BYTES, dep_bytes);
     keep(&FALLBACK, fallback);
+    keep(&PAGE_FALLBACK, page_fallback);
+    keep(&Page_t, page);
+    keep(&LABELS_READER, labels_reader);
+    keep(&DEPENDENCIES_READER, deps_reader);
     keep(&NO_VIEWS, no_views);
     keep(&S_EMPTY, empty);
     configured = 1;
     Py_RETURN_NONE;
 }
 
+static PyObject *py_page(PyObject *self, PyObject *body) {
+    (void)self;
+    if (check_configured())
+        return NULL;
+    return read_page(body);
+}
+
+static PyObject *py_hr_page(PyObject *self, PyObject *body) {
+    (void)self;
+    if (check_configured())
+        return NULL;
+    PyObject *got = read_page(body);
+    if (got != Py_None)
+        return got;
+    Py_DECREF(got);
+    return PyObject_CallOneArg(PAGE_FALLBACK, body);
+}
+
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))py_configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(*, view, condition, snapshot, empty_labels, label_bytes, dependency_bytes, "
-     "fallback, no_views, statuses, conditions, events, empty): what a view is made of."},
+     "configure(*, view, condition, snapshot, page, empty_labels, label_bytes, "
+     "dependency_bytes, labels_reader, dependencies_reader, fallback, page_fallback, no_views, "
+     "statuses, conditions, events, empty): what a view is made of."},
     {"event", (PyCFunction)(void (*)(void))py_event, METH_FASTCALL,
      "event(line, known=None): (type, view), or None where the Python reader must read it."},
     {"hr_event", (PyCFunction)(void (*)(void))py_hr_event, METH_FASTCALL,
      "hr_event(line, known=no views): event(), else the Python reader configured."},
+    {"page", (PyCFunction)py_page, METH_O,
+     "page(body): the Page of a list body, or None where the Python reader must read it."},
+    {"hr_page", (PyCFunction)py_hr_page, METH_O,
+     "hr_page(body): page(), else the Python page reader configured."},
     {NULL, NULL, 0, NULL},
 };
 

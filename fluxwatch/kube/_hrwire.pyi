@@ -7,10 +7,14 @@ def configure(
     view: type,
     condition: type,
     snapshot: type,
+    page: type,
     empty_labels: Mapping[str, str],
     label_bytes: dict[bytes, Any],
     dependency_bytes: dict[tuple[str, bytes], Any],
+    labels_reader: Callable[..., Any],
+    dependencies_reader: Callable[..., Any],
     fallback: Callable[..., Any],
+    page_fallback: Callable[..., Any],
     no_views: Mapping[Any, Any],
     statuses: tuple[str, str, str],
     conditions: tuple[str, str, str, str],
@@ -19,3 +23,5 @@ def configure(
 ) -> None: ...
 def event(line: bytes | memoryview, known: Mapping[Any, Any] | None = None) -> Any: ...
 def hr_event(line: bytes | memoryview, known: Mapping[Any, Any] = ...) -> Any: ...
+def page(body: bytes) -> Any: ...
+def hr_page(body: bytes) -> Any: ...

@@ -909,10 +909,13 @@ def _hr_event_py(line: Line, known: Mapping[Key, HRView] = _NO_VIEWS) -> tuple[s
     return None if view is None else (etype, view)
 
 
-def hr_page(body: bytes) -> Page[HRView] | None:
+def _hr_page_py(body: bytes) -> Page[HRView] | None:
     """One list page of HelmReleases: its views, ``continue`` token and resourceVersion;
     None when any item needs the exact reader (the informer then reads the page the
-    general way and the exact reader names what is wrong)."""
+    general way and the exact reader names what is wrong).
+
+    This is the page reader in Python; :data:`hr_page` is the native one where it is
+    built, which reads pages whose items it takes whole and hands every other to this."""
     try:
         page = _decode_list(body)
     except _WIRE_ERRORS:
@@ -949,17 +952,20 @@ def hr_view(obj: Mapping[str, Any]) -> HRView:
 
 
 EventReader = Callable[[Line, Mapping[Key, HRView]], tuple[str, HRView] | None]
+PageReader = Callable[[bytes], Page[HRView] | None]
 
 
-def _native_event_reader() -> EventReader | None:
-    """The native wire reader (``fluxwatch/kube/_hrwire.c``), configured with what a view is
-    made of; None where it was not built (no C compiler at install) or is turned off
-    (:mod:`fluxwatch.native`).
+def _native_readers() -> tuple[EventReader, PageReader] | None:
+    """The native wire reader (``fluxwatch/kube/_hrwire.c``) of watch lines and list pages,
+    configured with what a view is made of; None where it was not built (no C compiler at
+    install) or is turned off (:mod:`fluxwatch.native`).
 
-    It reads the lines the API server sends every day (a third of the instructions of
-    :func:`_hr_event_py`: README, "Performance") and hands every other one to
-    :func:`_hr_event_py`, so the two give the same views; tests/unit/test_hrwire_native.py
-    holds them to it on thousands of generated and mutated lines."""
+    It reads the lines and pages the API server sends every day (watch lines at less than
+    half the instructions of :func:`_hr_event_py`: README, "Performance") and hands every
+    other one to :func:`_hr_event_py` or :func:`_hr_page_py`, so the two give the same
+    views; tests/unit/test_hrwire_native.py holds them to it on thousands of generated and
+    mutated lines and pages. A label set or dependsOn list it has not seen it reads with
+    the Python reader's own :func:`_wire_labels` and :func:`_wire_dependencies`."""
     _hrwire = native.load(native.HRWIRE)
     if _hrwire is None:
         return None
@@ -967,10 +973,14 @@ def _native_event_reader() -> EventReader | None:
         view=HRView,
         condition=Condition,
         snapshot=Snapshot,
+        page=Page,
         empty_labels=EMPTY,
         label_bytes=_LABEL_BYTES,
         dependency_bytes=_DEPENDENCY_BYTES,
+        labels_reader=_wire_labels,
+        dependencies_reader=_wire_dependencies,
         fallback=_hr_event_py,
+        page_fallback=_hr_page_py,
         no_views=_NO_VIEWS,
         # The very objects the Python reader uses: a view's status is one of these.
         statuses=(_STATUSES["True"], _STATUSES["False"], _STATUSES["Unknown"]),
@@ -978,14 +988,16 @@ def _native_event_reader() -> EventReader | None:
         events=("ADDED", "MODIFIED", "DELETED"),
         empty="",
     )
-    return _hrwire.hr_event
+    return _hrwire.hr_event, _hrwire.hr_page
 
 
-_NATIVE_EVENT = _native_event_reader()
-hr_event: EventReader = _NATIVE_EVENT or _hr_event_py
+_NATIVE = _native_readers()
+hr_event: EventReader = _hr_event_py if _NATIVE is None else _NATIVE[0]
 """One watch line of HelmReleases to ``(type, view)``, or None (see :func:`_hr_event_py`)."""
-NATIVE_READER = _NATIVE_EVENT is not None
-"""Whether watch lines are read by the native reader (``fluxwatch --version`` says it)."""
+hr_page: PageReader = _hr_page_py if _NATIVE is None else _NATIVE[1]
+"""One list page of HelmReleases to its :class:`Page`, or None (see :func:`_hr_page_py`)."""
+NATIVE_READER = _NATIVE is not None
+"""Whether watch lines and list pages are read natively (``fluxwatch --version`` says it)."""
 
 HELMRELEASES_CODEC: Codec[HRView] = Codec(hr_view, hr_event, hr_page)
 """What HelmRelease informers read with: the wire reader first, the exact one after."""
