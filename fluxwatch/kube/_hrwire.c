@@ -277,6 +277,24 @@ static int literal(Cur *c, const char *word, Py_ssize_t n) {
     return 0;
 }
 
+/* After a member or an item: 1 for a ',' (another follows), 0 for the closing bracket, -1
+ * for anything else. */
+static inline int next_member(Cur *c, char close) {
+    ws(c);
+    if (c->p >= c->end)
+        return -1;
+    if (*c->p == ',') {
+        c->p++;
+        ws(c);
+        return 1;
+    }
+    if (*c->p == close) {
+        c->p++;
+        return 0;
+    }
+    return -1;
+}
+
 /* Object members, one callback per key; the callback reads or skips the value. */
 typedef int (*member_fn)(Cur *c, const char *key, Py_ssize_t n, void *ctx, int depth);
 
@@ -309,19 +327,9 @@ static inline __attribute__((always_inline)) int parse_object(Cur *c, int depth,
             return DEFER;
         if (fn(c, key.s, key.n, ctx, depth + 1))
             return DEFER;
-        ws(c);
-        if (c->p >= c->end)
-            return DEFER;
-        if (*c->p == ',') {
-            c->p++;
-            ws(c);
-            continue;
-        }
-        if (*c->p == '}') {
-            c->p++;
-            return 0;
-        }
-        return DEFER;
+        int more = next_member(c, '}');
+        if (more <= 0)
+            return more < 0 ? DEFER : 0;
     }
 }
 
@@ -348,19 +356,9 @@ static inline __attribute__((always_inline)) int parse_array(Cur *c, int depth, 
             return DEFER;
         if (fn(c, i, ctx, depth + 1))
             return DEFER;
-        ws(c);
-        if (c->p >= c->end)
-            return DEFER;
-        if (*c->p == ',') {
-            c->p++;
-            ws(c);
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return 0;
-        }
-        return DEFER;
+        int more = next_member(c, ']');
+        if (more <= 0)
+            return more < 0 ? DEFER : 0;
     }
 }
 
@@ -384,44 +382,32 @@ value:
             return DEFER;
         goto after;
     case '{':
+    case '[': {
+        char object = *p == '{';
         if (depth + top >= MAX_DEPTH)
             return DEFER;
-        stack[top++] = 1;
+        stack[top++] = object;
         p++;
         WS();
-        if (p < end && *p == '}') {
+        if (p < end && *p == (object ? '}' : ']')) {
             p++;
             top--;
             goto after;
         }
-        goto key;
-    case '[':
-        if (depth + top >= MAX_DEPTH)
-            return DEFER;
-        stack[top++] = 0;
-        p++;
-        WS();
-        if (p < end && *p == ']') {
-            p++;
-            top--;
-            goto after;
-        }
+        if (object)
+            goto key;
         goto value;
+    }
     case 't':
-        if (end - p < 4 || memcmp(p, "true", 4) != 0)
-            return DEFER;
-        p += 4;
-        goto after;
     case 'f':
-        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+    case 'n': {
+        Cur word = {(const char *)p, (const char *)end};
+        if (*p == 't' ? literal(&word, "true", 4)
+                      : *p == 'f' ? literal(&word, "false", 5) : literal(&word, "null", 4))
             return DEFER;
-        p += 5;
+        p = (const unsigned char *)word.p;
         goto after;
-    case 'n':
-        if (end - p < 4 || memcmp(p, "null", 4) != 0)
-            return DEFER;
-        p += 4;
-        goto after;
+    }
     default: {
         Cur n = {(const char *)p, (const char *)end};
         if (skip_number(&n))
@@ -784,6 +770,14 @@ static int opt_str(const Val *v, PyObject **out) {
 
 static inline int truthy_str(const Val *v) { return v->kind == K_STR && v->n > 0; }
 
+/* ``value or ""`` of a plain declared string, a new reference. */
+static PyObject *str_or_empty(const Val *v) {
+    if (truthy_str(v))
+        return ascii(v->s, v->n);
+    Py_INCREF(S_EMPTY);
+    return S_EMPTY;
+}
+
 /* str == span, for a str from a view (ASCII strs are always stored one byte a character). */
 static int str_is_span(PyObject *s, const char *p, Py_ssize_t n) {
     if (!PyUnicode_Check(s) || !PyUnicode_IS_ASCII(s) || PyUnicode_GET_LENGTH(s) != n)
@@ -807,6 +801,14 @@ static PyObject *interned(PyObject *s) {
 
 static PyObject *interned_span(const Val *v) {
     return interned(ascii(v->s, v->n));
+}
+
+/* ``_intern(value or "")`` of a plain declared string, a new reference. */
+static PyObject *interned_or_empty(const Val *v) {
+    if (v->kind == K_STR && v->n > 0)
+        return interned_span(v);
+    Py_INCREF(S_EMPTY);
+    return S_EMPTY;
 }
 
 /* 1 if an int field of a view equals the wire's ``int | None``. */
@@ -1226,21 +1228,15 @@ static PyObject *build_view(Wire *w, PyObject *known) {
             } else {
                 ok = (s[0] = ascii(f->name.s, f->name.n)) != NULL;
             }
-            const Val *rest[] = {&f->namespace, NULL, &f->status, &f->action, &f->chart_name,
-                                 &f->chart_version};
-            for (int k = 0; ok && k < 6; k++) {
-                if (k == 1) {
-                    ok = (s[2] = PyLong_FromLongLong(f->version.i)) != NULL;
-                    continue;
-                }
-                int at = k == 0 ? 1 : k + 1;
-                if (rest[k]->kind == K_STR && rest[k]->n > 0) {
-                    ok = (s[at] = interned_span(rest[k])) != NULL;
-                } else {
-                    s[at] = S_EMPTY;
-                    Py_INCREF(S_EMPTY);
-                }
-            }
+            /* Snapshot(name, namespace, version, status, action, chart_name, chart_version):
+             * the strings interned, as _from_wire interns them, "" for a missing one. */
+            const Val *strings_at[S_COUNT] = {NULL, &f->namespace, NULL, &f->status,
+                                              &f->action, &f->chart_name, &f->chart_version};
+            if (ok)
+                ok = (s[S_VERSION] = PyLong_FromLongLong(f->version.i)) != NULL;
+            for (int k = 1; ok && k < S_COUNT; k++)
+                if (strings_at[k] != NULL)
+                    ok = (s[k] = interned_or_empty(strings_at[k])) != NULL;
             if (ok)
                 a[A_LAST_RELEASE] = PyObject_Vectorcall(Snapshot_t, s, S_COUNT, NULL);
             for (int k = 0; k < S_COUNT; k++)
@@ -1316,18 +1312,8 @@ static PyObject *build_view(Wire *w, PyObject *known) {
     a[A_NAME] = name;
     Py_INCREF(rel_name);
     a[A_RELEASE_NAME] = rel_name;
-    if (truthy_str(&w->uid)) {
-        NEW(a[A_UID], ascii(w->uid.s, w->uid.n));
-    } else {
-        Py_INCREF(S_EMPTY);
-        a[A_UID] = S_EMPTY;
-    }
-    if (truthy_str(&w->rv)) {
-        NEW(a[A_RV], ascii(w->rv.s, w->rv.n));
-    } else {
-        Py_INCREF(S_EMPTY);
-        a[A_RV] = S_EMPTY;
-    }
+    NEW(a[A_UID], str_or_empty(&w->uid));
+    NEW(a[A_RV], str_or_empty(&w->rv));
     NEW(a[A_GENERATION], PyLong_FromLongLong(w->generation.kind == K_INT ? w->generation.i : 0));
     a[A_SUSPEND] = w->suspend.kind == K_TRUE ? Py_True : Py_False;
     Py_INCREF(a[A_SUSPEND]);
