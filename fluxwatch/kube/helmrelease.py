@@ -14,6 +14,9 @@ only the fields a view needs; it takes an object whole or not at all. The
 exact reader (:func:`_read`) walks decoded dicts field by field and names
 every problem; it reads whatever the wire reader does not take. For every
 object the wire reader takes, both give the same view (a test holds them to it).
+Where it is built, a native wire reader (``_hrwire.c``) goes first: it builds
+the very views the Python wire reader builds and leaves it every line it is not
+sure of (:func:`_native_readers`).
 
 One view is kept per tracked HelmRelease, so views are small (about 1 KB): no
 raw dict is kept, strings that repeat across releases (namespaces, condition
