@@ -1,25 +1,29 @@
-/* The HelmRelease watch line read in one pass, in C: fluxwatch's native wire reader.
+/* HelmRelease watch lines and list pages read in one pass, in C: fluxwatch's native wire
+ * reader.
  *
- * helmrelease.py's wire reader (msgspec's typed decode, then _from_wire) costs about
- * 68,000 instructions a watch event, two thirds of what fluxwatch spends on one; at the
+ * helmrelease.py's wire reader (msgspec's typed decode, then _from_wire) cost about
+ * 70,000 instructions a watch event, two thirds of what fluxwatch spent on one; at the
  * rate a cluster of 10,000 releases can send them that is most of a core. This module does
  * the same work for the shapes the API server sends every day: it scans the line once,
  * keeps only the spans of the fields a view reads, and builds the very HRView
  * _from_wire builds, sharing what did not change with the object's previous view as
- * _from_wire does.
+ * _from_wire does (about 29,000 instructions; README, "Performance"). A list page's items
+ * are read the same way, each as it is scanned.
  *
- * It takes a line whole or not at all. Anything it is not sure to read exactly as the
- * Python reader does, it leaves to it ("defers"): an escape or a non-ASCII byte in a
- * field it reads, a time other than metav1.Time's "YYYY-MM-DDTHH:MM:SSZ", an integer of
- * more than 18 digits, a key given twice, a label set or dependsOn list not yet in the
- * Python reader's caches, a release name to shorten, a field of another JSON type, any
- * JSON it does not judge valid, nesting deeper than MAX_DEPTH. So the Python reader stays
- * the one that defines a view and names what is wrong; this one is a faster way to the
- * same result, and a test holds the two to it on generated and mutated lines
- * (tests/unit/test_hrwire_native.py).
+ * It takes a line or a page whole or not at all. Anything it is not sure to read exactly
+ * as the Python reader does, it leaves to it ("defers"): an escape or a non-ASCII byte in
+ * a declared string, a time other than metav1.Time's "YYYY-MM-DDTHH:MM:SSZ", an integer
+ * of more than 18 digits, a declared key given twice, a release name to shorten, a field
+ * of another JSON type, any JSON it does not judge valid, nesting deeper than MAX_DEPTH.
+ * A label set or dependsOn list it has not seen it reads with the Python reader's own
+ * readers, as _from_wire does. So the Python reader stays the one that defines a view and
+ * names what is wrong; this one is a faster way to the same result, and tests hold the
+ * two to it on generated and mutated lines and pages (tests/unit/test_hrwire_native.py),
+ * also under AddressSanitizer and UBSan (tests/unit/test_hrwire_asan.py).
  *
  * helmrelease.py hands it, once, what a view is made of (configure()): the view types,
- * the canonical strings, the caches, and the Python reader as the fallback.
+ * the canonical strings, the caches and their readers, and the Python readers as the
+ * fallbacks.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
