@@ -12,6 +12,9 @@ import pytest
 import yaml
 
 from fluxwatch.kube.client import KubeClient
+from fluxwatch.kube.patch import KubeEventWriter
+from fluxwatch.notify.config import NotifySettings
+from fluxwatch.notify.router import Router
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.kubectl import Kubectl, find_kubectl
 
@@ -136,6 +139,24 @@ def condition(type_: str, status: str, message: str = "", reason: str = "") -> d
 def hr() -> Callable[..., dict[str, Any]]:
     """Build a HelmRelease body: ``hr("podinfo", "apps", labels={...}, suspend=True)``."""
     return helmrelease
+
+
+async def kubernetes_event_router(client: KubeClient) -> Router:
+    """A Router whose one alert sends every HelmRelease event to the ``kubernetes-event``
+    provider, which writes Events through ``client``."""
+    settings = NotifySettings.model_validate(
+        {
+            "providers": [{"name": "k8s", "type": "kubernetes-event"}],
+            "alerts": [
+                {
+                    "name": "all",
+                    "providerRef": {"name": "k8s"},
+                    "eventSources": [{"kind": "HelmRelease", "name": "*", "namespace": "*"}],
+                }
+            ],
+        }
+    )
+    return await Router.from_settings(settings, event_writer=KubeEventWriter(client))
 
 
 def kustomize(kubectl: Path | str, directory: Path) -> list[dict[str, Any]]:

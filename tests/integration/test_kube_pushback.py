@@ -14,11 +14,10 @@ import pytest
 from fluxwatch.kube.client import HELMRELEASES, MAX_RETRIES, KubeApiError, KubeClient
 from fluxwatch.kube.helmrelease import HELMRELEASES_CODEC
 from fluxwatch.kube.informer import Backoff, Informer
-from fluxwatch.kube.patch import HelmReleaseWriter, KubeEventWriter, KubeSecretReader
-from fluxwatch.notify.config import NotifySettings
+from fluxwatch.kube.patch import HelmReleaseWriter, KubeSecretReader
 from fluxwatch.notify.event import EventFactory, InvolvedObject
-from fluxwatch.notify.router import Router
 from fluxwatch.sim.apiserver import ApiServer
+from tests.conftest import kubernetes_event_router
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
 
@@ -118,19 +117,7 @@ async def test_a_kubernetes_event_alert_throttled_twice_is_written_once(
     """APF refuses before the handler runs, so sending the create again cannot make a
     second Event: the alert lands once, neither dropped nor doubled."""
     created = apiserver.store.create(HR, hr("podinfo", "apps"))
-    settings = NotifySettings.model_validate(
-        {
-            "providers": [{"name": "k8s", "type": "kubernetes-event"}],
-            "alerts": [
-                {
-                    "name": "all",
-                    "providerRef": {"name": "k8s"},
-                    "eventSources": [{"kind": "HelmRelease", "name": "*", "namespace": "*"}],
-                }
-            ],
-        }
-    )
-    router = await Router.from_settings(settings, event_writer=KubeEventWriter(client))
+    router = await kubernetes_event_router(client)
     apiserver.faults.fail_next(2, code=429, retry_after=0, verb="create", resource="events")
     obj = InvolvedObject.helmrelease("apps", "podinfo", created["metadata"]["uid"])
     router.publish(EventFactory("fluxwatch-test").stuck_detected(obj, age=400, threshold=300))

@@ -20,14 +20,13 @@ from fluxwatch.kube.helmrelease import (
     hr_view,
 )
 from fluxwatch.kube.leader import LeaderElector
-from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader, KubeEventWriter
-from fluxwatch.notify.config import NotifySettings
+from fluxwatch.kube.patch import HelmReleaseWriter, HelmStorageReader
 from fluxwatch.notify.event import EventFactory, InvolvedObject
 from fluxwatch.notify.metrics import MemoryMetrics
-from fluxwatch.notify.router import Router
 from fluxwatch.settings import load_settings
 from fluxwatch.sim.apiserver import ApiServer
 from fluxwatch.sim.scenarios import start
+from tests.conftest import kubernetes_event_router
 
 HR = "helmreleases.helm.toolkit.fluxcd.io"
 
@@ -175,19 +174,7 @@ async def test_kubernetes_event_provider_creates_an_event_on_the_release(
 ) -> None:
     """`kubectl describe hr` and `flux events` show what fluxwatch did."""
     created = apiserver.store.create(HR, hr("podinfo", "apps"))
-    settings = NotifySettings.model_validate(
-        {
-            "providers": [{"name": "k8s", "type": "kubernetes-event"}],
-            "alerts": [
-                {
-                    "name": "all",
-                    "providerRef": {"name": "k8s"},
-                    "eventSources": [{"kind": "HelmRelease", "name": "*", "namespace": "*"}],
-                }
-            ],
-        }
-    )
-    router = await Router.from_settings(settings, event_writer=KubeEventWriter(client))
+    router = await kubernetes_event_router(client)
     obj = InvolvedObject.helmrelease("apps", "podinfo", created["metadata"]["uid"])
     router.publish(EventFactory("fluxwatch-test").stuck_detected(obj, age=400, threshold=300))
     await router.close(5)
